@@ -1,0 +1,63 @@
+"""The embedded PostgreSQL 16 + pgvector server (the `pgserver` package).
+
+The server runs as a child process with its data (and Unix socket) under ``<home>/pg``. It is started
+with ``cleanup_mode=None`` so that it outlives the command that started it; `stop()` stops it through
+pgserver's own API.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+# A Unix socket path must stay under ~100 bytes: "<pgdata>/.s.PGSQL.5432".
+_MAX_SOCKET_PATH = 100
+
+
+def _check_path(pgdata: Path) -> None:
+    sock = pgdata / ".s.PGSQL.5432"
+    if len(str(sock)) > _MAX_SOCKET_PATH:
+        log.warning(
+            "The embedded database folder %s gives a socket path of %d characters; pgserver will put the "
+            "socket in its runtime folder instead. Set LOOKALIKE_HOME to a shorter path to keep it local.",
+            pgdata,
+            len(str(sock)),
+        )
+
+
+def start(pgdata: Path) -> str:
+    """Start (or attach to) the embedded server and return its connection URI."""
+    import pgserver
+
+    pgdata = Path(pgdata).resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _check_path(pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    return server.get_uri()
+
+
+def is_running(pgdata: Path) -> bool:
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(Path(pgdata).resolve())
+    return bool(info is not None and info.is_running())
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs. Returns True when a server was stopped."""
+    pgdata = Path(pgdata).resolve()
+    if not (pgdata / "PG_VERSION").exists() or not is_running(pgdata):
+        return False
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server.cleanup()
+    if is_running(pgdata):
+        # Other handles (processes that attached with cleanup_mode=None and were killed) are still
+        # listed: ask pg_ctl, through pgserver, to stop the server anyway.
+        pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
+    return True

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+log = logging.getLogger("lookalike")
+
+
+@dataclass
+class Timer:
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def rate(self, n: int) -> float:
+        s = self.seconds
+        return n / s if s > 0 else 0.0
+
+
+def batched(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,62 @@
+"""Loading the demo: tenants, leads with their hidden propensity, seeds, and audiences."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.demo_data import TENANTS, generate_leads, lead_id_for, pick_seeds, tenant_id_for
+from lookalike_assets.pipeline.leads import upsert_leads
+
+
+@dataclass
+class DemoTenant:
+    tenant_id: uuid.UUID
+    slug: str
+    name: str
+    leads: int
+    inserted: int
+    updated: int
+    seeds: int
+    audiences: int
+
+
+def load_demo(conn: psycopg.Connection, leads_per_tenant: int = 1500, tenants: int = 3, seed: int = 7,
+              pool_size: int = 500) -> list[DemoTenant]:
+    """Create (or refresh, idempotently) ``tenants`` demo tenants with ``leads_per_tenant`` leads each."""
+    if not 1 <= tenants <= len(TENANTS):
+        raise ValueError(f"the demo has between 1 and {len(TENANTS)} tenants")
+    out = []
+    for profile in TENANTS[:tenants]:
+        tid = tenant_id_for(profile.slug)
+        with conn.transaction():
+            Q.upsert_tenant(conn, tenant_id=tid, slug=profile.slug, name=profile.name)
+        leads, props = [], []
+        for lead, p in generate_leads(profile, leads_per_tenant, seed=seed):
+            lead["lead_id"] = lead_id_for(profile.slug, lead["external_id"])
+            leads.append(lead)
+            props.append(p)
+        inserted, updated = upsert_leads(conn, tid, leads, APP_ROLE)
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            Q.upsert_propensity(conn, [
+                {"tenant_id": tid, "lead_id": lead["lead_id"], "propensity": p} for lead, p in zip(leads, props)
+            ])
+        rng = np.random.default_rng([seed, leads_per_tenant])
+        seeds = pick_seeds(np.array(props), rng)
+        with tenant_transaction(conn, tid, APP_ROLE):
+            for idx, label in sorted(seeds.items()):
+                Q.demo_seed(conn, tenant_id=tid, seed_id=uuid.uuid5(tid, f"seed:{idx}:{label}"),
+                            lead_id=leads[idx]["lead_id"], label=label)
+            for a in profile.audiences:
+                Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
+                                name=a["name"], seed_set=Jsonb(a["seed_set"]),
+                                metadata=Jsonb({"pool_size": pool_size, "source": "demo"}))
+        out.append(DemoTenant(tid, profile.slug, profile.name, len(leads), inserted, updated, len(seeds),
+                              len(profile.audiences)))
+    return out

@@ -1,0 +1,98 @@
+"""lead_embeddings: text encoder + tabular blocks, unit-normalized, validated, written by binary COPY.
+
+Only leads whose content hash or model version changed are embedded again. Each batch commits on its own,
+so an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.db.vector_copy import pack_id_hash_vector
+from lookalike_assets.domain.encoders import TextEncoder
+from lookalike_assets.domain.features import FeatureSpec, combine, tabular_matrix
+from lookalike_assets.domain.vectors import DIM, normalize
+from lookalike_assets.pipeline.common import Timer, batched, log
+from lookalike_assets.pipeline.features import load_spec
+
+
+class NoFeatureSpecError(RuntimeError):
+    pass
+
+
+@dataclass
+class EmbedResult:
+    model_version: str
+    to_embed: int
+    embedded: int
+    skipped_empty: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def model_version(encoder: TextEncoder, spec: FeatureSpec) -> str:
+    return f"{encoder.version}|{spec.version}|d{DIM}"
+
+
+def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors for rows of (lead_id, features, text_blob, content_hash), and a mask of rows with content."""
+    feats = [r[1] for r in rows]
+    texts = [r[2] if spec.effective_text_weight > 0 else "" for r in rows]
+    tab = tabular_matrix(feats, spec)
+    txt = encoder.encode(texts) if spec.effective_text_weight > 0 else np.zeros((len(rows), 384), np.float32)
+    raw = combine(txt, tab, spec)
+    has_content = np.linalg.norm(raw, axis=1) > 1e-9
+    return raw, has_content
+
+
+def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], hashes: list[str],
+                     vectors: np.ndarray, version: str) -> int:
+    """Validate and store vectors of one batch (inside the caller's tenant transaction)."""
+    vecs = normalize(vectors, DIM, ids=ids)
+    Q.create_embeddings_stage(conn)
+    with conn.cursor() as cur, cur.copy(Q.copy_embeddings_stage.sql) as copy:
+        copy.write(pack_id_hash_vector(ids, hashes, vecs))
+    return Q.merge_embeddings_stage(conn, tenant_id=tenant_id, model_version=version)
+
+
+def refresh_embeddings(
+    conn: psycopg.Connection,
+    tenant_id: uuid.UUID,
+    encoder: TextEncoder,
+    batch_size: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbedResult:
+    t = Timer()
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        spec = load_spec(conn, tenant_id)
+        if spec is None:
+            raise NoFeatureSpecError(f"tenant {tenant_id} has no feature spec: materialize lead_features first")
+        version = model_version(encoder, spec)
+        todo = list(Q.leads_to_embed(conn, tenant_id=tenant_id, model_version=version))
+    result = EmbedResult(model_version=version, to_embed=len(todo), embedded=0)
+    log.info("%d leads to embed with %s", len(todo), version)
+    done = 0
+    for batch in batched(todo, batch_size):
+        raw, ok = embed_rows(batch, encoder, spec)
+        result.skipped_empty += [str(batch[i][0]) for i in np.flatnonzero(~ok)]
+        keep = np.flatnonzero(ok)
+        if keep.size:
+            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                result.embedded += write_embeddings(
+                    conn, tenant_id, [batch[i][0] for i in keep], [batch[i][3] for i in keep], raw[keep], version
+                )
+        done += len(batch)
+        if progress:
+            progress(done, len(todo))
+    result.seconds = t.seconds
+    return result

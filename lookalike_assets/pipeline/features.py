@@ -1,0 +1,110 @@
+"""lead_features: the feature spec of a tenant, and each lead's features, text blob and content hash."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.features import (
+    DEMO_BLOCKS,
+    DEMO_TEXT_COLUMNS,
+    FeatureSpec,
+    auto_blocks,
+    build_spec,
+    lead_features,
+)
+from lookalike_assets.domain.vectors import TABULAR_BLOCKS
+from lookalike_assets.pipeline.common import Timer, log
+
+TYPED_COLUMNS = ("company", "industry", "company_size", "country", "region", "title", "seniority", "bio",
+                 "property_type", "email_opens", "web_visits")
+SPEC_SAMPLE = 20000
+
+
+@dataclass
+class FeaturesResult:
+    leads: int
+    changed: int
+    spec_version: str
+    spec: FeatureSpec
+    seconds: float
+
+
+def lead_row(row: dict) -> dict:
+    """A lead as one flat dict: the dedicated columns, then imported attributes that do not clash."""
+    out = {k: row.get(k) for k in ("lead_id", "external_id", *TYPED_COLUMNS)}
+    for k, v in (row.get("attributes") or {}).items():
+        out.setdefault(k, v)
+    return out
+
+
+def default_spec(rows: list[dict]) -> FeatureSpec:
+    """The demo's blocks for the dedicated columns that hold values; imported attributes fill free slots."""
+    blocks = {name: list(cols) for name, cols in DEMO_BLOCKS.items()}
+    attr_cols = sorted({k for r in rows for k in r if k not in ("lead_id", "external_id", *TYPED_COLUMNS)})
+    spec = build_spec(rows, blocks, DEMO_TEXT_COLUMNS)
+    free = TABULAR_BLOCKS - len(spec.blocks)
+    if attr_cols and free > 0:
+        extra = {f"attr_{k}" if k in DEMO_BLOCKS else k: v for k, v in auto_blocks(attr_cols, free).items()}
+        spec = build_spec(rows, {**blocks, **extra}, DEMO_TEXT_COLUMNS)
+    return spec
+
+
+def load_spec(conn: psycopg.Connection, tenant_id: uuid.UUID) -> FeatureSpec | None:
+    raw = Q.get_feature_spec(conn, tenant_id=tenant_id)
+    return FeatureSpec.model_validate(raw) if raw else None
+
+
+def save_spec(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec) -> None:
+    Q.save_feature_spec(conn, tenant_id=tenant_id, spec=Jsonb(spec.model_dump(mode="json")), version=spec.version)
+
+
+def _rows(conn: psycopg.Connection, tenant_id: uuid.UUID, limit: int | None = None):
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(Q.stream_leads_for_features.sql, {"tenant_id": tenant_id})
+        n = 0
+        while True:
+            batch = cur.fetchmany(5000)
+            if not batch:
+                return
+            for r in batch:
+                yield lead_row(r)
+                n += 1
+                if limit and n >= limit:
+                    return
+
+
+def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progress=None) -> FeaturesResult:
+    """Compute features of every lead of the tenant; write only those whose content hash changed."""
+    t = Timer()
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        spec = load_spec(conn, tenant_id)
+        if spec is None:
+            spec = default_spec(list(_rows(conn, tenant_id, SPEC_SAMPLE)))
+            save_spec(conn, tenant_id, spec)
+            log.info("inferred feature spec %s: text=%s blocks=%s", spec.version, spec.text_columns,
+                     [b.name for b in spec.blocks])
+        known = {r[0]: r[1] for r in Q.feature_hashes(conn, tenant_id=tenant_id)}
+        staged: list[tuple] = []
+        n = 0
+        for row in _rows(conn, tenant_id):
+            n += 1
+            feats, blob, h = lead_features(row, spec)
+            if known.get(row["lead_id"]) != h:
+                staged.append((row["lead_id"], json.dumps(feats), blob, h))
+            if progress and n % 5000 == 0:
+                progress(n, None)
+        changed = 0
+        if staged:
+            Q.create_features_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.copy_features_stage.sql) as copy:
+                for r in staged:
+                    copy.write_row(r)
+            changed = Q.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
+    return FeaturesResult(leads=n, changed=changed, spec_version=spec.version, spec=spec, seconds=t.seconds)

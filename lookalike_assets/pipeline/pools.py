@@ -1,0 +1,162 @@
+"""seed_profiles and candidate_pools of one tenant.
+
+The search is exact over the tenant's own vectors, streamed from PostgreSQL by binary COPY inside a tenant
+transaction (Row-Level Security + an explicit tenant filter): it never reads another tenant's vectors, and it
+returns N candidates whenever the tenant has N eligible leads, which an HNSW scan with filters does not
+guarantee. Each audience's pool is replaced in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.db.vector_copy import iter_id_vector, to_numpy
+from lookalike_assets.domain.audience import (
+    AudienceDefinitionError,
+    AudienceMetadata,
+    SeedRow,
+    parse_seed_set,
+    select_seeds,
+)
+from lookalike_assets.domain.similarity import TopN, reasons, weighted_centroid
+from lookalike_assets.domain.vectors import DIM
+from lookalike_assets.pipeline.common import Timer, log
+from lookalike_assets.pipeline.features import load_spec
+
+
+@dataclass
+class ProfileResult:
+    audience_id: uuid.UUID
+    name: str
+    status: str  # "built", "unchanged", "skipped"
+    seed_count: int = 0
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PoolResult:
+    audience_id: uuid.UUID
+    name: str
+    requested: int
+    eligible: int
+    candidates: int
+    inserted: int
+    updated: int
+    removed: int
+    top_score: float | None
+    decile_floor: dict[int, float]
+
+
+def refresh_seed_profiles(
+    conn: psycopg.Connection, tenant_id: uuid.UUID, model_version: str, min_seeds: int = 3, warn_seeds: int = 20
+) -> list[ProfileResult]:
+    """Weighted centroid of each audience's live, embedded seeds. An audience with too few seeds keeps its
+    previous profile (and so its pool) and is reported as skipped with the reason."""
+    out: list[ProfileResult] = []
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        audiences = list(Q.active_audiences(conn, tenant_id=tenant_id))
+        seeds = list(Q.seed_vectors(conn, tenant_id=tenant_id))
+        live = [SeedRow(seed_id=r[0], lead_id=r[1], label=r[2], weight=r[3], embedded=r[4] is not None) for r in seeds]
+        vec_by_seed = {r[0]: r[4] for r in seeds if r[4] is not None}
+        for audience_id, name, seed_set_raw, _rules, _meta, _status in audiences:
+            try:
+                seed_set = parse_seed_set(seed_set_raw)
+            except AudienceDefinitionError as exc:
+                out.append(ProfileResult(audience_id, name, "skipped", reason=str(exc)))
+                continue
+            sel = select_seeds(seed_set, live)
+            res = ProfileResult(audience_id, name, "built", seed_count=len(sel.seeds))
+            if sel.unknown_seed_ids:
+                res.warnings.append(f"{len(sel.unknown_seed_ids)} seed id(s) in seed_set are not live seeds of this "
+                                    f"tenant and were ignored: {', '.join(map(str, sel.unknown_seed_ids[:5]))}")
+            if sel.not_embedded:
+                res.warnings.append(f"{len(sel.not_embedded)} seed(s) have no embedding yet and were left out")
+            if len(sel.seeds) < min_seeds:
+                res.status = "skipped"
+                res.reason = (f"{len(sel.seeds)} usable seed(s), fewer than the minimum of {min_seeds}: "
+                              "the previous profile and pool are kept")
+                out.append(res)
+                continue
+            if len(sel.seeds) < warn_seeds:
+                res.warnings.append(f"only {len(sel.seeds)} seeds: the profile may be noisy (>= {warn_seeds} advised)")
+            vecs = np.stack([to_numpy(vec_by_seed[s.seed_id]) for s in sel.seeds])
+            profile = weighted_centroid(vecs, sel.weights)
+            changed = Q.upsert_profile(
+                conn, tenant_id=tenant_id, audience_id=audience_id, profile=profile, seed_count=len(sel.seeds),
+                weight_total=float(sum(sel.weights)), seed_hash=sel.digest, model_version=model_version,
+            )
+            if not changed:
+                res.status = "unchanged"
+            out.append(res)
+    for r in out:
+        for w in r.warnings:
+            log.warning("audience %s: %s", r.name, w)
+        if r.reason:
+            log.warning("audience %s skipped: %s", r.name, r.reason)
+    return out
+
+
+def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int):
+    """Batches of (lead ids, vectors) of the current tenant (call inside its tenant transaction)."""
+    with conn.cursor() as cur, cur.copy(Q.copy_tenant_vectors.sql, {"tenant_id": tenant_id}) as copy:
+        yield from iter_id_vector(copy, DIM, batch)
+
+
+def refresh_candidate_pools(
+    conn: psycopg.Connection, tenant_id: uuid.UUID, default_pool_size: int = 2000, stream_batch: int = 20000
+) -> list[PoolResult]:
+    t = Timer()
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        spec = load_spec(conn, tenant_id)
+        profiles = list(Q.profiles(conn, tenant_id=tenant_id))
+        if not profiles:
+            return []
+        seeds = list(Q.seed_vectors(conn, tenant_id=tenant_id))
+        suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
+        audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tenant_id)}
+        excludes, sizes = [], []
+        for audience_id, _name, _profile, _n, _mv, meta in profiles:
+            sel = select_seeds(parse_seed_set(audiences[audience_id][2]),
+                               [SeedRow(r[0], r[1], r[2], r[3], True) for r in seeds])
+            excludes.append({s.lead_id for s in sel.seeds} | suppressed)
+            sizes.append(AudienceMetadata.model_validate(meta or {}).pool_size or default_pool_size)
+        mat = np.stack([to_numpy(p[2]) for p in profiles])
+        top = TopN(mat, n=max(sizes), exclude=excludes)
+        scanned = 0
+        for ids, vecs in stream_vectors(conn, tenant_id, stream_batch):
+            top.add(np.array(ids, dtype=object), vecs)
+            scanned += len(ids)
+    log.info("scored %d vectors against %d profiles in %.2fs", scanned, len(profiles), t.seconds)
+
+    results: list[PoolResult] = []
+    for a, (audience_id, name, _p, _n, _mv, _meta) in enumerate(profiles):
+        ids, scores, vecs = top.result(a)
+        n = sizes[a]
+        ids, scores, vecs = ids[:n], scores[:n], vecs[:n]
+        why = reasons(vecs, mat[a], spec.layout)
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            Q.create_pool_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.copy_pool_stage.sql) as copy:
+                for lead_id, s, r in zip(ids, scores, why):
+                    copy.write_row((lead_id, float(s), json.dumps(r)))
+            ins, upd, rem = Q.merge_pool_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+        floors = {}
+        if len(scores):
+            from lookalike_assets.domain.similarity import ntile_desc
+
+            dec = ntile_desc(len(scores))
+            floors = {int(d): round(float(scores[dec == d].min()), 4) for d in range(10, 0, -1) if (dec == d).any()}
+        results.append(PoolResult(
+            audience_id=audience_id, name=name, requested=n, eligible=int(top.eligible[a]), candidates=len(ids),
+            inserted=ins, updated=upd, removed=rem, top_score=float(scores[0]) if len(scores) else None,
+            decile_floor=floors,
+        ))
+    return results

@@ -1,0 +1,54 @@
+"""Configuration, read from environment variables (prefix ``LOOKALIKE_``) or a ``.env`` file.
+
+Everything that runs (Dagster resources, the dbt profile, the CLI, the tests) takes its settings here,
+so one variable, ``LOOKALIKE_DATABASE_URL``, moves all of it to an external PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    # In a source checkout (the normal case: `make up`), state lives in <repo>/.lookalike.
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists():
+        return repo / ".lookalike"
+    return Path.cwd() / ".lookalike"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="Owner/admin URL of an external PostgreSQL with pgvector. Unset: the embedded pgserver.",
+    )
+    home: Path = Field(default_factory=_default_home, description="Local state: embedded database, exports.")
+    encoder: Literal["minilm", "hashing", "none"] = Field(
+        default="minilm",
+        description="Text encoder: all-MiniLM-L6-v2 (default), a light hashing encoder, or none (tabular only).",
+    )
+    embed_batch_size: int = 256
+    pool_size: int = Field(default=2000, ge=1, description="Default candidate pool size per audience.")
+    min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped.")
+    warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this gives a warning.")
+    stream_batch: int = Field(default=20000, ge=100, description="Rows per batch when streaming vectors.")
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

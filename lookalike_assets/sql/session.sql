@@ -1,0 +1,10 @@
+-- name: set_tenant$
+-- Transaction-local tenant for Row-Level Security.
+select set_config('app.current_tenant', :tenant_id, true);
+
+-- name: set_role$
+-- Transaction-local role switch (equivalent to SET LOCAL ROLE).
+select set_config('role', :role, true);
+
+-- name: current_role$
+select current_user;

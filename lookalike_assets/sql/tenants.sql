@@ -1,0 +1,27 @@
+-- name: upsert_tenant<!
+-- Admin connection: onboard or rename a tenant.
+insert into tenants (tenant_id, slug, name)
+values (:tenant_id, :slug, :name)
+on conflict (tenant_id) do update set slug = excluded.slug, name = excluded.name
+returning tenant_id;
+
+-- name: list_tenants
+-- Admin connection: every tenant with its lead count.
+select t.tenant_id::text as tenant_id, t.slug, t.name, t.created_at,
+       (select count(*) from leads l where l.tenant_id = t.tenant_id) as leads
+from tenants t
+order by t.slug;
+
+-- name: get_tenant^
+select tenant_id::text as tenant_id, slug, name, settings from tenants where tenant_id = :tenant_id;
+
+-- name: tenant_by_slug^
+select tenant_id::text as tenant_id, slug, name from tenants where slug = :slug;
+
+-- name: get_feature_spec$
+select spec from tenant_feature_spec where tenant_id = :tenant_id;
+
+-- name: save_feature_spec!
+insert into tenant_feature_spec (tenant_id, spec, version)
+values (:tenant_id, :spec, :version)
+on conflict (tenant_id) do update set spec = excluded.spec, version = excluded.version, updated_at = now();
