@@ -72,7 +72,7 @@ TENANTS: tuple[TenantProfile, ...] = (
         neutral_topics=("enjoys hiking and photography", "speaker at regional meetups", "mentor to new managers",
                         "based in a hybrid team", "previously worked in consulting", "loves good coffee"),
         size_sweet_spot=(80, 2000),
-        base_logit=-3.2,
+        base_logit=-6.5,
         audiences=(
             {"name": "Lookalikes of won deals", "seed_set": {"labels": ["won"]}},
             {"name": "Engaged lookalikes", "seed_set": {"labels": ["won", "meeting", "replied"]}},
@@ -100,7 +100,7 @@ TENANTS: tuple[TenantProfile, ...] = (
         property_types=("condo", "single-family", "multi-family", "townhouse", "land"),
         ideal_property=("single-family", "multi-family"),
         size_sweet_spot=(1, 6),
-        base_logit=-2.9,
+        base_logit=-6.9,
         audiences=({"name": "Buyers like our closings", "seed_set": {"labels": ["won", "meeting"]}},),
     ),
     TenantProfile(
@@ -125,7 +125,7 @@ TENANTS: tuple[TenantProfile, ...] = (
         property_types=("single-family", "condo", "farm", "apartment", "mobile home"),
         ideal_property=("single-family", "farm"),
         size_sweet_spot=(1, 4),
-        base_logit=-3.0,
+        base_logit=-7.0,
         audiences=(
             {"name": "Homeowners like our installs", "seed_set": {"labels": ["won"]}},
             {"name": "Warm solar prospects", "seed_set": {"labels": ["won", "replied"]}},
@@ -153,7 +153,7 @@ TENANTS: tuple[TenantProfile, ...] = (
         neutral_topics=("runs marathons", "speaks four languages", "joined the company last year",
                         "alumnus of a business school", "enjoys sailing"),
         size_sweet_spot=(200, 5000),
-        base_logit=-3.1,
+        base_logit=-6.4,
         audiences=({"name": "Shippers like our accounts", "seed_set": {"labels": ["won", "meeting"]}},),
     ),
 )

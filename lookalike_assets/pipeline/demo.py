@@ -50,9 +50,11 @@ def load_demo(conn: psycopg.Connection, leads_per_tenant: int = 1500, tenants: i
         rng = np.random.default_rng([seed, leads_per_tenant])
         seeds = pick_seeds(np.array(props), rng)
         with tenant_transaction(conn, tid, APP_ROLE):
+            seed_ids = []
             for idx, label in sorted(seeds.items()):
-                Q.demo_seed(conn, tenant_id=tid, seed_id=uuid.uuid5(tid, f"seed:{idx}:{label}"),
-                            lead_id=leads[idx]["lead_id"], label=label)
+                seed_ids.append(uuid.uuid5(tid, f"seed:{idx}:{label}"))
+                Q.demo_seed(conn, tenant_id=tid, seed_id=seed_ids[-1], lead_id=leads[idx]["lead_id"], label=label)
+            Q.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
             for a in profile.audiences:
                 Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
                                 name=a["name"], seed_set=Jsonb(a["seed_set"]),

@@ -28,7 +28,7 @@ where l.tenant_id = :tenant_id and l.email is not null;
 -- name: create_pool_stage#
 create temp table pool_stage (lead_id uuid, similarity_score real, reasons jsonb) on commit drop;
 
--- name: copy_pool_stage
+-- name: copy_pool_stage!
 copy pool_stage (lead_id, similarity_score, reasons) from stdin;
 
 -- name: merge_pool_stage^
@@ -77,3 +77,8 @@ on conflict (tenant_id, seed_id) do nothing;
 insert into lookalike_audience (tenant_id, audience_id, name, seed_set, metadata)
 values (:tenant_id, :audience_id, :name, :seed_set, :metadata)
 on conflict (tenant_id, audience_id) do update set seed_set = excluded.seed_set, metadata = excluded.metadata;
+
+-- name: retire_other_demo_seeds!
+-- A re-run of the demo with other parameters soft-deletes the demo seeds it no longer picks.
+update lookalike_seed set deleted_at = now()
+where tenant_id = :tenant_id and source = 'demo' and deleted_at is null and seed_id <> all(:seed_ids);

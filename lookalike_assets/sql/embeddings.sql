@@ -10,7 +10,7 @@ order by f.lead_id;
 -- name: create_embeddings_stage#
 create temp table embeddings_stage (lead_id uuid, content_hash text, embedding vector(512)) on commit drop;
 
--- name: copy_embeddings_stage
+-- name: copy_embeddings_stage!
 copy embeddings_stage (lead_id, content_hash, embedding) from stdin (format binary);
 
 -- name: merge_embeddings_stage$

@@ -4,7 +4,7 @@ select lead_id, content_hash from lead_features where tenant_id = :tenant_id;
 -- name: create_features_stage#
 create temp table features_stage (lead_id uuid, features jsonb, text_blob text, content_hash text) on commit drop;
 
--- name: copy_features_stage
+-- name: copy_features_stage!
 copy features_stage (lead_id, features, text_blob, content_hash) from stdin;
 
 -- name: merge_features_stage$

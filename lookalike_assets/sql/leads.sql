@@ -7,7 +7,7 @@ create temp table leads_stage (
   attributes jsonb
 ) on commit drop;
 
--- name: copy_leads_stage
+-- name: copy_leads_stage!
 copy leads_stage (lead_id, external_id, email, phone, first_name, last_name, company, industry, company_size,
   country, region, title, seniority, bio, property_type, email_opens, web_visits, last_activity_at, attributes)
 from stdin;

@@ -25,3 +25,9 @@ select spec from tenant_feature_spec where tenant_id = :tenant_id;
 insert into tenant_feature_spec (tenant_id, spec, version)
 values (:tenant_id, :spec, :version)
 on conflict (tenant_id) do update set spec = excluded.spec, version = excluded.version, updated_at = now();
+
+-- name: tenant_summary^
+-- Run inside a tenant transaction.
+select (select count(*) from leads where tenant_id = :tenant_id) as leads,
+       (select count(*) from lead_embeddings where tenant_id = :tenant_id) as embedded,
+       (select count(*) from lookalike_seed where tenant_id = :tenant_id and deleted_at is null) as seeds;

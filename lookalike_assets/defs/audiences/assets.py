@@ -1,0 +1,110 @@
+"""seed_profiles and candidate_pools, per tenant partition."""
+
+
+import dagster as dg
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_of
+from lookalike_assets.defs.leads.assets import lead_embeddings
+from lookalike_assets.defs.partitions import tenant_partitions
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.pipeline.common import Timer
+from lookalike_assets.pipeline.embeddings import model_version
+from lookalike_assets.pipeline.features import load_spec
+from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+
+GROUP = "audiences"
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[lead_embeddings, "lookalike_seed", "lookalike_audience"],
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    description="Weighted centroid of each audience's live seeds (won > meeting > replied > scored), in "
+    "lookalike_seed_profile. An audience below the minimum seed count keeps its last profile and is reported.",
+)
+def seed_profiles(
+    context: dg.AssetExecutionContext, db: LookalikeDatabase, encoder: TextEncoderResource,
+    lookalike: LookalikeConfig,
+) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    t = Timer()
+    with db.connect() as conn:
+        name = tenant_name(conn, tid)
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            spec = load_spec(conn, tid)
+        if spec is None:
+            raise dg.Failure("no feature spec for this tenant: materialize lead_features first")
+        results = refresh_seed_profiles(conn, tid, model_version(encoder.get(), spec),
+                                        min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
+    for r in results:
+        context.log.info(f"{r.name}: {r.status}, {r.seed_count} seeds" + (f" ({r.reason})" if r.reason else ""))
+        for w in r.warnings:
+            context.log.warning(f"{r.name}: {w}")
+    return dg.MaterializeResult(metadata={
+        "tenant": name,
+        "audiences": len(results),
+        "built": sum(r.status == "built" for r in results),
+        "unchanged": sum(r.status == "unchanged" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "profiles": md_table(["audience", "status", "seeds", "notes"], [
+            (r.name, r.status, r.seed_count, "; ".join(filter(None, [r.reason, *r.warnings])) or "")
+            for r in results
+        ]),
+        "seconds": round(t.seconds, 3),
+    })
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[seed_profiles, "suppression_list"],
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    description="For each audience, the top-N most similar leads of the tenant (exact search over its own "
+    "vectors), excluding its seeds and suppressed leads, with similarity, decile (10 = most similar) and the "
+    "per-block 'why similar' breakdown (lookalike_candidate). Each pool is replaced atomically.",
+    check_specs=[dg.AssetCheckSpec("pools_have_requested_size", asset="candidate_pools",
+                                   description="Each pool holds min(requested size, eligible leads).")],
+)
+def candidate_pools(
+    context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
+) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    t = Timer()
+    with db.connect() as conn:
+        name = tenant_name(conn, tid)
+        results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch)
+        previews = {}
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            for r in results[:3]:
+                previews[r.name] = list(Q.pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
+    short = [r for r in results if r.candidates < min(r.requested, r.eligible)]
+    for r in results:
+        context.log.info(f"{r.name}: {r.candidates} candidates of {r.eligible} eligible "
+                         f"(+{r.inserted} new, {r.updated} updated, -{r.removed} gone)")
+    metadata = {
+        "tenant": name,
+        "audiences": len(results),
+        "candidates": sum(r.candidates for r in results),
+        "pools": md_table(["audience", "candidates", "requested", "eligible", "top score", "new", "gone"], [
+            (r.name, r.candidates, r.requested, r.eligible, r.top_score or 0.0, r.inserted, r.removed)
+            for r in results
+        ]),
+        "seconds": round(t.seconds, 3),
+    }
+    for aud, rows in previews.items():
+        metadata[f"preview: {aud}"] = md_table(
+            ["lead", "title", "industry", "similarity", "decile", "why similar"],
+            [(r[0], r[1], r[2], r[3], r[4], ", ".join(f"{k} {v:+.3f}" for k, v in
+                                                      sorted(r[5].items(), key=lambda kv: -kv[1])[:3]))
+             for r in rows],
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(
+            check_name="pools_have_requested_size", passed=not short,
+            metadata={"short_pools": ", ".join(r.name for r in short) or "none"},
+        )],
+    )

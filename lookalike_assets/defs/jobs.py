@@ -1,0 +1,12 @@
+import dagster as dg
+
+from lookalike_assets.defs.partitions import tenant_partitions
+
+TENANT_GROUPS = ("leads", "audiences")
+
+tenant_refresh_job = dg.define_asset_job(
+    "tenant_refresh",
+    selection=dg.AssetSelection.groups(*TENANT_GROUPS),
+    partitions_def=tenant_partitions,
+    description="Refresh one tenant: features, embeddings, seed profiles, candidate pools.",
+)

@@ -1,0 +1,97 @@
+"""lead_features and lead_embeddings, per tenant partition."""
+
+
+import dagster as dg
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_of
+from lookalike_assets.defs.partitions import tenant_partitions
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.domain.vectors import DIM
+from lookalike_assets.pipeline.embeddings import refresh_embeddings
+from lookalike_assets.pipeline.features import refresh_lead_features
+
+GROUP = "leads"
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=["leads"],
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    description="Numeric and categorical features of each lead and the text blob that is embedded "
+    "(table lead_features). Only leads whose content changed are rewritten.",
+)
+def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    with db.connect() as conn:
+        name = tenant_name(conn, tid)
+        res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            preview = list(Q.feature_preview(conn, tenant_id=tid, n=5))
+    context.log.info(f"{name}: {res.leads} leads, {res.changed} changed, spec {res.spec_version}, "
+                     f"{res.seconds:.2f}s")
+    return dg.MaterializeResult(metadata={
+        "tenant": name,
+        "leads": res.leads,
+        "changed": res.changed,
+        "feature_spec_version": res.spec_version,
+        "text_columns": ", ".join(res.spec.text_columns) or "(none)",
+        "blocks": md_table(["block", "columns", "weight"], [
+            (b, ", ".join(c.name for c in blk.columns) if blk else ", ".join(res.spec.text_columns), w)
+            for (b, w), blk in zip(res.spec.block_weights().items(), [None, *res.spec.blocks])
+        ]),
+        "seconds": round(res.seconds, 3),
+        "preview": md_table(["external_id", "text_blob"], [(r[0], r[1]) for r in preview]),
+    })
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[lead_features],
+    group_name=GROUP,
+    kinds={"python", "pytorch", "postgres"},
+    description="Unit vectors per lead in pgvector (table lead_embeddings): all-MiniLM-L6-v2 over the text "
+    "blob plus tabular blocks. Only leads whose content hash or model version changed are embedded.",
+    check_specs=[dg.AssetCheckSpec("every_lead_embedded", asset="lead_embeddings",
+                                   description="Every lead has a current embedding.")],
+)
+def lead_embeddings(
+    context: dg.AssetExecutionContext, db: LookalikeDatabase, encoder: TextEncoderResource,
+    lookalike: LookalikeConfig,
+) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    enc = encoder.get()
+    with db.connect() as conn:
+        name = tenant_name(conn, tid)
+        res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_batch,
+                                 progress=ProgressLog(context, "embedded"))
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            leads, embedded, stale = Q.embedding_coverage(conn, tenant_id=tid, model_version=res.model_version)
+    context.log.info(f"{name}: embedded {res.embedded} of {res.to_embed} changed leads in {res.seconds:.1f}s "
+                     f"({res.rate:,.0f}/s); coverage {embedded}/{leads}")
+    if res.skipped_empty:
+        context.log.warning(f"{len(res.skipped_empty)} lead(s) have no features and no text, not embedded: "
+                            f"{', '.join(res.skipped_empty[:5])}")
+    coverage = embedded / leads if leads else 1.0
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": name,
+            "model": enc.name,
+            "model_version": res.model_version,
+            "dimension": DIM,
+            "embedded_this_run": res.embedded,
+            "leads": leads,
+            "embedded_total": embedded,
+            "coverage": round(coverage, 4),
+            "skipped_no_content": len(res.skipped_empty),
+            "seconds": round(res.seconds, 3),
+            "leads_per_second": round(res.rate, 1),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="every_lead_embedded", passed=bool(embedded == leads and stale == 0),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"leads": leads, "embedded": embedded, "stale": stale},
+        )],
+    )
