@@ -150,6 +150,24 @@ def _materialize(tenant_ids: list[str]) -> bool:
     return ok
 
 
+def _build_marts() -> bool:
+    from lookalike_assets.orchestration import materialize_marts
+
+    with console.status("dbt build (staging, marts)..."):
+        o = materialize_marts()
+    console.print(f"  marts: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} "
+                  f"in {o.seconds:.1f}s (run {o.run_id[:8]})")
+    return o.success
+
+
+@app.command()
+def marts() -> None:
+    """Build the dbt models (staging views, marts) and run their tests."""
+    _quiet()
+    if not _build_marts():
+        raise typer.Exit(1)
+
+
 @app.command()
 def materialize(
     tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Slug or id; repeatable. "
@@ -222,6 +240,7 @@ def demo(
     ok = True
     if materialize_all:
         ok = _materialize([str(d.tenant_id) for d in loaded])
+        ok = _build_marts() and ok
     print_summary(time.perf_counter() - t)
     if not ok:
         raise typer.Exit(1)

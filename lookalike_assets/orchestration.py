@@ -85,3 +85,20 @@ def materialize_tenants(
         if on_done:
             on_done(o)
     return out
+
+
+def materialize_marts(log_level: str = "WARNING") -> RunOutcome:
+    """dbt build (staging, intermediate, marts) as one Dagster run."""
+    import time
+
+    from lookalike_assets.definitions import defs
+
+    instance = get_instance()
+    t = time.perf_counter()
+    res = defs.resolve_job_def("marts_refresh").execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    failures = [e for e in res.all_events if e.is_failure]
+    return RunOutcome("(all)", res.run_id, res.success, time.perf_counter() - t,
+                      failures[0].message if failures else None)

@@ -114,3 +114,15 @@ def tenant_transaction(
         if role is not None:
             Q.set_role(conn, role=role)
         yield conn
+
+
+def dbt_env(conninfo: str) -> dict[str, str]:
+    """Environment for dbt's profile (dbt_project/profiles.yml) from a libpq connection string."""
+    p = conninfo_to_dict(conninfo)
+    return {
+        "LOOKALIKE_DBT_HOST": str(p.get("host") or "localhost"),
+        "LOOKALIKE_DBT_PORT": str(p.get("port") or "5432"),
+        "LOOKALIKE_DBT_USER": str(p.get("user") or "postgres"),
+        "LOOKALIKE_DBT_PASSWORD": str(p.get("password") or ""),
+        "LOOKALIKE_DBT_DBNAME": str(p.get("dbname") or "lookalike"),
+    }

@@ -10,3 +10,9 @@ tenant_refresh_job = dg.define_asset_job(
     partitions_def=tenant_partitions,
     description="Refresh one tenant: features, embeddings, seed profiles, candidate pools.",
 )
+
+marts_refresh_job = dg.define_asset_job(
+    "marts_refresh",
+    selection=dg.AssetSelection.groups("dbt_staging", "dbt_intermediate", "dbt_marts"),
+    description="dbt build: staging views, intermediate joins and the marts BI tools read.",
+)

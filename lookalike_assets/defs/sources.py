@@ -19,4 +19,8 @@ lookalike_seed = _source("lookalike_seed", "Seeds: leads a tenant marks as the o
 lookalike_audience = _source("lookalike_audience", "Audience definitions: seed set, rules, metadata.")
 suppression_list = _source("suppression_list", "Leads or email hashes that must never be targeted.")
 
-source_specs = [leads, lookalike_seed, lookalike_audience, suppression_list]
+lookalike_conversion = _source("lookalike_conversion", "Conversion events written by applications.")
+tenants = dg.AssetSpec("tenants", description="The tenants (one partition each).", group_name=SOURCE_GROUP,
+                       kinds={"postgres"}, metadata={"table": "tenants"})
+
+source_specs = [tenants, leads, lookalike_seed, lookalike_audience, suppression_list, lookalike_conversion]

@@ -11,7 +11,14 @@ from psycopg.types.json import Jsonb
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.demo_data import TENANTS, generate_leads, lead_id_for, pick_seeds, tenant_id_for
+from lookalike_assets.domain.demo_data import (
+    TENANTS,
+    TenantProfile,
+    generate_leads,
+    lead_id_for,
+    pick_seeds,
+    tenant_id_for,
+)
 from lookalike_assets.pipeline.leads import upsert_leads
 
 
@@ -32,33 +39,36 @@ def load_demo(conn: psycopg.Connection, leads_per_tenant: int = 1500, tenants: i
     """Create (or refresh, idempotently) ``tenants`` demo tenants with ``leads_per_tenant`` leads each."""
     if not 1 <= tenants <= len(TENANTS):
         raise ValueError(f"the demo has between 1 and {len(TENANTS)} tenants")
-    out = []
-    for profile in TENANTS[:tenants]:
-        tid = tenant_id_for(profile.slug)
-        with conn.transaction():
-            Q.upsert_tenant(conn, tenant_id=tid, slug=profile.slug, name=profile.name)
-        leads, props = [], []
-        for lead, p in generate_leads(profile, leads_per_tenant, seed=seed):
-            lead["lead_id"] = lead_id_for(profile.slug, lead["external_id"])
-            leads.append(lead)
-            props.append(p)
-        inserted, updated = upsert_leads(conn, tid, leads, APP_ROLE)
-        with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            Q.upsert_propensity(conn, [
-                {"tenant_id": tid, "lead_id": lead["lead_id"], "propensity": p} for lead, p in zip(leads, props)
-            ])
-        rng = np.random.default_rng([seed, leads_per_tenant])
-        seeds = pick_seeds(np.array(props), rng)
-        with tenant_transaction(conn, tid, APP_ROLE):
-            seed_ids = []
-            for idx, label in sorted(seeds.items()):
-                seed_ids.append(uuid.uuid5(tid, f"seed:{idx}:{label}"))
-                Q.demo_seed(conn, tenant_id=tid, seed_id=seed_ids[-1], lead_id=leads[idx]["lead_id"], label=label)
-            Q.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
-            for a in profile.audiences:
-                Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
-                                name=a["name"], seed_set=Jsonb(a["seed_set"]),
-                                metadata=Jsonb({"pool_size": pool_size, "source": "demo"}))
-        out.append(DemoTenant(tid, profile.slug, profile.name, len(leads), inserted, updated, len(seeds),
-                              len(profile.audiences)))
-    return out
+    return [load_tenant(conn, p, leads_per_tenant, seed, pool_size) for p in TENANTS[:tenants]]
+
+
+def load_tenant(conn: psycopg.Connection, profile: TenantProfile, leads_per_tenant: int, seed: int = 7,
+                pool_size: int = 500) -> DemoTenant:
+    """One demo tenant: leads, hidden propensities, seeds drawn from the propensity, audiences."""
+    tid = tenant_id_for(profile.slug)
+    with conn.transaction():
+        Q.upsert_tenant(conn, tenant_id=tid, slug=profile.slug, name=profile.name)
+    leads, props = [], []
+    for lead, p in generate_leads(profile, leads_per_tenant, seed=seed):
+        lead["lead_id"] = lead_id_for(profile.slug, lead["external_id"])
+        leads.append(lead)
+        props.append(p)
+    inserted, updated = upsert_leads(conn, tid, leads, APP_ROLE)
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        Q.upsert_propensity(conn, [
+            {"tenant_id": tid, "lead_id": lead["lead_id"], "propensity": p} for lead, p in zip(leads, props)
+        ])
+    rng = np.random.default_rng([seed, leads_per_tenant])
+    seeds = pick_seeds(np.array(props), rng)
+    with tenant_transaction(conn, tid, APP_ROLE):
+        seed_ids = []
+        for idx, label in sorted(seeds.items()):
+            seed_ids.append(uuid.uuid5(tid, f"seed:{idx}:{label}"))
+            Q.demo_seed(conn, tenant_id=tid, seed_id=seed_ids[-1], lead_id=leads[idx]["lead_id"], label=label)
+        Q.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
+        for a in profile.audiences:
+            Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
+                            name=a["name"], seed_set=Jsonb(a["seed_set"]),
+                            metadata=Jsonb({"pool_size": pool_size, "source": "demo"}))
+    return DemoTenant(tid, profile.slug, profile.name, len(leads), inserted, updated, len(seeds),
+                      len(profile.audiences))

@@ -53,6 +53,7 @@ class PoolResult:
     removed: int
     top_score: float | None
     decile_floor: dict[int, float]
+    status: str = "built"  # "built", or "kept": too few seeds now, the last pool stays as it was
 
 
 def refresh_seed_profiles(
@@ -111,7 +112,8 @@ def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int):
 
 
 def refresh_candidate_pools(
-    conn: psycopg.Connection, tenant_id: uuid.UUID, default_pool_size: int = 2000, stream_batch: int = 20000
+    conn: psycopg.Connection, tenant_id: uuid.UUID, default_pool_size: int = 2000, stream_batch: int = 20000,
+    min_seeds: int = 3,
 ) -> list[PoolResult]:
     t = Timer()
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -122,12 +124,19 @@ def refresh_candidate_pools(
         seeds = list(Q.seed_vectors(conn, tenant_id=tenant_id))
         suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
         audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tenant_id)}
-        excludes, sizes = [], []
-        for audience_id, _name, _profile, _n, _mv, meta in profiles:
-            sel = select_seeds(parse_seed_set(audiences[audience_id][2]),
-                               [SeedRow(r[0], r[1], r[2], r[3], True) for r in seeds])
+        live = [SeedRow(r[0], r[1], r[2], r[3], r[4] is not None) for r in seeds]
+        excludes, sizes, kept = [], [], []
+        for audience_id, name, _profile, _n, _mv, meta in list(profiles):
+            sel = select_seeds(parse_seed_set(audiences[audience_id][2]), live)
+            if len(sel.seeds) < min_seeds:
+                # The seed set fell below the minimum since the profile was built: keep the last pool.
+                profiles.remove(next(p for p in profiles if p[0] == audience_id))
+                kept.append(PoolResult(audience_id, name, 0, 0, 0, 0, 0, 0, None, {}, status="kept"))
+                continue
             excludes.append({s.lead_id for s in sel.seeds} | suppressed)
             sizes.append(AudienceMetadata.model_validate(meta or {}).pool_size or default_pool_size)
+        if not profiles:
+            return kept
         mat = np.stack([to_numpy(p[2]) for p in profiles])
         top = TopN(mat, n=max(sizes), exclude=excludes)
         scanned = 0
@@ -136,7 +145,7 @@ def refresh_candidate_pools(
             scanned += len(ids)
     log.info("scored %d vectors against %d profiles in %.2fs", scanned, len(profiles), t.seconds)
 
-    results: list[PoolResult] = []
+    results: list[PoolResult] = list(kept)
     for a, (audience_id, name, _p, _n, _mv, _meta) in enumerate(profiles):
         ids, scores, vecs = top.result(a)
         n = sizes[a]

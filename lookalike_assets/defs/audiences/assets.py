@@ -75,21 +75,25 @@ def candidate_pools(
     t = Timer()
     with db.connect() as conn:
         name = tenant_name(conn, tid)
-        results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch)
+        results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch,
+                                          min_seeds=lookalike.min_seeds)
         previews = {}
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             for r in results[:3]:
                 previews[r.name] = list(Q.pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
-    short = [r for r in results if r.candidates < min(r.requested, r.eligible)]
+    short = [r for r in results if r.status == "built" and r.candidates < min(r.requested, r.eligible)]
     for r in results:
+        if r.status == "kept":
+            context.log.warning(f"{r.name}: too few seeds now, its last pool is kept unchanged")
+            continue
         context.log.info(f"{r.name}: {r.candidates} candidates of {r.eligible} eligible "
                          f"(+{r.inserted} new, {r.updated} updated, -{r.removed} gone)")
     metadata = {
         "tenant": name,
         "audiences": len(results),
         "candidates": sum(r.candidates for r in results),
-        "pools": md_table(["audience", "candidates", "requested", "eligible", "top score", "new", "gone"], [
-            (r.name, r.candidates, r.requested, r.eligible, r.top_score or 0.0, r.inserted, r.removed)
+        "pools": md_table(["audience", "status", "candidates", "requested", "eligible", "top score", "new", "gone"], [
+            (r.name, r.status, r.candidates, r.requested, r.eligible, r.top_score or 0.0, r.inserted, r.removed)
             for r in results
         ]),
         "seconds": round(t.seconds, 3),

@@ -1,0 +1,71 @@
+# lookalike: `make up` for the whole thing with the Dagster UI, `make test` for the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU build of torch, installed before everything else so that sentence-transformers does not pull CUDA.
+# Elsewhere, point pip at a CPU wheel index with TORCH_PIP_ARGS="--index-url <your CPU wheel index>".
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 3000
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+export DAGSTER_HOME ?= $(CURDIR)/.lookalike/dagster
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help install up demo serve down test bench dbt-build clean compose-check
+
+help:
+	@echo "make up        install, start the embedded database, load the demo, materialize, serve the UI on $(HOST):$(PORT)"
+	@echo "make demo      the same without the UI"
+	@echo "make serve     serve the Dagster UI (webserver + daemon)"
+	@echo "make down      stop the embedded database"
+	@echo "make test      install and run the test suite"
+	@echo "make bench     run the benchmarks at small sizes"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null) dbt_project/dbt_project.yml
+
+# The dbt manifest is prepared once here (and by `dagster dev`), never at import time.
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	$(BIN)/dagster-dbt project prepare-and-package --file lookalike_assets/defs/analytics/dbt.py >/dev/null
+	touch $(MANIFEST)
+
+install: $(STAMP) $(MANIFEST)
+
+demo: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/lookalike demo $(DEMO_ARGS)
+
+up: demo serve
+
+serve: install
+	@echo "Dagster UI on http://$(HOST):$(PORT) (Ctrl-C to stop; 'make down' stops the database)"
+	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+down:
+	@if [ -x $(BIN)/lookalike ]; then $(BIN)/lookalike db down; else echo "nothing installed"; fi
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/pools.py --leads 20000 --audiences 5
+	$(BIN)/python bench/embeddings.py --n 500
+
+compose-check: install
+	$(BIN)/python -c "import yaml,sys; yaml.safe_load(open('docker-compose.yml'))" && echo "docker-compose.yml parses"
+
+clean: down
+	rm -rf .lookalike dbt_project/target dbt_project/logs

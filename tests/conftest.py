@@ -1,0 +1,84 @@
+"""Tests run against a real PostgreSQL with pgvector: the embedded server (database ``lookalike_test``), or
+the server of LOOKALIKE_TEST_DATABASE_URL / LOOKALIKE_DATABASE_URL. No mocks of what can run here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+from lookalike_assets.db import migrate  # noqa: E402
+from lookalike_assets.db.connect import connect, server_url, with_database  # noqa: E402
+from lookalike_assets.domain.demo_data import TENANTS  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+BANK_CSV = SHARED / "datasets" / "bank-marketing" / "bank-full.csv"
+
+
+def _recreate(url: str) -> None:
+    params = conninfo_to_dict(url)
+    dbname = params["dbname"]
+    maint = make_conninfo(**{**params, "dbname": "postgres"})
+    with psycopg.connect(maint, autocommit=True) as c:
+        c.execute(psycopg.sql.SQL("drop database if exists {} with (force)").format(psycopg.sql.Identifier(dbname)))
+        c.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(dbname)))
+
+
+@pytest.fixture(scope="session")
+def test_url() -> str:
+    url = os.environ.get("LOOKALIKE_TEST_DATABASE_URL")
+    if not url:
+        url = with_database(server_url(), "lookalike_test")
+    _recreate(url)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def conn(test_url):
+    c = connect(test_url)
+    yield c
+    c.close()
+
+
+def tenant_profile(base: int, slug: str):
+    """A demo tenant profile under another slug, so that tests own their tenants."""
+    return dataclasses.replace(TENANTS[base], slug=slug, name=slug.replace("-", " ").title())
+
+
+@pytest.fixture
+def new_slug():
+    return lambda prefix="t": f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def two_tenants(test_url):
+    """Two small demo tenants (A: software, B: real estate), loaded and fully built with the hashing encoder."""
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.demo import load_tenant
+    from lookalike_assets.pipeline.embeddings import refresh_embeddings
+    from lookalike_assets.pipeline.features import refresh_lead_features
+    from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+
+    c = connect(test_url)
+    out = []
+    for base, slug in ((0, "rls-a"), (1, "rls-b")):
+        t = load_tenant(c, tenant_profile(base, slug), 400, pool_size=150)
+        refresh_lead_features(c, t.tenant_id)
+        e = refresh_embeddings(c, t.tenant_id, get_encoder("hashing"))
+        refresh_seed_profiles(c, t.tenant_id, e.model_version)
+        refresh_candidate_pools(c, t.tenant_id, 150)
+        out.append(t)
+    c.close()
+    return out

@@ -1,0 +1,45 @@
+"""The command line and the migrations."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from lookalike_assets.cli import app
+from lookalike_assets.db import migrate
+from lookalike_assets.db.connect import with_database
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("args", [[], ["db"], ["tenants"], ["demo"], ["materialize"], ["summary"],
+                                  ["db", "up"], ["db", "down"], ["tenants", "list"]])
+def test_every_command_has_help(args):
+    res = runner.invoke(app, [*args, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage" in res.output
+
+
+def test_demo_rejects_bad_options():
+    res = runner.invoke(app, ["demo", "--tenants", "9"])
+    assert res.exit_code != 0
+    assert "tenants" in res.output
+
+
+def test_migrations_go_down_and_up_again(test_url):
+    url = with_database(test_url, "lookalike_migrations")
+    params = psycopg.conninfo.conninfo_to_dict(test_url)
+    maint = psycopg.conninfo.make_conninfo(**{**params, "dbname": "postgres"})
+    with psycopg.connect(maint, autocommit=True) as c:
+        c.execute("drop database if exists lookalike_migrations with (force)")
+        c.execute("create database lookalike_migrations")
+    migrate.upgrade(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    migrate.downgrade(url, "base")
+    assert migrate.current_revision(url) is None
+    with psycopg.connect(url) as c:
+        assert c.execute("select to_regclass('leads')").fetchone()[0] is None
+    migrate.upgrade(url)
+    migrate.upgrade(url)  # idempotent
+    assert migrate.current_revision(url) == migrate.head_revision()

@@ -1,0 +1,79 @@
+"""The Dagster layer: definitions load, and a tenant partition materializes in-process for real."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from conftest import tenant_profile
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.defs.partitions import TENANTS_PARTITION
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.pipeline.demo import load_tenant
+
+TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools"]
+
+
+def test_definitions_load():
+    from lookalike_assets.definitions import defs
+
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert set(TENANT_ASSETS) <= keys
+    assert {"leads", "lookalike_seed", "lookalike_audience", "suppression_list"} <= keys
+    job = defs.resolve_job_def("tenant_refresh")
+    assert job.partitions_def.name == TENANTS_PARTITION
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("lead_features") in graph.get(dg.AssetKey("lead_embeddings")).parent_keys
+
+
+def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
+    from lookalike_assets.definitions import defs
+
+    t = load_tenant(conn, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
+    tid = str(t.tenant_id)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    resources = {
+        "db": LookalikeDatabase(database_url=test_url),
+        "encoder": TextEncoderResource(encoder="minilm"),  # the real all-MiniLM-L6-v2, offline
+        "lookalike": LookalikeConfig(pool_size=100),
+    }
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    result = dg.materialize(assets, partition_key=tid, instance=instance, resources=resources,
+                            selection=TENANT_ASSETS)
+    assert result.success
+    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    assert set(mats) == set(TENANT_ASSETS)
+    emb_meta = mats["lead_embeddings"].materialization.metadata
+    assert emb_meta["embedded_this_run"].value == 250
+    assert emb_meta["coverage"].value == 1.0
+    assert emb_meta["model"].value == "all-MiniLM-L6-v2"
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True}
+    pools_meta = mats["candidate_pools"].materialization.metadata
+    assert pools_meta["candidates"].value == 60 * t.audiences
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        assert conn.execute("select count(*) from lookalike_candidate").fetchone()[0] == 60 * t.audiences
+        assert conn.execute("select count(distinct model_version) from lead_embeddings").fetchone()[0] == 1
+
+    # the second run embeds nothing and leaves the pools alone
+    again = dg.materialize(assets, partition_key=tid, instance=instance, resources=resources,
+                           selection=TENANT_ASSETS)
+    mats = {m.asset_key.to_user_string(): m for m in again.get_asset_materialization_events()}
+    assert mats["lead_embeddings"].materialization.metadata["embedded_this_run"].value == 0
+
+
+def test_unknown_partition_fails_clearly(test_url):
+    from lookalike_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    ghost = "00000000-0000-0000-0000-000000000001"
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [ghost])
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    result = dg.materialize(assets, partition_key=ghost, instance=instance, raise_on_error=False,
+                            resources={"db": LookalikeDatabase(database_url=test_url),
+                                       "encoder": TextEncoderResource(encoder="hashing"),
+                                       "lookalike": LookalikeConfig()},
+                            selection=["lead_features"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "does not exist" in str(failure.step_failure_data.user_failure_data or failure.step_failure_data.error)
