@@ -9,8 +9,11 @@ from lookalike_assets.defs.leads.assets import lead_embeddings, lead_features
 from lookalike_assets.defs.resources import default_resources
 from lookalike_assets.defs.sources import source_specs
 
+# The per-tenant assets, in graph order (what `tenant_refresh` materializes for one partition).
+tenant_assets = [lead_features, lead_embeddings, seed_profiles, candidate_pools]
+
 defs = dg.Definitions(
-    assets=[*source_specs, lead_features, lead_embeddings, seed_profiles, candidate_pools, *dbt_defs],
+    assets=[*source_specs, *tenant_assets, *dbt_defs],
     jobs=[tenant_refresh_job, marts_refresh_job],
     resources={**default_resources(), "dbt": dbt_resource()},
 )

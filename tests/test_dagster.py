@@ -26,7 +26,7 @@ def test_definitions_load():
 
 
 def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
-    from lookalike_assets.definitions import defs
+    from lookalike_assets.definitions import tenant_assets
 
     t = load_tenant(conn, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
     tid = str(t.tenant_id)
@@ -37,9 +37,7 @@ def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
         "encoder": TextEncoderResource(encoder="minilm"),  # the real all-MiniLM-L6-v2, offline
         "lookalike": LookalikeConfig(pool_size=100),
     }
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    result = dg.materialize(assets, partition_key=tid, instance=instance, resources=resources,
-                            selection=TENANT_ASSETS)
+    result = dg.materialize(tenant_assets, partition_key=tid, instance=instance, resources=resources)
     assert result.success
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     assert set(mats) == set(TENANT_ASSETS)
@@ -56,20 +54,18 @@ def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
         assert conn.execute("select count(distinct model_version) from lead_embeddings").fetchone()[0] == 1
 
     # the second run embeds nothing and leaves the pools alone
-    again = dg.materialize(assets, partition_key=tid, instance=instance, resources=resources,
-                           selection=TENANT_ASSETS)
+    again = dg.materialize(tenant_assets, partition_key=tid, instance=instance, resources=resources)
     mats = {m.asset_key.to_user_string(): m for m in again.get_asset_materialization_events()}
     assert mats["lead_embeddings"].materialization.metadata["embedded_this_run"].value == 0
 
 
 def test_unknown_partition_fails_clearly(test_url):
-    from lookalike_assets.definitions import defs
+    from lookalike_assets.definitions import tenant_assets
 
     instance = dg.DagsterInstance.ephemeral()
     ghost = "00000000-0000-0000-0000-000000000001"
     instance.add_dynamic_partitions(TENANTS_PARTITION, [ghost])
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    result = dg.materialize(assets, partition_key=ghost, instance=instance, raise_on_error=False,
+    result = dg.materialize(tenant_assets, partition_key=ghost, instance=instance, raise_on_error=False,
                             resources={"db": LookalikeDatabase(database_url=test_url),
                                        "encoder": TextEncoderResource(encoder="hashing"),
                                        "lookalike": LookalikeConfig()},

@@ -166,3 +166,17 @@ def test_tenant_id_must_be_a_uuid(conn):
     assert conn.execute("select to_regclass('leads')").fetchone()[0] is not None
     with tenant_transaction(conn, uuid.uuid4(), APP_ROLE):
         assert conn.execute("select count(*) from leads").fetchone()[0] == 0
+
+
+def test_tenant_transaction_refuses_to_nest(conn, two_tenants):
+    from lookalike_assets.db.connect import NestedTenantTransactionError
+
+    a, b = two_tenants
+    with conn.transaction():
+        with pytest.raises(NestedTenantTransactionError):
+            with tenant_transaction(conn, a.tenant_id, APP_ROLE):
+                pass
+    with tenant_transaction(conn, a.tenant_id, APP_ROLE):
+        with pytest.raises(NestedTenantTransactionError):
+            with tenant_transaction(conn, b.tenant_id, APP_ROLE):
+                pass

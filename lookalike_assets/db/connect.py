@@ -80,15 +80,21 @@ def database_url(settings: Settings | None = None) -> str:
     return url
 
 
+class NestedTenantTransactionError(RuntimeError):
+    pass
+
+
 def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
+    """An autocommit connection: every ``conn.transaction()`` on it is a real transaction, so the
+    transaction-local tenant and role end with it."""
+    kwargs.setdefault("autocommit", True)
     conn = psycopg.connect(conninfo or database_url(), **kwargs)
     try:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
     except psycopg.ProgrammingError:
-        # The vector extension is not installed yet (before the first migration).
-        conn.rollback()
+        pass  # the vector extension is not installed yet (before the first migration)
     return conn
 
 
@@ -109,6 +115,11 @@ def tenant_transaction(
     from lookalike_assets.db.queries import Q
 
     tid = parse_tenant_id(tenant_id)
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        # Inside an open transaction this would only be a savepoint, and the tenant would outlive it.
+        raise NestedTenantTransactionError(
+            "tenant_transaction needs a connection outside any transaction (use an autocommit connection)"
+        )
     with conn.transaction():
         Q.set_tenant(conn, tenant_id=str(tid))
         if role is not None:
