@@ -3,17 +3,26 @@
 import dagster as dg
 
 from lookalike_assets.defs.analytics.dbt import dbt_defs, dbt_resource
-from lookalike_assets.defs.audiences.assets import candidate_pools, seed_profiles
+from lookalike_assets.defs.audiences.assets import (
+    audience_exports,
+    audience_memberships,
+    candidate_pools,
+    seed_profiles,
+)
 from lookalike_assets.defs.jobs import marts_refresh_job, tenant_refresh_job
 from lookalike_assets.defs.leads.assets import lead_embeddings, lead_features
 from lookalike_assets.defs.resources import default_resources
 from lookalike_assets.defs.sources import source_specs
+from lookalike_assets.defs.tenants.sensors import nightly_tenant_refresh, tenant_changes_sensor
 
 # The per-tenant assets, in graph order (what `tenant_refresh` materializes for one partition).
-tenant_assets = [lead_features, lead_embeddings, seed_profiles, candidate_pools]
+tenant_assets = [lead_features, lead_embeddings, seed_profiles, candidate_pools, audience_memberships,
+                 audience_exports]
 
 defs = dg.Definitions(
     assets=[*source_specs, *tenant_assets, *dbt_defs],
     jobs=[tenant_refresh_job, marts_refresh_job],
+    sensors=[tenant_changes_sensor],
+    schedules=[nightly_tenant_refresh],
     resources={**default_resources(), "dbt": dbt_resource()},
 )

@@ -18,6 +18,11 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
+    tag_concurrency_limits:
+      - key: lookalike/tenant
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 """
 
 
@@ -73,7 +78,7 @@ def materialize_tenants(
     for tid in tenant_ids:
         t = time.perf_counter()
         res = job.execute_in_process(
-            partition_key=tid, instance=instance, raise_on_error=False,
+            partition_key=tid, instance=instance, raise_on_error=False, tags={"lookalike/tenant": tid},
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
         err = None

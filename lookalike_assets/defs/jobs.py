@@ -3,6 +3,9 @@ import dagster as dg
 from lookalike_assets.defs.partitions import tenant_partitions
 
 TENANT_GROUPS = ("leads", "audiences")
+# Runs carry their tenant in this tag; the run queue allows one run per tag value (dagster.yaml), and the
+# assets also hold a per-tenant advisory lock in PostgreSQL.
+TENANT_TAG = "lookalike/tenant"
 
 tenant_refresh_job = dg.define_asset_job(
     "tenant_refresh",

@@ -8,6 +8,8 @@ import psycopg
 from pydantic import Field
 
 from lookalike_assets.db.connect import admin_connection, database_url
+from lookalike_assets.db.locks import tenant_lock
+from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.domain.encoders import TextEncoder, get_encoder
 from lookalike_assets.settings import get_settings
 
@@ -20,6 +22,8 @@ class LookalikeDatabase(dg.ConfigurableResource):
     """
 
     database_url: str | None = Field(default=None, description="Owner URL; empty: from the environment.")
+    lock_wait_seconds: float = Field(default=600.0, ge=0,
+                                     description="How long a run waits for another run of the same tenant.")
 
     def conninfo(self) -> str:
         return self.database_url or database_url()
@@ -28,6 +32,25 @@ class LookalikeDatabase(dg.ConfigurableResource):
     def connect(self) -> Iterator[psycopg.Connection]:
         with admin_connection(self.conninfo()) as conn:
             yield conn
+
+    @contextmanager
+    def tenant_session(self, tenant_id) -> Iterator[psycopg.Connection]:
+        """A connection holding the tenant's advisory lock: one run per tenant at a time."""
+        with self.connect() as conn, tenant_lock(conn, tenant_id, self.lock_wait_seconds):
+            yield conn
+
+
+class ExportDestinationResource(dg.ConfigurableResource):
+    """Where export files go: a local (or mounted) folder by default. Subclass and override ``get`` for
+    another Destination (see lookalike_assets.domain.exports.Destination)."""
+
+    folder: str | None = Field(default=None, description="Empty: <LOOKALIKE_HOME>/exports.")
+    attempts: int = Field(default=3, ge=1, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    min_sizes: dict[str, int] = Field(default_factory=dict, description="Per-format minimum audience sizes.")
+
+    def get(self) -> Destination:
+        return LocalFolderDestination(self.folder or get_settings().exports_dir)
 
 
 class TextEncoderResource(dg.ConfigurableResource):
@@ -55,4 +78,5 @@ def default_resources() -> dict:
         "encoder": TextEncoderResource(encoder=s.encoder, batch_size=s.embed_batch_size),
         "lookalike": LookalikeConfig(pool_size=s.pool_size, min_seeds=s.min_seeds, warn_seeds=s.warn_seeds,
                                      stream_batch=s.stream_batch),
+        "exports": ExportDestinationResource(),
     }

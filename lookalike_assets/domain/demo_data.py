@@ -74,8 +74,13 @@ TENANTS: tuple[TenantProfile, ...] = (
         size_sweet_spot=(80, 2000),
         base_logit=-6.5,
         audiences=(
-            {"name": "Lookalikes of won deals", "seed_set": {"labels": ["won"]}},
-            {"name": "Engaged lookalikes", "seed_set": {"labels": ["won", "meeting", "replied"]}},
+            {"name": "Lookalikes of won deals", "seed_set": {"labels": ["won"]},
+             "rules": {"reach": {"max_percent": 10}, "exclude": {"seeds": True, "customers": True},
+                       "auto_publish": True, "destinations": ["meta", "google", "linkedin", "crm"]}},
+            {"name": "Engaged lookalikes", "seed_set": {"labels": ["won", "meeting", "replied"]},
+             "rules": {"filters": [{"field": "web_visits", "op": "gte", "value": 1}],
+                       "exclude": {"audiences": ["Lookalikes of won deals"]}, "reach": {"max_size": 200},
+                       "auto_publish": True, "destinations": ["meta", "crm"]}},
         ),
     ),
     TenantProfile(
@@ -101,7 +106,11 @@ TENANTS: tuple[TenantProfile, ...] = (
         ideal_property=("single-family", "multi-family"),
         size_sweet_spot=(1, 6),
         base_logit=-6.9,
-        audiences=({"name": "Buyers like our closings", "seed_set": {"labels": ["won", "meeting"]}},),
+        audiences=({"name": "Buyers like our closings", "seed_set": {"labels": ["won", "meeting"]},
+                    "rules": {"filters": [{"field": "property_type", "op": "in",
+                                           "values": ["single-family", "multi-family", "townhouse"]}],
+                              "reach": {"max_percent": 10}, "auto_publish": True,
+                              "destinations": ["meta", "google", "crm"]}},),
     ),
     TenantProfile(
         slug="evergreen-solar",
@@ -127,8 +136,12 @@ TENANTS: tuple[TenantProfile, ...] = (
         size_sweet_spot=(1, 4),
         base_logit=-7.0,
         audiences=(
-            {"name": "Homeowners like our installs", "seed_set": {"labels": ["won"]}},
-            {"name": "Warm solar prospects", "seed_set": {"labels": ["won", "replied"]}},
+            {"name": "Homeowners like our installs", "seed_set": {"labels": ["won"]},
+             "rules": {"filters": [{"field": "property_type", "op": "not_in", "values": ["apartment"]}],
+                       "reach": {"max_percent": 10}, "auto_publish": True,
+                       "destinations": ["meta", "google", "crm"]}},
+            {"name": "Warm solar prospects", "seed_set": {"labels": ["won", "replied"]},
+             "rules": {"min_similarity": 0.5, "reach": {"max_size": 300}, "destinations": ["crm"]}},
         ),
     ),
     TenantProfile(
@@ -154,7 +167,9 @@ TENANTS: tuple[TenantProfile, ...] = (
                         "alumnus of a business school", "enjoys sailing"),
         size_sweet_spot=(200, 5000),
         base_logit=-6.4,
-        audiences=({"name": "Shippers like our accounts", "seed_set": {"labels": ["won", "meeting"]}},),
+        audiences=({"name": "Shippers like our accounts", "seed_set": {"labels": ["won", "meeting"]},
+                    "rules": {"reach": {"max_percent": 10}, "exclude": {"customers": True}, "auto_publish": True,
+                              "destinations": ["linkedin", "crm"]}},),
     ),
 )
 

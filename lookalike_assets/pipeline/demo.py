@@ -68,7 +68,7 @@ def load_tenant(conn: psycopg.Connection, profile: TenantProfile, leads_per_tena
         Q.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
         for a in profile.audiences:
             Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
-                            name=a["name"], seed_set=Jsonb(a["seed_set"]),
+                            name=a["name"], seed_set=Jsonb(a["seed_set"]), rules=Jsonb(a.get("rules", {})),
                             metadata=Jsonb({"pool_size": pool_size, "source": "demo"}))
     return DemoTenant(tid, profile.slug, profile.name, len(leads), inserted, updated, len(seeds),
                       len(profile.audiences))

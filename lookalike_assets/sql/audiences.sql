@@ -74,9 +74,11 @@ values (:tenant_id, :seed_id, :lead_id, :label, 'demo')
 on conflict (tenant_id, seed_id) do nothing;
 
 -- name: demo_audience!
-insert into lookalike_audience (tenant_id, audience_id, name, seed_set, metadata)
-values (:tenant_id, :audience_id, :name, :seed_set, :metadata)
-on conflict (tenant_id, audience_id) do update set seed_set = excluded.seed_set, metadata = excluded.metadata;
+insert into lookalike_audience (tenant_id, audience_id, name, seed_set, rules, metadata)
+values (:tenant_id, :audience_id, :name, :seed_set, :rules, :metadata)
+on conflict (tenant_id, audience_id) do update set
+  seed_set = excluded.seed_set, rules = excluded.rules,
+  metadata = lookalike_audience.metadata || excluded.metadata;
 
 -- name: retire_other_demo_seeds!
 -- A re-run of the demo with other parameters soft-deletes the demo seeds it no longer picks.

@@ -8,11 +8,19 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_of
 from lookalike_assets.defs.leads.assets import lead_embeddings
 from lookalike_assets.defs.partitions import tenant_partitions
-from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.defs.resources import (
+    ExportDestinationResource,
+    LookalikeConfig,
+    LookalikeDatabase,
+    TextEncoderResource,
+)
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
 from lookalike_assets.pipeline.features import load_spec
+from lookalike_assets.pipeline.exports import run_exports
+from lookalike_assets.pipeline.memberships import refresh_memberships
 from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+from lookalike_assets.reporting.charts import markdown_image, reach_curve_png
 
 GROUP = "audiences"
 
@@ -31,7 +39,7 @@ def seed_profiles(
 ) -> dg.MaterializeResult:
     tid = tenant_of(context)
     t = Timer()
-    with db.connect() as conn:
+    with db.tenant_session(tid) as conn:
         name = tenant_name(conn, tid)
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             spec = load_spec(conn, tid)
@@ -73,7 +81,7 @@ def candidate_pools(
 ) -> dg.MaterializeResult:
     tid = tenant_of(context)
     t = Timer()
-    with db.connect() as conn:
+    with db.tenant_session(tid) as conn:
         name = tenant_name(conn, tid)
         results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch,
                                           min_seeds=lookalike.min_seeds)
@@ -110,5 +118,103 @@ def candidate_pools(
         check_results=[dg.AssetCheckResult(
             check_name="pools_have_requested_size", passed=not short,
             metadata={"short_pools": ", ".join(r.name for r in short) or "none"},
+        )],
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[candidate_pools],
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    description="Each audience's members after its rules, exclusions and reach cap (lookalike_audience_member), "
+    "written atomically; sets size_estimate, and publishes audiences that ask for it. An audience with an "
+    "invalid definition or too few seeds keeps its last members and is reported.",
+    check_specs=[dg.AssetCheckSpec("audiences_valid", asset="audience_memberships",
+                                   description="Every active audience could be built.")],
+)
+def audience_memberships(
+    context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
+) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    t = Timer()
+    with db.tenant_session(tid) as conn:
+        name = tenant_name(conn, tid)
+        results = refresh_memberships(conn, tid, min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
+    for r in results:
+        if r.status == "built":
+            context.log.info(f"{r.name}: {r.size} members (+{r.added} -{r.removed}), cap {r.cap}, dropped {r.dropped}")
+        else:
+            context.log.warning(f"{r.name}: skipped, last members kept: {r.reason}")
+    built = [r for r in results if r.status == "built"]
+    metadata = {
+        "tenant": name,
+        "audiences": len(results),
+        "members": sum(r.size for r in built),
+        "memberships": md_table(["audience", "status", "size", "added", "removed", "cap", "dropped", "notes"], [
+            (r.name, r.status, r.size, r.added, r.removed, r.cap if r.cap is not None else "-",
+             ", ".join(f"{k}: {v}" for k, v in r.dropped.items()) or "-", r.reason or "; ".join(r.warnings) or "")
+            for r in results
+        ]),
+        "overlap": md_table(["audience", "other audience", "shared", "jaccard"], [
+            (r.name, other, o["shared"], o["jaccard"]) for r in built for other, o in r.overlap.items()
+        ]),
+        "seconds": round(t.seconds, 3),
+    }
+    curves = {r.name: r.reach_curve for r in built if r.reach_curve}
+    if curves:
+        metadata["reach_curve"] = dg.MetadataValue.md(markdown_image(reach_curve_png(curves), "reach curve"))
+        metadata["reach_curve_points"] = dg.MetadataValue.json(curves)
+    skipped = [r for r in results if r.status != "built"]
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(
+            check_name="audiences_valid", passed=not skipped, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"skipped": "; ".join(f"{r.name}: {r.reason}" for r in skipped) or "none"},
+        )],
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[audience_memberships],
+    group_name=GROUP,
+    kinds={"python", "csv"},
+    description="For each published audience and each of its destinations, the CSV the platform's upload "
+    "accepts (Meta, Google Customer Match, LinkedIn, CRM), delivered to the configured destination with "
+    "retries; every export is logged in lookalike_export_job.",
+    check_specs=[dg.AssetCheckSpec("exports_delivered", asset="audience_exports",
+                                   description="No export failed (skipped ones below a platform minimum are fine).")],
+)
+def audience_exports(
+    context: dg.AssetExecutionContext, db: LookalikeDatabase, exports: ExportDestinationResource
+) -> dg.MaterializeResult:
+    tid = tenant_of(context)
+    t = Timer()
+    dest = exports.get()
+    with db.tenant_session(tid) as conn:
+        name = tenant_name(conn, tid)
+        results = run_exports(conn, tid, dest, run_id=context.run_id, attempts=exports.attempts,
+                              backoff_seconds=exports.backoff_seconds, min_sizes=exports.min_sizes)
+    failed = [r for r in results if r.status == "failed"]
+    for r in results:
+        msg = f"{r.audience} -> {r.format}: {r.status}, {r.rows} rows, {r.attempts} attempt(s)"
+        (context.log.error if r.status == "failed" else context.log.info)(msg + (f" ({r.error})" if r.error else ""))
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": name,
+            "destination": dest.name,
+            "exports": len(results),
+            "succeeded": sum(r.status == "succeeded" for r in results),
+            "skipped": sum(r.status == "skipped" for r in results),
+            "failed": len(failed),
+            "files": md_table(["audience", "format", "status", "rows", "attempts", "file", "note"], [
+                (r.audience, r.format, r.status, r.rows, r.attempts, r.file or "-", r.error or "") for r in results
+            ]),
+            "seconds": round(t.seconds, 3),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="exports_delivered", passed=not failed,
+            metadata={"failed": ", ".join(f"{r.audience}/{r.format}" for r in failed) or "none"},
         )],
     )

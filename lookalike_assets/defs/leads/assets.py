@@ -25,7 +25,7 @@ GROUP = "leads"
 )
 def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
     tid = tenant_of(context)
-    with db.connect() as conn:
+    with db.tenant_session(tid) as conn:
         name = tenant_name(conn, tid)
         res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
@@ -63,7 +63,7 @@ def lead_embeddings(
 ) -> dg.MaterializeResult:
     tid = tenant_of(context)
     enc = encoder.get()
-    with db.connect() as conn:
+    with db.tenant_session(tid) as conn:
         name = tenant_name(conn, tid)
         res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_batch,
                                  progress=ProgressLog(context, "embedded"))

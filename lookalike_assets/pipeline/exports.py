@@ -1,0 +1,115 @@
+"""audience_exports: for each published audience and each of its destinations' formats, the file the
+platform's upload accepts, delivered through a Destination with retries, and logged in lookalike_export_job.
+
+Logs and metadata carry counts, formats and file locations only: never an email, phone or name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, render
+from lookalike_assets.domain.rules import RuleError, destinations_of
+from lookalike_assets.pipeline.common import log
+
+EXPORT_COLUMNS = ("lead_id", "external_id", "audience_id", "audience", "similarity_score", "rank_score", "decile",
+                  "reasons", "email", "phone", "first_name", "last_name", "country", "title", "company", "zip")
+
+
+@dataclass
+class ExportResult:
+    audience_id: uuid.UUID
+    audience: str
+    format: str
+    destination: str
+    status: str  # succeeded, failed, skipped
+    rows: int = 0
+    attempts: int = 0
+    file: str | None = None
+    error: str | None = None
+
+
+def _safe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def run_exports(
+    conn: psycopg.Connection,
+    tenant_id: uuid.UUID,
+    destination: Destination,
+    *,
+    run_id: str | None = None,
+    attempts: int = 3,
+    backoff_seconds: float = 1.0,
+    min_sizes: dict[str, int] | None = None,
+) -> list[ExportResult]:
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        tenant = Q.get_tenant(conn, tenant_id=tenant_id)
+        audiences = list(Q.published_audiences(conn, tenant_id=tenant_id))
+    slug = tenant[1]
+    out: list[ExportResult] = []
+    for audience_id, name, rules_raw in audiences:
+        try:
+            formats = destinations_of(rules_raw)
+        except RuleError as exc:
+            log.warning("audience %s: no exports: %s", name, exc)
+            out.append(ExportResult(audience_id, name, "-", destination.name, "skipped", error=str(exc)))
+            continue
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            members = [dict(zip(EXPORT_COLUMNS, r)) for r in Q.export_members(conn, tenant_id=tenant_id,
+                                                                              audience_id=audience_id)]
+        for fmt in formats:
+            res = ExportResult(audience_id, name, fmt, destination.name, "failed")
+            out.append(res)
+            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                job = Q.start_export_job(conn, tenant_id=tenant_id, audience_id=audience_id,
+                                         destination=destination.name, format=fmt, run_id=run_id)
+            try:
+                rendered = render(fmt, members, (min_sizes or {}).get(fmt))
+            except (AudienceTooSmall, ExportError) as exc:
+                res.status, res.error = "skipped", str(exc)
+                _finish(conn, tenant_id, job, res, None)
+                log.warning("export %s/%s skipped: %s", name, fmt, exc)
+                continue
+            res.rows = rendered.rows
+
+            def attempt() -> str:
+                res.attempts += 1
+                try:
+                    return destination.deliver([slug, str(audience_id), f"{fmt}.csv"], rendered.content)
+                except Exception as exc:
+                    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                        Q.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
+                                             error=_safe_error(exc))
+                    log.warning("export %s/%s to %s: attempt %d failed: %s", name, fmt, destination.name,
+                                res.attempts, type(exc).__name__)
+                    raise
+
+            try:
+                for tryer in Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                                      wait=wait_exponential(multiplier=backoff_seconds, max=30)):
+                    with tryer:
+                        res.file = attempt()
+                res.status = "succeeded"
+            except (Exception, RetryError) as exc:
+                res.status, res.error = "failed", _safe_error(exc)
+            _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
+            if res.status == "succeeded":
+                with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                    Q.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
+                log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
+            else:
+                log.error("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
+    return out
+
+
+def _finish(conn, tenant_id, job, res: ExportResult, sha: str | None) -> None:
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        Q.finish_export_job(conn, tenant_id=tenant_id, export_job_id=job, status=res.status, attempts=res.attempts,
+                            file=res.file, row_count=res.rows, sha=sha, error=res.error)

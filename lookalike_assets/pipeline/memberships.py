@@ -1,0 +1,159 @@
+"""audience_memberships: apply each audience's rules to its pool and write its members atomically."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import psycopg
+
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.audience import AudienceDefinitionError, SeedRow, parse_seed_set, select_seeds
+from lookalike_assets.domain.rules import (
+    FieldType,
+    RuleError,
+    Rules,
+    apply_rules,
+    exclusion_order,
+    overlap,
+    parse_rules,
+)
+from lookalike_assets.pipeline.common import log
+from lookalike_assets.pipeline.features import load_spec
+
+
+@dataclass
+class MembershipResult:
+    audience_id: uuid.UUID
+    name: str
+    status: str  # "built", or "skipped" (the last memberships are kept)
+    size: int = 0
+    added: int = 0
+    removed: int = 0
+    cap: int | None = None
+    published: bool = False
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    reach_curve: list[dict] = field(default_factory=list)
+    overlap: dict[str, dict] = field(default_factory=dict)
+
+
+def attribute_types(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, FieldType]:
+    """Imported columns a rule may name, numeric when the tenant's feature spec says so."""
+    spec = load_spec(conn, tenant_id)
+    numeric = {c.name for b in (spec.blocks if spec else []) for c in b.columns if c.kind == "numeric"}
+    return {k: ("number" if k in numeric else "text") for (k,) in Q.attribute_keys(conn, tenant_id=tenant_id)}
+
+
+def validate_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, rules_raw, seed_set_raw) -> Rules:
+    """The checks every writer of an audience goes through (CLI, sensors, the asset)."""
+    parse_seed_set(seed_set_raw)
+    return parse_rules(rules_raw, attribute_types(conn, tenant_id))
+
+
+def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seeds: int = 3,
+                        warn_seeds: int = 20) -> list[MembershipResult]:
+    results: dict[uuid.UUID, MembershipResult] = {}
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        audiences = list(Q.active_audiences(conn, tenant_id=tenant_id))
+        attrs = attribute_types(conn, tenant_id)
+        seeds = [SeedRow(r[0], r[1], r[2], r[3], r[4] is not None) for r in Q.seed_vectors(conn, tenant_id=tenant_id)]
+        seed_leads = {r[0] for r in Q.live_seed_lead_ids(conn, tenant_id=tenant_id)}
+        customers = {r[0] for r in Q.customer_lead_ids(conn, tenant_id=tenant_id)}
+        suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
+        eligible = Q.eligible_lead_count(conn, tenant_id=tenant_id)
+        members = defaultdict(set)
+        for aid, lead in Q.member_lead_ids(conn, tenant_id=tenant_id):
+            members[aid].add(lead)
+
+    by_name = {a[1]: a for a in audiences}
+    by_id = {str(a[0]): a for a in audiences}
+    parsed: dict[str, Rules] = {}
+    for audience_id, name, seed_set, rules_raw, _meta, _status in audiences:
+        res = MembershipResult(audience_id, name, "skipped")
+        results[audience_id] = res
+        try:
+            sel = select_seeds(parse_seed_set(seed_set), seeds)
+            rules = parse_rules(rules_raw, attrs)
+        except (RuleError, AudienceDefinitionError) as exc:
+            res.reason = f"invalid definition: {exc}"
+            continue
+        if len(sel.seeds) < min_seeds:
+            res.reason = (f"{len(sel.seeds)} usable seed(s), fewer than the minimum of {min_seeds}: "
+                          "the last memberships are kept")
+            continue
+        if len(sel.seeds) < warn_seeds:
+            res.warnings.append(f"only {len(sel.seeds)} seeds")
+        unknown = [ref for ref in rules.exclude.audiences if ref not in by_name and ref not in by_id]
+        if unknown:
+            res.reason = f"invalid definition: rules.exclude.audiences names unknown audience(s): {', '.join(unknown)}"
+            continue
+        parsed[name] = rules
+
+    def excluded_names(rules: Rules) -> list[str]:
+        return [by_name[r][1] if r in by_name else by_id[r][1] for r in rules.exclude.audiences]
+
+    try:
+        order = exclusion_order({n: excluded_names(r) for n, r in parsed.items()})
+    except RuleError as exc:
+        for n in parsed:
+            results[by_name[n][0]].reason = f"invalid definition: {exc}"
+        order = []
+
+    for name in order:
+        audience_id = by_name[name][0]
+        rules = parsed[name]
+        res = results[audience_id]
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            pool = [dict(zip(POOL_COLUMNS, r)) for r in Q.pool_rows(conn, tenant_id=tenant_id, audience_id=audience_id)]
+        if not pool:
+            res.reason = "no candidate pool yet: materialize candidate_pools first"
+            continue
+        excluded: dict[str, set] = {"suppression list": suppressed}
+        if rules.exclude.seeds:
+            excluded["seed"] = seed_leads
+        if rules.exclude.customers:
+            excluded["customer"] = customers
+        for other in excluded_names(rules):
+            excluded[f"member of {other}"] = members.get(by_name[other][0], set())
+        plan = apply_rules(rules, pool, tenant_eligible=eligible, excluded=excluded, attribute_types=attrs)
+        lead_of = {r["candidate_id"]: r["lead_id"] for r in pool}
+        new_members = {lead_of[c] for c in plan.members}
+        members[audience_id] = new_members
+        others = {by_id[str(a)][1]: s for a, s in members.items() if a != audience_id and str(a) in by_id}
+        res.overlap = overlap(new_members, others)
+        res.dropped = dict(plan.dropped)
+        res.reach_curve = plan.reach_curve
+        res.cap = plan.cap
+        stats = {
+            "size": len(plan.members), "pool": plan.considered, "cap": plan.cap, "dropped": res.dropped,
+            "reach_curve": plan.reach_curve, "overlap": res.overlap,
+            "refreshed_at": datetime.now(timezone.utc).isoformat(), "skipped": None,
+        }
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            Q.create_members_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.copy_members_stage.sql) as copy:
+                for cid in plan.members:
+                    copy.write_row((cid,))
+            added, removed, size = Q.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            Q.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
+                                               auto_publish=rules.auto_publish, stats=json.dumps(stats))
+        res.status, res.size, res.added, res.removed = "built", size, added, removed
+        res.published = rules.auto_publish
+
+    for res in results.values():
+        if res.status == "skipped":
+            log.warning("audience %s skipped: %s", res.name, res.reason)
+            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                Q.record_membership_skip(conn, tenant_id=tenant_id, audience_id=res.audience_id, reason=res.reason)
+    return [results[a[0]] for a in audiences]
+
+
+POOL_COLUMNS = ("candidate_id", "lead_id", "similarity_score", "rank_score", "decile", "status", "industry",
+                "company", "company_size", "country", "region", "title", "seniority", "bio", "property_type",
+                "email_opens", "web_visits", "last_activity_at", "email", "phone", "attributes")

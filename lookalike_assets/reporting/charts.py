@@ -1,0 +1,64 @@
+"""Small PNG charts with matplotlib (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}]({data_uri(png)})"
+
+
+def reach_curve_png(curves: Mapping[str, Sequence[Mapping[str, float]]], title: str = "Reach vs. similarity") -> bytes:
+    """Audience size at each similarity threshold, one line per audience."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, pts in curves.items():
+        if pts:
+            ax.plot([p["threshold"] for p in pts], [p["size"] for p in pts], marker=".", label=name)
+    ax.set_xlabel("minimum similarity")
+    ax.set_ylabel("audience size")
+    ax.invert_xaxis()
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def decile_lift_png(series: Mapping[str, Sequence[tuple[int, float]]], base_rate: float | None = None,
+                    title: str = "Conversion rate by similarity decile") -> bytes:
+    """Bars per decile (10 = most similar), one group per audience, with the base rate as a line."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    n = max(len(series), 1)
+    width = 0.8 / n
+    for i, (name, pts) in enumerate(series.items()):
+        xs = [d + (i - (n - 1) / 2) * width for d, _ in pts]
+        ax.bar(xs, [v for _, v in pts], width=width, label=name)
+    if base_rate is not None:
+        ax.axhline(base_rate, color="black", linestyle="--", linewidth=1, label="tenant base rate")
+    ax.set_xticks(range(1, 11))
+    ax.set_xlabel("similarity decile (10 = most similar)")
+    ax.set_ylabel("conversion rate")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

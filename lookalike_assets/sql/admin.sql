@@ -1,0 +1,61 @@
+-- name: create_tenant$
+insert into tenants (slug, name) values (:slug, :name) returning tenant_id::text;
+
+-- name: resolve_leads
+-- Leads of the current tenant by external id or lead id (text).
+select l.lead_id, l.external_id from leads l
+where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id::text = any(:refs));
+
+-- name: insert_seed$
+insert into lookalike_seed (tenant_id, lead_id, label, weight, source)
+values (:tenant_id, :lead_id, :label, :weight, :source)
+on conflict (tenant_id, lead_id, label) where deleted_at is null do nothing
+returning seed_id;
+
+-- name: list_seeds
+select s.seed_id, l.external_id, s.label, s.weight, s.source, s.created_at, s.deleted_at
+from lookalike_seed s join leads l using (tenant_id, lead_id)
+where s.tenant_id = :tenant_id and (:include_deleted or s.deleted_at is null)
+order by s.created_at, l.external_id;
+
+-- name: soft_delete_seeds$
+with gone as (
+  update lookalike_seed s set deleted_at = now()
+  from leads l
+  where l.tenant_id = s.tenant_id and l.lead_id = s.lead_id and s.tenant_id = :tenant_id and s.deleted_at is null
+    and (s.seed_id::text = any(:refs) or l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+    and (:label::text is null or s.label = :label)
+  returning 1
+)
+select count(*) from gone;
+
+-- name: insert_audience$
+insert into lookalike_audience (tenant_id, name, description, seed_set, rules, metadata)
+values (:tenant_id, :name, :description, :seed_set, :rules, :metadata)
+returning audience_id;
+
+-- name: find_audience^
+select audience_id, name, description, seed_set, rules, metadata, status, size_estimate, updated_at
+from lookalike_audience
+where tenant_id = :tenant_id and (name = :ref or audience_id::text = :ref);
+
+-- name: set_audience_status$
+update lookalike_audience set status = :status
+where tenant_id = :tenant_id and audience_id = :audience_id and status <> :status
+returning audience_id;
+
+-- name: list_audiences
+select audience_id, name, status, size_estimate, updated_at from lookalike_audience
+where tenant_id = :tenant_id order by name;
+
+-- name: top_members
+select l.external_id, c.similarity_score, c.rank_score, c.decile, c.reasons, c.status
+from lookalike_audience_member m
+join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.candidate_id
+join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+order by coalesce(c.rank_score, c.similarity_score) desc, l.external_id
+limit :n;
+
+-- name: count_members$
+select count(*) from lookalike_audience_member where tenant_id = :tenant_id and audience_id = :audience_id;

@@ -1,0 +1,42 @@
+-- name: published_audiences
+select a.audience_id, a.name, a.rules from lookalike_audience a
+where a.tenant_id = :tenant_id and a.status = 'published' order by a.name;
+
+-- name: export_members
+-- Members of one audience with the identifiers the platforms match on (never logged).
+select c.lead_id, l.external_id, c.audience_id, a.name as audience, c.similarity_score, c.rank_score, c.decile,
+       c.reasons, l.email, l.phone, l.first_name, l.last_name, l.country, l.title, l.company,
+       l.attributes->>'zip' as zip
+from lookalike_audience_member m
+join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.candidate_id
+join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id
+join lookalike_audience a on a.tenant_id = m.tenant_id and a.audience_id = m.audience_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+order by coalesce(c.rank_score, c.similarity_score) desc, c.lead_id;
+
+-- name: start_export_job$
+insert into lookalike_export_job (tenant_id, audience_id, destination, format, run_id)
+values (:tenant_id, :audience_id, :destination, :format, :run_id)
+returning export_job_id;
+
+-- name: export_job_attempt!
+update lookalike_export_job set attempts = :attempts, error = :error
+where tenant_id = :tenant_id and export_job_id = :export_job_id;
+
+-- name: finish_export_job!
+update lookalike_export_job
+set status = :status, attempts = :attempts, file = :file, row_count = :row_count, content_sha256 = :sha,
+    error = :error, finished_at = now()
+where tenant_id = :tenant_id and export_job_id = :export_job_id;
+
+-- name: mark_members_exported!
+update lookalike_candidate c set status = 'exported'
+from lookalike_audience_member m
+where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id
+  and c.tenant_id = :tenant_id and m.audience_id = :audience_id and c.status in ('pending', 'accepted');
+
+-- name: latest_exports
+select distinct on (audience_id, destination, format) audience_id, destination, format, status, attempts, file,
+       row_count, error, finished_at
+from lookalike_export_job where tenant_id = :tenant_id
+order by audience_id, destination, format, started_at desc;
