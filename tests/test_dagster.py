@@ -7,10 +7,16 @@ import dagster as dg
 from conftest import tenant_profile
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
-from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.defs.resources import (
+    ExportDestinationResource,
+    LookalikeConfig,
+    LookalikeDatabase,
+    TextEncoderResource,
+)
 from lookalike_assets.pipeline.demo import load_tenant
 
-TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools"]
+TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "audience_memberships",
+                 "audience_exports"]
 
 
 def test_definitions_load():
@@ -25,7 +31,7 @@ def test_definitions_load():
     assert dg.AssetKey("lead_features") in graph.get(dg.AssetKey("lead_embeddings")).parent_keys
 
 
-def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
+def test_tenant_partition_materializes_in_process(conn, test_url, new_slug, tmp_path):
     from lookalike_assets.definitions import tenant_assets
 
     t = load_tenant(conn, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
@@ -36,6 +42,7 @@ def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
         "db": LookalikeDatabase(database_url=test_url),
         "encoder": TextEncoderResource(encoder="minilm"),  # the real all-MiniLM-L6-v2, offline
         "lookalike": LookalikeConfig(pool_size=100),
+        "exports": ExportDestinationResource(folder=str(tmp_path)),
     }
     result = dg.materialize(tenant_assets, partition_key=tid, instance=instance, resources=resources)
     assert result.success
@@ -46,7 +53,8 @@ def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
     assert emb_meta["coverage"].value == 1.0
     assert emb_meta["model"].value == "all-MiniLM-L6-v2"
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True}
+    assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True, "audiences_valid": True,
+                      "exports_delivered": True}
     pools_meta = mats["candidate_pools"].materialization.metadata
     assert pools_meta["candidates"].value == 60 * t.audiences
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
@@ -59,7 +67,7 @@ def test_tenant_partition_materializes_in_process(conn, test_url, new_slug):
     assert mats["lead_embeddings"].materialization.metadata["embedded_this_run"].value == 0
 
 
-def test_unknown_partition_fails_clearly(test_url):
+def test_unknown_partition_fails_clearly(test_url, tmp_path):
     from lookalike_assets.definitions import tenant_assets
 
     instance = dg.DagsterInstance.ephemeral()
@@ -68,7 +76,8 @@ def test_unknown_partition_fails_clearly(test_url):
     result = dg.materialize(tenant_assets, partition_key=ghost, instance=instance, raise_on_error=False,
                             resources={"db": LookalikeDatabase(database_url=test_url),
                                        "encoder": TextEncoderResource(encoder="hashing"),
-                                       "lookalike": LookalikeConfig()},
+                                       "lookalike": LookalikeConfig(),
+                                       "exports": ExportDestinationResource(folder=str(tmp_path))},
                             selection=["lead_features"])
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

@@ -32,7 +32,8 @@ def test_every_tenant_table_has_rls_enabled_and_forced(conn):
     for name, enabled, forced in rows:
         assert enabled and forced, f"{name}: RLS enabled={enabled} forced={forced}"
     policies = conn.execute(
-        "select tablename, qual, with_check from pg_policies where schemaname = 'public'"
+        "select tablename, qual, with_check from pg_policies "
+        "where schemaname = 'public' and policyname = 'tenant_isolation'"
     ).fetchall()
     by_table = {t: (q, w) for t, q, w in policies}
     for t in tables:

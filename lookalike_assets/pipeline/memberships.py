@@ -105,6 +105,8 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
             results[by_name[n][0]].reason = f"invalid definition: {exc}"
         order = []
 
+    # 1. plans, in exclusion order (an audience sees the new members of the audiences it excludes)
+    plans = {}
     for name in order:
         audience_id = by_name[name][0]
         rules = parsed[name]
@@ -123,10 +125,15 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
             excluded[f"member of {other}"] = members.get(by_name[other][0], set())
         plan = apply_rules(rules, pool, tenant_eligible=eligible, excluded=excluded, attribute_types=attrs)
         lead_of = {r["candidate_id"]: r["lead_id"] for r in pool}
-        new_members = {lead_of[c] for c in plan.members}
-        members[audience_id] = new_members
-        others = {by_id[str(a)][1]: s for a, s in members.items() if a != audience_id and str(a) in by_id}
-        res.overlap = overlap(new_members, others)
+        members[audience_id] = {lead_of[c] for c in plan.members}
+        plans[audience_id] = plan
+
+    # 2. overlaps against every other active audience's (new or kept) members; 3. one transaction each
+    for audience_id, plan in plans.items():
+        res = results[audience_id]
+        rules = parsed[res.name]
+        others = {a[1]: members.get(a[0], set()) for a in audiences if a[0] != audience_id}
+        res.overlap = overlap(members[audience_id], others)
         res.dropped = dict(plan.dropped)
         res.reach_curve = plan.reach_curve
         res.cap = plan.cap

@@ -1,0 +1,220 @@
+"""Export files: each platform's documented columns and normalization + SHA-256 hashing; minimum sizes;
+retries of a failing destination recorded in lookalike_export_job; no PII in logs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+
+import pytest
+
+from conftest import tenant_profile
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.domain.exports import (
+    FORMATS,
+    AudienceTooSmall,
+    ExportError,
+    LocalFolderDestination,
+    norm_email,
+    norm_phone_digits,
+    norm_phone_e164,
+    render,
+)
+from lookalike_assets.pipeline.demo import load_tenant
+from lookalike_assets.pipeline.exports import run_exports
+
+
+def h(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+MEMBER = {"lead_id": "7d7e0c8e-0000-4000-8000-000000000001", "external_id": "crm-42", "audience_id": "a-1",
+          "audience": "Won", "similarity_score": 0.8123, "rank_score": None, "decile": 10,
+          "reasons": {"text": 0.4, "industry": 0.3, "size": 0.1},
+          "email": "  John.Smith@GMail.com ", "phone": "+1 (650) 555-1212", "first_name": " Jöhn ",
+          "last_name": "O'Neil-Smith", "country": "United States", "title": "CTO", "company": "Acme", "zip": None}
+
+
+def parse(content: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(content.decode())))
+
+
+def test_normalization_rules():
+    assert norm_email("  John.Smith@GMail.com ") == "john.smith@gmail.com"
+    assert norm_email("John.Smith@gmail.com", google=True) == "johnsmith@gmail.com"
+    assert norm_email("John.Smith@corp.com", google=True) == "john.smith@corp.com"
+    assert norm_email("not-an-email") is None
+    assert norm_phone_digits("+1 (650) 555-1212") == "16505551212"
+    assert norm_phone_digits("0650 555 1212", "united states") == "16505551212"
+    assert norm_phone_digits("+44 020 7946 0958") == "4402079460958"
+    assert norm_phone_e164("(650) 555-1212", "US") == "+16505551212"
+
+
+def test_meta_columns_and_hashing():
+    out = render("meta", [MEMBER], min_size=1)
+    assert out.content.decode().splitlines()[0] == "email,phone,fn,ln,country,extern_id"
+    row = parse(out.content)[0]
+    assert row["email"] == h("john.smith@gmail.com")
+    assert row["phone"] == h("16505551212")
+    assert row["fn"] == h("jöhn")
+    assert row["ln"] == h("oneilsmith")
+    assert row["country"] == h("us")
+    assert row["extern_id"] == "crm-42"
+    assert all(len(row[c]) == 64 for c in ("email", "phone", "fn", "ln", "country"))
+
+
+def test_google_columns_and_hashing():
+    out = render("google", [MEMBER, dict(MEMBER, zip="94105", email="x@y.com")], min_size=1)
+    assert out.content.decode().splitlines()[0] == "Email,Phone,First Name,Last Name,Country,Zip"
+    first, second = parse(out.content)
+    assert first["Email"] == h("johnsmith@gmail.com")
+    assert first["Phone"] == h("+16505551212")
+    # address columns only when first name, last name, country and zip are all known
+    assert first["First Name"] == first["Country"] == first["Zip"] == ""
+    assert second["First Name"] == h("jöhn") and second["Last Name"] == h("o'neil-smith")
+    assert second["Country"] == "US" and second["Zip"] == "94105"
+
+
+def test_linkedin_columns_and_hashing():
+    out = render("linkedin", [MEMBER], min_size=1)
+    assert out.content.decode().splitlines()[0] == "email,firstname,lastname,jobtitle,employeecompany,country,googleaid"
+    row = parse(out.content)[0]
+    assert row["email"] == h("john.smith@gmail.com")
+    assert row["jobtitle"] == "CTO" and row["employeecompany"] == "Acme" and row["country"] == "US"
+
+
+def test_crm_has_ids_and_scores_but_no_personal_data():
+    content = render("crm", [MEMBER], min_size=1).content.decode()
+    row = parse(content.encode())[0]
+    assert row["lead_id"] == MEMBER["lead_id"] and row["similarity_score"] == "0.812300"
+    assert row["top_reasons"].startswith("text=0.400")
+    for pii in ("john", "smith", "650", "gmail"):
+        assert pii not in content.lower()
+
+
+def test_minimum_sizes_and_members_without_identifiers():
+    with pytest.raises(AudienceTooSmall, match="meta needs at least 100"):
+        render("meta", [MEMBER] * 99)
+    assert render("meta", [MEMBER] * 100).rows == 100
+    with pytest.raises(AudienceTooSmall, match="linkedin needs at least 300"):
+        render("linkedin", [MEMBER] * 299)
+    nobody = dict(MEMBER, email=None, phone=None, first_name=None, last_name=None, country=None)
+    out = render("google", [MEMBER, nobody], min_size=1)
+    assert out.rows == 1 and out.skipped == 1
+    with pytest.raises(ExportError, match="unknown export format"):
+        render("myspace", [MEMBER])
+    assert set(FORMATS) == {"meta", "google", "linkedin", "crm"}
+
+
+def test_local_destination_is_atomic_and_refuses_unsafe_paths(tmp_path):
+    d = LocalFolderDestination(tmp_path)
+    where = d.deliver(["t", "a", "meta.csv"], b"x")
+    assert (tmp_path / "t" / "a" / "meta.csv").read_bytes() == b"x" and where.endswith("meta.csv")
+    with pytest.raises(ExportError, match="unsafe"):
+        d.deliver(["..", "etc", "passwd"], b"x")
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+class FlakyDestination:
+    name = "flaky"
+
+    def __init__(self, root, failures: int):
+        self.inner = LocalFolderDestination(root)
+        self.failures = failures
+        self.calls = 0
+
+    def deliver(self, path, content):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("upstream said 503")
+        return self.inner.deliver(path, content)
+
+
+@pytest.fixture
+def built_tenant(conn, new_slug):
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.embeddings import refresh_embeddings
+    from lookalike_assets.pipeline.features import refresh_lead_features
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+    from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+
+    t = load_tenant(conn, tenant_profile(0, new_slug("exp")), 1500, pool_size=400)
+    refresh_lead_features(conn, t.tenant_id)
+    e = refresh_embeddings(conn, t.tenant_id, get_encoder("hashing"))
+    refresh_seed_profiles(conn, t.tenant_id, e.model_version)
+    refresh_candidate_pools(conn, t.tenant_id, 400)
+    refresh_memberships(conn, t.tenant_id)
+    return t
+
+
+def jobs(conn, tid):
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        return conn.execute("select format, status, attempts, row_count, error, file from lookalike_export_job "
+                            "order by started_at, format").fetchall()
+
+
+def test_failing_destination_is_retried_then_succeeds(conn, built_tenant, tmp_path):
+    dest = FlakyDestination(tmp_path, failures=2)
+    results = run_exports(conn, built_tenant.tenant_id, dest, attempts=4, backoff_seconds=0.01)
+    first = results[0]
+    assert first.status == "succeeded" and first.attempts == 3
+    assert all(r.status in ("succeeded", "skipped") for r in results)
+    row = jobs(conn, built_tenant.tenant_id)[0]
+    assert row[1] == "succeeded" and row[2] == 3
+
+
+def test_destination_that_keeps_failing_is_recorded_not_lost(conn, built_tenant, tmp_path):
+    dest = FlakyDestination(tmp_path, failures=10**6)
+    results = run_exports(conn, built_tenant.tenant_id, dest, attempts=3, backoff_seconds=0.01)
+    failed = [r for r in results if r.status == "failed"]
+    assert failed and all(r.attempts == 3 and "503" in r.error for r in failed)
+    rows = [r for r in jobs(conn, built_tenant.tenant_id) if r[1] == "failed"]
+    assert len(rows) == len(failed)
+    assert all(r[2] == 3 and "ConnectionError: upstream said 503" in r[4] for r in rows)
+
+
+def test_platform_minimum_is_enforced_with_a_clear_message(conn, built_tenant, tmp_path):
+    results = run_exports(conn, built_tenant.tenant_id, LocalFolderDestination(tmp_path))
+    linkedin = [r for r in results if r.format == "linkedin"]
+    assert linkedin and linkedin[0].status == "skipped" and "at least 300" in linkedin[0].error
+    files = sorted(p.name for p in tmp_path.rglob("*.csv"))
+    assert "meta.csv" in files and "crm.csv" in files and "linkedin.csv" not in files
+
+
+def test_no_personal_data_in_logs_or_metadata(conn, built_tenant, tmp_path, test_url, caplog):
+    import dagster as dg
+
+    from lookalike_assets.definitions import tenant_assets
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+    from lookalike_assets.defs.resources import (
+        ExportDestinationResource,
+        LookalikeConfig,
+        LookalikeDatabase,
+        TextEncoderResource,
+    )
+
+    tid = str(built_tenant.tenant_id)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    caplog.set_level(logging.DEBUG)
+    result = dg.materialize(tenant_assets, partition_key=tid, instance=instance, resources={
+        "db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
+        "lookalike": LookalikeConfig(pool_size=400), "exports": ExportDestinationResource(folder=str(tmp_path)),
+    })
+    assert result.success
+    text = [caplog.text]
+    for e in instance.all_logs(result.run_id):
+        text.append(e.user_message or "")
+        if e.dagster_event and e.dagster_event.is_step_materialization:
+            text.append(str(e.dagster_event.event_specific_data.materialization.metadata))
+    blob = "\n".join(text).lower()
+    with tenant_transaction(conn, built_tenant.tenant_id, PIPELINE_ROLE):
+        people = conn.execute("select email, phone, first_name, last_name from leads").fetchall()
+    assert len(people) == 1500
+    leaks = [v for row in people for v in row if v and (v.lower() in blob if len(v) > 4 else False)]
+    # first names are common words ("Ana", "Ben"); emails and phones must never appear
+    assert not [v for v in leaks if "@" in v or v.startswith("+")], leaks[:5]
+    assert not [row for row in people if f"{row[2]} {row[3]}".lower() in blob]
+    assert "exports" in blob  # the logs did say something
