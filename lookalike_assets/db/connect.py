@@ -108,23 +108,35 @@ def admin_connection(conninfo: str | None = None, **kwargs) -> Iterator[psycopg.
 
 
 @contextmanager
+def role_transaction(conn: psycopg.Connection, role: str | None,
+                     tenant_id: str | uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
+    """One real transaction as ``role`` (and, when given, for ``tenant_id``); commits on success.
+
+    Refuses to run inside an open transaction: there it would only be a savepoint, and the
+    transaction-local role and tenant would outlive it.
+    """
+    from lookalike_assets.db.queries import Q
+
+    tid = parse_tenant_id(tenant_id) if tenant_id is not None else None
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise NestedTenantTransactionError(
+            "a role or tenant transaction needs a connection outside any transaction (use an autocommit connection)"
+        )
+    with conn.transaction():
+        if tid is not None:
+            Q.set_tenant(conn, tenant_id=str(tid))
+        if role is not None:
+            Q.set_role(conn, role=role)
+        yield conn
+
+
+@contextmanager
 def tenant_transaction(
     conn: psycopg.Connection, tenant_id: str | uuid.UUID, role: str | None = PIPELINE_ROLE
 ) -> Iterator[psycopg.Connection]:
     """One transaction as ``role`` for ``tenant_id``; commits on success, rolls back on error."""
-    from lookalike_assets.db.queries import Q
-
-    tid = parse_tenant_id(tenant_id)
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        # Inside an open transaction this would only be a savepoint, and the tenant would outlive it.
-        raise NestedTenantTransactionError(
-            "tenant_transaction needs a connection outside any transaction (use an autocommit connection)"
-        )
-    with conn.transaction():
-        Q.set_tenant(conn, tenant_id=str(tid))
-        if role is not None:
-            Q.set_role(conn, role=role)
-        yield conn
+    with role_transaction(conn, role, tenant_id) as c:
+        yield c
 
 
 def dbt_env(conninfo: str) -> dict[str, str]:

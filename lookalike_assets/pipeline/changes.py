@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from lookalike_assets.db.connect import CHANGES_ROLE
+from lookalike_assets.db.connect import CHANGES_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
 
 # Entities whose changes call for a tenant refresh (conversions feed conversion_facts instead).
@@ -31,8 +31,7 @@ class ChangeBatch:
 def read_changes(conn: psycopg.Connection, after: str | None) -> ChangeBatch:
     """Changes with ``after <= xid < horizon``; the caller stores ``horizon`` as its next cursor."""
     after = after or "0"
-    with conn.transaction():
-        Q.set_role(conn, role=CHANGES_ROLE)
+    with role_transaction(conn, CHANGES_ROLE):
         horizon = Q.change_horizon(conn)
         rows = list(Q.changes_between(conn, after=after, horizon=horizon))
     by_tenant: dict[str, dict[str, int]] = defaultdict(dict)

@@ -1,0 +1,115 @@
+"""What a growth team does from the command line, end to end: import, seed, define, one sensor tick, and
+the tenant is materialized."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+from typer.testing import CliRunner
+
+from conftest import tenant_profile
+from lookalike_assets.cli import app
+from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.defs.partitions import TENANTS_PARTITION
+from lookalike_assets.defs.resources import (
+    ExportDestinationResource,
+    LookalikeConfig,
+    LookalikeDatabase,
+    TextEncoderResource,
+)
+from lookalike_assets.defs.tenants.sensors import tenant_changes_sensor
+from lookalike_assets.pipeline.changes import read_changes
+from lookalike_assets.pipeline.demo import load_tenant
+from lookalike_assets.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch, test_url, tmp_path):
+    monkeypatch.setenv("LOOKALIKE_DATABASE_URL", test_url)
+    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def cli(*args):
+    res = runner.invoke(app, list(args))
+    return res.exit_code, res.output
+
+
+def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(cli_env, conn, test_url, new_slug, tmp_path):
+    t = load_tenant(conn, tenant_profile(0, new_slug("cli")), 400, pool_size=120)
+    slug = t.slug
+    start = read_changes(conn, None).horizon
+    with conn.transaction():
+        fresh = [r[0] for r in conn.execute("select external_id from leads where tenant_id = %s and not is_seed "
+                                            "order by external_id limit 3", (t.tenant_id,))]
+    code, out = cli("seeds", "add", *fresh, "--tenant", slug, "--label", "won")
+    assert code == 0 and "3 seed(s) added" in out, out
+    code, out = cli("audiences", "create", "Software buyers", "--tenant", slug, "--labels", "won",
+                    "--rules", json.dumps({"filters": [{"field": "industry", "op": "in",
+                                                        "values": ["software", "fintech"]}],
+                                           "reach": {"max_size": 50}, "auto_publish": True,
+                                           "destinations": ["crm"]}))
+    assert code == 0 and "created as draft" in out, out
+
+    instance = dg.DagsterInstance.ephemeral()
+    ctx = dg.build_sensor_context(instance=instance, cursor=start,
+                                  resources={"db": LookalikeDatabase(database_url=test_url)})
+    result = tenant_changes_sensor(ctx)
+    assert [r.partition_key for r in result.run_requests] == [str(t.tenant_id)]
+    rr = result.run_requests[0]
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [rr.partition_key])
+
+    from lookalike_assets.definitions import tenant_assets
+
+    run = dg.materialize(tenant_assets, partition_key=rr.partition_key, instance=instance, tags=rr.tags, resources={
+        "db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
+        "lookalike": LookalikeConfig(pool_size=120), "exports": ExportDestinationResource(folder=str(tmp_path)),
+    })
+    assert run.success
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        status, size = conn.execute("select status, size_estimate from lookalike_audience "
+                                    "where name = 'Software buyers'").fetchone()
+    assert status == "published" and 0 < size <= 50
+    assert list(tmp_path.rglob("crm.csv"))
+
+    code, out = cli("audiences", "show", "Software buyers", "--tenant", slug, "--top", "3")
+    assert code == 0 and "top members" in out and "reach curve" in out, out
+    code, out = cli("audiences", "show", "Software buyers", "--tenant", slug, "--json")
+    rep = json.loads(out)
+    assert rep["members"] == size and len(rep["top"]) == 10
+    code, out = cli("audiences", "retire", "Software buyers", "--tenant", slug)
+    assert code == 0 and "is now retired" in out
+    code, out = cli("seeds", "list", "--tenant", slug)
+    assert code == 0 and fresh[0] in out
+    code, out = cli("seeds", "remove", fresh[0], "--tenant", slug)
+    assert code == 0 and "1 seed(s) removed" in out
+
+
+def test_cli_errors_are_clear(cli_env, conn, new_slug, tmp_path):
+    t = load_tenant(conn, tenant_profile(1, new_slug("clierr")), 50, pool_size=10)
+    code, out = cli("seeds", "add", "no-such-lead", "--tenant", t.slug)
+    assert code == 1 and "not a lead of this tenant: no-such-lead" in out
+    code, out = cli("audiences", "create", "x", "--tenant", t.slug, "--rules", '{"filters": [{"field": "salary"')
+    assert code == 2 and "not valid JSON" in out
+    code, out = cli("audiences", "create", "x", "--tenant", t.slug, "--rules",
+                    '{"filters": [{"field": "salary", "op": "gt", "value": 1}]}')
+    assert code == 2 and "unknown field 'salary'" in out
+    code, out = cli("audiences", "show", "nope", "--tenant", t.slug)
+    assert code == 2 and "no audience 'nope'" in out
+    code, out = cli("seeds", "list", "--tenant", "no-such-tenant")
+    assert code != 0 and "no tenant" in out
+    code, out = cli("tenants", "create", "Bad Slug!")
+    assert code == 2 and "invalid slug" in out
+    f = tmp_path / "l.csv"
+    f.write_text("id,industry\nx1,software\n,retail\n")
+    code, out = cli("import-leads", str(f), "--tenant", t.slug, "--id-column", "id", "--rejects", str(tmp_path / "r.csv"))
+    assert code == 0 and "1 inserted" in out and "1 rejected" in out and "missing id" in out
+    assert "missing id" in (tmp_path / "r.csv").read_text()
+    code, out = cli("import-leads", str(f), "--tenant", t.slug, "--numeric", "revenue")
+    assert code == 2 and "not in the file: revenue" in out

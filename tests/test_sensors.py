@@ -1,0 +1,132 @@
+"""The change-log sensor on a real instance and the real database: new tenant -> partition, a burst over
+four tenants -> four runs, cursor semantics across a restart; the nightly schedule; the reader role."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import psycopg
+import pytest
+
+from conftest import tenant_profile
+from lookalike_assets.db.connect import CHANGES_ROLE, connect
+from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.partitions import TENANTS_PARTITION
+from lookalike_assets.defs.resources import LookalikeDatabase
+from lookalike_assets.defs.tenants.sensors import nightly_tenant_refresh, tenant_changes_sensor
+from lookalike_assets.pipeline import admin
+from lookalike_assets.pipeline.changes import read_changes
+from lookalike_assets.pipeline.demo import load_tenant
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def tick(instance, test_url, cursor):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                  resources={"db": LookalikeDatabase(database_url=test_url)})
+    return tenant_changes_sensor(ctx)
+
+
+def horizon(test_url) -> str:
+    c = connect(test_url)
+    try:
+        return read_changes(c, None).horizon
+    finally:
+        c.close()
+
+
+def test_new_tenant_gets_a_partition_and_a_run(instance, test_url, conn, new_slug):
+    start = horizon(test_url)
+    tid = admin.create_tenant(conn, new_slug("sens"), "Sensor Co")
+    res = tick(instance, test_url, start)
+    assert res.dynamic_partitions_requests[0].partition_keys == [tid]
+    assert [r.partition_key for r in res.run_requests] == [tid]
+    assert res.run_requests[0].tags["lookalike/tenant"] == tid
+    # once the partition exists, no second add request
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    again = tick(instance, test_url, start)
+    assert not again.dynamic_partitions_requests
+
+
+def test_burst_over_four_tenants_gives_four_runs(instance, test_url, conn, new_slug):
+    tenants = [load_tenant(conn, tenant_profile(i % 4, new_slug(f"burst{i}")), 30, pool_size=10) for i in range(4)]
+    start = horizon(test_url)
+    for t in tenants:  # several changes per tenant within one tick
+        with conn.transaction():
+            ext = conn.execute("select external_id from leads where tenant_id = %s and not is_seed limit 2",
+                               (t.tenant_id,)).fetchall()
+        admin.add_seeds(conn, t.tenant_id, [e[0] for e in ext], label="won")
+        admin.remove_seeds(conn, t.tenant_id, [ext[0][0]])
+    res = tick(instance, test_url, start)
+    keys = sorted(r.partition_key for r in res.run_requests)
+    assert keys == sorted(str(t.tenant_id) for t in tenants)
+    assert len({r.run_key for r in res.run_requests}) == 4
+    assert all("seed" in r.tags["lookalike/changed"].split(",") for r in res.run_requests)
+
+
+def test_cursor_across_a_restart_loses_nothing_and_runs_nothing_twice(instance, test_url, conn, new_slug):
+    t = load_tenant(conn, tenant_profile(1, new_slug("restart")), 30, pool_size=10)
+    start = horizon(test_url)
+    with conn.transaction():
+        ext = conn.execute("select external_id from leads where tenant_id = %s and not is_seed limit 1",
+                           (t.tenant_id,)).fetchone()[0]
+    admin.add_seeds(conn, t.tenant_id, [ext], label="won")
+    first = tick(instance, test_url, start)
+    assert [r.partition_key for r in first.run_requests] == [str(t.tenant_id)]
+    # the daemon died before storing the cursor: the same tick again asks for the very same run keys,
+    # which Dagster does not launch twice
+    replay = tick(instance, test_url, start)
+    assert [r.run_key for r in replay.run_requests] == [r.run_key for r in first.run_requests]
+    # after a restart from the stored cursor: nothing new, nothing again
+    after = tick(instance, test_url, first.cursor)
+    assert not after.run_requests and after.cursor == first.cursor
+    # and the next change is seen
+    admin.remove_seeds(conn, t.tenant_id, [ext])
+    nxt = tick(instance, test_url, first.cursor)
+    assert [r.partition_key for r in nxt.run_requests] == [str(t.tenant_id)]
+    assert nxt.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_change_open_during_a_tick_is_not_skipped(instance, test_url, conn, new_slug):
+    """A transaction that logged a change but has not committed holds the horizon back."""
+    t = load_tenant(conn, tenant_profile(2, new_slug("open")), 30, pool_size=10)
+    start = horizon(test_url)
+    slow = connect(test_url)
+    try:
+        with slow.transaction():
+            slow.execute("update leads set bio = 'later' where tenant_id = %s and external_id = %s",
+                         (t.tenant_id, f"{t.slug[:3]}-0000001"))
+            during = tick(instance, test_url, start)
+            assert str(t.tenant_id) not in [r.partition_key for r in during.run_requests]
+        after = tick(instance, test_url, during.cursor)
+        assert str(t.tenant_id) in [r.partition_key for r in after.run_requests]
+    finally:
+        slow.close()
+
+
+def test_the_change_reader_sees_nothing_else(conn):
+    for table in ("leads", "lead_embeddings", "tenants", "lookalike_seed", "lookalike_audience"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with conn.transaction():
+                Q.set_role(conn, role=CHANGES_ROLE)
+                conn.execute(f"select 1 from {table} limit 1")
+    with conn.transaction():
+        Q.set_role(conn, role=CHANGES_ROLE)
+        cols = [d.name for d in conn.execute("select * from lookalike_change_log limit 1").description]
+    assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid"}
+
+
+def test_nightly_schedule_requests_every_tenant(instance):
+    assert nightly_tenant_refresh.cron_schedule == "0 2 * * *"
+    when = datetime(2026, 11, 21, 2, tzinfo=timezone.utc)
+    ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    assert isinstance(nightly_tenant_refresh(ctx), dg.SkipReason)
+    instance.add_dynamic_partitions(TENANTS_PARTITION, ["t1", "t2"])
+    reqs = nightly_tenant_refresh(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+    assert sorted(r.partition_key for r in reqs) == ["t1", "t2"]
+    assert len({r.run_key for r in reqs}) == 2
