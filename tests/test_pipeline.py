@@ -185,3 +185,22 @@ def test_tenant_without_leads_builds_nothing(conn, new_slug):
     with pytest.raises(ValueError, match="at least one"):
         refresh_lead_features(conn, tid)
     assert FeatureError
+
+
+def test_one_run_per_tenant_at_a_time(test_url, tenant):
+    from lookalike_assets.db.connect import connect
+    from lookalike_assets.db.locks import TenantBusyError, tenant_lock
+
+    first, second = connect(test_url), connect(test_url)
+    try:
+        with tenant_lock(first, tenant.tenant_id):
+            with pytest.raises(TenantBusyError, match="another run is working on tenant"):
+                with tenant_lock(second, tenant.tenant_id, wait_seconds=0.3, poll=0.1):
+                    pass
+            with tenant_lock(second, uuid.uuid4(), wait_seconds=0):  # other tenants are not blocked
+                pass
+        with tenant_lock(second, tenant.tenant_id, wait_seconds=0):  # released: the next run goes
+            pass
+    finally:
+        first.close()
+        second.close()

@@ -31,3 +31,12 @@ on conflict (tenant_id) do update set spec = excluded.spec, version = excluded.v
 select (select count(*) from leads where tenant_id = :tenant_id) as leads,
        (select count(*) from lead_embeddings where tenant_id = :tenant_id) as embedded,
        (select count(*) from lookalike_seed where tenant_id = :tenant_id and deleted_at is null) as seeds;
+
+-- name: audience_summary
+-- Per audience: status, pool size, members, and the formats of its latest successful exports.
+select a.name, a.status,
+       (select count(*) from lookalike_candidate c where c.tenant_id = a.tenant_id and c.audience_id = a.audience_id),
+       (select count(*) from lookalike_audience_member m where m.tenant_id = a.tenant_id and m.audience_id = a.audience_id),
+       (select string_agg(distinct j.format, ',' order by j.format) from lookalike_export_job j
+         where j.tenant_id = a.tenant_id and j.audience_id = a.audience_id and j.status = 'succeeded')
+from lookalike_audience a where a.tenant_id = :tenant_id order by a.name;

@@ -199,7 +199,8 @@ def audience_exports(
     failed = [r for r in results if r.status == "failed"]
     for r in results:
         msg = f"{r.audience} -> {r.format}: {r.status}, {r.rows} rows, {r.attempts} attempt(s)"
-        (context.log.error if r.status == "failed" else context.log.info)(msg + (f" ({r.error})" if r.error else ""))
+        log = {"failed": context.log.error, "skipped": context.log.warning}.get(r.status, context.log.info)
+        log(msg + (f" ({r.error})" if r.error else ""))
     return dg.MaterializeResult(
         metadata={
             "tenant": name,
