@@ -219,6 +219,287 @@ def print_summary(seconds: float | None = None) -> None:
     console.print(f"export files under {get_settings().exports_dir}")
 
 
+def _tenant(ref: str):
+    import uuid as _uuid
+
+    return _uuid.UUID(_resolve_tenants([ref])[0])
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _json_arg(value: str | None, what: str) -> dict | None:
+    import json
+    from pathlib import Path
+
+    if value is None:
+        return None
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        out = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"{what} is not valid JSON: {exc}")
+    if not isinstance(out, dict):
+        _fail(f"{what} must be a JSON object")
+    return out
+
+
+@tenants_app.command("create")
+def tenants_create(slug: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, dashes.")],
+                   name: Annotated[Optional[str], typer.Option(help="Display name.")] = None) -> None:
+    """Onboard a tenant (the change sensor then adds its partition)."""
+    _quiet()
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, create_tenant
+
+    with admin_connection() as conn:
+        try:
+            tid = create_tenant(conn, slug, name or slug.replace("-", " ").title())
+        except AdminError as exc:
+            _fail(str(exc))
+    console.print(f"tenant {slug}: {tid}")
+
+
+@app.command("import-leads")
+def import_leads_cmd(
+    path: Annotated[str, typer.Argument(help="CSV, TSV or Parquet file.")],
+    tenant: TenantOpt,
+    id_column: Annotated[Optional[str], typer.Option(help="External id column (upsert key).")] = None,
+    email_column: Annotated[Optional[str], typer.Option()] = None,
+    phone_column: Annotated[Optional[str], typer.Option()] = None,
+    first_name_column: Annotated[Optional[str], typer.Option()] = None,
+    last_name_column: Annotated[Optional[str], typer.Option()] = None,
+    text_columns: Annotated[str, typer.Option(help="Comma-separated free-text columns (embedded).")] = "",
+    categorical: Annotated[str, typer.Option(help="Comma-separated categorical columns.")] = "",
+    numeric: Annotated[str, typer.Option(help="Comma-separated numeric columns.")] = "",
+    exclude_columns: Annotated[str, typer.Option(help="Comma-separated columns not to import.")] = "",
+    mapping: Annotated[Optional[str], typer.Option(help="JSON mapping, or @file.json (keys: id, email, phone, "
+                                                   "first_name, last_name, text, categorical, numeric, exclude, infer).")] = None,
+    infer: Annotated[bool, typer.Option("--infer/--no-infer", help="Import unmapped columns with inferred types.")] = True,
+    update_spec: Annotated[bool, typer.Option(help="Replace the tenant's feature spec from this mapping.")] = False,
+    rejects: Annotated[Optional[str], typer.Option(help="Write rejected rows (row, id, reason) to this CSV.")] = None,
+) -> None:
+    """Import leads into a tenant: upsert by external id; report inserted, updated and rejected rows."""
+    _quiet()
+    import csv
+
+    from pydantic import ValidationError
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, import_leads
+
+    def split(v: str) -> list[str]:
+        return [c.strip() for c in v.split(",") if c.strip()]
+
+    try:
+        m = ImportMapping.model_validate(_json_arg(mapping, "--mapping")) if mapping else ImportMapping(
+            id=id_column, email=email_column, phone=phone_column, first_name=first_name_column,
+            last_name=last_name_column, text=split(text_columns), categorical=split(categorical),
+            numeric=split(numeric), exclude=split(exclude_columns), infer=infer)
+    except ValidationError as exc:
+        _fail(f"invalid mapping: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    tid = _tenant(tenant)
+    with admin_connection() as conn, Progress(TextColumn("[bold]importing[/bold]"), BarColumn(),
+                                              MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("rows", total=None)
+        try:
+            report = import_leads(conn, tid, path, m, update_spec=update_spec,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except LeadImportError as exc:
+            _fail(str(exc))
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    console.print(f"{report.rows} rows: {report.inserted} inserted, {report.updated} updated, "
+                  f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for r in report.rejected[:20]:
+        console.print(f"  row {r.row} ({r.external_id or '-'}): {r.reason}")
+    if len(report.rejected) > 20:
+        console.print(f"  ... {len(report.rejected) - 20} more" + ("" if rejects else " (use --rejects FILE)"))
+    if rejects and report.rejected:
+        with open(rejects, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "external_id", "reason"])
+            w.writerows((r.row, r.external_id or "", r.reason) for r in report.rejected)
+    if report.spec_version:
+        console.print(f"feature spec {report.spec_version}")
+
+
+@seeds_app.command("add")
+def seeds_add(
+    leads: Annotated[list[str], typer.Argument(help="External ids or lead ids; '-' reads them from stdin.")],
+    tenant: TenantOpt,
+    label: Annotated[str, typer.Option(help="won, meeting, replied, scored or manual.")] = "manual",
+    weight: Annotated[Optional[float], typer.Option(help="Overrides the label's weight.")] = None,
+) -> None:
+    """Mark leads of the tenant as seeds."""
+    _quiet()
+    import sys
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, add_seeds
+
+    refs = [line.strip() for line in sys.stdin] if leads == ["-"] else leads
+    with admin_connection() as conn:
+        try:
+            res = add_seeds(conn, _tenant(tenant), refs, label=label, weight=weight)
+        except AdminError as exc:
+            _fail(str(exc))
+    console.print(f"{len(res.added)} seed(s) added, {len(res.already)} already seeds, {len(res.not_found)} not found")
+    for ref in res.not_found[:20]:
+        console.print(f"  not a lead of this tenant: {ref}")
+    if res.not_found and not res.added:
+        raise typer.Exit(1)
+
+
+@seeds_app.command("list")
+def seeds_list(tenant: TenantOpt,
+               deleted: Annotated[bool, typer.Option("--deleted", help="Include removed seeds.")] = False) -> None:
+    """List the tenant's seeds."""
+    _quiet()
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import list_seeds
+
+    table = Table("seed_id", "lead", "label", "weight", "source", "created", "removed")
+    with admin_connection() as conn:
+        for sid, ext, label, w, src, created, removed in list_seeds(conn, _tenant(tenant), deleted):
+            table.add_row(str(sid), ext, label, "" if w is None else f"{w:g}", src or "",
+                          f"{created:%Y-%m-%d %H:%M}", f"{removed:%Y-%m-%d %H:%M}" if removed else "")
+    console.print(table)
+
+
+@seeds_app.command("remove")
+def seeds_remove(
+    refs: Annotated[list[str], typer.Argument(help="Seed ids, lead external ids or lead ids.")],
+    tenant: TenantOpt,
+    label: Annotated[Optional[str], typer.Option(help="Only seeds with this label.")] = None,
+) -> None:
+    """Remove seeds (soft delete: they stop counting, history stays)."""
+    _quiet()
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import remove_seeds
+
+    with admin_connection() as conn:
+        n = remove_seeds(conn, _tenant(tenant), refs, label)
+    console.print(f"{n} seed(s) removed")
+
+
+@audiences_app.command("create")
+def audiences_create(
+    name: Annotated[str, typer.Argument(help="Audience name (unique in the tenant).")],
+    tenant: TenantOpt,
+    labels: Annotated[str, typer.Option(help="Seed labels to use, comma-separated; empty: all seeds.")] = "",
+    seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
+    rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json (see README: rule language).")] = None,
+    pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
+    description: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Define a draft audience; its seed set and rules are validated now, not at the next run."""
+    _quiet()
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.domain.audience import AudienceDefinitionError
+    from lookalike_assets.domain.rules import RuleError
+    from lookalike_assets.pipeline.admin import AdminError, create_audience
+
+    ss = _json_arg(seed_set, "--seed-set") if seed_set else (
+        {"labels": [x.strip() for x in labels.split(",") if x.strip()]} if labels else {})
+    with admin_connection() as conn:
+        try:
+            aid = create_audience(conn, _tenant(tenant), name, seed_set=ss, rules=_json_arg(rules, "--rules"),
+                                  pool_size=pool_size, description=description)
+        except (AdminError, RuleError, AudienceDefinitionError, ValueError) as exc:
+            _fail(str(exc))
+    console.print(f"audience {name!r} created as draft: {aid}")
+
+
+@audiences_app.command("list")
+def audiences_list(tenant: TenantOpt) -> None:
+    """The tenant's audiences."""
+    _quiet()
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+
+    tid = _tenant(tenant)
+    table = Table("audience", "status", "size", "updated", "audience_id")
+    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+        for aid, name, status, size, updated in Q.list_audiences(conn, tenant_id=tid):
+            table.add_row(name, status, "" if size is None else str(size), f"{updated:%Y-%m-%d %H:%M}", str(aid))
+    console.print(table)
+
+
+@audiences_app.command("show")
+def audiences_show(
+    audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+    tenant: TenantOpt,
+    top: Annotated[int, typer.Option(help="How many top members to list.", min=0)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Size, top members with scores and reasons, the reach curve."""
+    _quiet()
+    import json
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, audience_report
+
+    with admin_connection() as conn:
+        try:
+            rep = audience_report(conn, _tenant(tenant), audience, top)
+        except AdminError as exc:
+            _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(rep, default=str, indent=2))
+        return
+    m = rep["membership"]
+    console.print(f"[bold]{rep['name']}[/bold] ({rep['status']}), {rep['members']} members, "
+                  f"pool {m.get('pool', '-')}, cap {m.get('cap', '-')}")
+    console.print(f"seed set {json.dumps(rep['seed_set'])}; rules {json.dumps(rep['rules'])}")
+    if m.get("skipped"):
+        console.print(f"[yellow]last refresh skipped:[/yellow] {m['skipped']}")
+    if m.get("dropped"):
+        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in m["dropped"].items()))
+    for other, o in (m.get("overlap") or {}).items():
+        console.print(f"overlap with {other}: {o['shared']} shared (jaccard {o['jaccard']})")
+    table = Table("lead", "similarity", "rank", "decile", "why similar", "status", title="top members")
+    for t in rep["top"]:
+        why = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(t["reasons"].items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(t["external_id"], f"{t['similarity']:.4f}",
+                      "" if t["rank_score"] is None else f"{t['rank_score']:.4f}", str(t["decile"]), why, t["status"])
+    console.print(table)
+    curve = m.get("reach_curve") or []
+    if curve:
+        peak = max(p["size"] for p in curve) or 1
+        console.print("reach curve (audience size at each minimum similarity):")
+        for p in curve[:: max(len(curve) // 10, 1)]:
+            bar_len = int(40 * p["size"] / peak)
+            console.print(f"  >= {p['threshold']:.3f} {'#' * bar_len} {p['size']}")
+
+
+def _status(audience: str, tenant: str, status: str) -> None:
+    _quiet()
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, set_status
+
+    with admin_connection() as conn:
+        try:
+            changed = set_status(conn, _tenant(tenant), audience, status)
+        except AdminError as exc:
+            _fail(str(exc))
+    console.print(f"audience {audience!r} {'is now' if changed else 'was already'} {status}")
+
+
+@audiences_app.command("publish")
+def audiences_publish(audience: Annotated[str, typer.Argument(help="Audience name or id.")], tenant: TenantOpt) -> None:
+    """Publish: its members are exported at the next refresh."""
+    _status(audience, tenant, "published")
+
+
+@audiences_app.command("retire")
+def audiences_retire(audience: Annotated[str, typer.Argument(help="Audience name or id.")], tenant: TenantOpt) -> None:
+    """Retire: no more refreshes or exports; members and history are kept."""
+    _status(audience, tenant, "retired")
+
+
 @app.command()
 def summary() -> None:
     """Tenants, leads, embedded leads and candidates per audience."""

@@ -4,6 +4,7 @@ the server of LOOKALIKE_TEST_DATABASE_URL / LOOKALIKE_DATABASE_URL. No mocks of 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import uuid
 import warnings
@@ -57,9 +58,14 @@ def tenant_profile(base: int, slug: str):
     return dataclasses.replace(TENANTS[base], slug=slug, name=slug.replace("-", " ").title())
 
 
+_slugs = itertools.count(1)
+
+
 @pytest.fixture
 def new_slug():
-    return lambda prefix="t": f"{prefix}-{uuid.uuid4().hex[:10]}"
+    """Unique slugs, the same on every run (the test database is recreated per session), so that the
+    generated tenants, and so the tests, are deterministic."""
+    return lambda prefix="t": f"{prefix}-{next(_slugs):04d}"
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,16 @@ def dbt(test_url, *args):
 
 @pytest.fixture(scope="module")
 def built(test_url, two_tenants):
+    from lookalike_assets.db.connect import connect
+    from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
+
+    c = connect(test_url)
+    days = set()
+    for t in two_tenants:
+        days |= simulate_demo_conversions(c, t.tenant_id).days
+    for day in sorted(days):
+        rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], day)
+    c.close()
     res = dbt(test_url, "build")
     assert res.returncode == 0, res.stdout[-4000:]
     return res

@@ -118,7 +118,7 @@ def test_the_change_reader_sees_nothing_else(conn):
     with conn.transaction():
         Q.set_role(conn, role=CHANGES_ROLE)
         cols = [d.name for d in conn.execute("select * from lookalike_change_log limit 1").description]
-    assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid"}
+    assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day"}
 
 
 def test_nightly_schedule_requests_every_tenant(instance):

@@ -9,6 +9,5 @@
   create policy tenant_isolation on {{ relation }}
     using (tenant_id = (select public.lookalike_current_tenant()))
     with check (tenant_id = (select public.lookalike_current_tenant()));
-  grant usage on schema {{ relation.schema }} to lookalike_bi, lookalike_app;
   grant select on {{ relation }} to lookalike_bi, lookalike_app;
 {% endmacro %}

@@ -1,0 +1,26 @@
+-- One row per candidate: did the lead convert (an event of a conversion type attributed to this candidate)?
+with outcomes as (
+    select
+        tenant_id,
+        candidate_id,
+        bool_or(is_conversion) as converted,
+        sum(value) filter (where is_conversion) as conversion_value,
+        min(occurred_at) filter (where is_conversion) as first_converted_at
+    from {{ ref('stg_conversion_facts') }}
+    group by tenant_id, candidate_id
+)
+
+select
+    c.tenant_id,
+    c.audience_id,
+    c.candidate_id,
+    c.lead_id,
+    c.similarity_score,
+    c.decile,
+    c.rank_score,
+    coalesce(o.converted, false) as converted,
+    coalesce(o.conversion_value, 0) as conversion_value,
+    o.first_converted_at
+from {{ ref('stg_candidates') }} as c
+left join outcomes as o
+    on o.tenant_id = c.tenant_id and o.candidate_id = c.candidate_id

@@ -1,0 +1,42 @@
+-- Does higher similarity convert better? Per audience and similarity decile (10 = most similar).
+with by_decile as (
+    select
+        tenant_id,
+        audience_id,
+        decile,
+        count(*) as candidates,
+        count(*) filter (where converted) as conversions,
+        min(similarity_score) as min_similarity,
+        max(similarity_score) as max_similarity
+    from {{ ref('int_candidate_outcomes') }}
+    group by tenant_id, audience_id, decile
+),
+
+by_audience as (
+    select
+        tenant_id,
+        audience_id,
+        count(*) filter (where converted)::numeric / nullif(count(*), 0) as audience_rate
+    from {{ ref('int_candidate_outcomes') }}
+    group by tenant_id, audience_id
+)
+
+select
+    d.tenant_id,
+    d.audience_id,
+    a.audience_name,
+    d.decile::integer as decile,
+    d.candidates,
+    d.conversions,
+    round(d.conversions::numeric / nullif(d.candidates, 0), 6) as conversion_rate,
+    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(ba.audience_rate, 0), 4) as lift_vs_audience,
+    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(b.base_rate, 0), 4) as lift_vs_base,
+    round(d.min_similarity::numeric, 6)::double precision as min_similarity,
+    round(d.max_similarity::numeric, 6)::double precision as max_similarity
+from by_decile as d
+inner join by_audience as ba
+    on ba.tenant_id = d.tenant_id and ba.audience_id = d.audience_id
+left join {{ ref('stg_audiences') }} as a
+    on a.tenant_id = d.tenant_id and a.audience_id = d.audience_id
+left join {{ ref('int_tenant_base_rates') }} as b
+    on b.tenant_id = d.tenant_id

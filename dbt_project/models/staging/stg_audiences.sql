@@ -1,0 +1,10 @@
+select
+    tenant_id,
+    audience_id,
+    name as audience_name,
+    status,
+    size_estimate,
+    seed_set,
+    updated_at,
+    (metadata -> 'membership' ->> 'refreshed_at')::timestamptz as last_membership_refresh_at
+from {{ source('lookalike', 'lookalike_audience') }}

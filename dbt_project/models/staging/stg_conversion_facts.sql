@@ -1,0 +1,18 @@
+select
+    tenant_id,
+    conversion_id,
+    audience_id,
+    candidate_id,
+    lead_id,
+    event_day,
+    event_type,
+    event_type in (
+        {%- for t in var('conversion_event_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+    ) as is_conversion,
+    value,
+    occurred_at,
+    similarity_score,
+    decile,
+    rank_score,
+    attributed_at
+from {{ source('lookalike', 'lookalike_conversion_fact') }}

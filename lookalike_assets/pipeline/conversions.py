@@ -1,0 +1,199 @@
+"""The feedback loop: recording conversion events (from applications or landing files), quarantining what
+cannot be accepted, attributing each day's events to candidates, and simulating the demo's outcomes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, parse_tenant_id, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.conversions import CONVERSION_TYPES, ConversionEvent, parse_event, read_events
+
+
+@dataclass
+class ConversionReport:
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    quarantined: list[tuple[str | None, str]] = field(default_factory=list)  # (event id, reason)
+    days: set[date] = field(default_factory=set)
+
+    def add(self, other: ConversionReport) -> None:
+        self.received += other.received
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.days |= other.days
+
+
+def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: list[dict], source: str = "api",
+                       now: datetime | None = None) -> ConversionReport:
+    """Accept a tenant's events: deduplicated by event id; anything invalid, or naming a lead that is not the
+    tenant's, is quarantined with its reason in the same transaction. Nothing is dropped silently."""
+    rep = ConversionReport(received=len(events))
+    parsed: list[tuple[dict, ConversionEvent]] = []
+    bad: list[tuple[dict, str]] = []
+    for raw in events:
+        if "__error__" in raw:
+            bad.append((raw, raw["__error__"]))
+            continue
+        try:
+            parsed.append((raw, parse_event(raw, now)))
+        except ValueError as exc:
+            bad.append((raw, str(exc)))
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        lead_ids = [e.lead_id for _, e in parsed if e.lead_id]
+        exts = [e.lead_external_id for _, e in parsed if e.lead_external_id]
+        by_id, by_ext = {}, {}
+        for lid, ext in Q.resolve_event_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids, external_ids=exts):
+            by_id[lid] = lid
+            by_ext[ext] = lid
+        cands = dict(Q.resolve_event_candidates(conn, tenant_id=tenant_id,
+                                                ids=[e.candidate_id for _, e in parsed if e.candidate_id]))
+        rows, seen = [], set()
+        for raw, e in parsed:
+            lead = None
+            if e.candidate_id is not None:
+                lead = cands.get(e.candidate_id)
+                if lead is None:
+                    bad.append((raw, f"unknown candidate {e.candidate_id} (not a candidate of this tenant)"))
+                    continue
+                if (e.lead_id and e.lead_id != lead) or (e.lead_external_id and by_ext.get(e.lead_external_id) != lead):
+                    bad.append((raw, "candidate_id and lead do not match"))
+                    continue
+            elif e.lead_id is not None:
+                lead = by_id.get(e.lead_id)
+                if lead is None:
+                    bad.append((raw, f"unknown lead {e.lead_id} (not a lead of this tenant)"))
+                    continue
+            else:
+                lead = by_ext.get(e.lead_external_id)
+                if lead is None:
+                    bad.append((raw, f"unknown lead {e.lead_external_id!r} (not a lead of this tenant)"))
+                    continue
+            if e.event_id in seen:
+                rep.duplicates += 1
+                continue
+            seen.add(e.event_id)
+            rows.append((e.event_id, lead, e.candidate_id, e.event_type, e.value, e.occurred_at,
+                         json.dumps(e.metadata)))
+        if rows:
+            Q.create_conversion_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.copy_conversion_stage.sql) as copy:
+                for r in rows:
+                    copy.write_row(r)
+            days = [r[0] for r in Q.merge_conversion_stage(conn, tenant_id=tenant_id, source=source)]
+            rep.inserted = len(days)
+            rep.duplicates += len(rows) - len(days)
+            rep.days = set(days)
+        for raw, reason in bad:
+            clean = {k: v for k, v in raw.items() if not k.startswith("__")} or {"raw": raw.get("__raw__")}
+            Q.quarantine_event(conn, tenant_id=tenant_id, event_id=_str(raw.get("event_id")),
+                               raw=Jsonb(json.loads(json.dumps(clean, default=str))), reason=reason, source=source)
+            rep.quarantined.append((_str(raw.get("event_id")), reason))
+    return rep
+
+
+def _str(v) -> str | None:
+    return None if v is None else str(v)[:200]
+
+
+@dataclass
+class FileIngest:
+    file: str
+    report: ConversionReport
+    unknown_tenant_rows: int
+    moved_to: str | None
+
+
+def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, str], done_dir: Path | None = None,
+                now: datetime | None = None) -> FileIngest:
+    """A landing file of several tenants' events. ``tenants``: slug or id -> tenant id. Rows whose tenant is
+    unknown cannot go to any tenant's quarantine: they are written next to the processed file with their
+    reason. The file is then moved to ``done_dir``."""
+    p = Path(path)
+    by_tenant: dict[str, list[dict]] = defaultdict(list)
+    orphans: list[tuple[int, dict, str]] = []
+    for line, raw in read_events(p):
+        ref = str(raw.get("tenant") or raw.get("tenant_id") or "").strip()
+        tid = tenants.get(ref)
+        if tid is None:
+            orphans.append((line, raw, f"unknown tenant {ref[:60]!r}" if ref else "missing tenant"))
+            continue
+        by_tenant[tid].append({k: v for k, v in raw.items() if k not in ("tenant", "tenant_id")})
+    total = ConversionReport()
+    for tid, events in by_tenant.items():
+        total.add(record_conversions(conn, parse_tenant_id(tid), events, source=f"file:{p.name}", now=now))
+    total.received += len(orphans)
+    moved = None
+    if done_dir is not None:
+        done_dir.mkdir(parents=True, exist_ok=True)
+        if orphans:
+            with (done_dir / f"{p.name}.unknown-tenant.csv").open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["line", "reason", "raw"])
+                for line, raw, reason in orphans:
+                    w.writerow([line, reason, json.dumps(raw, default=str)[:2000]])
+        target = done_dir / p.name
+        if target.exists():
+            target = done_dir / f"{p.stem}-{uuid.uuid4().hex[:8]}{p.suffix}"
+        shutil.move(str(p), target)
+        moved = str(target)
+    return FileIngest(p.name, total, len(orphans), moved)
+
+
+@dataclass
+class FactsResult:
+    tenant_id: str
+    day: date
+    events: int
+    facts: int
+    replaced: int
+    converted: int
+
+
+def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], day: date,
+                  conversion_types: frozenset[str] = CONVERSION_TYPES) -> list[FactsResult]:
+    """The facts of one day for each tenant, replaced in one transaction per tenant (idempotent)."""
+    out = []
+    for tid in tenant_ids:
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            replaced, facts, converted, events = Q.rebuild_facts_for_day(
+                conn, tenant_id=tid, day=day, conversion_types=sorted(conversion_types))
+        out.append(FactsResult(str(tid), day, events, facts, replaced, converted))
+    return out
+
+
+def simulate_demo_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, seed: int = 7, days: int = 30,
+                              today: date | None = None) -> ConversionReport:
+    """Outcomes for the demo's candidates drawn from the generator's hidden propensity, recorded through the
+    same path as real events (deterministic ids: a re-run adds nothing)."""
+    today = today or datetime.now(timezone.utc).date()
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        rows = list(Q.demo_candidates_with_propensity(conn, tenant_id=tenant_id))
+    rng = np.random.default_rng([seed, int(uuid.UUID(str(tenant_id)).int % (2**32))])
+    events = []
+    for lead_id, ext, p in rows:
+        day_offset = int(rng.integers(0, days))
+        when = datetime.combine(today - timedelta(days=day_offset), datetime.min.time(), timezone.utc) + \
+            timedelta(seconds=int(rng.integers(0, 86400)))
+        if rng.random() < p:
+            kind = rng.choice(["reply", "meeting", "deal_closed"], p=[0.5, 0.3, 0.2])
+            value = round(float(rng.gamma(2.0, 2500.0)), 2) if kind == "deal_closed" else None
+            events.append({"event_id": f"sim-{ext}-conv", "lead_id": str(lead_id), "event_type": str(kind),
+                           "value": value, "occurred_at": when.isoformat(), "metadata": {"simulated": True}})
+        if rng.random() < 0.3:
+            events.append({"event_id": f"sim-{ext}-click", "lead_id": str(lead_id), "event_type": "click",
+                           "occurred_at": when.isoformat(), "metadata": {"simulated": True}})
+    return record_conversions(conn, tenant_id, events, source="demo-simulation")
