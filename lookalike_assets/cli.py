@@ -22,7 +22,9 @@ audiences_app = typer.Typer(help="Audiences: define, inspect, publish, retire.",
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(seeds_app, name="seeds")
+conversions_app = typer.Typer(help="Conversion events: the feedback loop.", no_args_is_help=True)
 app.add_typer(audiences_app, name="audiences")
+app.add_typer(conversions_app, name="conversions")
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant slug or id.")]
 
@@ -217,6 +219,38 @@ def print_summary(seconds: float | None = None) -> None:
     from lookalike_assets.settings import get_settings
 
     console.print(f"export files under {get_settings().exports_dir}")
+    _print_performance()
+
+
+def _print_performance() -> None:
+    """Conversion rate by similarity decile, from the marts as lookalike_bi (skipped before the first build)."""
+    import psycopg
+
+    from lookalike_assets.db.connect import BI_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+    from lookalike_assets.settings import get_settings
+
+    table = Table("tenant", "audience", *[f"d{d}" for d in range(1, 11)], "lift d10 vs base",
+                  title="conversion rate by similarity decile (10 = most similar)")
+    any_rows = False
+    with admin_connection() as conn:
+        for tid, slug, *_ in Q.list_tenants(conn):
+            try:
+                with tenant_transaction(conn, tid, BI_ROLE):
+                    rows = list(Q.report_deciles(conn))
+            except psycopg.errors.UndefinedTable:
+                return
+            by_aud: dict[str, dict[int, tuple]] = {}
+            for aud, decile, _c, _conv, rate, _la, lb, *_ in rows:
+                by_aud.setdefault(aud, {})[int(decile)] = (float(rate or 0), lb)
+            for aud, dec in by_aud.items():
+                any_rows = True
+                lift = dec.get(10, (0, None))[1]
+                table.add_row(slug, aud, *[f"{dec[d][0]:.0%}" if d in dec else "" for d in range(1, 11)],
+                              "" if lift is None else f"{float(lift):.2f}x")
+    if any_rows:
+        console.print(table)
+        console.print(f"HTML reports under {get_settings().home / 'reports'}")
 
 
 def _tenant(ref: str):
@@ -500,6 +534,93 @@ def audiences_retire(audience: Annotated[str, typer.Argument(help="Audience name
     _status(audience, tenant, "retired")
 
 
+@conversions_app.command("ingest")
+def conversions_ingest(
+    files: Annotated[list[str], typer.Argument(help="CSV or JSON-lines files with a tenant column (slug or id).")],
+    move_to: Annotated[Optional[str], typer.Option(help="Move each file here when loaded.")] = None,
+) -> None:
+    """Load conversion files now (the landing-folder sensor does the same for dropped files)."""
+    _quiet()
+    from pathlib import Path
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.defs.feedback.assets import tenant_directory
+    from lookalike_assets.domain.conversions import ConversionFileError
+    from lookalike_assets.pipeline.conversions import ingest_file
+
+    with admin_connection() as conn:
+        tenants = tenant_directory(conn)
+        for f in files:
+            try:
+                res = ingest_file(conn, f, tenants, done_dir=Path(move_to) if move_to else None)
+            except (ConversionFileError, FileNotFoundError) as exc:
+                _fail(str(exc))
+            r = res.report
+            console.print(f"{res.file}: {r.received} events, {r.inserted} new, {r.duplicates} duplicates, "
+                          f"{len(r.quarantined)} quarantined, {res.unknown_tenant_rows} with an unknown tenant; "
+                          f"days {', '.join(sorted(d.isoformat() for d in r.days)) or '-'}")
+            for eid, reason in r.quarantined[:10]:
+                console.print(f"  quarantined {eid or '-'}: {reason}")
+
+
+@conversions_app.command("simulate")
+def conversions_simulate(
+    tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Demo tenant(s); default all.")] = None,
+    days: Annotated[int, typer.Option(help="Spread events over this many past days.", min=1, max=365)] = 30,
+    seed: Annotated[int, typer.Option()] = 7,
+    facts: Annotated[bool, typer.Option("--facts/--no-facts", help="Then rebuild those days' facts.")] = True,
+) -> None:
+    """Simulate outcomes for demo candidates from the generator's hidden propensity."""
+    _quiet()
+    _simulate(_resolve_tenants(tenant), days, seed, facts)
+
+
+def _simulate(tenant_ids: list[str], days: int, seed: int, facts: bool) -> bool:
+    import uuid as _uuid
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.orchestration import materialize_conversion_facts
+    from lookalike_assets.pipeline.conversions import simulate_demo_conversions
+
+    affected = set()
+    with admin_connection() as conn:
+        for tid in tenant_ids:
+            rep = simulate_demo_conversions(conn, _uuid.UUID(tid), seed=seed, days=days)
+            affected |= rep.days
+            console.print(f"  conversions for {tid}: {rep.inserted} new events ({rep.duplicates} already there)")
+    if facts and affected:
+        o = materialize_conversion_facts(affected)
+        console.print(f"  conversion facts: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)}"
+                      f" for {o.tenant_id} in {o.seconds:.1f}s (run {o.run_id[:8]})")
+        return o.success
+    return True
+
+
+@app.command()
+def report(
+    tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Default: every tenant.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder; default <LOOKALIKE_HOME>/reports.")] = None,
+) -> None:
+    """Write each tenant's HTML performance report (decile lift and reach charts) from the marts."""
+    _quiet()
+    from pathlib import Path
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+    from lookalike_assets.reporting.report import build_report, write_report
+    from lookalike_assets.settings import get_settings
+
+    folder = Path(out) if out else get_settings().home / "reports"
+    wanted = set(_resolve_tenants(tenant))
+    with admin_connection() as conn:
+        for tid, slug, name, *_ in Q.list_tenants(conn):
+            if tid in wanted:
+                rep = build_report(conn, tid, name)
+                path = write_report(rep, folder, slug)
+                lifts = ", ".join(f"{a}: {v:.2f}x" for a, v in rep.top_decile_lift().items() if v is not None)
+                console.print(f"{slug}: {path}" + (f" (top-decile lift vs base {lifts})" if lifts else ""))
+
+
 @app.command()
 def summary() -> None:
     """Tenants, leads, embedded leads and candidates per audience."""
@@ -533,7 +654,10 @@ def demo(
                       f"{d.audiences} audiences")
     ok = True
     if materialize_all:
-        ok = _materialize([str(d.tenant_id) for d in loaded])
+        ids = [str(d.tenant_id) for d in loaded]
+        ok = _materialize(ids)
+        console.print("simulating conversions from the hidden propensity:")
+        ok = _simulate(ids, 30, seed, True) and ok
         ok = _build_marts() and ok
     print_summary(time.perf_counter() - t)
     if not ok:

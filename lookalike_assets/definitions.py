@@ -9,7 +9,19 @@ from lookalike_assets.defs.audiences.assets import (
     candidate_pools,
     seed_profiles,
 )
-from lookalike_assets.defs.jobs import marts_refresh_job, tenant_refresh_job
+from lookalike_assets.defs.feedback.assets import (
+    LandingFolder,
+    conversion_facts,
+    landed_conversions,
+    performance_reports,
+)
+from lookalike_assets.defs.feedback.sensors import (
+    conversion_facts_job,
+    conversion_facts_sensor,
+    conversion_landing_sensor,
+    ingest_conversions_job,
+)
+from lookalike_assets.defs.jobs import marts_refresh_job, marts_schedule, tenant_refresh_job
 from lookalike_assets.defs.leads.assets import lead_embeddings, lead_features
 from lookalike_assets.defs.resources import default_resources
 from lookalike_assets.defs.sources import source_specs
@@ -20,9 +32,9 @@ tenant_assets = [lead_features, lead_embeddings, seed_profiles, candidate_pools,
                  audience_exports]
 
 defs = dg.Definitions(
-    assets=[*source_specs, *tenant_assets, *dbt_defs],
-    jobs=[tenant_refresh_job, marts_refresh_job],
-    sensors=[tenant_changes_sensor],
-    schedules=[nightly_tenant_refresh],
-    resources={**default_resources(), "dbt": dbt_resource()},
+    assets=[*source_specs, *tenant_assets, *dbt_defs, landed_conversions, conversion_facts, performance_reports],
+    jobs=[tenant_refresh_job, marts_refresh_job, ingest_conversions_job, conversion_facts_job],
+    sensors=[tenant_changes_sensor, conversion_landing_sensor, conversion_facts_sensor],
+    schedules=[nightly_tenant_refresh, marts_schedule],
+    resources={**default_resources(), "dbt": dbt_resource(), "landing": LandingFolder()},
 )

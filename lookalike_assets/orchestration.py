@@ -107,3 +107,23 @@ def materialize_marts(log_level: str = "WARNING") -> RunOutcome:
     failures = [e for e in res.all_events if e.is_failure]
     return RunOutcome("(all)", res.run_id, res.success, time.perf_counter() - t,
                       failures[0].message if failures else None)
+
+
+def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome:
+    """The conversion facts of a range of days, in one run (single-run backfill policy)."""
+    import time
+
+    from lookalike_assets.definitions import defs
+
+    days = sorted(days)
+    instance = get_instance()
+    t = time.perf_counter()
+    res = defs.resolve_job_def("conversion_facts_job").execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": days[0].isoformat(),
+              "dagster/asset_partition_range_end": days[-1].isoformat()},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    failures = [e for e in res.all_events if e.is_failure]
+    return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, res.success, time.perf_counter() - t,
+                      failures[0].message if failures else None)

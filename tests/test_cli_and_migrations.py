@@ -13,8 +13,14 @@ from lookalike_assets.db.connect import with_database
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["db"], ["tenants"], ["demo"], ["materialize"], ["summary"],
-                                  ["db", "up"], ["db", "down"], ["tenants", "list"]])
+COMMANDS = [[], ["db"], ["db", "up"], ["db", "down"], ["db", "migrate"], ["db", "url"], ["demo"], ["materialize"],
+            ["marts"], ["summary"], ["tenants"], ["tenants", "list"], ["tenants", "create"], ["import-leads"],
+            ["seeds"], ["seeds", "add"], ["seeds", "list"], ["seeds", "remove"], ["audiences"],
+            ["audiences", "create"], ["audiences", "list"], ["audiences", "show"], ["audiences", "publish"],
+            ["audiences", "retire"]]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "lookalike")
 def test_every_command_has_help(args):
     res = runner.invoke(app, [*args, "--help"])
     assert res.exit_code == 0, res.output

@@ -16,6 +16,15 @@ tenant_refresh_job = dg.define_asset_job(
 
 marts_refresh_job = dg.define_asset_job(
     "marts_refresh",
-    selection=dg.AssetSelection.groups("dbt_staging", "dbt_intermediate", "dbt_marts"),
-    description="dbt build: staging views, intermediate joins and the marts BI tools read.",
+    selection=dg.AssetSelection.groups("dbt_staging", "dbt_intermediate", "dbt_marts", "reports"),
+    description="dbt build (staging views, intermediate joins, the marts BI tools read), then the reports.",
+)
+
+marts_schedule = dg.ScheduleDefinition(
+    name="hourly_marts_refresh",
+    job=marts_refresh_job,
+    cron_schedule="15 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: rebuild the marts and the per-tenant reports.",
 )

@@ -126,6 +126,9 @@ def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, s
     by_tenant: dict[str, list[dict]] = defaultdict(list)
     orphans: list[tuple[int, dict, str]] = []
     for line, raw in read_events(p):
+        if "__error__" in raw:  # a line that is not JSON cannot even say its tenant
+            orphans.append((line, {"raw": raw.get("__raw__")}, raw["__error__"]))
+            continue
         ref = str(raw.get("tenant") or raw.get("tenant_id") or "").strip()
         tid = tenants.get(ref)
         if tid is None:

@@ -28,9 +28,10 @@ select
     d.decile::integer as decile,
     d.candidates,
     d.conversions,
-    round(d.conversions::numeric / nullif(d.candidates, 0), 6) as conversion_rate,
-    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(ba.audience_rate, 0), 4) as lift_vs_audience,
-    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(b.base_rate, 0), 4) as lift_vs_base,
+    round(d.conversions::numeric / nullif(d.candidates, 0), 6)::numeric(8, 6) as conversion_rate,
+    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(ba.audience_rate, 0), 4)::numeric(12, 4)
+        as lift_vs_audience,
+    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(b.base_rate, 0), 4)::numeric(12, 4) as lift_vs_base,
     round(d.min_similarity::numeric, 6)::double precision as min_similarity,
     round(d.max_similarity::numeric, 6)::double precision as max_similarity
 from by_decile as d

@@ -42,10 +42,11 @@ select
     coalesce(m.members, 0) as members,
     coalesce(o.candidates, 0) as candidates,
     coalesce(s.seeds, 0) as seeds,
-    cov.coverage as embedding_coverage,
+    cov.coverage::numeric(6, 4) as embedding_coverage,
     a.last_membership_refresh_at as last_refresh_at,
     coalesce(o.conversions, 0) as conversions,
-    round(o.conversions::numeric / nullif(o.candidates, 0), 6) as conversion_rate,
+    round(o.conversions::numeric / nullif(o.candidates, 0), 6)::numeric(8, 6) as conversion_rate,
+    round(b.base_rate, 6)::numeric(8, 6) as tenant_base_rate,
     coalesce(o.conversion_value, 0)::numeric(16, 2) as conversion_value,
     e.last_export_status,
     e.last_export_at
@@ -55,3 +56,4 @@ left join outcomes as o on o.tenant_id = a.tenant_id and o.audience_id = a.audie
 left join seeds as s on s.tenant_id = a.tenant_id and s.audience_id = a.audience_id
 left join exports as e on e.tenant_id = a.tenant_id and e.audience_id = a.audience_id
 left join {{ ref('mart_embedding_coverage') }} as cov on cov.tenant_id = a.tenant_id
+left join {{ ref('int_tenant_base_rates') }} as b on b.tenant_id = a.tenant_id

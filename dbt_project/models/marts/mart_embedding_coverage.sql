@@ -19,7 +19,7 @@ select
     l.leads,
     coalesce(e.embedded, 0) as embedded,
     coalesce(e.stale, 0) as stale,
-    round(coalesce(e.embedded, 0)::numeric / nullif(l.leads, 0), 4) as coverage,
+    round(coalesce(e.embedded, 0)::numeric / nullif(l.leads, 0), 4)::numeric(6, 4) as coverage,
     e.model_version,
     e.last_embedded_at
 from leads as l

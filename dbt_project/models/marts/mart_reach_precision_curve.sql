@@ -27,7 +27,8 @@ select
     round(t.threshold::numeric, 6)::double precision as threshold,
     count(o.similarity_score) as audience_size,
     count(*) filter (where o.converted) as conversions,
-    round((count(*) filter (where o.converted))::numeric / nullif(count(o.similarity_score), 0), 6) as conversion_rate
+    round((count(*) filter (where o.converted))::numeric / nullif(count(o.similarity_score), 0), 6)::numeric(8, 6)
+        as conversion_rate
 from thresholds as t
 left join outcomes as o
     on o.tenant_id = t.tenant_id

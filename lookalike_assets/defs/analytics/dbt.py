@@ -33,6 +33,8 @@ SOURCE_ASSETS: dict[str, str] = {
     "lookalike_candidate": "candidate_pools",
     "lookalike_audience_member": "audience_memberships",
     "lookalike_conversion": "lookalike_conversion",
+    "lookalike_conversion_fact": "conversion_facts",
+    "lookalike_export_job": "audience_exports",
     "suppression_list": "suppression_list",
 }
 

@@ -1,0 +1,160 @@
+"""The feedback loop in Dagster: landing-folder conversions, daily conversion facts, performance reports."""
+
+import warnings
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.helpers import md_table
+from lookalike_assets.defs.resources import LookalikeDatabase
+from lookalike_assets.pipeline.common import Timer
+from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file, rebuild_facts
+from lookalike_assets.reporting.charts import markdown_image
+from lookalike_assets.reporting.report import build_report, write_report
+from lookalike_assets.settings import get_settings
+
+GROUP = "feedback"
+MARTS = [dg.AssetKey(["marts", "mart_audience_performance_by_decile"]),
+         dg.AssetKey(["marts", "mart_reach_precision_curve"]),
+         dg.AssetKey(["marts", "mart_audience_summary"])]
+
+# A whole range of days in one run (the demo's history, a backfill) is the intended use; the API is beta.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+
+conversion_days = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_offset=1, timezone="UTC")
+
+
+class LandingFolder(dg.ConfigurableResource):
+    """Where applications drop conversion files (.csv or .jsonl); processed files move to ``processed/``."""
+
+    folder: str | None = Field(default=None, description="Empty: <LOOKALIKE_HOME>/landing/conversions.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.folder) if self.folder else get_settings().home / "landing" / "conversions"
+
+    @property
+    def processed(self) -> Path:
+        return self.path / "processed"
+
+    def pending(self) -> list[Path]:
+        if not self.path.exists():
+            return []
+        return sorted(p for p in self.path.iterdir()
+                      if p.is_file() and p.suffix.lower() in (".csv", ".jsonl", ".ndjson") and not p.name.startswith("."))
+
+
+class LandingConfig(dg.Config):
+    files: list[str] = Field(default_factory=list, description="Files to load; empty: every pending file.")
+
+
+def tenant_directory(conn) -> dict[str, str]:
+    """slug or id -> tenant id, for files that name tenants either way."""
+    out = {}
+    for tid, slug, *_ in Q.list_tenants(conn):
+        out[slug] = tid
+        out[tid] = tid
+    return out
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=["tenants", "lookalike_conversion"],
+    kinds={"python", "postgres"},
+    description="Conversion events from files dropped in the landing folder, loaded into lookalike_conversion: "
+    "deduplicated by event id; unknown or other tenants' leads quarantined with the reason.",
+)
+def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig, db: LookalikeDatabase,
+                       landing: LandingFolder) -> dg.MaterializeResult:
+    files = [Path(f) for f in config.files] if config.files else landing.pending()
+    files = [f for f in files if f.exists()]
+    total = ConversionReport()
+    rows = []
+    with db.connect() as conn:
+        tenants = tenant_directory(conn)
+        for f in files:
+            res = ingest_file(conn, f, tenants, done_dir=landing.processed)
+            total.add(res.report)
+            rows.append((res.file, res.report.received, res.report.inserted, res.report.duplicates,
+                         len(res.report.quarantined), res.unknown_tenant_rows))
+            context.log.info(f"{res.file}: {res.report.inserted} new, {res.report.duplicates} duplicate, "
+                             f"{len(res.report.quarantined)} quarantined, {res.unknown_tenant_rows} unknown tenant")
+    reasons: dict[str, int] = {}
+    for _eid, reason in total.quarantined:
+        key = reason.split(" (")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    return dg.MaterializeResult(metadata={
+        "files": md_table(["file", "rows", "inserted", "duplicates", "quarantined", "unknown tenant"], rows),
+        "inserted": total.inserted,
+        "duplicates": total.duplicates,
+        "quarantined": len(total.quarantined),
+        "quarantine_reasons": md_table(["reason", "events"], sorted(reasons.items())),
+        "event_days": ", ".join(sorted(d.isoformat() for d in total.days)) or "none",
+    })
+
+
+@dg.asset(
+    partitions_def=conversion_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    deps=["lookalike_conversion", landed_conversions],
+    kinds={"python", "postgres"},
+    description="Per day (UTC) of the events: each conversion attributed to the candidates, and so the audiences, "
+    "that picked its lead (lookalike_conversion_fact); converted candidates get status 'converted'. A day is "
+    "rebuilt whole, so late events land in their day and re-runs give the same rows.",
+)
+def conversion_facts(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
+    t = Timer()
+    days = [date.fromisoformat(k) for k in context.partition_keys]
+    rows = []
+    with db.connect() as conn:
+        tenant_ids = [r[0] for r in Q.list_tenants(conn)]
+        for day in days:
+            for r in rebuild_facts(conn, tenant_ids, day):
+                if r.events or r.replaced:
+                    rows.append((r.day.isoformat(), r.tenant_id, r.events, r.facts, r.replaced, r.converted))
+    context.log.info(f"{len(days)} day(s), {sum(r[2] for r in rows)} events, {sum(r[3] for r in rows)} facts, "
+                     f"{sum(r[5] for r in rows)} newly converted candidates in {t.seconds:.1f}s")
+    return dg.MaterializeResult(metadata={
+        "days": len(days),
+        "events": sum(r[2] for r in rows),
+        "facts": sum(r[3] for r in rows),
+        "newly_converted": sum(r[5] for r in rows),
+        "by_day_and_tenant": md_table(["day", "tenant", "events", "facts", "replaced", "converted"], rows[:200]),
+    })
+
+
+@dg.asset(
+    group_name="reports",
+    deps=MARTS,
+    kinds={"python", "html"},
+    description="Per tenant, read from the marts as lookalike_bi: conversion rate by similarity decile and the "
+    "reach curve as charts, and an HTML report under <LOOKALIKE_HOME>/reports/<tenant>.html.",
+)
+def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
+    folder = get_settings().home / "reports"
+    metadata: dict = {}
+    rows = []
+    with db.connect() as conn:
+        tenants = list(Q.list_tenants(conn))
+        for tid, slug, name, *_ in tenants:
+            rep = build_report(conn, tid, name)
+            path = write_report(rep, folder, slug)
+            lifts = rep.top_decile_lift()
+            rows.append((slug, len(rep.summary), f"{rep.base_rate:.4f}" if rep.base_rate is not None else "-",
+                         ", ".join(f"{a}: {v:.2f}x" for a, v in lifts.items() if v is not None) or "-", str(path)))
+            if len(metadata) < 20:
+                if rep.decile_png:
+                    metadata[f"{slug}: conversion by decile"] = dg.MetadataValue.md(
+                        markdown_image(rep.decile_png, f"{slug} conversion rate by decile"))
+                if rep.reach_png:
+                    metadata[f"{slug}: reach curve"] = dg.MetadataValue.md(markdown_image(rep.reach_png, f"{slug} reach"))
+    context.log.info(f"{len(rows)} tenant report(s) under {folder}")
+    return dg.MaterializeResult(metadata={
+        "reports": md_table(["tenant", "audiences", "base rate", "top-decile lift vs base", "file"], rows),
+        "folder": dg.MetadataValue.path(str(folder)),
+        **metadata,
+    })

@@ -1,0 +1,59 @@
+"""Sensors of the feedback loop: files in the landing folder, and days that got conversion events."""
+
+import hashlib
+import json
+from datetime import date, datetime, timezone
+
+import dagster as dg
+
+from lookalike_assets.db.connect import CHANGES_ROLE, role_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_days, conversion_facts, landed_conversions
+from lookalike_assets.defs.resources import LookalikeDatabase
+
+ingest_conversions_job = dg.define_asset_job("ingest_conversions", selection=[landed_conversions],
+                                             description="Load conversion files from the landing folder.")
+conversion_facts_job = dg.define_asset_job("conversion_facts_job", selection=[conversion_facts],
+                                           partitions_def=conversion_days,
+                                           description="Rebuild the conversion facts of some days.")
+
+
+@dg.sensor(job=ingest_conversions_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Requests a load of the files waiting in the landing folder (processed files are moved away).")
+def conversion_landing_sensor(context: dg.SensorEvaluationContext, landing: LandingFolder):
+    files = landing.pending()
+    if not files:
+        return dg.SkipReason(f"no files in {landing.path}")
+    fingerprint = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files]
+    key = hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()[:16]
+    return dg.RunRequest(
+        run_key=f"landing:{key}",
+        run_config={"ops": {"landed_conversions": {"config": {"files": [str(f) for f in files]}}}},
+        tags={"lookalike/trigger": "landing"},
+    )
+
+
+def days_with_conversions(conn, after: str | None) -> tuple[list[date], str]:
+    with role_transaction(conn, CHANGES_ROLE):
+        horizon = Q.change_horizon(conn)
+        days = [r[0] for r in Q.conversion_days_between(conn, after=after or "0", horizon=horizon)]
+    return days, horizon
+
+
+@dg.sensor(job=conversion_facts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Reads the change log (as lookalike_changes) for days that got conversion events, late ones "
+           "included, and requests a rebuild of those days' conversion facts.")
+def conversion_facts_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase) -> dg.SensorResult:
+    with db.connect() as conn:
+        days, horizon = days_with_conversions(conn, context.cursor)
+    first = date.fromisoformat(conversion_days.start.strftime("%Y-%m-%d"))
+    today = datetime.now(timezone.utc).date()
+    valid = [d for d in days if first <= d <= today]
+    if len(valid) < len(days):
+        context.log.warning(f"ignored {len(days) - len(valid)} day(s) outside {first}..{today}")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=d.isoformat(), run_key=f"facts:{d}:{horizon}",
+                                    tags={"lookalike/trigger": "conversions"}) for d in valid],
+        cursor=horizon,
+        skip_reason=None if valid else "no new conversion days",
+    )

@@ -1,0 +1,181 @@
+"""The feedback loop: dedup and quarantine of events, late events, idempotent facts, files in the landing
+folder through Dagster, and the day sensor."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+
+from conftest import tenant_profile
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect, tenant_transaction
+from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.pipeline.conversions import ingest_file, rebuild_facts, record_conversions
+from lookalike_assets.pipeline.demo import load_tenant
+from lookalike_assets.pipeline.embeddings import refresh_embeddings
+from lookalike_assets.pipeline.features import refresh_lead_features
+from lookalike_assets.pipeline.memberships import refresh_memberships
+from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def tenant(conn, new_slug):
+    t = load_tenant(conn, tenant_profile(0, new_slug("conv")), 300, pool_size=100)
+    refresh_lead_features(conn, t.tenant_id)
+    e = refresh_embeddings(conn, t.tenant_id, get_encoder("hashing"))
+    refresh_seed_profiles(conn, t.tenant_id, e.model_version)
+    refresh_candidate_pools(conn, t.tenant_id, 100)
+    refresh_memberships(conn, t.tenant_id)
+    return t
+
+
+def candidates(conn, tid, n=3):
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        return conn.execute(
+            "select candidate_id, lead_id, external_id, audience_id from ("
+            "  select distinct on (c.lead_id) c.candidate_id, c.lead_id, l.external_id, c.audience_id, c.similarity_score"
+            "  from lookalike_candidate c join leads l using (tenant_id, lead_id)"
+            "  order by c.lead_id, c.similarity_score desc) s "
+            "order by similarity_score desc, lead_id limit %s", (n,)).fetchall()
+
+
+def ev(event_id, lead=None, **kw):
+    base = {"event_id": event_id, "event_type": "deal_closed", "occurred_at": NOW.isoformat(), "value": 100}
+    if lead is not None:
+        base["lead_id"] = str(lead)
+    return {**base, **kw}
+
+
+def quarantine(conn, tid):
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        return dict(conn.execute("select event_id, reason from lookalike_conversion_quarantine").fetchall())
+
+
+def test_events_are_deduplicated_by_id(conn, tenant):
+    (_c, lead, ext, _a), = candidates(conn, tenant.tenant_id, 1)
+    first = record_conversions(conn, tenant.tenant_id, [ev("e1", lead), ev("e1", lead), ev("e2", lead_external_id=ext)])
+    assert first.inserted == 2 and first.duplicates == 1 and not first.quarantined
+    again = record_conversions(conn, tenant.tenant_id, [ev("e1", lead), ev("e3", lead)])
+    assert again.inserted == 1 and again.duplicates == 1
+    with tenant_transaction(conn, tenant.tenant_id, PIPELINE_ROLE):
+        assert conn.execute("select count(*) from lookalike_conversion").fetchone()[0] == 3
+
+
+def test_bad_events_are_quarantined_with_their_reason(conn, tenant, two_tenants):
+    (cand, lead, _ext, _a), = candidates(conn, tenant.tenant_id, 1)
+    with conn.transaction():
+        foreign = conn.execute("select lead_id from leads where tenant_id = %s limit 1",
+                               (two_tenants[1].tenant_id,)).fetchone()[0]
+    events = [
+        ev("q1", foreign),
+        ev("q2", "00000000-0000-0000-0000-00000000beef"),
+        ev("q3", lead_external_id="nobody"),
+        ev("q4", lead, event_type="Deal Closed!"),
+        ev("q5", lead, occurred_at="yesterday-ish"),
+        ev("q6", lead, occurred_at=(NOW + timedelta(days=3)).isoformat()),
+        ev("q7", lead, value="lots"),
+        ev("q8", lead, metadata="{not json"),
+        ev("q9", candidate_id=str(foreign)),
+        ev("q10"),
+        {"event_type": "reply", "lead_id": str(lead), "occurred_at": NOW.isoformat()},
+        ev("ok", candidate_id=str(cand)),
+    ]
+    rep = record_conversions(conn, tenant.tenant_id, events)
+    assert rep.inserted == 1 and len(rep.quarantined) == 11
+    q = quarantine(conn, tenant.tenant_id)
+    assert "not a lead of this tenant" in q["q1"] and "not a lead of this tenant" in q["q2"]
+    assert "unknown lead 'nobody'" in q["q3"]
+    assert "invalid event_type" in q["q4"] and "not an ISO 8601" in q["q5"] and "in the future" in q["q6"]
+    assert "not a number" in q["q7"] and "metadata is not valid JSON" in q["q8"]
+    assert "not a candidate of this tenant" in q["q9"] and "no lead" in q["q10"] and "missing event_id" in q[None]
+    # the other tenant sees none of it
+    with tenant_transaction(conn, two_tenants[1].tenant_id, APP_ROLE):
+        assert conn.execute("select count(*) from lookalike_conversion_quarantine").fetchone()[0] == 0
+
+
+def test_late_events_land_in_their_day_and_facts_are_idempotent(conn, tenant):
+    tid = tenant.tenant_id
+    rows = candidates(conn, tid, 3)
+    late_day = (NOW - timedelta(days=9)).date()
+    rep = record_conversions(conn, tid, [
+        ev("late-1", rows[0][1], occurred_at=(NOW - timedelta(days=9)).isoformat()),
+        ev("today-1", rows[1][1], event_type="click"),
+    ])
+    assert rep.days == {late_day, NOW.date()}
+    r1 = rebuild_facts(conn, [str(tid)], late_day)[0]
+    assert r1.events == 1 and r1.facts >= 1 and r1.converted >= 1
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        snap = conn.execute("select conversion_id, audience_id, candidate_id, event_day, decile from "
+                            "lookalike_conversion_fact order by 1, 2").fetchall()
+        status = conn.execute("select status from lookalike_candidate where candidate_id = %s",
+                              (rows[0][0],)).fetchone()[0]
+    assert {s[3] for s in snap} == {late_day} and status == "converted"
+    again = rebuild_facts(conn, [str(tid)], late_day)[0]
+    assert again.replaced == r1.facts and again.facts == r1.facts and again.converted == 0
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        assert conn.execute("select conversion_id, audience_id, candidate_id, event_day, decile from "
+                            "lookalike_conversion_fact order by 1, 2").fetchall() == snap
+    # a click is a fact but does not convert the candidate
+    rebuild_facts(conn, [str(tid)], NOW.date())
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        assert conn.execute("select status from lookalike_candidate where candidate_id = %s",
+                            (rows[1][0],)).fetchone()[0] != "converted"
+
+
+def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url, tmp_path):
+    from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_facts, landed_conversions
+    from lookalike_assets.defs.feedback.sensors import conversion_facts_sensor, conversion_landing_sensor
+    from lookalike_assets.defs.resources import LookalikeDatabase
+    from lookalike_assets.pipeline.changes import read_changes
+
+    tid = tenant.tenant_id
+    rows = candidates(conn, tid, 2)
+    start = read_changes(conn, None).horizon
+    landing = LandingFolder(folder=str(tmp_path / "landing"))
+    landing.path.mkdir(parents=True)
+    late = (NOW - timedelta(days=4)).replace(microsecond=0)
+    (landing.path / "crm-export.jsonl").write_text("\n".join([
+        json.dumps({"tenant": tenant.slug, "event_id": "f1", "lead_external_id": rows[0][2],
+                    "event_type": "meeting", "occurred_at": late.isoformat()}),
+        json.dumps({"tenant": str(tid), "event_id": "f2", "lead_id": str(rows[1][1]), "event_type": "reply",
+                    "occurred_at": NOW.isoformat()}),
+        json.dumps({"tenant": "nobody-inc", "event_id": "f3", "lead_id": str(rows[1][1]), "event_type": "reply",
+                    "occurred_at": NOW.isoformat()}),
+        "{broken json",
+    ]) + "\n")
+    (landing.path / "notes.txt").write_text("ignored")
+
+    instance = dg.DagsterInstance.ephemeral()
+    req = conversion_landing_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+    assert req.run_key.startswith("landing:")
+    files = req.run_config["ops"]["landed_conversions"]["config"]["files"]
+    assert [p.split("/")[-1] for p in files] == ["crm-export.jsonl"]
+    res = dg.materialize([landed_conversions], instance=instance, run_config=req.run_config,
+                         resources={"db": LookalikeDatabase(database_url=test_url), "landing": landing})
+    assert res.success
+    meta = res.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["inserted"].value == 2 and meta["quarantined"].value == 0
+    assert not (landing.path / "crm-export.jsonl").exists()
+    assert (landing.processed / "crm-export.jsonl").exists()
+    orphans = (landing.processed / "crm-export.jsonl.unknown-tenant.csv").read_text()
+    assert "unknown tenant 'nobody-inc'" in orphans and "line is not valid JSON" in orphans
+    assert isinstance(conversion_landing_sensor(dg.build_sensor_context(instance=instance,
+                                                                        resources={"landing": landing})), dg.SkipReason)
+
+    sensed = conversion_facts_sensor(dg.build_sensor_context(
+        instance=instance, cursor=start, resources={"db": LookalikeDatabase(database_url=test_url)}))
+    days = sorted(r.partition_key for r in sensed.run_requests)
+    assert late.date().isoformat() in days and NOW.date().isoformat() in days
+    out = dg.materialize([conversion_facts], instance=instance, partition_key=late.date().isoformat(),
+                         resources={"db": LookalikeDatabase(database_url=test_url)})
+    assert out.success
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        assert conn.execute("select count(*) from lookalike_conversion_fact where event_day = %s",
+                            (late.date(),)).fetchone()[0] >= 1
+    nothing = conversion_facts_sensor(dg.build_sensor_context(
+        instance=instance, cursor=sensed.cursor, resources={"db": LookalikeDatabase(database_url=test_url)}))
+    assert not nothing.run_requests
