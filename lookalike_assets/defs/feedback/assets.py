@@ -140,8 +140,10 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
     rows = []
     with db.connect() as conn:
         tenants = list(Q.list_tenants(conn))
-        for tid, slug, name, *_ in tenants:
-            rep = build_report(conn, tid, name)
+        reports = [(slug, build_report(conn, tid, name)) for tid, slug, name, *_ in tenants]
+        # charts in the metadata for the tenants with outcomes first (the UI shows a bounded number)
+        reports.sort(key=lambda sr: (not any(r[3] for r in sr[1].deciles), sr[0]))
+        for slug, rep in reports:
             path = write_report(rep, folder, slug)
             lifts = rep.top_decile_lift()
             rows.append((slug, len(rep.summary), f"{rep.base_rate:.4f}" if rep.base_rate is not None else "-",
