@@ -32,8 +32,7 @@ def built(test_url, two_tenants):
     days = set()
     for t in two_tenants:
         days |= simulate_demo_conversions(c, t.tenant_id).days
-    for day in sorted(days):
-        rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], day)
+    rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], sorted(days))
     c.close()
     res = dbt(test_url, "build")
     assert res.returncode == 0, res.stdout[-4000:]

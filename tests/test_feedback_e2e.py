@@ -44,8 +44,7 @@ def demo(test_url):
         refresh_memberships(c, t.tenant_id)
         days |= simulate_demo_conversions(c, t.tenant_id).days
         tenants.append(t)
-    for day in sorted(days):
-        rebuild_facts(c, [str(t.tenant_id) for t in tenants], day)
+    rebuild_facts(c, [str(t.tenant_id) for t in tenants], sorted(days))
     res = dbt_build(test_url)
     assert res.returncode == 0, res.stdout[-3000:]
     yield c, tenants

@@ -159,22 +159,23 @@ def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, s
 @dataclass
 class FactsResult:
     tenant_id: str
-    day: date
+    days: list[date]
     events: int
     facts: int
     replaced: int
     converted: int
 
 
-def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], day: date,
+def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], days: date | list[date],
                   conversion_types: frozenset[str] = CONVERSION_TYPES) -> list[FactsResult]:
-    """The facts of one day for each tenant, replaced in one transaction per tenant (idempotent)."""
+    """The facts of some days for each tenant, replaced in one transaction per tenant (idempotent)."""
+    days = sorted(days) if isinstance(days, (list, set, tuple)) else [days]
     out = []
     for tid in tenant_ids:
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            replaced, facts, converted, events = Q.rebuild_facts_for_day(
-                conn, tenant_id=tid, day=day, conversion_types=sorted(conversion_types))
-        out.append(FactsResult(str(tid), day, events, facts, replaced, converted))
+            replaced, facts, converted, events = Q.rebuild_facts_for_days(
+                conn, tenant_id=tid, days=days, conversion_types=sorted(conversion_types))
+        out.append(FactsResult(str(tid), days, events, facts, replaced, converted))
     return out
 
 

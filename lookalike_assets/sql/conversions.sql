@@ -25,23 +25,24 @@ returning (occurred_at at time zone 'UTC')::date as day;
 insert into lookalike_conversion_quarantine (tenant_id, event_id, raw, reason, source)
 values (:tenant_id, :event_id, :raw, :reason, :source);
 
--- name: rebuild_facts_for_day^
--- Attribute one day's events to the candidates that picked the lead (one fact per audience), replacing what
--- was there, and mark converted candidates.
+-- name: rebuild_facts_for_days^
+-- Attribute some days' events to the candidates that picked the lead (one fact per audience), replacing what
+-- was there for those days, and mark converted candidates. Days are UTC days of occurred_at.
 with gone as (
-  delete from lookalike_conversion_fact where tenant_id = :tenant_id and event_day = :day returning 1
+  delete from lookalike_conversion_fact where tenant_id = :tenant_id and event_day = any(:days::date[]) returning 1
+), events as (
+  select cv.* from lookalike_conversion cv
+  where cv.tenant_id = :tenant_id and (cv.occurred_at at time zone 'UTC')::date = any(:days::date[])
 ), facts as (
   insert into lookalike_conversion_fact (tenant_id, conversion_id, audience_id, candidate_id, lead_id, event_day,
     event_type, value, occurred_at, similarity_score, decile, rank_score)
-  select cv.tenant_id, cv.conversion_id, c.audience_id, c.candidate_id, cv.lead_id, :day, cv.event_type,
-         cv.value, cv.occurred_at, c.similarity_score, c.decile, c.rank_score
-  from lookalike_conversion cv
+  select e.tenant_id, e.conversion_id, c.audience_id, c.candidate_id, e.lead_id,
+         (e.occurred_at at time zone 'UTC')::date, e.event_type, e.value, e.occurred_at, c.similarity_score,
+         c.decile, c.rank_score
+  from events e
   join lookalike_candidate c
-    on c.tenant_id = cv.tenant_id and c.lead_id = cv.lead_id
-   and (cv.candidate_id is null or c.candidate_id = cv.candidate_id)
-  where cv.tenant_id = :tenant_id
-    and cv.occurred_at >= (:day)::date::timestamp at time zone 'UTC'
-    and cv.occurred_at < ((:day)::date + 1)::timestamp at time zone 'UTC'
+    on c.tenant_id = e.tenant_id and c.lead_id = e.lead_id
+   and (e.candidate_id is null or c.candidate_id = e.candidate_id)
   on conflict (tenant_id, conversion_id, audience_id) do nothing
   returning candidate_id, event_type
 ), converted as (
@@ -51,10 +52,7 @@ with gone as (
   returning 1
 )
 select (select count(*) from gone) as replaced, (select count(*) from facts) as facts,
-       (select count(*) from converted) as converted,
-       (select count(*) from lookalike_conversion cv where cv.tenant_id = :tenant_id
-          and cv.occurred_at >= (:day)::date::timestamp at time zone 'UTC'
-          and cv.occurred_at < ((:day)::date + 1)::timestamp at time zone 'UTC') as events;
+       (select count(*) from converted) as converted, (select count(*) from events) as events;
 
 -- name: demo_candidates_with_propensity
 select l.lead_id, l.external_id, p.propensity

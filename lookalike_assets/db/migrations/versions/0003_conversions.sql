@@ -35,6 +35,11 @@ CREATE TABLE lookalike_conversion_fact (
   FOREIGN KEY (tenant_id, candidate_id) REFERENCES lookalike_candidate (tenant_id, candidate_id) ON DELETE CASCADE
 );
 CREATE INDEX lookalike_conversion_fact_day_idx ON lookalike_conversion_fact (event_day, tenant_id);
+-- Indexes behind the foreign keys, so that replacing a pool (deleting candidates) does not scan these tables.
+CREATE INDEX lookalike_conversion_fact_candidate_idx ON lookalike_conversion_fact (tenant_id, candidate_id);
+CREATE INDEX lookalike_conversion_fact_conversion_idx ON lookalike_conversion_fact (tenant_id, conversion_id);
+CREATE INDEX lookalike_conversion_candidate_idx ON lookalike_conversion (tenant_id, candidate_id)
+  WHERE candidate_id IS NOT NULL;
 
 DO $rls$
 DECLARE t text;
