@@ -24,7 +24,9 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(seeds_app, name="seeds")
 conversions_app = typer.Typer(help="Conversion events: the feedback loop.", no_args_is_help=True)
 app.add_typer(audiences_app, name="audiences")
+ranking_app = typer.Typer(help="The learned ranking: models, champion and challenger.", no_args_is_help=True)
 app.add_typer(conversions_app, name="conversions")
+app.add_typer(ranking_app, name="ranking")
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant slug or id.")]
 
@@ -500,6 +502,12 @@ def audiences_show(
         table.add_row(t["external_id"], f"{t['similarity']:.4f}",
                       "" if t["rank_score"] is None else f"{t['rank_score']:.4f}", str(t["decile"]), why, t["status"])
     console.print(table)
+    if rep.get("ranking"):
+        r = rep["ranking"]
+        console.print(f"ordered by the learned ranking (champion v{r['version']}, {r['kind']}); influential factors:")
+        _print_factors(r["metrics"].get("importances") or {})
+    else:
+        console.print("ordered by similarity (no ranking model yet)")
     curve = m.get("reach_curve") or []
     if curve:
         peak = max(p["size"] for p in curve) or 1
@@ -619,6 +627,117 @@ def report(
                 path = write_report(rep, folder, slug)
                 lifts = ", ".join(f"{a}: {v:.2f}x" for a, v in rep.top_decile_lift().items() if v is not None)
                 console.print(f"{slug}: {path}" + (f" (top-decile lift vs base {lifts})" if lifts else ""))
+
+
+@tenants_app.command("configure")
+def tenants_configure(
+    tenant: TenantOpt,
+    exclude_from_ranking: Annotated[Optional[str], typer.Option(
+        help="Comma-separated lead columns the ranking model must never use (sensitive attributes); '' clears.")] = None,
+) -> None:
+    """Per-tenant settings (admin)."""
+    _quiet()
+    import json
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    tid = _tenant(tenant)
+    with admin_connection() as conn:
+        if exclude_from_ranking is not None:
+            cols = sorted({c.strip() for c in exclude_from_ranking.split(",") if c.strip()})
+            with conn.transaction():
+                Q.set_tenant_ranking_settings(conn, tenant_id=tid, ranking=json.dumps({"exclude_features": cols}))
+            console.print(f"ranking excludes: {', '.join(cols) or 'nothing'} (applies at the next training)")
+
+
+@ranking_app.command("show")
+def ranking_show(tenant: TenantOpt, history: Annotated[int, typer.Option(help="Models to list.", min=1)] = 10) -> None:
+    """The champion model, its metrics and influential factors, and the latest challengers."""
+    _quiet()
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+
+    tid = _tenant(tenant)
+    table = Table("version", "kind", "status", "holdout AUC", "holdout lift@10", "champion on same holdout",
+                  "trained", title="ranking models")
+    champion = None
+    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+        for version, kind, status, metrics, trained, _promoted in Q.model_history(conn, tenant_id=tid, n=history):
+            h = metrics.get("holdout") or {}
+            c = metrics.get("champion_on_same_holdout") or {}
+            table.add_row(str(version), kind, status, f"{h.get('auc', '-')}", f"{h.get('lift_at_10', '-')}",
+                          f"AUC {c['auc']}" if c else "-", f"{trained:%Y-%m-%d %H:%M}")
+            if status == "champion":
+                champion = (version, metrics)
+    console.print(table)
+    if champion is None:
+        console.print("no champion: audiences order by similarity")
+        return
+    version, metrics = champion
+    console.print(f"champion v{version}; excluded features: {', '.join(metrics.get('excluded_features') or []) or 'none'}")
+    _print_factors(metrics.get("importances") or {})
+
+
+def _print_factors(importances: dict, top: int = 10) -> None:
+    t = Table("influential factor", "share of gain")
+    for name, share in list(importances.items())[:top]:
+        t.add_row(name, f"{share:.1%}")
+    console.print(t)
+
+
+@app.command()
+def backtest(
+    csv: Annotated[str, typer.Option("--csv", help="A labelled table (CSV, TSV or Parquet).")],
+    label_column: Annotated[str, typer.Option(help="The outcome column.")],
+    positive_value: Annotated[Optional[str], typer.Option(help="Value of a positive outcome (default: 1/true/yes).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Row id column (default: row numbers).")] = None,
+    exclude_columns: Annotated[str, typer.Option(help="Comma-separated columns to leave out (leaks, ids).")] = "",
+    text_columns: Annotated[str, typer.Option(help="Comma-separated free-text columns to embed with the transformer "
+                                                   "(none by default: tabular only).")] = "",
+    seeds: Annotated[int, typer.Option(help="Seeds drawn from the positive rows per trial.", min=3)] = 200,
+    trials: Annotated[int, typer.Option(help="Trials (different random seeds).", min=1, max=20)] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N rows.", min=100)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line: similarity, ranked, "
+                                                        "ranked_feedback (lift_at_10, auc), rows, base_rate.")] = False,
+) -> None:
+    """Measure lift on any labelled table: similarity vs learned ranking vs ranking after feedback."""
+    _quiet()
+    import json
+
+    from lookalike_assets.db import migrate
+    from lookalike_assets.db.connect import admin_connection, database_url
+    from lookalike_assets.pipeline.backtest import BacktestConfig, BacktestError, run_backtest
+    from lookalike_assets.pipeline.importer import LeadImportError
+
+    def split(v: str) -> list[str]:
+        return [c.strip() for c in v.split(",") if c.strip()]
+
+    cfg = BacktestConfig(csv=csv, label_column=label_column, positive_value=positive_value, id_column=id_column,
+                         exclude_columns=split(exclude_columns), text_columns=split(text_columns), seeds=seeds,
+                         trials=trials, seed=seed, limit=limit)
+    url = database_url()
+    migrate.upgrade(url)
+    out = console if not as_json else Console(stderr=True, width=150)
+    with admin_connection(url) as conn, out.status("backtest...") as status:
+        try:
+            res = run_backtest(conn, cfg, progress=lambda m: (status.update(m), out.print(f"  {m}")))
+        except (BacktestError, LeadImportError) as exc:
+            _fail(str(exc))
+    summary = res.summary()
+    table = Table("way", "lift@10 (mean)", "± std", "AUC (mean)", "± std",
+                  title=f"{res.rows} rows, base rate {res.base_rate:.2%}, {cfg.seeds} seeds, {cfg.trials} trial(s)")
+    for way in ("similarity", "ranked", "ranked_feedback"):
+        m = summary[way]
+        table.add_row(way, f"{m['lift_at_10']:.3f}", f"{m['lift_at_10_std']:.3f}", f"{m['auc']:.3f}", f"{m['auc_std']:.3f}")
+    out.print(table)
+    out.print(f"{res.seconds:.0f}s; the temporary tenant was deleted")
+    if as_json:
+        contract = {way: {"lift_at_10": summary[way]["lift_at_10"], "auc": summary[way]["auc"]}
+                    for way in ("similarity", "ranked", "ranked_feedback")}
+        contract.update(rows=summary["rows"], base_rate=summary["base_rate"])
+        typer.echo(json.dumps(contract))
 
 
 @app.command()

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped.")
     warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this gives a warning.")
     stream_batch: int = Field(default=20000, ge=100, description="Rows per batch when streaming vectors.")
+    retrain_after_conversions: int = Field(
+        default=200, ge=1, description="New conversion events of a tenant that trigger an early retraining."
+    )
+    ranking_min_seeds: int = Field(default=10, ge=3, description="Below this, no ranking model: similarity ranks.")
 
     @property
     def pgdata(self) -> Path:

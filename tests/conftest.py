@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import uuid
 import warnings
 from pathlib import Path
 

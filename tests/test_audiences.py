@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from conftest import tenant_profile
 from psycopg.types.json import Jsonb
 
-from conftest import tenant_profile
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.domain.rules import RuleError

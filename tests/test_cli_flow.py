@@ -7,9 +7,9 @@ import json
 
 import dagster as dg
 import pytest
+from conftest import tenant_profile
 from typer.testing import CliRunner
 
-from conftest import tenant_profile
 from lookalike_assets.cli import app
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
@@ -38,6 +38,8 @@ def cli_env(monkeypatch, test_url, tmp_path):
 
 def cli(*args):
     res = runner.invoke(app, list(args))
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
     return res.exit_code, res.output
 
 

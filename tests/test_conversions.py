@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
-
 from conftest import tenant_profile
-from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect, tenant_transaction
+
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
-from lookalike_assets.pipeline.conversions import ingest_file, rebuild_facts, record_conversions
+from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
 from lookalike_assets.pipeline.demo import load_tenant
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dagster as dg
-
 from conftest import tenant_profile
+
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.defs.resources import (
@@ -15,8 +15,8 @@ from lookalike_assets.defs.resources import (
 )
 from lookalike_assets.pipeline.demo import load_tenant
 
-TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "audience_memberships",
-                 "audience_exports"]
+TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
+                 "audience_memberships", "audience_exports"]
 
 
 def test_definitions_load():

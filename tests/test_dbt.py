@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import REPO
+
 from lookalike_assets.db.connect import BI_ROLE, dbt_env, tenant_transaction
 
 DBT = str(Path(sys.executable).parent / "dbt")

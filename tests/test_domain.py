@@ -104,7 +104,7 @@ def test_spec_refuses_too_many_blocks_and_bad_names():
     many = {f"b{i}": [("industry", "categorical")] for i in range(9)}
     with pytest.raises(Exception, match="at most 8"):
         build_spec(ROWS, many)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         FeatureSpec.model_validate({"blocks": [{"name": "Bad Name!", "columns": [{"name": "x", "kind": "numeric"}],
                                                 "weight": 1}]})
     with pytest.raises(ValueError, match="at least one"):

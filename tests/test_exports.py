@@ -9,8 +9,8 @@ import io
 import logging
 
 import pytest
-
 from conftest import tenant_profile
+
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.exports import (
     FORMATS,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import REPO, tenant_profile
+
 from lookalike_assets.db.connect import BI_ROLE, connect, dbt_env, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
@@ -75,7 +75,7 @@ def test_marts_and_facts_are_idempotent(demo, test_url):
 
     def snapshot():
         with conn.transaction():
-            return {m: conn.execute(f"select * from marts.{m} order by 1, 2, 3").fetchall() for m in
+            return {m: sorted(conn.execute(f"select * from marts.{m}").fetchall(), key=repr) for m in
                     ("fct_conversions", "mart_audience_performance_by_decile", "mart_reach_precision_curve")}
 
     before = snapshot()

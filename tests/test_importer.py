@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import BANK_CSV
+
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.pipeline import admin
 from lookalike_assets.pipeline.features import load_spec

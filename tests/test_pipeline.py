@@ -9,8 +9,8 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
-
 from conftest import tenant_profile
+
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.domain.vectors import DIM, VectorError
@@ -83,7 +83,7 @@ def test_the_database_refuses_bad_vectors(conn, tenant):
         "zero": np.zeros((1, DIM), dtype=np.float32),
         "dim": np.ones((1, DIM + 3), dtype=np.float32),
     }
-    for name, vec in bad.items():
+    for _name, vec in bad.items():
         with pytest.raises(VectorError):
             with tenant_transaction(conn, tid, PIPELINE_ROLE):
                 write_embeddings(conn, tid, [lead], ["0" * 64], vec, "test")

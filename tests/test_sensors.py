@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import psycopg
 import pytest
-
 from conftest import tenant_profile
+
 from lookalike_assets.db.connect import CHANGES_ROLE, connect
 from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.partitions import TENANTS_PARTITION

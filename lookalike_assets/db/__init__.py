@@ -1,9 +1,9 @@
 """Database access: the embedded server, connections with tenant scoping, migrations and queries."""
 
 from lookalike_assets.db.connect import (
-    PIPELINE_ROLE,
     APP_ROLE,
     BI_ROLE,
+    PIPELINE_ROLE,
     admin_connection,
     database_url,
     tenant_transaction,

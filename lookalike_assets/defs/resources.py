@@ -9,8 +9,8 @@ from pydantic import Field
 
 from lookalike_assets.db.connect import admin_connection, database_url
 from lookalike_assets.db.locks import tenant_lock
-from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.domain.encoders import TextEncoder, get_encoder
+from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.settings import get_settings
 
 
@@ -69,6 +69,9 @@ class LookalikeConfig(dg.ConfigurableResource):
     warn_seeds: int = Field(default=20, ge=1)
     stream_batch: int = Field(default=20000, ge=100)
     embed_batch: int = Field(default=512, ge=1)
+    ranking_min_seeds: int = Field(default=10, ge=3)
+    ranking_min_outcomes: int = Field(default=100, ge=10)
+    retrain_after_conversions: int = Field(default=200, ge=1)
 
 
 def default_resources() -> dict:
@@ -77,6 +80,7 @@ def default_resources() -> dict:
         "db": LookalikeDatabase(database_url=s.database_url),
         "encoder": TextEncoderResource(encoder=s.encoder, batch_size=s.embed_batch_size),
         "lookalike": LookalikeConfig(pool_size=s.pool_size, min_seeds=s.min_seeds, warn_seeds=s.warn_seeds,
-                                     stream_batch=s.stream_batch),
+                                     stream_batch=s.stream_batch, ranking_min_seeds=s.ranking_min_seeds,
+                                     retrain_after_conversions=s.retrain_after_conversions),
         "exports": ExportDestinationResource(),
     }

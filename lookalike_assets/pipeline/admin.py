@@ -120,7 +120,10 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         members = list(Q.top_members(conn, tenant_id=tenant_id, audience_id=audience_id, n=top))
         count = Q.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
+    from lookalike_assets.pipeline.ranking import champion_summary
+
     return {
+        "ranking": champion_summary(conn, tenant_id),
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
         "size_estimate": size, "members": count, "seed_set": seed_set, "rules": rules,
         "membership": (metadata or {}).get("membership", {}), "updated_at": updated,

@@ -78,27 +78,8 @@ def run_exports(
                 log.warning("export %s/%s skipped: %s", name, fmt, exc)
                 continue
             res.rows = rendered.rows
-
-            def attempt() -> str:
-                res.attempts += 1
-                try:
-                    return destination.deliver([slug, str(audience_id), f"{fmt}.csv"], rendered.content)
-                except Exception as exc:
-                    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                        Q.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
-                                             error=_safe_error(exc))
-                    log.warning("export %s/%s to %s: attempt %d failed: %s", name, fmt, destination.name,
-                                res.attempts, type(exc).__name__)
-                    raise
-
-            try:
-                for tryer in Retrying(stop=stop_after_attempt(attempts), reraise=True,
-                                      wait=wait_exponential(multiplier=backoff_seconds, max=30)):
-                    with tryer:
-                        res.file = attempt()
-                res.status = "succeeded"
-            except (Exception, RetryError) as exc:
-                res.status, res.error = "failed", _safe_error(exc)
+            _deliver(conn, tenant_id, job, res, destination, [slug, str(audience_id), f"{fmt}.csv"],
+                     rendered.content, attempts, backoff_seconds)
             _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
             if res.status == "succeeded":
                 with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -107,6 +88,32 @@ def run_exports(
             else:
                 log.error("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
     return out
+
+
+def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, path: list[str], content: bytes,
+             attempts: int, backoff_seconds: float) -> None:
+    """Deliver with retries and exponential backoff; every failed attempt is recorded on the export job."""
+
+    def attempt() -> str:
+        res.attempts += 1
+        try:
+            return destination.deliver(path, content)
+        except Exception as exc:
+            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                Q.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
+                                     error=_safe_error(exc))
+            log.warning("export %s/%s to %s: attempt %d failed: %s", res.audience, res.format, destination.name,
+                        res.attempts, type(exc).__name__)
+            raise
+
+    try:
+        for tryer in Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                              wait=wait_exponential(multiplier=backoff_seconds, max=30)):
+            with tryer:
+                res.file = attempt()
+        res.status = "succeeded"
+    except (Exception, RetryError) as exc:
+        res.status, res.error = "failed", _safe_error(exc)
 
 
 def _finish(conn, tenant_id, job, res: ExportResult, sha: str | None) -> None:

@@ -32,6 +32,7 @@ from lookalike_assets.domain.ranking import (
     train_pu,
     train_supervised,
 )
+from lookalike_assets.domain.vectors import DIM
 from lookalike_assets.pipeline.common import Timer, log
 from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.pools import stream_vectors
@@ -111,7 +112,7 @@ def load_tenant_data(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Rankin
 
 
 def _frame(model_schema, data: TenantData, ctx: SimilarityContext, lead_ids: list):
-    vecs = np.stack([data.vectors[lid] for lid in lead_ids]) if lead_ids else np.zeros((0, 512), np.float32)
+    vecs = np.stack([data.vectors[lid] for lid in lead_ids]) if lead_ids else np.zeros((0, DIM), np.float32)
     sims = similarity_features(vecs, lead_ids, ctx)
     return feature_frame(model_schema, [data.features.get(lid, {}) for lid in lead_ids], sims)
 
@@ -129,12 +130,7 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
         return res
 
     schema = schema_for(data.spec, list(data.features.values()), data.excluded)
-    layout = data.spec.layout
-    seed_vecs = mask_blocks(np.stack([data.vectors[s] for s in data.seeds]), layout, schema.blocks)
-    cust = [c for c in data.customers]
-    cust_vecs = mask_blocks(np.stack([data.vectors[c] for c in cust]), layout, schema.blocks) if cust else \
-        np.zeros((0, seed_vecs.shape[1]), np.float32)
-    ctx = SimilarityContext(seed_vecs, list(data.seeds), cust_vecs, layout, schema.blocks, cust)
+    ctx = _context(schema, data, list(data.seeds))
 
     seed_set = set(data.seeds)
     labelled = {lid: v for lid, v in data.labelled.items() if lid in data.vectors and lid not in seed_set}
@@ -164,8 +160,7 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
         if len(pos_train) < 3 or not pos_hold:
             pos_train, pos_hold = list(data.seeds), list(data.seeds)
         # the holdout ctx must not know the held-out seeds (they are scored as unknown leads)
-        train_ctx = SimilarityContext(mask_blocks(np.stack([data.vectors[s] for s in pos_train]), layout, schema.blocks),
-                                      pos_train, cust_vecs, layout, schema.blocks, cust)
+        train_ctx = _context(schema, data, pos_train)
         try:
             model = train_pu(_frame(schema, data, train_ctx, pos_train), _frame(schema, data, train_ctx, unl_train),
                              schema, bags=cfg.bags, seed=cfg.seed)
@@ -184,16 +179,18 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
     champion_eval: Evaluation | None = None
     if champ_row is not None:
         try:
-            champ = TrainedModel.from_text(champ_row[3])
-            champion_eval = evaluate(champ, _frame(champ.schema, data, ctx, hold_ids), y_hold)
+            champ = TrainedModel.from_text(champ_row[6])  # trained without the holdout, like the challenger
+            champ_ctx = _context(champ.schema, data, ctx.seed_ids)  # its own blocks, the same seeds
+            champion_eval = evaluate(champ, _frame(champ.schema, data, champ_ctx, hold_ids), y_hold)
         except Exception as exc:  # a champion that cannot score today's data is no champion
             log.warning("champion v%s cannot be evaluated: %s", champ_row[1], exc)
     promote = better(challenger_eval, champion_eval)
     metrics = {"holdout": challenger_eval.to_json(), "champion_on_same_holdout":
                champion_eval.to_json() if champion_eval else None, "importances": model.importances,
                "train_rows": model.train_rows, "positives": model.positives, "excluded_features": data.excluded}
+    eval_model = model
     if promote:
-        # Judged on the holdout; what is deployed is the same recipe fitted on all the data.
+        # Judged on the holdout; what scores candidates is the same recipe fitted on all the data.
         model = _refit(kind, schema, data, cfg, labelled) or model
         metrics["importances"] = model.importances
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -202,6 +199,7 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
             Q.retire_champion(conn, tenant_id=tenant_id)
         Q.insert_model(conn, tenant_id=tenant_id, version=version, kind=kind,
                        status="champion" if promote else "rejected", model_text=model.to_text(),
+                       eval_model_text=eval_model.to_text() if eval_model is not model else None,
                        features=Jsonb(schema.to_json()), metrics=Jsonb(_finite(metrics)), run_id=run_id)
     res.status = "promoted" if promote else "rejected"
     res.kind, res.version = kind, version
@@ -214,13 +212,19 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
     return res
 
 
-def _refit(kind: str, schema, data: TenantData, cfg: RankingConfig, labelled: dict) -> TrainedModel | None:
+def _context(schema, data: TenantData, seeds: list) -> SimilarityContext:
+    """Similarity context for a model's schema (its kept blocks) against the given seeds."""
     layout = data.spec.layout
-    seeds = list(data.seeds)
     cust = list(data.customers)
-    ctx = SimilarityContext(mask_blocks(np.stack([data.vectors[s] for s in seeds]), layout, schema.blocks), seeds,
-                            mask_blocks(np.stack([data.vectors[c] for c in cust]), layout, schema.blocks)
-                            if cust else np.zeros((0, 512), np.float32), layout, schema.blocks, cust)
+    return SimilarityContext(
+        mask_blocks(np.stack([data.vectors[s] for s in seeds]), layout, schema.blocks), list(seeds),
+        mask_blocks(np.stack([data.vectors[c] for c in cust]), layout, schema.blocks) if cust
+        else np.zeros((0, 512), np.float32), layout, schema.blocks, cust)
+
+
+def _refit(kind: str, schema, data: TenantData, cfg: RankingConfig, labelled: dict) -> TrainedModel | None:
+    seeds = list(data.seeds)
+    ctx = _context(schema, data, seeds)
     seed_set = set(seeds)
     try:
         if kind == "pu":
@@ -251,14 +255,9 @@ def apply_champion(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantD
         return 0
     data = data or load_tenant_data(conn, tenant_id, cfg or RankingConfig())
     model = TrainedModel.from_text(champ_row[3])
-    layout = data.spec.layout
     if not data.seeds:
         return 0
-    seed_vecs = mask_blocks(np.stack([data.vectors[s] for s in data.seeds]), layout, model.schema.blocks)
-    cust = list(data.customers)
-    cust_vecs = mask_blocks(np.stack([data.vectors[c] for c in cust]), layout, model.schema.blocks) if cust else \
-        np.zeros((0, seed_vecs.shape[1]), np.float32)
-    ctx = SimilarityContext(seed_vecs, list(data.seeds), cust_vecs, layout, model.schema.blocks, cust)
+    ctx = _context(model.schema, data, list(data.seeds))
     ids = [c for c in data.candidates if c in data.vectors]
     scores = model.predict(_frame(model.schema, data, ctx, ids)) if ids else np.zeros(0)
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -275,5 +274,5 @@ def champion_summary(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict | N
         row = Q.champion_model(conn, tenant_id=tenant_id)
     if row is None:
         return None
-    _mid, version, kind, _text, metrics, trained_at = row
+    _mid, version, kind, _text, metrics, trained_at, _eval = row
     return {"version": version, "kind": kind, "trained_at": trained_at, "metrics": metrics}

@@ -28,7 +28,8 @@ group by c.lead_id;
 select distinct lead_id from lookalike_candidate where tenant_id = :tenant_id;
 
 -- name: champion_model^
-select model_id, version, kind, model_text, metrics, trained_at from lookalike_ranking_model
+select model_id, version, kind, model_text, metrics, trained_at, coalesce(eval_model_text, model_text)
+from lookalike_ranking_model
 where tenant_id = :tenant_id and status = 'champion';
 
 -- name: next_model_version$
@@ -38,9 +39,9 @@ select coalesce(max(version), 0) + 1 from lookalike_ranking_model where tenant_i
 update lookalike_ranking_model set status = 'retired' where tenant_id = :tenant_id and status = 'champion';
 
 -- name: insert_model$
-insert into lookalike_ranking_model (tenant_id, version, kind, status, model_text, features, metrics, promoted_at,
-                                     run_id)
-values (:tenant_id, :version, :kind, :status, :model_text, :features, :metrics,
+insert into lookalike_ranking_model (tenant_id, version, kind, status, model_text, eval_model_text, features,
+                                     metrics, promoted_at, run_id)
+values (:tenant_id, :version, :kind, :status, :model_text, :eval_model_text, :features, :metrics,
         case when :status = 'champion' then now() end, :run_id)
 returning model_id;
 

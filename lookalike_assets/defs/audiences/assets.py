@@ -16,8 +16,8 @@ from lookalike_assets.defs.resources import (
 )
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
-from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.exports import run_exports
+from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.memberships import refresh_memberships
 from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 from lookalike_assets.reporting.charts import markdown_image, reach_curve_png
@@ -124,7 +124,7 @@ def candidate_pools(
 
 @dg.asset(
     partitions_def=tenant_partitions,
-    deps=[candidate_pools],
+    deps=[candidate_pools, "ranking_model"],
     group_name=GROUP,
     kinds={"python", "postgres"},
     description="Each audience's members after its rules, exclusions and reach cap (lookalike_audience_member), "

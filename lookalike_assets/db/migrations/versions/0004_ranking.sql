@@ -6,7 +6,8 @@ CREATE TABLE lookalike_ranking_model (
   version        integer NOT NULL CHECK (version > 0),
   kind           text NOT NULL CHECK (kind IN ('pu', 'feedback')),
   status         text NOT NULL CHECK (status IN ('champion', 'rejected', 'retired')),
-  model_text     text NOT NULL,
+  model_text     text NOT NULL,   -- what scores candidates: the recipe refitted on all data when promoted
+  eval_model_text text,           -- the same recipe trained without the holdout: what challengers are compared with
   features       jsonb NOT NULL,
   metrics        jsonb NOT NULL,
   trained_at     timestamptz NOT NULL DEFAULT now(),
