@@ -30,9 +30,10 @@ class Settings(BaseSettings):
         description="Owner/admin URL of an external PostgreSQL with pgvector. Unset: the embedded pgserver.",
     )
     home: Path = Field(default_factory=_default_home, description="Local state: embedded database, exports.")
-    encoder: Literal["minilm", "hashing", "none"] = Field(
+    encoder: Literal["minilm", "minilm-onnx", "minilm-fp32", "hashing", "none"] = Field(
         default="minilm",
-        description="Text encoder: all-MiniLM-L6-v2 (default), a light hashing encoder, or none (tabular only).",
+        description="Text encoder: all-MiniLM-L6-v2 (int8 ONNX on CPU, torch fp32 on a GPU; or pinned), a light "
+        "hashing encoder, or none (tabular only).",
     )
     embed_batch_size: int = 256
     pool_size: int = Field(default=2000, ge=1, description="Default candidate pool size per audience.")

@@ -143,11 +143,12 @@ def test_topn_matches_brute_force_and_excludes():
     ids = np.array([f"l{i}" for i in range(len(vecs))], dtype=object)
     profiles = unit_rows(3, seed=4)
     excluded = {f"l{i}" for i in range(0, 5000, 7)}
-    top = TopN(profiles, n=100, exclude=[excluded, set(), set()])
+    top = TopN(profiles, n=100, exclude=[excluded, set(), set()], layout=demo_spec().layout)
     for s in range(0, len(vecs), 999):  # uneven batches
         top.add(ids[s:s + 999], vecs[s:s + 999])
     for a in range(3):
-        got, scores, _ = top.result(a)
+        got, scores, parts = top.result(a)
+        assert parts.shape == (100, len(top.block_names))
         mask = np.ones(len(vecs), bool)
         if a == 0:
             mask[::7] = False

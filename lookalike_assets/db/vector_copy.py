@@ -55,8 +55,11 @@ def pack_id_hash_vector(ids: list[uuid.UUID], hashes: list[str], vectors: np.nda
     return HEADER + arr.tobytes() + TRAILER
 
 
-def iter_id_vector(chunks, dim: int = DIM, batch: int = 20000) -> Iterator[tuple[list[uuid.UUID], np.ndarray]]:
-    """Parse a COPY ... TO STDOUT (FORMAT BINARY) stream of (uuid, vector(dim)) into batches."""
+def iter_id_vector(chunks, dim: int = DIM, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Parse a COPY ... TO STDOUT (FORMAT BINARY) stream of (uuid, vector(dim)) into batches of
+    (ids as a numpy ``S16`` array, float32 vectors). No Python object per row: make UUIDs (``uuid_of``) only of
+    the few rows that are kept. (``S16`` drops trailing NUL bytes when an element is read, which keeps
+    equality exact for fixed 16-byte ids; ``uuid_of`` pads them back.)"""
     dt = _read_dtype(dim)
     size = dt.itemsize
     buf = bytearray()
@@ -83,13 +86,17 @@ def iter_id_vector(chunks, dim: int = DIM, batch: int = 20000) -> Iterator[tuple
         yield _parse(buf, len(buf) // size, dt, dim)
 
 
-def _parse(buf: bytearray, n: int, dt: np.dtype, dim: int) -> tuple[list[uuid.UUID], np.ndarray]:
+def _parse(buf: bytearray, n: int, dt: np.dtype, dim: int) -> tuple[np.ndarray, np.ndarray]:
     arr = np.frombuffer(bytes(buf[: n * dt.itemsize]), dtype=dt, count=n)
     if n and ((arr["nfields"] != 2).any() or (arr["vdim"] != dim).any() or (arr["len_id"] != 16).any()):
         raise ValueError(f"unexpected row layout in binary COPY stream (vectors of dimension {dim} expected)")
-    raw = arr["id"].tobytes()
-    ids = [uuid.UUID(bytes=raw[i * 16:(i + 1) * 16]) for i in range(n)]
+    ids = np.frombuffer(arr["id"].tobytes(), dtype="S16", count=n)
     return ids, arr["vec"].astype(np.float32)
+
+
+def uuid_of(raw: bytes) -> uuid.UUID:
+    """A UUID from an ``S16`` element (trailing NUL bytes restored)."""
+    return uuid.UUID(bytes=bytes(raw).ljust(16, b"\0"))
 
 
 def to_numpy(value) -> np.ndarray:

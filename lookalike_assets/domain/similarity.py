@@ -49,15 +49,18 @@ def weighted_centroid(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarr
 class TopN:
     """Streaming exact top-N per profile over batches of (ids, vectors), with per-profile exclusions.
 
-    Memory holds N candidates per profile plus one batch, never all vectors.
+    Memory holds N candidates per profile plus one batch, never all vectors. With a ``layout``, each kept row
+    carries its per-block contributions to the score (the "why similar" breakdown), computed in the batch it came
+    from, so that no vector is kept after its batch.
     """
 
     profiles: np.ndarray  # (A, DIM)
     n: int
     exclude: Sequence[set] = ()
+    layout: Layout | None = None
     _ids: list[np.ndarray] = field(default_factory=list, init=False)
     _scores: list[np.ndarray] = field(default_factory=list, init=False)
-    _vecs: list[np.ndarray] = field(default_factory=list, init=False)
+    _parts: list[np.ndarray] = field(default_factory=list, init=False)
     eligible: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,38 +71,67 @@ class TopN:
         self.exclude = list(self.exclude) or [set() for _ in range(a)]
         if len(self.exclude) != a:
             raise ValueError("one exclusion set per profile")
-        self._ids = [np.empty(0, dtype=object) for _ in range(a)]
+        self._slices = list(self.layout.slices().values()) if self.layout else []
+        width = len(self._slices)
+        self._ids: list[np.ndarray | None] = [None] * a
         self._scores = [np.empty(0, dtype=np.float32) for _ in range(a)]
-        self._vecs = [np.empty((0, DIM), dtype=np.float32) for _ in range(a)]
+        self._parts = [np.empty((0, width), dtype=np.float32) for _ in range(a)]
         self.eligible = np.zeros(a, dtype=np.int64)
+        union = set().union(*self.exclude) if self.exclude else set()
+        self._excluded_any = np.array(sorted(union)) if union else None
+        self._excluded = [np.array(sorted(e)) if e else None for e in self.exclude]
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids) == 0:
+    @property
+    def block_names(self) -> list[str]:
+        return list(self.layout.slices()) if self.layout else []
+
+    def _contributions(self, vectors: np.ndarray, a: int) -> np.ndarray:
+        p = self.profiles[a]
+        out = np.empty((len(vectors), len(self._slices)), dtype=np.float32)
+        for j, sl in enumerate(self._slices):
+            out[:, j] = vectors[:, sl] @ p[sl]
+        return out
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        """One batch: ``ids`` (any hashable ids, e.g. 16-byte UUIDs) and their (b, DIM) vectors."""
+        n = len(ids)
+        if n == 0:
             return
-        ids = np.asarray(ids, dtype=object)
+        ids = np.asarray(ids)
         scores = vectors @ self.profiles.T  # (b, A)
+        # Exclusions: one vectorized membership test against the union, then per profile for the few hits.
+        hits = np.flatnonzero(np.isin(ids, self._excluded_any)) if self._excluded_any is not None else np.empty(0, int)
         for a in range(len(self.profiles)):
             s = scores[:, a]
-            keep = np.ones(len(ids), dtype=bool)
-            if self.exclude[a]:
-                keep = np.fromiter((i not in self.exclude[a] for i in ids), dtype=bool, count=len(ids))
-            self.eligible[a] += int(keep.sum())
+            keep = np.ones(n, dtype=bool)
+            if hits.size and self._excluded[a] is not None:
+                keep[hits[np.isin(ids[hits], self._excluded[a])]] = False
+            self.eligible[a] += int(keep.sum()) if hits.size else n
+            old = len(self._scores[a])
+            if old >= self.n:  # only rows that beat the current N-th best can enter
+                keep &= s > self._scores[a].min()
             idx = np.flatnonzero(keep)
+            if idx.size == 0:
+                continue
             if idx.size > self.n:
-                part = np.argpartition(-s[idx], self.n - 1)[: self.n]
-                idx = idx[part]
-            all_ids = np.concatenate([self._ids[a], ids[idx]])
-            all_scores = np.concatenate([self._scores[a], s[idx]])
-            all_vecs = np.concatenate([self._vecs[a], vectors[idx]])
-            if len(all_ids) > self.n:
-                part = np.argpartition(-all_scores, self.n - 1)[: self.n]
-                all_ids, all_scores, all_vecs = all_ids[part], all_scores[part], all_vecs[part]
-            self._ids[a], self._scores[a], self._vecs[a] = all_ids, all_scores, all_vecs
+                idx = idx[np.argpartition(-s[idx], self.n - 1)[: self.n]]
+            merged = np.concatenate([self._scores[a], s[idx]])
+            if len(merged) > self.n:
+                sel = np.argpartition(-merged, self.n - 1)[: self.n]
+                from_old, from_new = sel[sel < old], sel[sel >= old] - old
+            else:
+                from_old, from_new = np.arange(old), np.arange(idx.size)
+            new_rows = idx[from_new]
+            self._scores[a] = np.concatenate([self._scores[a][from_old], s[new_rows]])
+            prev = self._ids[a]
+            self._ids[a] = ids[new_rows] if prev is None else np.concatenate([prev[from_old], ids[new_rows]])
+            self._parts[a] = np.concatenate([self._parts[a][from_old], self._contributions(vectors[new_rows], a)])
 
     def result(self, a: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ids, scores, vectors) of profile ``a``, best first."""
+        """(ids, scores, per-block contributions) of profile ``a``, best first."""
         order = np.argsort(-self._scores[a], kind="stable")
-        return self._ids[a][order], self._scores[a][order], self._vecs[a][order]
+        ids = self._ids[a] if self._ids[a] is not None else np.empty(0, dtype=object)
+        return ids[order], self._scores[a][order], self._parts[a][order]
 
 
 def block_contributions(vectors: np.ndarray, profile: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
@@ -112,7 +144,12 @@ def reasons(vectors: np.ndarray, profile: np.ndarray, layout: Layout, digits: in
     contrib = block_contributions(vectors, profile, layout)
     names = list(contrib)
     mat = np.stack([contrib[n] for n in names], axis=1) if names else np.zeros((len(vectors), 0))
-    return [{n: round(float(v), digits) for n, v in zip(names, row)} for row in mat]
+    return reasons_from_parts(mat, names, digits)
+
+
+def reasons_from_parts(parts: np.ndarray, names: Sequence[str], digits: int = 4) -> list[dict[str, float]]:
+    rounded = np.round(parts.astype(np.float64), digits)
+    return [dict(zip(names, row)) for row in rounded.tolist()]
 
 
 def ntile_desc(n: int, buckets: int = 10) -> np.ndarray:

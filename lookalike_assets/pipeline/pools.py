@@ -9,6 +9,7 @@ guarantee. Each audience's pool is replaced in one transaction.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import psycopg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.db.vector_copy import iter_id_vector, to_numpy
+from lookalike_assets.db.vector_copy import iter_id_vector, to_numpy, uuid_of
 from lookalike_assets.domain.audience import (
     AudienceDefinitionError,
     AudienceMetadata,
@@ -25,7 +26,7 @@ from lookalike_assets.domain.audience import (
     parse_seed_set,
     select_seeds,
 )
-from lookalike_assets.domain.similarity import TopN, reasons, weighted_centroid
+from lookalike_assets.domain.similarity import TopN, reasons_from_parts, weighted_centroid
 from lookalike_assets.domain.vectors import DIM
 from lookalike_assets.pipeline.common import Timer, log
 from lookalike_assets.pipeline.features import load_spec
@@ -105,17 +106,21 @@ def refresh_seed_profiles(
     return out
 
 
-def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int):
-    """Batches of (lead ids, vectors) of the current tenant (call inside its tenant transaction)."""
+def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int, raw_ids: bool = False):
+    """Batches of (lead ids, vectors) of the current tenant (call inside its tenant transaction). With
+    ``raw_ids`` the ids are a numpy ``S16`` array (cheap); otherwise UUIDs."""
     with conn.cursor() as cur, cur.copy(Q.copy_tenant_vectors.sql, {"tenant_id": tenant_id}) as copy:
-        yield from iter_id_vector(copy, DIM, batch)
+        for ids, vecs in iter_id_vector(copy, DIM, batch):
+            yield (ids if raw_ids else [uuid_of(b) for b in ids]), vecs
 
 
 def refresh_candidate_pools(
     conn: psycopg.Connection, tenant_id: uuid.UUID, default_pool_size: int = 2000, stream_batch: int = 20000,
-    min_seeds: int = 3,
+    min_seeds: int = 3, timings: dict | None = None,
 ) -> list[PoolResult]:
+    """``timings``, when given, receives seconds spent reading vectors, scoring, and writing pools."""
     t = Timer()
+    clock = {"read": 0.0, "score": 0.0, "write": 0.0}
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         spec = load_spec(conn, tenant_id)
         profiles = list(Q.profiles(conn, tenant_id=tenant_id))
@@ -133,24 +138,30 @@ def refresh_candidate_pools(
                 profiles.remove(next(p for p in profiles if p[0] == audience_id))
                 kept.append(PoolResult(audience_id, name, 0, 0, 0, 0, 0, 0, None, {}, status="kept"))
                 continue
-            excludes.append({s.lead_id for s in sel.seeds} | suppressed)
+            excludes.append({s.lead_id.bytes for s in sel.seeds} | {x.bytes for x in suppressed})
             sizes.append(AudienceMetadata.model_validate(meta or {}).pool_size or default_pool_size)
         if not profiles:
             return kept
         mat = np.stack([to_numpy(p[2]) for p in profiles])
-        top = TopN(mat, n=max(sizes), exclude=excludes)
+        top = TopN(mat, n=max(sizes), exclude=excludes, layout=spec.layout)
         scanned = 0
-        for ids, vecs in stream_vectors(conn, tenant_id, stream_batch):
-            top.add(np.array(ids, dtype=object), vecs)
+        mark = time.perf_counter()
+        for ids, vecs in stream_vectors(conn, tenant_id, stream_batch, raw_ids=True):
+            now = time.perf_counter()
+            clock["read"] += now - mark
+            top.add(ids, vecs)
+            mark = time.perf_counter()
+            clock["score"] += mark - now
             scanned += len(ids)
     log.info("scored %d vectors against %d profiles in %.2fs", scanned, len(profiles), t.seconds)
 
     results: list[PoolResult] = list(kept)
+    write_started = time.perf_counter()
     for a, (audience_id, name, _p, _n, _mv, _meta) in enumerate(profiles):
-        ids, scores, vecs = top.result(a)
+        ids, scores, parts = top.result(a)
         n = sizes[a]
-        ids, scores, vecs = ids[:n], scores[:n], vecs[:n]
-        why = reasons(vecs, mat[a], spec.layout)
+        ids, scores = [uuid_of(b) for b in ids[:n]], scores[:n]
+        why = reasons_from_parts(parts[:n], top.block_names)
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
             Q.create_pool_stage(conn)
             with conn.cursor() as cur, cur.copy(Q.copy_pool_stage.sql) as copy:
@@ -168,4 +179,9 @@ def refresh_candidate_pools(
             inserted=ins, updated=upd, removed=rem, top_score=float(scores[0]) if len(scores) else None,
             decile_floor=floors,
         ))
+    clock["write"] = time.perf_counter() - write_started
+    if timings is not None:
+        timings.update(clock)
+    if sum(r.inserted + r.removed for r in results) > 20000:
+        Q.analyze_candidates(conn)  # a large rewrite: fresh planner statistics for what joins candidates
     return results
