@@ -20,7 +20,7 @@ from lookalike_assets.domain.encoders import TextEncoder
 from lookalike_assets.domain.features import FeatureSpec, combine, tabular_matrix
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import Timer, batched, log
-from lookalike_assets.pipeline.features import load_spec
+from lookalike_assets.pipeline.features import BULK_ROWS, load_spec
 
 
 class NoFeatureSpecError(RuntimeError):
@@ -94,5 +94,7 @@ def refresh_embeddings(
         done += len(batch)
         if progress:
             progress(done, len(todo))
+    if result.embedded >= BULK_ROWS:
+        Q.analyze_lead_embeddings(conn)
     result.seconds = t.seconds
     return result

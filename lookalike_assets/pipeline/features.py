@@ -25,6 +25,7 @@ from lookalike_assets.pipeline.common import Timer, log
 TYPED_COLUMNS = ("company", "industry", "company_size", "country", "region", "title", "seniority", "bio",
                  "property_type", "email_opens", "web_visits")
 SPEC_SAMPLE = 20000
+BULK_ROWS = 10000  # after writing this many rows, refresh the table's planner statistics
 
 
 @dataclass
@@ -107,4 +108,6 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
                 for r in staged:
                     copy.write_row(r)
             changed = Q.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
+    if changed >= BULK_ROWS:
+        Q.analyze_lead_features(conn)
     return FeaturesResult(leads=n, changed=changed, spec_version=spec.version, spec=spec, seconds=t.seconds)

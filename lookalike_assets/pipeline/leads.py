@@ -27,4 +27,6 @@ def upsert_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, rows: Iterable[
                 vals[-1] = json.dumps(r.get("attributes") or {}, default=str)
                 copy.write_row(vals)
         res = Q.merge_leads_stage(conn, tenant_id=tenant_id)
+    if int(res[0]) >= 10000:
+        Q.analyze_leads(conn)  # many new rows: fresh planner statistics
     return int(res[0]), int(res[1])

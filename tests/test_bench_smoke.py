@@ -1,0 +1,47 @@
+"""The benchmarks at small sizes, as smoke tests: they run and print their JSON contract. No timing asserted
+(figures go to BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def run_bench(script: str, *args: str, env_extra: dict | None = None) -> dict:
+    env = {**os.environ, **(env_extra or {})}
+    res = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], capture_output=True, text=True,
+                         env=env, timeout=900, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def bench_env(test_url):
+    # the benchmarks create their own `lookalike_bench` database on this server
+    return {"LOOKALIKE_DATABASE_URL": test_url}
+
+
+def test_pools_benchmark(bench_env):
+    out = run_bench("pools.py", "--leads", "3000", "--audiences", "3", "--pool-size", "200", env_extra=bench_env)
+    assert {"ratio", "ratio_total", "recall", "peak_rss_mb", "read_seconds", "write_seconds"} <= set(out)
+    assert out["recall"] == 1.0
+
+
+def test_embeddings_benchmark(bench_env):
+    out = run_bench("embeddings.py", "--n", "200", env_extra=bench_env)
+    assert {"speedup", "mean_cosine", "min_cosine", "incremental_embedded", "incremental_seconds"} <= set(out)
+    assert out["incremental_embedded"] == 0
+    assert out["mean_cosine"] > 0.95
+
+
+def test_end_to_end_benchmark(bench_env):
+    out = run_bench("end_to_end.py", "--leads", "1200", "--tenants", "2", "--tabular-only", "--pool-size", "200",
+                    env_extra=bench_env)
+    assert out["embedded"] == 1200 and out["members"] > 0
+    assert {"lead_features", "lead_embeddings", "candidate_pools", "ranking_model", "audience_memberships",
+            "audience_exports", "conversion_facts", "lookalike_dbt_models", "performance_reports"} <= set(out["seconds_per_asset"])
