@@ -4,4 +4,5 @@ DROP TABLE IF EXISTS demo_lead_propensity, suppression_list, lookalike_conversio
   lead_features, leads, tenant_feature_spec, tenants CASCADE;
 DROP FUNCTION IF EXISTS lookalike_sync_is_seed();
 DROP FUNCTION IF EXISTS lookalike_touch_updated_at();
+DROP FUNCTION IF EXISTS lookalike_protect_table(regclass);
 DROP FUNCTION IF EXISTS lookalike_current_tenant();

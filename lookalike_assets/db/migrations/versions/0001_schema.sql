@@ -29,6 +29,20 @@ AS $fn$ SELECT nullif(current_setting('app.current_tenant', true), '')::uuid $fn
 COMMENT ON FUNCTION lookalike_current_tenant() IS
   'The tenant of the current transaction (set_config(''app.current_tenant'', id, true)); NULL when none.';
 
+-- The one definition of tenant isolation, for every tenant table (here, in later migrations, and on the dbt
+-- marts after each build): Row-Level Security enabled and forced, one policy with USING and WITH CHECK.
+CREATE OR REPLACE FUNCTION lookalike_protect_table(tbl regclass) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+  EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', tbl);
+  EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (tenant_id = (SELECT lookalike_current_tenant())) '
+                 'WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()))', tbl);
+END
+$fn$;
+REVOKE ALL ON FUNCTION lookalike_protect_table(regclass) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION lookalike_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -266,11 +280,7 @@ BEGIN
     'lookalike_seed_profile', 'lookalike_candidate', 'lookalike_audience_member', 'lookalike_conversion',
     'suppression_list', 'demo_lead_propensity'
   ] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (tenant_id = (SELECT lookalike_current_tenant())) '
-      'WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()))', t);
+    PERFORM lookalike_protect_table(t::regclass);
   END LOOP;
 END
 $rls$;

@@ -27,11 +27,7 @@ BEGIN
 END
 $roles$;
 
-ALTER TABLE lookalike_change_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE lookalike_change_log FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON lookalike_change_log
-  USING (tenant_id = (SELECT lookalike_current_tenant()))
-  WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()));
+SELECT lookalike_protect_table('lookalike_change_log');
 -- The change reader sees every tenant's entries (tenant id, entity, counts): that is its whole job.
 CREATE POLICY change_reader ON lookalike_change_log FOR SELECT TO lookalike_changes USING (true);
 GRANT USAGE ON SCHEMA public TO lookalike_changes;
@@ -96,11 +92,7 @@ CREATE TABLE lookalike_export_job (
   FOREIGN KEY (tenant_id, audience_id) REFERENCES lookalike_audience (tenant_id, audience_id) ON DELETE CASCADE
 );
 CREATE INDEX lookalike_export_job_audience_idx ON lookalike_export_job (tenant_id, audience_id, started_at DESC);
-ALTER TABLE lookalike_export_job ENABLE ROW LEVEL SECURITY;
-ALTER TABLE lookalike_export_job FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON lookalike_export_job
-  USING (tenant_id = (SELECT lookalike_current_tenant()))
-  WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()));
+SELECT lookalike_protect_table('lookalike_export_job');
 GRANT SELECT, INSERT, UPDATE ON lookalike_export_job TO lookalike_pipeline;
 GRANT SELECT ON lookalike_export_job TO lookalike_app;
 

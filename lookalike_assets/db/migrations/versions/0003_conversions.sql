@@ -41,18 +41,8 @@ CREATE INDEX lookalike_conversion_fact_conversion_idx ON lookalike_conversion_fa
 CREATE INDEX lookalike_conversion_candidate_idx ON lookalike_conversion (tenant_id, candidate_id)
   WHERE candidate_id IS NOT NULL;
 
-DO $rls$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['lookalike_conversion_quarantine', 'lookalike_conversion_fact'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (tenant_id = (SELECT lookalike_current_tenant())) '
-      'WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()))', t);
-  END LOOP;
-END
-$rls$;
+SELECT lookalike_protect_table('lookalike_conversion_quarantine');
+SELECT lookalike_protect_table('lookalike_conversion_fact');
 GRANT SELECT, INSERT ON lookalike_conversion_quarantine TO lookalike_app, lookalike_pipeline;
 GRANT SELECT, INSERT, UPDATE, DELETE ON lookalike_conversion_fact TO lookalike_pipeline;
 GRANT SELECT ON lookalike_conversion_fact TO lookalike_app;

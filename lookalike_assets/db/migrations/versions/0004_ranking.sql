@@ -19,11 +19,7 @@ CREATE TABLE lookalike_ranking_model (
 CREATE UNIQUE INDEX lookalike_ranking_model_one_champion ON lookalike_ranking_model (tenant_id)
   WHERE status = 'champion';
 
-ALTER TABLE lookalike_ranking_model ENABLE ROW LEVEL SECURITY;
-ALTER TABLE lookalike_ranking_model FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON lookalike_ranking_model
-  USING (tenant_id = (SELECT lookalike_current_tenant()))
-  WITH CHECK (tenant_id = (SELECT lookalike_current_tenant()));
+SELECT lookalike_protect_table('lookalike_ranking_model');
 GRANT SELECT, INSERT, UPDATE, DELETE ON lookalike_ranking_model TO lookalike_pipeline;
 GRANT SELECT ON lookalike_ranking_model TO lookalike_app;
 
