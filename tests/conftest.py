@@ -70,20 +70,29 @@ def new_slug():
 @pytest.fixture(scope="session")
 def two_tenants(test_url):
     """Two small demo tenants (A: software, B: real estate), loaded and fully built with the hashing encoder."""
-    from lookalike_assets.domain.encoders import get_encoder
     from lookalike_assets.pipeline.demo import load_tenant
-    from lookalike_assets.pipeline.embeddings import refresh_embeddings
-    from lookalike_assets.pipeline.features import refresh_lead_features
-    from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 
     c = connect(test_url)
     out = []
     for base, slug in ((0, "rls-a"), (1, "rls-b")):
         t = load_tenant(c, tenant_profile(base, slug), 400, pool_size=150)
-        refresh_lead_features(c, t.tenant_id)
-        e = refresh_embeddings(c, t.tenant_id, get_encoder("hashing"))
-        refresh_seed_profiles(c, t.tenant_id, e.model_version)
-        refresh_candidate_pools(c, t.tenant_id, 150)
+        build_tenant(c, t.tenant_id, 150)
         out.append(t)
     c.close()
     return out
+
+
+def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = False):
+    """features -> embeddings -> seed profiles -> pools (-> memberships) of one tenant, as the assets do."""
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.embeddings import refresh_embeddings
+    from lookalike_assets.pipeline.features import refresh_lead_features
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+    from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+
+    f = refresh_lead_features(conn, tenant_id)
+    e = refresh_embeddings(conn, tenant_id, get_encoder(encoder))
+    p = refresh_seed_profiles(conn, tenant_id, e.model_version)
+    c = refresh_candidate_pools(conn, tenant_id, pool_size)
+    m = refresh_memberships(conn, tenant_id) if memberships else None
+    return f, e, p, c, m

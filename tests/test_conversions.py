@@ -8,16 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
-from conftest import tenant_profile
+from conftest import build_tenant, tenant_profile
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
-from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
 from lookalike_assets.pipeline.demo import load_tenant
-from lookalike_assets.pipeline.embeddings import refresh_embeddings
-from lookalike_assets.pipeline.features import refresh_lead_features
-from lookalike_assets.pipeline.memberships import refresh_memberships
-from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 
 NOW = datetime.now(timezone.utc)
 
@@ -25,11 +20,7 @@ NOW = datetime.now(timezone.utc)
 @pytest.fixture
 def tenant(conn, new_slug):
     t = load_tenant(conn, tenant_profile(0, new_slug("conv")), 300, pool_size=100)
-    refresh_lead_features(conn, t.tenant_id)
-    e = refresh_embeddings(conn, t.tenant_id, get_encoder("hashing"))
-    refresh_seed_profiles(conn, t.tenant_id, e.model_version)
-    refresh_candidate_pools(conn, t.tenant_id, 100)
-    refresh_memberships(conn, t.tenant_id)
+    build_tenant(conn, t.tenant_id, 100, memberships=True)
     return t
 
 

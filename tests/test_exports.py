@@ -9,7 +9,7 @@ import io
 import logging
 
 import pytest
-from conftest import tenant_profile
+from conftest import build_tenant, tenant_profile
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.exports import (
@@ -134,18 +134,9 @@ class FlakyDestination:
 
 @pytest.fixture
 def built_tenant(conn, new_slug):
-    from lookalike_assets.domain.encoders import get_encoder
-    from lookalike_assets.pipeline.embeddings import refresh_embeddings
-    from lookalike_assets.pipeline.features import refresh_lead_features
-    from lookalike_assets.pipeline.memberships import refresh_memberships
-    from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 
     t = load_tenant(conn, tenant_profile(0, new_slug("exp")), 1500, pool_size=400)
-    refresh_lead_features(conn, t.tenant_id)
-    e = refresh_embeddings(conn, t.tenant_id, get_encoder("hashing"))
-    refresh_seed_profiles(conn, t.tenant_id, e.model_version)
-    refresh_candidate_pools(conn, t.tenant_id, 400)
-    refresh_memberships(conn, t.tenant_id)
+    build_tenant(conn, t.tenant_id, 400, memberships=True)
     return t
 
 

@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
-from conftest import tenant_profile
+from conftest import build_tenant, tenant_profile
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
@@ -29,11 +29,7 @@ SNAPSHOT = {
 
 
 def build(conn, tid, encoder="hashing", pool=None):
-    f = refresh_lead_features(conn, tid)
-    e = refresh_embeddings(conn, tid, get_encoder(encoder))
-    p = refresh_seed_profiles(conn, tid, e.model_version)
-    c = refresh_candidate_pools(conn, tid, pool or 100)
-    return f, e, p, c
+    return build_tenant(conn, tid, pool or 100, encoder)[:4]
 
 
 def snapshot(conn, tid):

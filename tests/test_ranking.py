@@ -9,19 +9,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BANK_CSV, tenant_profile
+from conftest import BANK_CSV, build_tenant, tenant_profile
 from typer.testing import CliRunner
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.domain.ranking import Evaluation, auc, better, lift_at
 from lookalike_assets.pipeline.conversions import record_conversions
 from lookalike_assets.pipeline.demo import load_tenant
-from lookalike_assets.pipeline.embeddings import refresh_embeddings
-from lookalike_assets.pipeline.features import refresh_lead_features
 from lookalike_assets.pipeline.memberships import refresh_memberships
-from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
 
@@ -47,10 +43,7 @@ def test_promotion_rule():
 @pytest.fixture
 def tenant(conn, new_slug):
     t = load_tenant(conn, tenant_profile(0, new_slug("rank")), 1200, pool_size=400)
-    refresh_lead_features(conn, t.tenant_id)
-    e = refresh_embeddings(conn, t.tenant_id, get_encoder("hashing"))
-    refresh_seed_profiles(conn, t.tenant_id, e.model_version)
-    refresh_candidate_pools(conn, t.tenant_id, 400)
+    build_tenant(conn, t.tenant_id, 400)
     return t
 
 
@@ -80,8 +73,10 @@ def test_promoted_only_when_better(conn, tenant):
 def test_fallback_to_similarity_without_a_model(conn, tenant):
     tid = tenant.tenant_id
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        conn.execute("update lookalike_seed set deleted_at = now() where seed_id in "
-                     "(select seed_id from lookalike_seed where deleted_at is null offset 5)")
+        # keep five 'won' seeds: enough for every audience (minimum 3), too few for a model (minimum 10)
+        conn.execute("update lookalike_seed set deleted_at = now() where seed_id not in "
+                     "(select seed_id from lookalike_seed where deleted_at is null and label = 'won' "
+                     "order by seed_id limit 5)")
     res = train_and_promote(conn, tid, RankingConfig(min_seeds=10))
     assert res.status == "skipped" and "fewer than 10" in res.reason
     with tenant_transaction(conn, tid, PIPELINE_ROLE):

@@ -6,9 +6,7 @@ select
     lead_id,
     event_day,
     event_type,
-    event_type in (
-        {%- for t in var('conversion_event_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-    ) as is_conversion,
+    {{ is_conversion('event_type') }} as is_conversion,
     value,
     occurred_at,
     similarity_score,

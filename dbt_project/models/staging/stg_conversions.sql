@@ -5,9 +5,7 @@ select
     lead_id,
     candidate_id,
     event_type,
-    event_type in (
-        {%- for t in var('conversion_event_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-    ) as is_conversion,
+    {{ is_conversion('event_type') }} as is_conversion,
     value,
     occurred_at,
     (occurred_at at time zone 'UTC')::date as event_day,
