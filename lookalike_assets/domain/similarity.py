@@ -7,7 +7,7 @@ those terms are the reasons, and they add up to the score.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +162,3 @@ def ntile_desc(n: int, buckets: int = 10) -> np.ndarray:
     asc[:] = np.repeat(np.arange(1, buckets + 1, dtype=np.int16), sizes)[:n]
     return asc[::-1].copy()
 
-
-def profile_summary(weights: Mapping[str, float]) -> dict[str, float]:
-    return {k: round(float(v), 4) for k, v in weights.items()}

@@ -62,7 +62,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         audiences = list(Q.active_audiences(conn, tenant_id=tenant_id))
         attrs = attribute_types(conn, tenant_id)
-        seeds = [SeedRow(r[0], r[1], r[2], r[3], r[4] is not None) for r in Q.seed_vectors(conn, tenant_id=tenant_id)]
+        seeds = [SeedRow(*r) for r in Q.live_seeds(conn, tenant_id=tenant_id)]
         seed_leads = {r[0] for r in Q.live_seed_lead_ids(conn, tenant_id=tenant_id)}
         customers = {r[0] for r in Q.customer_lead_ids(conn, tenant_id=tenant_id)}
         suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}

@@ -126,10 +126,9 @@ def refresh_candidate_pools(
         profiles = list(Q.profiles(conn, tenant_id=tenant_id))
         if not profiles:
             return []
-        seeds = list(Q.seed_vectors(conn, tenant_id=tenant_id))
+        live = [SeedRow(*r) for r in Q.live_seeds(conn, tenant_id=tenant_id)]
         suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
         audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tenant_id)}
-        live = [SeedRow(r[0], r[1], r[2], r[3], r[4] is not None) for r in seeds]
         excludes, sizes, kept = [], [], []
         for audience_id, name, _profile, _n, _mv, meta in list(profiles):
             sel = select_seeds(parse_seed_set(audiences[audience_id][2]), live)

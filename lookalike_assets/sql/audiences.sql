@@ -56,12 +56,6 @@ select (select count(*) from up where inserted) as inserted,
        (select count(*) from up where not inserted) as updated,
        (select count(*) from gone) as removed;
 
--- name: pool_stats
-select a.name, c.audience_id, count(*) as candidates, min(c.similarity_score) as min_score,
-       max(c.similarity_score) as max_score
-from lookalike_candidate c join lookalike_audience a using (tenant_id, audience_id)
-where c.tenant_id = :tenant_id group by a.name, c.audience_id order by a.name;
-
 -- name: pool_preview
 select l.external_id, l.title, l.industry, c.similarity_score, c.decile, c.reasons
 from lookalike_candidate c join leads l using (tenant_id, lead_id)

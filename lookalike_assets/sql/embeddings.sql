@@ -40,3 +40,11 @@ from lookalike_seed s
 left join lead_embeddings e on e.tenant_id = s.tenant_id and e.lead_id = s.lead_id
 where s.tenant_id = :tenant_id and s.deleted_at is null
 order by s.seed_id;
+
+-- name: live_seeds
+-- Live seeds and whether they are embedded, without reading the vectors.
+select s.seed_id, s.lead_id, s.label, s.weight, (e.lead_id is not null) as embedded
+from lookalike_seed s
+left join lead_embeddings e on e.tenant_id = s.tenant_id and e.lead_id = s.lead_id
+where s.tenant_id = :tenant_id and s.deleted_at is null
+order by s.seed_id;

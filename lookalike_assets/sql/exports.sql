@@ -34,9 +34,3 @@ update lookalike_candidate c set status = 'exported'
 from lookalike_audience_member m
 where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id
   and c.tenant_id = :tenant_id and m.audience_id = :audience_id and c.status in ('pending', 'accepted');
-
--- name: latest_exports
-select distinct on (audience_id, destination, format) audience_id, destination, format, status, attempts, file,
-       row_count, error, finished_at
-from lookalike_export_job where tenant_id = :tenant_id
-order by audience_id, destination, format, started_at desc;

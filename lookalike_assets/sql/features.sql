@@ -19,10 +19,6 @@ with up as (
 )
 select count(*) from up;
 
--- name: feature_coverage^
-select (select count(*) from leads where tenant_id = :tenant_id) as leads,
-       (select count(*) from lead_features where tenant_id = :tenant_id) as featured;
-
 -- name: feature_preview
 select l.external_id, f.text_blob, f.features from lead_features f join leads l using (tenant_id, lead_id)
 where f.tenant_id = :tenant_id order by l.external_id limit :n;

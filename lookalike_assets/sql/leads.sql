@@ -43,12 +43,6 @@ with merged as (
 select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated
 from merged;
 
--- name: lead_ids_by_external
-select external_id, lead_id from leads where tenant_id = :tenant_id and external_id = any(:external_ids);
-
--- name: count_leads$
-select count(*) from leads where tenant_id = :tenant_id;
-
 -- name: stream_leads_for_features
 -- Every column a feature spec may name: the dedicated columns and the imported attributes.
 select lead_id, external_id, company, industry, company_size, country, region, title, seniority, bio,
