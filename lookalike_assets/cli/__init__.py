@@ -1,0 +1,32 @@
+"""`lookalike`: the command line for platform engineers and growth teams. One module per command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lookalike_assets.cli import audiences, conversions, db, leads, ranking, run, seeds, tenants
+from lookalike_assets.cli.common import configure_logging
+
+app = typer.Typer(help="lookalike: lookalike audiences on PostgreSQL + pgvector, orchestrated by Dagster.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs (INFO).")] = False) -> None:
+    configure_logging(verbose)
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(leads.app, name="leads")
+app.add_typer(seeds.app, name="seeds")
+app.add_typer(audiences.app, name="audiences")
+app.add_typer(conversions.app, name="conversions")
+app.add_typer(ranking.app, name="ranking")
+run.register(app)
+# The command's name before the `leads` group existed.
+app.command("import-leads", hidden=True)(leads.import_leads_cmd)
+
+__all__ = ["app"]

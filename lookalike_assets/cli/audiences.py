@@ -1,0 +1,136 @@
+"""`lookalike audiences`: define, inspect, publish, retire."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, split_list, tenant
+
+app = typer.Typer(help="Audiences: define, inspect, publish, retire.", no_args_is_help=True)
+
+
+@app.command("create")
+def audiences_create(
+    name: Annotated[str, typer.Argument(help="Audience name (unique in the tenant).")],
+    tenant_ref: TenantOpt,
+    labels: Annotated[str, typer.Option(help="Seed labels to use, comma-separated; empty: all seeds.")] = "",
+    seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
+    rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json (see README: rule language).")] = None,
+    pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
+    description: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Define a draft audience; its seed set and rules are validated now, not at the next run."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.domain.audience import AudienceDefinitionError
+    from lookalike_assets.domain.rules import RuleError
+    from lookalike_assets.pipeline.admin import AdminError, create_audience
+
+    ss = json_arg(seed_set, "--seed-set") if seed_set else ({"labels": split_list(labels)} if labels else {})
+    with admin_connection() as conn:
+        try:
+            aid = create_audience(conn, tenant(tenant_ref), name, seed_set=ss, rules=json_arg(rules, "--rules"),
+                                  pool_size=pool_size, description=description)
+        except (AdminError, RuleError, AudienceDefinitionError, ValueError) as exc:
+            fail(str(exc))
+    console.print(f"audience {name!r} created as draft: {aid}")
+
+
+@app.command("list")
+def audiences_list(tenant_ref: TenantOpt) -> None:
+    """The tenant's audiences."""
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+
+    tid = tenant(tenant_ref)
+    table = Table("audience", "status", "size", "updated", "audience_id")
+    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+        for aid, name, status, size, updated in Q.list_audiences(conn, tenant_id=tid):
+            table.add_row(name, status, "" if size is None else str(size), f"{updated:%Y-%m-%d %H:%M}", str(aid))
+    console.print(table)
+
+
+@app.command("show")
+def audiences_show(
+    audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+    tenant_ref: TenantOpt,
+    top: Annotated[int, typer.Option(help="How many top members to list.", min=0)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Size, top members with scores and reasons, the reach curve."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, audience_report
+
+    with admin_connection() as conn:
+        try:
+            rep = audience_report(conn, tenant(tenant_ref), audience, top)
+        except AdminError as exc:
+            fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(rep, default=str, indent=2))
+        return
+    m = rep["membership"]
+    console.print(f"[bold]{rep['name']}[/bold] ({rep['status']}), {rep['members']} members, "
+                  f"pool {m.get('pool', '-')}, cap {m.get('cap', '-')}")
+    console.print(f"seed set {json.dumps(rep['seed_set'])}; rules {json.dumps(rep['rules'])}")
+    if m.get("skipped"):
+        console.print(f"[yellow]last refresh skipped:[/yellow] {m['skipped']}")
+    if m.get("dropped"):
+        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in m["dropped"].items()))
+    for other, o in (m.get("overlap") or {}).items():
+        console.print(f"overlap with {other}: {o['shared']} shared (jaccard {o['jaccard']})")
+    table = Table("lead", "similarity", "rank", "decile", "why similar", "status", title="top members")
+    for t in rep["top"]:
+        why = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(t["reasons"].items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(t["external_id"], f"{t['similarity']:.4f}",
+                      "" if t["rank_score"] is None else f"{t['rank_score']:.4f}", str(t["decile"]), why, t["status"])
+    console.print(table)
+    if rep.get("ranking"):
+        r = rep["ranking"]
+        console.print(f"ordered by the learned ranking (champion v{r['version']}, {r['kind']}); influential factors:")
+        print_factors(r["metrics"].get("importances") or {})
+    else:
+        console.print("ordered by similarity (no ranking model yet)")
+    curve = m.get("reach_curve") or []
+    if curve:
+        peak = max(p["size"] for p in curve) or 1
+        console.print("reach curve (audience size at each minimum similarity):")
+        for p in curve[:: max(len(curve) // 10, 1)]:
+            bar_len = int(40 * p["size"] / peak)
+            console.print(f"  >= {p['threshold']:.3f} {'#' * bar_len} {p['size']}")
+
+
+def print_factors(importances: dict, top: int = 10) -> None:
+    t = Table("influential factor", "share of gain")
+    for name, share in list(importances.items())[:top]:
+        t.add_row(name, f"{share:.1%}")
+    console.print(t)
+
+
+def _status(audience: str, tenant_ref: str, status: str) -> None:
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, set_status
+
+    with admin_connection() as conn:
+        try:
+            changed = set_status(conn, tenant(tenant_ref), audience, status)
+        except AdminError as exc:
+            fail(str(exc))
+    console.print(f"audience {audience!r} {'is now' if changed else 'was already'} {status}")
+
+
+@app.command("publish")
+def audiences_publish(audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+                      tenant_ref: TenantOpt) -> None:
+    """Publish: its members are exported at the next refresh."""
+    _status(audience, tenant_ref, "published")
+
+
+@app.command("retire")
+def audiences_retire(audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+                     tenant_ref: TenantOpt) -> None:
+    """Retire: no more refreshes or exports; members and history are kept."""
+    _status(audience, tenant_ref, "retired")

@@ -1,0 +1,108 @@
+"""What every command shares: the console, tenant and JSON arguments, and one way to fail."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant slug or id.")]
+
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Library loggers at WARNING (INFO with --verbose): the CLI prints its own progress and summaries.
+    Python warnings are not hidden: they go through logging like everything else."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.captureWarnings(True)
+    for name in ("alembic", "pgserver", "sentence_transformers", "dagster"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def redact(conninfo: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    d = conninfo_to_dict(conninfo)
+    if d.get("password"):
+        d["password"] = "***"
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def json_arg(value: str | None, what: str) -> dict | None:
+    """A JSON object given inline or as @file."""
+    if value is None:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            fail(f"{what}: file not found: {path}")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{what}: cannot read {path}: {exc}")
+    else:
+        text = value
+    try:
+        out = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{what} is not valid JSON: {exc}")
+    except RecursionError:
+        fail(f"{what} is nested too deeply to be a valid definition")
+    if not isinstance(out, dict):
+        fail(f"{what} must be a JSON object")
+    return out
+
+
+def split_list(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+def all_tenants() -> list[tuple[str, str, str]]:
+    """(tenant id, slug, name) of every tenant."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    with admin_connection() as conn:
+        return [(r[0], r[1], r[2]) for r in Q.list_tenants(conn)]
+
+
+def resolve_tenants(refs: list[str] | None) -> list[tuple[str, str]]:
+    """(tenant id, slug) for slugs or ids; every tenant when none are given."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    if not refs:
+        return [(t, s) for t, s, _ in all_tenants()]
+    out = []
+    with admin_connection() as conn:
+        for ref in refs:
+            row = Q.tenant_by_slug(conn, slug=ref)
+            if row is None:
+                try:
+                    uuid.UUID(ref)
+                except ValueError:
+                    row = None
+                else:
+                    row = Q.get_tenant(conn, tenant_id=ref)
+            if row is None:
+                fail(f"no tenant with slug or id {ref!r} (see `lookalike tenants list`)")
+            out.append((row[0], row[1]))
+    return out
+
+
+def tenant(ref: str) -> uuid.UUID:
+    return uuid.UUID(resolve_tenants([ref])[0][0])

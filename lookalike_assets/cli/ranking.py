@@ -1,0 +1,41 @@
+"""`lookalike ranking`: the learned ranking's models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lookalike_assets.cli.audiences import print_factors
+from lookalike_assets.cli.common import TenantOpt, console, tenant
+
+app = typer.Typer(help="The learned ranking: models, champion and challenger.", no_args_is_help=True)
+
+
+@app.command("show")
+def ranking_show(tenant_ref: TenantOpt,
+                 history: Annotated[int, typer.Option(help="Models to list.", min=1)] = 10) -> None:
+    """The champion model, its metrics and influential factors, and the latest challengers."""
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+
+    tid = tenant(tenant_ref)
+    table = Table("version", "kind", "status", "holdout AUC", "holdout lift@10", "champion on same holdout",
+                  "trained", title="ranking models")
+    champion = None
+    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+        for version, kind, status, metrics, trained, _promoted in Q.model_history(conn, tenant_id=tid, n=history):
+            h = metrics.get("holdout") or {}
+            c = metrics.get("champion_on_same_holdout") or {}
+            table.add_row(str(version), kind, status, f"{h.get('auc', '-')}", f"{h.get('lift_at_10', '-')}",
+                          f"AUC {c['auc']}" if c else "-", f"{trained:%Y-%m-%d %H:%M}")
+            if status == "champion":
+                champion = (version, metrics)
+    console.print(table)
+    if champion is None:
+        console.print("no champion: audiences order by similarity")
+        return
+    version, metrics = champion
+    console.print(f"champion v{version}; excluded features: {', '.join(metrics.get('excluded_features') or []) or 'none'}")
+    print_factors(metrics.get("importances") or {})

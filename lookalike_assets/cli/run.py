@@ -1,0 +1,239 @@
+"""Commands that run the pipeline: demo, materialize, marts, report, summary, backtest."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lookalike_assets.cli.common import console, fail, redact, resolve_tenants, split_list
+
+
+def materialize_with_progress(tenants: list[tuple[str, str]]) -> bool:
+    from lookalike_assets.orchestration import materialize_tenants
+
+    ok = True
+    slugs = dict(tenants)
+    with Progress(TextColumn("[bold]materializing[/bold]"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("tenants", total=len(tenants))
+
+        def done(o):
+            nonlocal ok
+            bar.advance(task)
+            status = "[green]ok[/green]" if o.success else f"[red]failed[/red]: {o.error}"
+            bar.console.print(f"  tenant {slugs.get(o.tenant_id, o.tenant_id)}: {status} in {o.seconds:.1f}s "
+                              f"(run {o.run_id[:8]})")
+            ok = ok and o.success
+
+        materialize_tenants([t for t, _ in tenants], on_done=done, log_level="WARNING")
+    return ok
+
+
+def build_marts() -> bool:
+    from lookalike_assets.orchestration import materialize_marts
+
+    with console.status("dbt build (staging, marts)..."):
+        o = materialize_marts()
+    console.print(f"  marts: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} "
+                  f"in {o.seconds:.1f}s (run {o.run_id[:8]})")
+    return o.success
+
+
+def marts() -> None:
+    """Build the dbt models (staging views, marts) and run their tests."""
+    if not build_marts():
+        raise typer.Exit(1)
+
+
+def materialize(
+    tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Slug or id; repeatable. "
+                                                        "Default: every tenant.")] = None,
+) -> None:
+    """Materialize every asset of the given tenants (features, embeddings, profiles, pools)."""
+    if not materialize_with_progress(resolve_tenants(tenant)):
+        raise typer.Exit(1)
+
+
+def print_summary(seconds: float | None = None) -> None:
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+
+    table = Table("tenant", "leads", "embedded", "seeds", "audience", "status", "candidates", "members", "exports",
+                  title="lookalike")
+    totals = {"tenants": 0, "leads": 0, "embedded": 0}
+    with admin_connection() as conn:
+        tenants = list(Q.list_tenants(conn))
+        for tid, slug, _name, _c, _l in tenants:
+            with tenant_transaction(conn, tid, APP_ROLE):
+                leads, embedded, seeds = Q.tenant_summary(conn, tenant_id=tid)
+                rows = list(Q.audience_summary(conn, tenant_id=tid))
+            totals["tenants"] += 1
+            totals["leads"] += leads
+            totals["embedded"] += embedded
+            first = True
+            for name, status, candidates, members, exports in rows or [("(no audiences)", "", 0, 0, "")]:
+                table.add_row(slug if first else "", str(leads) if first else "", str(embedded) if first else "",
+                              str(seeds) if first else "", name, status, str(candidates), str(members), exports or "")
+                first = False
+    console.print(table)
+    line = f"{totals['tenants']} tenants, {totals['leads']} leads, {totals['embedded']} embedded"
+    if seconds is not None:
+        line += f", {seconds:.1f}s"
+    console.print(line)
+    from lookalike_assets.settings import get_settings
+
+    console.print(f"export files under {get_settings().exports_dir}")
+    _print_performance()
+
+
+def _print_performance() -> None:
+    """Conversion rate by similarity decile, from the marts as lookalike_bi (skipped before the first build)."""
+    import psycopg
+
+    from lookalike_assets.db.connect import BI_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.queries import Q
+    from lookalike_assets.settings import get_settings
+
+    table = Table("tenant", "audience", *[f"d{d}" for d in range(1, 11)], "lift d10 vs base",
+                  title="conversion rate by similarity decile (10 = most similar)")
+    any_rows = False
+    with admin_connection() as conn:
+        for tid, slug, *_ in Q.list_tenants(conn):
+            try:
+                with tenant_transaction(conn, tid, BI_ROLE):
+                    rows = list(Q.report_deciles(conn))
+            except psycopg.errors.UndefinedTable:
+                return
+            by_aud: dict[str, dict[int, tuple]] = {}
+            for aud, decile, _c, _conv, rate, _la, lb, *_ in rows:
+                by_aud.setdefault(aud, {})[int(decile)] = (float(rate or 0), lb)
+            for aud, dec in by_aud.items():
+                any_rows = True
+                lift = dec.get(10, (0, None))[1]
+                table.add_row(slug, aud, *[f"{dec[d][0]:.0%}" if d in dec else "" for d in range(1, 11)],
+                              "" if lift is None else f"{float(lift):.2f}x")
+    if any_rows:
+        console.print(table)
+        console.print(f"HTML reports under {get_settings().home / 'reports'}")
+
+
+def report(
+    tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Default: every tenant.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder; default <LOOKALIKE_HOME>/reports.")] = None,
+) -> None:
+    """Write each tenant's HTML performance report (decile lift and reach charts) from the marts."""
+    from pathlib import Path
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+    from lookalike_assets.reporting.report import build_report, write_report
+    from lookalike_assets.settings import get_settings
+
+    folder = Path(out) if out else get_settings().home / "reports"
+    wanted = {t for t, _ in resolve_tenants(tenant)}
+    with admin_connection() as conn:
+        for tid, slug, name, *_ in Q.list_tenants(conn):
+            if tid in wanted:
+                rep = build_report(conn, tid, name)
+                path = write_report(rep, folder, slug)
+                lifts = ", ".join(f"{a}: {v:.2f}x" for a, v in rep.top_decile_lift().items() if v is not None)
+                console.print(f"{slug}: {path}" + (f" (top-decile lift vs base {lifts})" if lifts else ""))
+
+
+def backtest(
+    csv: Annotated[str, typer.Option("--csv", help="A labelled table (CSV, TSV or Parquet).")],
+    label_column: Annotated[str, typer.Option(help="The outcome column.")],
+    positive_value: Annotated[Optional[str], typer.Option(help="Value of a positive outcome (default: 1/true/yes).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Row id column (default: row numbers).")] = None,
+    exclude_columns: Annotated[str, typer.Option(help="Comma-separated columns to leave out (leaks, ids).")] = "",
+    text_columns: Annotated[str, typer.Option(help="Comma-separated free-text columns to embed with the transformer "
+                                                   "(none by default: tabular only).")] = "",
+    seeds: Annotated[int, typer.Option(help="Seeds drawn from the positive rows per trial.", min=3)] = 200,
+    trials: Annotated[int, typer.Option(help="Trials (different random seeds).", min=1, max=20)] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N rows.", min=100)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line: similarity, ranked, "
+                                                        "ranked_feedback (lift_at_10, auc), rows, base_rate.")] = False,
+) -> None:
+    """Measure lift on any labelled table: similarity vs learned ranking vs ranking after feedback."""
+    import json
+
+    from lookalike_assets.db import migrate
+    from lookalike_assets.db.connect import admin_connection, database_url
+    from lookalike_assets.pipeline.backtest import BacktestConfig, BacktestError, run_backtest
+    from lookalike_assets.pipeline.importer import LeadImportError
+
+    cfg = BacktestConfig(csv=csv, label_column=label_column, positive_value=positive_value, id_column=id_column,
+                         exclude_columns=split_list(exclude_columns), text_columns=split_list(text_columns),
+                         seeds=seeds, trials=trials, seed=seed, limit=limit)
+    url = database_url()
+    migrate.upgrade(url)
+    out = console if not as_json else Console(stderr=True, width=150)
+    with admin_connection(url) as conn, out.status("backtest...") as status:
+        try:
+            res = run_backtest(conn, cfg, progress=lambda m: (status.update(m), out.print(f"  {m}")))
+        except (BacktestError, LeadImportError) as exc:
+            fail(str(exc))
+    summary = res.summary()
+    table = Table("way", "lift@10 (mean)", "± std", "AUC (mean)", "± std",
+                  title=f"{res.rows} rows, base rate {res.base_rate:.2%}, {cfg.seeds} seeds, {cfg.trials} trial(s)")
+    for way in ("similarity", "ranked", "ranked_feedback"):
+        m = summary[way]
+        table.add_row(way, f"{m['lift_at_10']:.3f}", f"{m['lift_at_10_std']:.3f}", f"{m['auc']:.3f}", f"{m['auc_std']:.3f}")
+    out.print(table)
+    out.print(f"{res.seconds:.0f}s; the temporary tenant was deleted")
+    if as_json:
+        contract = {way: {"lift_at_10": summary[way]["lift_at_10"], "auc": summary[way]["auc"]}
+                    for way in ("similarity", "ranked", "ranked_feedback")}
+        contract.update(rows=summary["rows"], base_rate=summary["base_rate"])
+        typer.echo(json.dumps(contract))
+
+
+def summary() -> None:
+    """Tenants, leads, embedded leads and candidates per audience."""
+    print_summary()
+
+
+def demo(
+    leads: Annotated[int, typer.Option(help="Leads per tenant (1k to 1M).", min=10, max=1_000_000)] = 1500,
+    tenants: Annotated[int, typer.Option(help="Number of demo tenants.", min=1, max=4)] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+    pool_size: Annotated[int, typer.Option(help="Candidate pool size of the demo audiences.", min=1)] = 500,
+    materialize_all: Annotated[bool, typer.Option("--materialize/--no-materialize",
+                                                  help="Materialize every asset after loading.")] = True,
+) -> None:
+    """Start the database, load the demo tenants, materialize everything, print a summary."""
+    from lookalike_assets.cli.conversions import simulate
+    from lookalike_assets.db import migrate
+    from lookalike_assets.db.connect import admin_connection, database_url
+    from lookalike_assets.pipeline.demo import load_demo
+
+    t = time.perf_counter()
+    url = database_url()
+    migrate.upgrade(url)
+    console.print(f"database ready ({redact(url)})")
+    with admin_connection(url) as conn:
+        loaded = load_demo(conn, leads_per_tenant=leads, tenants=tenants, seed=seed, pool_size=pool_size)
+    for d in loaded:
+        console.print(f"  {d.slug}: {d.leads} leads ({d.inserted} new, {d.updated} changed), {d.seeds} seeds, "
+                      f"{d.audiences} audiences")
+    ok = True
+    if materialize_all:
+        ids = [(str(d.tenant_id), d.slug) for d in loaded]
+        ok = materialize_with_progress(ids)
+        console.print("simulating conversions from the hidden propensity:")
+        ok = simulate(ids, 30, seed, True) and ok
+        ok = build_marts() and ok
+    print_summary(time.perf_counter() - t)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (demo, materialize, marts, report, summary, backtest):
+        app.command()(fn)

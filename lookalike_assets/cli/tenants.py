@@ -1,0 +1,61 @@
+"""`lookalike tenants`: onboard, list and configure tenants."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from lookalike_assets.cli.common import TenantOpt, console, fail, tenant
+
+app = typer.Typer(help="Tenants.", no_args_is_help=True)
+
+
+@app.command("list")
+def tenants_list() -> None:
+    """List tenants with their lead counts."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    table = Table("slug", "name", "tenant_id", "leads")
+    with admin_connection() as conn:
+        for tid, slug, name, _created, leads in Q.list_tenants(conn):
+            table.add_row(slug, name, tid, str(leads))
+    console.print(table)
+
+
+@app.command("create")
+def tenants_create(slug: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, dashes.")],
+                   name: Annotated[Optional[str], typer.Option(help="Display name.")] = None) -> None:
+    """Onboard a tenant (the change sensor then adds its partition)."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, create_tenant
+
+    with admin_connection() as conn:
+        try:
+            tid = create_tenant(conn, slug, name or slug.replace("-", " ").title())
+        except AdminError as exc:
+            fail(str(exc))
+    console.print(f"tenant {slug}: {tid}")
+
+
+@app.command("configure")
+def tenants_configure(
+    tenant_ref: TenantOpt,
+    exclude_from_ranking: Annotated[Optional[str], typer.Option(
+        help="Comma-separated lead columns the ranking model must never use (sensitive attributes); '' clears.")] = None,
+) -> None:
+    """Per-tenant settings (admin)."""
+    import json
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    tid = tenant(tenant_ref)
+    with admin_connection() as conn:
+        if exclude_from_ranking is not None:
+            cols = sorted({c.strip() for c in exclude_from_ranking.split(",") if c.strip()})
+            with conn.transaction():
+                Q.set_tenant_ranking_settings(conn, tenant_id=tid, ranking=json.dumps({"exclude_features": cols}))
+            console.print(f"ranking excludes: {', '.join(cols) or 'nothing'} (applies at the next training)")
