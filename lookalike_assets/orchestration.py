@@ -1,9 +1,12 @@
-"""Running the asset graph from the command line: the Dagster instance, tenant partitions, and
-materializing every asset of each tenant in-process (the runs show in the Dagster UI)."""
+"""Running the asset graph from the command line: the Dagster instance, tenant partitions, and materializing
+assets in-process (the runs show in the Dagster UI). Resources are built when a run starts, from the settings
+in force then (LOOKALIKE_* variables), never from whatever was set when the code location was imported."""
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,35 +60,99 @@ def register_tenants(instance, tenant_ids: list[str]) -> list[str]:
 
 @dataclass
 class RunOutcome:
-    tenant_id: str
+    what: str
     run_id: str
     success: bool
     seconds: float
     error: str | None = None
 
 
-def materialize_tenants(
-    tenant_ids: list[str], on_done: Callable[[RunOutcome], None] | None = None, log_level: str = "INFO"
-) -> list[RunOutcome]:
-    import time
+@dataclass
+class StepEvent:
+    """What a run is doing now, for progress displays: a step started or ended, or a step logged a line."""
+
+    run_id: str
+    step: str | None
+    kind: str  # "start", "success", "failure", "log"
+    message: str
+
+
+def _root_cause(result) -> str | None:
+    """The first failure's message with its underlying cause (not the last wrapper's)."""
+    for e in result.all_events:
+        if not e.is_failure:
+            continue
+        data = e.step_failure_data if e.is_step_failure else None
+        err = getattr(data, "error", None)
+        while err is not None and err.cause is not None:
+            err = err.cause
+        if err is not None:
+            return f"{e.step_key or 'run'}: {err.message.strip()}"
+        return e.message
+    return None
+
+
+def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | None = None,
+             on_event: Callable[[StepEvent], None] | None = None, log_level: str = "WARNING") -> tuple:
+    import dagster as dg
 
     from lookalike_assets.definitions import defs
+    from lookalike_assets.defs.resources import default_resources
+
+    instance = get_instance()
+    job = defs.resolve_job_def(job_name)
+    run_id = str(uuid.uuid4())
+    if on_event is not None:
+        def listen(entry) -> None:
+            ev = entry.dagster_event
+            if ev is not None:
+                kind = {"STEP_START": "start", "STEP_SUCCESS": "success", "STEP_FAILURE": "failure"}.get(
+                    ev.event_type_value)
+                if kind:
+                    on_event(StepEvent(run_id, ev.step_key, kind, ev.message or ""))
+            elif entry.user_message:
+                on_event(StepEvent(run_id, entry.step_key, "log", entry.user_message))
+
+        instance.add_event_listener(run_id, listen)
+    t = time.perf_counter()
+    res = job.execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False, tags=tags or {}, run_id=run_id,
+        resources={**default_resources(), "dbt": _dbt()},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    return res, time.perf_counter() - t, dg
+
+
+def _dbt():
+    from lookalike_assets.defs.analytics.dbt import dbt_resource
+
+    return dbt_resource()
+
+
+def tenant_directory() -> dict[str, str]:
+    """tenant id -> slug (admin)."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.queries import Q
+
+    with admin_connection() as conn:
+        return {r[0]: r[1] for r in Q.list_tenants(conn)}
+
+
+def materialize_tenants(
+    tenant_ids: list[str], on_done: Callable[[RunOutcome], None] | None = None, log_level: str = "WARNING",
+    job_name: str = "tenant_refresh", on_event: Callable[[StepEvent], None] | None = None,
+) -> list[RunOutcome]:
+    """Every asset of ``job_name`` for each tenant partition, one run per tenant, in this process."""
+    from lookalike_assets.defs.jobs import tenant_tags
 
     instance = get_instance()
     register_tenants(instance, tenant_ids)
-    job = defs.resolve_job_def("tenant_refresh")
+    slugs = tenant_directory()
     out = []
     for tid in tenant_ids:
-        t = time.perf_counter()
-        res = job.execute_in_process(
-            partition_key=tid, instance=instance, raise_on_error=False, tags={"lookalike/tenant": tid},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
-        err = None
-        if not res.success:
-            failures = [e for e in res.all_events if e.is_failure]
-            err = failures[0].message if failures else "run failed"
-        o = RunOutcome(tid, res.run_id, res.success, time.perf_counter() - t, err)
+        res, seconds, _ = _execute(job_name, partition_key=tid, on_event=on_event, log_level=log_level,
+                                   tags={**tenant_tags(tid, slugs.get(tid)), "lookalike/trigger": "cli"})
+        o = RunOutcome(slugs.get(tid, tid), res.run_id, res.success, seconds, None if res.success else _root_cause(res))
         out.append(o)
         if on_done:
             on_done(o)
@@ -93,37 +160,16 @@ def materialize_tenants(
 
 
 def materialize_marts(log_level: str = "WARNING") -> RunOutcome:
-    """dbt build (staging, intermediate, marts) as one Dagster run."""
-    import time
-
-    from lookalike_assets.definitions import defs
-
-    instance = get_instance()
-    t = time.perf_counter()
-    res = defs.resolve_job_def("marts_refresh").execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
-    failures = [e for e in res.all_events if e.is_failure]
-    return RunOutcome("(all)", res.run_id, res.success, time.perf_counter() - t,
-                      failures[0].message if failures else None)
+    """dbt build (staging, intermediate, marts) and the reports, as one Dagster run."""
+    res, seconds, _ = _execute("marts_refresh", log_level=log_level, tags={"lookalike/trigger": "cli"})
+    return RunOutcome("marts", res.run_id, res.success, seconds, None if res.success else _root_cause(res))
 
 
 def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome:
     """The conversion facts of a range of days, in one run (single-run backfill policy)."""
-    import time
-
-    from lookalike_assets.definitions import defs
-
     days = sorted(days)
-    instance = get_instance()
-    t = time.perf_counter()
-    res = defs.resolve_job_def("conversion_facts_job").execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": days[0].isoformat(),
-              "dagster/asset_partition_range_end": days[-1].isoformat()},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
-    failures = [e for e in res.all_events if e.is_failure]
-    return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, res.success, time.perf_counter() - t,
-                      failures[0].message if failures else None)
+    res, seconds, _ = _execute("conversion_facts_job", log_level=log_level, tags={
+        "dagster/asset_partition_range_start": days[0].isoformat(),
+        "dagster/asset_partition_range_end": days[-1].isoformat(), "lookalike/trigger": "cli"})
+    return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, res.success, seconds,
+                      None if res.success else _root_cause(res))

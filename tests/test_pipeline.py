@@ -184,19 +184,28 @@ def test_tenant_without_leads_builds_nothing(conn, new_slug):
 
 
 def test_one_run_per_tenant_at_a_time(test_url, tenant):
+    """The tenant lease: the run holding it passes, another run waits and then fails naming the holder; other
+    tenants are not blocked; a released lease, or one whose heartbeat stopped (a killed run), goes to the next."""
+    from lookalike_assets.db import locks
     from lookalike_assets.db.connect import connect
-    from lookalike_assets.db.locks import TenantBusyError, tenant_lock
+    from lookalike_assets.pipeline import admin
 
     first, second = connect(test_url), connect(test_url)
+    other = uuid.UUID(admin.create_tenant(first, f"lease-{uuid.uuid4().hex[:8]}", "Lease"))
     try:
-        with tenant_lock(first, tenant.tenant_id):
-            with pytest.raises(TenantBusyError, match="another run is working on tenant"):
-                with tenant_lock(second, tenant.tenant_id, wait_seconds=0.3, poll=0.1):
-                    pass
-            with tenant_lock(second, uuid.uuid4(), wait_seconds=0):  # other tenants are not blocked
-                pass
-        with tenant_lock(second, tenant.tenant_id, wait_seconds=0):  # released: the next run goes
-            pass
+        lease = locks.acquire(first, tenant.tenant_id, "run-a")
+        assert locks.acquire(second, tenant.tenant_id, "run-a", wait_seconds=0).horizon == lease.horizon  # a step of run a
+        with pytest.raises(locks.TenantBusyError, match="run run-a is working on this tenant"):
+            locks.acquire(second, tenant.tenant_id, "run-b", wait_seconds=0.3, poll=0.1)
+        locks.release(second, locks.acquire(second, other, "run-b", wait_seconds=0))  # other tenants go
+        assert locks.release(first, lease)
+        locks.release(second, locks.acquire(second, tenant.tenant_id, "run-b", wait_seconds=0))  # released: b goes
+        locks.acquire(first, tenant.tenant_id, "run-c")
+        with pytest.raises(locks.TenantBusyError):
+            locks.acquire(second, tenant.tenant_id, "run-d", wait_seconds=0)
+        with tenant_transaction(first, tenant.tenant_id, PIPELINE_ROLE):  # run c was killed: no more heartbeats
+            first.execute("update lookalike_tenant_lease set heartbeat_at = now() - interval '10 minutes'")
+        assert locks.acquire(second, tenant.tenant_id, "run-d", wait_seconds=0, ttl_seconds=120).run_id == "run-d"
     finally:
         first.close()
         second.close()

@@ -156,29 +156,37 @@ def test_feedback_model_after_outcomes(conn, tenant):
 
 
 def test_retrain_sensor_threshold(conn, tenant, test_url):
+    """Conversions since the tenant's last training are counted; at the threshold one retraining is requested,
+    and a training resets the count."""
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
     from lookalike_assets.defs.ranking.assets import ranking_feedback_sensor
     from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-    from lookalike_assets.pipeline.changes import read_changes
 
     tid = tenant.tenant_id
     instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [str(tid)])
     resources = {"db": LookalikeDatabase(database_url=test_url), "lookalike": LookalikeConfig(retrain_after_conversions=5)}
-    cursor = json.dumps({"horizon": read_changes(conn, None).horizon, "pending": {}})
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        leads = [r[0] for r in conn.execute("select lead_id from leads limit 6")]
+        leads = [r[0] for r in conn.execute("select lead_id from leads order by lead_id limit 9")]
 
     def send(ids, tag):
         record_conversions(conn, tid, [{"event_id": f"{tag}-{i}", "lead_id": str(lid), "event_type": "reply",
                                         "occurred_at": "2026-11-01T00:00:00+00:00"} for i, lid in enumerate(ids)])
 
+    def tick():
+        res = ranking_feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        return [r for r in res.run_requests if r.partition_key == str(tid)]
+
     send(leads[:3], "a")
-    first = ranking_feedback_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
-    assert not first.run_requests and json.loads(first.cursor)["pending"] == {str(tid): 3}
+    assert not tick()
     send(leads[3:6], "b")
-    second = ranking_feedback_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources))
-    assert [r.partition_key for r in second.run_requests] == [str(tid)]
-    assert second.run_requests[0].tags["lookalike/new_conversions"] == "6"
-    assert json.loads(second.cursor)["pending"] == {}
+    due = tick()
+    assert len(due) == 1 and due[0].tags["lookalike/new_conversions"] == "6"
+    assert tick()[0].run_key == due[0].run_key  # asked again, the same run: Dagster does not launch it twice
+    train_and_promote(conn, tid, RankingConfig(min_seeds=10))
+    assert not tick()
+    send(leads[6:9], "c")
+    assert not tick()  # 3 since the training
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def test_the_change_reader_sees_nothing_else(conn):
     with conn.transaction():
         Q.set_role(conn, role=CHANGES_ROLE)
         cols = [d.name for d in conn.execute("select * from lookalike_change_log limit 1").description]
-    assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day"}
+    assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day", "actor"}
 
 
 def test_nightly_schedule_requests_every_tenant(instance):
@@ -130,3 +130,101 @@ def test_nightly_schedule_requests_every_tenant(instance):
     reqs = nightly_tenant_refresh(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
     assert sorted(r.partition_key for r in reqs) == ["t1", "t2"]
     assert len({r.run_key for r in reqs}) == 2
+
+
+def _resources(test_url, folder, pool_size=80):
+    from lookalike_assets.defs.resources import ExportDestinationResource, LookalikeConfig, TextEncoderResource
+
+    return {"db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
+            "lookalike": LookalikeConfig(pool_size=pool_size), "exports": ExportDestinationResource(folder=str(folder))}
+
+
+def test_a_refresh_does_not_trigger_another_refresh(instance, test_url, conn, new_slug, tmp_path):
+    """The refresh loop: every run updates its audiences (size, status, metadata); those writes are the
+    pipeline's own and must not make the sensor ask for the same tenant again."""
+    from lookalike_assets.definitions import tenant_assets
+
+    start = horizon(test_url)
+    t = load_tenant(conn, tenant_profile(0, new_slug("loop")), 300, pool_size=80)
+    tid = str(t.tenant_id)
+    first = tick(instance, test_url, start)
+    rr = next(r for r in first.run_requests if r.partition_key == tid)
+    assert rr.tags["lookalike/tenant_slug"] == t.slug
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    run = dg.materialize(tenant_assets, partition_key=tid, instance=instance, tags=rr.tags,
+                         resources=_resources(test_url, tmp_path))
+    assert run.success
+    after = tick(instance, test_url, first.cursor)
+    assert tid not in [r.partition_key for r in after.run_requests], after.run_requests
+    # a daemon that starts only now (no cursor) has nothing to do for this tenant either: the run covered it
+    assert tid not in [r.partition_key for r in tick(instance, test_url, None).run_requests]
+    # a person's change is seen again
+    with conn.transaction():
+        ext = conn.execute("select external_id from leads where tenant_id = %s and not is_seed limit 1",
+                           (t.tenant_id,)).fetchone()[0]
+    admin.add_seeds(conn, t.tenant_id, [ext], label="won")
+    again = tick(instance, test_url, after.cursor)
+    assert [r.partition_key for r in again.run_requests if r.partition_key == tid] == [tid]
+
+
+def test_a_run_waiting_in_the_queue_is_not_requested_twice(instance, test_url, conn, new_slug):
+    start = horizon(test_url)
+    t = load_tenant(conn, tenant_profile(1, new_slug("queued")), 30, pool_size=10)
+    tid = str(t.tenant_id)
+    first = tick(instance, test_url, start)
+    assert tid in [r.partition_key for r in first.run_requests]
+    from lookalike_assets.definitions import defs
+
+    job = defs.resolve_job_def("tenant_refresh")
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    queued = instance.create_run_for_job(job, tags={"dagster/partition": tid, "lookalike/tenant": tid},
+                                         status=dg.DagsterRunStatus.NOT_STARTED)
+    with conn.transaction():
+        ext = conn.execute("select external_id from leads where tenant_id = %s and not is_seed limit 1",
+                           (t.tenant_id,)).fetchone()[0]
+    admin.add_seeds(conn, t.tenant_id, [ext], label="won")
+    nxt = tick(instance, test_url, first.cursor)
+    assert tid not in [r.partition_key for r in nxt.run_requests], "the queued run will see this change"
+    instance.delete_run(queued.run_id)
+
+
+def test_starting_the_daemon_after_the_demo_queues_nothing(test_url, tmp_path, monkeypatch):
+    """`make demo` builds everything in-process; a daemon started afterwards must not redo any of it: no tenant
+    refresh, no conversion facts of the days the demo built, no ranking retraining."""
+    from typer.testing import CliRunner
+
+    from lookalike_assets.cli import app
+    from lookalike_assets.defs.feedback.sensors import conversion_facts_sensor
+    from lookalike_assets.defs.ranking.assets import ranking_feedback_sensor
+    from lookalike_assets.defs.resources import LookalikeConfig
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_DATABASE_URL", test_url)
+    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOOKALIKE_ENCODER", "hashing")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, ["demo", "--tenants", "1", "--leads", "400", "--pool-size", "300"])
+        assert res.exit_code == 0, res.output
+        from lookalike_assets.orchestration import get_instance
+
+        instance = get_instance()
+        tid = instance.get_dynamic_partitions(TENANTS_PARTITION)[0]
+        db = {"db": LookalikeDatabase(database_url=test_url)}
+        changes = tenant_changes_sensor(dg.build_sensor_context(instance=instance, cursor=None, resources=db))
+        assert tid not in [r.partition_key for r in changes.run_requests]
+        c = connect(test_url)
+        with c.transaction():
+            days = {r[0].isoformat() for r in c.execute(
+                "select distinct (occurred_at at time zone 'UTC')::date from lookalike_conversion "
+                "where tenant_id = %s", (tid,))}
+        c.close()
+        assert days
+        facts = conversion_facts_sensor(dg.build_sensor_context(instance=instance, cursor=None, resources=db))
+        assert not days & {r.partition_key for r in facts.run_requests}
+        retrain = ranking_feedback_sensor(dg.build_sensor_context(
+            instance=instance, cursor=None, resources={**db, "lookalike": LookalikeConfig(retrain_after_conversions=1)}))
+        assert tid not in [r.partition_key for r in retrain.run_requests]
+    finally:
+        get_settings.cache_clear()

@@ -65,6 +65,6 @@ def simulate(tenants: list[tuple[str, str]], days: int, seed: int, facts: bool) 
     if facts and affected:
         o = materialize_conversion_facts(affected)
         console.print(f"  conversion facts: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)}"
-                      f" for {o.tenant_id} in {o.seconds:.1f}s (run {o.run_id[:8]})")
+                      f" for {o.what} in {o.seconds:.1f}s (run {o.run_id[:8]})")
         return o.success
     return True

@@ -13,24 +13,34 @@ from rich.table import Table
 from lookalike_assets.cli.common import console, fail, redact, resolve_tenants, split_list
 
 
-def materialize_with_progress(tenants: list[tuple[str, str]]) -> bool:
+def materialize_with_progress(tenants: list[tuple[str, str]], job_name: str = "tenant_refresh",
+                              what: str = "materializing") -> bool:
+    """One in-process run per tenant with a progress bar: the tenant and step at work, and its latest counts."""
     from lookalike_assets.orchestration import materialize_tenants
 
     ok = True
-    slugs = dict(tenants)
-    with Progress(TextColumn("[bold]materializing[/bold]"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("tenants", total=len(tenants))
+    with Progress(TextColumn(f"[bold]{what}[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[now]}"), console=console) as bar:
+        task = bar.add_task("tenants", total=len(tenants), now="")
+        current = {"tenant": "", "step": ""}
 
-        def done(o):
+        def on_event(e) -> None:
+            if e.kind == "start":
+                current["step"] = e.step or ""
+                bar.update(task, now=f"{current['tenant']}: {current['step']}")
+            elif e.kind == "log" and e.step:
+                bar.update(task, now=f"{current['tenant']}: {e.step}: {e.message[:70]}")
+
+        def done(o) -> None:
             nonlocal ok
             bar.advance(task)
             status = "[green]ok[/green]" if o.success else f"[red]failed[/red]: {o.error}"
-            bar.console.print(f"  tenant {slugs.get(o.tenant_id, o.tenant_id)}: {status} in {o.seconds:.1f}s "
-                              f"(run {o.run_id[:8]})")
+            bar.console.print(f"  {o.what}: {status} in {o.seconds:.1f}s (run {o.run_id[:8]})")
             ok = ok and o.success
 
-        materialize_tenants([t for t, _ in tenants], on_done=done, log_level="WARNING")
+        for tid, slug in tenants:
+            current["tenant"] = slug
+            materialize_tenants([tid], on_done=done, job_name=job_name, on_event=on_event)
     return ok
 
 
@@ -228,6 +238,8 @@ def demo(
         ok = materialize_with_progress(ids)
         console.print("simulating conversions from the hidden propensity:")
         ok = simulate(ids, 30, seed, True) and ok
+        # outcomes are in: retrain the rankers now, as the feedback sensor would, so the daemon has nothing to do
+        ok = materialize_with_progress(ids, "ranking_retrain", "retraining on outcomes") and ok
         ok = build_marts() and ok
     print_summary(time.perf_counter() - t)
     if not ok:

@@ -8,6 +8,7 @@ pgserver's own API.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,22 @@ def _check_path(pgdata: Path) -> None:
         )
 
 
+def _runtime_dir(pgdata: Path) -> None:
+    """pgserver keeps its lock file in the user's runtime folder; without XDG_RUNTIME_DIR (servers, containers,
+    CI) it falls back to /tmp with a warning. Give it a private folder beside the data instead (before pgserver
+    is imported: it reads the folder at import)."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        run = pgdata.parent / "run"
+        run.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(run)
+
+
 def start(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return its connection URI."""
+    pgdata = Path(pgdata).resolve()
+    _runtime_dir(pgdata)
     import pgserver
 
-    pgdata = Path(pgdata).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _check_path(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode=None)
@@ -40,6 +52,7 @@ def start(pgdata: Path) -> str:
 
 
 def is_running(pgdata: Path) -> bool:
+    _runtime_dir(Path(pgdata).resolve())
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(Path(pgdata).resolve())
@@ -51,6 +64,7 @@ def stop(pgdata: Path) -> bool:
     pgdata = Path(pgdata).resolve()
     if not (pgdata / "PG_VERSION").exists() or not is_running(pgdata):
         return False
+    _runtime_dir(pgdata)
     import pgserver
     from pgserver._commands import pg_ctl
 

@@ -4,16 +4,45 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import dagster as dg
+import psycopg
 
+from lookalike_assets.db import locks
 from lookalike_assets.db.connect import PIPELINE_ROLE, parse_tenant_id, tenant_transaction
 from lookalike_assets.db.queries import Q
+
+# The per-tenant assets in graph order: what a full refresh of a tenant materializes.
+TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
+                         "audience_memberships", "audience_exports")
 
 
 def tenant_of(context: dg.AssetExecutionContext) -> uuid.UUID:
     return parse_tenant_id(context.partition_key)
+
+
+def run_position(context: dg.AssetExecutionContext) -> tuple[bool, bool]:
+    """(is this the run's last tenant step, does the run refresh the whole tenant)."""
+    keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    names = {k.to_user_string() for k in keys}
+    in_run = [a for a in TENANT_REFRESH_ASSETS if a in names]
+    me = context.asset_key.to_user_string()
+    return (not in_run or in_run[-1] == me), set(TENANT_REFRESH_ASSETS) <= names
+
+
+@contextmanager
+def tenant_step(context: dg.AssetExecutionContext, db) -> Iterator[tuple[uuid.UUID, psycopg.Connection]]:
+    """A tenant asset's connection, holding the run's tenant lease for the step (see db/locks.py): one run per
+    tenant at a time, for the whole run."""
+    tid = tenant_of(context)
+    last, whole = run_position(context)
+    with db.connect() as conn, locks.tenant_step(
+        conn, db.conninfo(), tid, context.run.run_id, last=last, watermark="refresh" if whole else None,
+        wait_seconds=db.lock_wait_seconds, ttl_seconds=db.lease_ttl_seconds,
+    ):
+        yield tid, conn
 
 
 def tenant_name(conn, tenant_id: uuid.UUID) -> str:

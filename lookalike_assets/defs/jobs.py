@@ -6,12 +6,23 @@ TENANT_GROUPS = ("leads", "audiences")
 # Runs carry their tenant in this tag; the run queue allows one run per tag value (dagster.yaml), and the
 # assets also hold a per-tenant advisory lock in PostgreSQL.
 TENANT_TAG = "lookalike/tenant"
+TENANT_SLUG_TAG = "lookalike/tenant_slug"
+
+
+def tenant_tags(tenant_id: str, slug: str | None) -> dict[str, str]:
+    """Run tags naming the tenant: its id (the run queue's concurrency key) and its slug (for people)."""
+    return {TENANT_TAG: tenant_id, **({TENANT_SLUG_TAG: slug} if slug else {})}
+
 
 tenant_refresh_job = dg.define_asset_job(
     "tenant_refresh",
     selection=dg.AssetSelection.groups(*TENANT_GROUPS),
     partitions_def=tenant_partitions,
-    description="Refresh one tenant: features, embeddings, seed profiles, candidate pools.",
+    # The tenant assets are a chain: one process runs the steps one after the other (no process start-up per step;
+    # tenants run in parallel as separate runs).
+    executor_def=dg.in_process_executor,
+    description="Refresh one tenant: features, embeddings, seed profiles, ranking, candidate pools, memberships "
+    "and exports.",
 )
 
 marts_refresh_job = dg.define_asset_job(

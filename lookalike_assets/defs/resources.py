@@ -8,7 +8,6 @@ import psycopg
 from pydantic import Field
 
 from lookalike_assets.db.connect import admin_connection, database_url
-from lookalike_assets.db.locks import tenant_lock
 from lookalike_assets.domain.encoders import TextEncoder, get_encoder
 from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.settings import get_settings
@@ -24,6 +23,9 @@ class LookalikeDatabase(dg.ConfigurableResource):
     database_url: str | None = Field(default=None, description="Owner URL; empty: from the environment.")
     lock_wait_seconds: float = Field(default=600.0, ge=0,
                                      description="How long a run waits for another run of the same tenant.")
+    lease_ttl_seconds: float = Field(default=120.0, ge=10,
+                                     description="A tenant lease whose heartbeat stopped this long ago (a killed "
+                                     "run) is free for the next run.")
 
     def conninfo(self) -> str:
         return self.database_url or database_url()
@@ -31,12 +33,6 @@ class LookalikeDatabase(dg.ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         with admin_connection(self.conninfo()) as conn:
-            yield conn
-
-    @contextmanager
-    def tenant_session(self, tenant_id) -> Iterator[psycopg.Connection]:
-        """A connection holding the tenant's advisory lock: one run per tenant at a time."""
-        with self.connect() as conn, tenant_lock(conn, tenant_id, self.lock_wait_seconds):
             yield conn
 
 

@@ -119,7 +119,17 @@ def _frame(model_schema, data: TenantData, ctx: SimilarityContext, lead_ids: lis
 
 def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: RankingConfig | None = None,
                       run_id: str | None = None) -> RankingResult:
-    cfg = cfg or RankingConfig()
+    """Train a challenger, promote it if better, score the candidates with the champion. Records the change-log
+    horizon it started from as the tenant's 'ranking' watermark: the conversions below it were seen."""
+    horizon = Q.change_horizon(conn)
+    res = _train_and_promote(conn, tenant_id, cfg or RankingConfig(), run_id)
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        Q.set_watermark(conn, tenant_id=tenant_id, kind="ranking", horizon=horizon, run_id=run_id)
+    return res
+
+
+def _train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: RankingConfig,
+                       run_id: str | None) -> RankingResult:
     t = Timer()
     data = load_tenant_data(conn, tenant_id, cfg)
     res = RankingResult(status="skipped", excluded_features=data.excluded)

@@ -62,7 +62,12 @@ where l.tenant_id = :tenant_id
 order by l.external_id;
 
 -- name: conversion_days_between
--- For the change reader: which days got conversion events between two horizons.
-select distinct event_day from lookalike_change_log
-where entity = 'conversion' and event_day is not null and xid >= :after::xid8 and xid < :horizon::xid8
+-- For the change reader: which days got conversion events between two horizons, leaving out days whose facts
+-- were rebuilt after those events had committed (at or above the day's watermark).
+select c.event_day, max(c.xid)::text as last_xid
+from lookalike_change_log c
+left join lookalike_day_watermark w on w.event_day = c.event_day
+where c.entity = 'conversion' and c.event_day is not null and c.xid >= :after::xid8 and c.xid < :horizon::xid8
+  and (w.horizon is null or c.xid >= w.horizon)
+group by c.event_day
 order by 1;

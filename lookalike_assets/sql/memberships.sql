@@ -76,10 +76,3 @@ set metadata = metadata || jsonb_build_object('membership',
       coalesce(metadata->'membership', '{}'::jsonb) || jsonb_build_object('skipped', :reason::text,
                                                                           'skipped_at', now()))
 where tenant_id = :tenant_id and audience_id = :audience_id;
-
--- name: acquire_tenant_lock$
--- Session-level advisory lock: one run per tenant at a time, released when the connection closes.
-select pg_try_advisory_lock(hashtextextended('lookalike:tenant:' || :tenant_id, 0));
-
--- name: release_tenant_lock$
-select pg_advisory_unlock(hashtextextended('lookalike:tenant:' || :tenant_id, 0));

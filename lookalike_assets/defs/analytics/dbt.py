@@ -1,7 +1,7 @@
 """dbt models as Dagster assets in the same lineage graph as the Python assets.
 
-The manifest is prepared once: by `dagster dev` (``prepare_if_dev``), by `make` before tests and the demo
-(``dagster-dbt project prepare-and-package``), or by the Docker build. Importing this module never runs dbt.
+The manifest is prepared once, by `make` before anything runs (``dagster-dbt project prepare-and-package``) and
+by the Docker build. Importing this module never runs dbt (under `dagster dev`, every step process imports it).
 """
 
 import os
@@ -19,7 +19,6 @@ from lookalike_assets.defs.resources import LookalikeDatabase
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
 
 # dbt sources (tables in schema public) -> the Python assets (or external tables) that write them.
 SOURCE_ASSETS: dict[str, str] = {

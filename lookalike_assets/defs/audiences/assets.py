@@ -5,7 +5,7 @@ import dagster as dg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_of
+from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
 from lookalike_assets.defs.leads.assets import lead_embeddings
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import (
@@ -37,9 +37,8 @@ def seed_profiles(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, encoder: TextEncoderResource,
     lookalike: LookalikeConfig,
 ) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     t = Timer()
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             spec = load_spec(conn, tid)
@@ -79,9 +78,8 @@ def seed_profiles(
 def candidate_pools(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
 ) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     t = Timer()
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch,
                                           min_seeds=lookalike.min_seeds)
@@ -136,9 +134,8 @@ def candidate_pools(
 def audience_memberships(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
 ) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     t = Timer()
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         results = refresh_memberships(conn, tid, min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
     for r in results:
@@ -189,12 +186,11 @@ def audience_memberships(
 def audience_exports(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, exports: ExportDestinationResource
 ) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     t = Timer()
     dest = exports.get()
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
-        results = run_exports(conn, tid, dest, run_id=context.run_id, attempts=exports.attempts,
+        results = run_exports(conn, tid, dest, run_id=context.run.run_id, attempts=exports.attempts,
                               backoff_seconds=exports.backoff_seconds, min_sizes=exports.min_sizes)
     failed = [r for r in results if r.status == "failed"]
     for r in results:

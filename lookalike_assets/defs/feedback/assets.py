@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from lookalike_assets.db.connect import PIPELINE_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.helpers import md_table
 from lookalike_assets.defs.resources import LookalikeDatabase
@@ -111,8 +112,12 @@ def conversion_facts(context: dg.AssetExecutionContext, db: LookalikeDatabase) -
     days = [date.fromisoformat(k) for k in context.partition_keys]
     rows = []
     with db.connect() as conn:
+        horizon = Q.change_horizon(conn)  # every event below it is in the rebuilt facts
         tenant_ids = [r[0] for r in Q.list_tenants(conn)]
-        for r in rebuild_facts(conn, tenant_ids, days):
+        facts = rebuild_facts(conn, tenant_ids, days)
+        with role_transaction(conn, PIPELINE_ROLE):
+            Q.set_day_watermarks(conn, days=days, horizon=horizon, run_id=context.run.run_id)
+        for r in facts:
             if r.events or r.replaced:
                 rows.append((f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0]), r.tenant_id, r.events,
                              r.facts, r.replaced, r.converted))

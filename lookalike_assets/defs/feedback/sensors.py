@@ -33,26 +33,28 @@ def conversion_landing_sensor(context: dg.SensorEvaluationContext, landing: Land
     )
 
 
-def days_with_conversions(conn, after: str | None) -> tuple[list[date], str]:
+def days_with_conversions(conn, after: str | None) -> tuple[dict[date, str], str]:
+    """Days that got conversion events since ``after`` and whose facts were not rebuilt since (day -> the last
+    event's transaction id), and the new horizon."""
     with role_transaction(conn, CHANGES_ROLE):
         horizon = Q.change_horizon(conn)
-        days = [r[0] for r in Q.conversion_days_between(conn, after=after or "0", horizon=horizon)]
+        days = {r[0]: r[1] for r in Q.conversion_days_between(conn, after=after or "0", horizon=horizon)}
     return days, horizon
 
 
 @dg.sensor(job=conversion_facts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Reads the change log (as lookalike_changes) for days that got conversion events, late ones "
-           "included, and requests a rebuild of those days' conversion facts.")
+           "included, and requests a rebuild of those days' conversion facts (not of days rebuilt since).")
 def conversion_facts_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase) -> dg.SensorResult:
     with db.connect() as conn:
         days, horizon = days_with_conversions(conn, context.cursor)
     first = date.fromisoformat(conversion_days.start.strftime("%Y-%m-%d"))
     today = datetime.now(timezone.utc).date()
-    valid = [d for d in days if first <= d <= today]
+    valid = sorted(d for d in days if first <= d <= today)
     if len(valid) < len(days):
         context.log.warning(f"ignored {len(days) - len(valid)} day(s) outside {first}..{today}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=d.isoformat(), run_key=f"facts:{d}:{horizon}",
+        run_requests=[dg.RunRequest(partition_key=d.isoformat(), run_key=f"facts:{d}:{days[d]}",
                                     tags={"lookalike/trigger": "conversions"}) for d in valid],
         cursor=horizon,
         skip_reason=None if valid else "no new conversion days",

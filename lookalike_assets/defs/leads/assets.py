@@ -5,7 +5,7 @@ import dagster as dg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_of
+from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_step
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
 from lookalike_assets.domain.vectors import DIM
@@ -24,8 +24,7 @@ GROUP = "leads"
     "(table lead_features). Only leads whose content changed are rewritten.",
 )
 def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
-    tid = tenant_of(context)
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
@@ -61,9 +60,8 @@ def lead_embeddings(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, encoder: TextEncoderResource,
     lookalike: LookalikeConfig,
 ) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     enc = encoder.get()
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_batch,
                                  progress=ProgressLog(context, "embedded"))

@@ -1,15 +1,14 @@
 """ranking_model per tenant partition, its weekly retraining and the early retrain sensor."""
 
-import json
-
 import dagster as dg
 
 from lookalike_assets.defs.audiences.assets import candidate_pools
-from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_of
-from lookalike_assets.defs.jobs import TENANT_TAG
+from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
+from lookalike_assets.defs.jobs import TENANT_TAG, tenant_tags
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-from lookalike_assets.pipeline.changes import read_changes
+from lookalike_assets.defs.tenants.sensors import tenant_slugs, waiting_partitions
+from lookalike_assets.pipeline.changes import conversions_since_training
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
 
@@ -25,11 +24,10 @@ from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 )
 def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
                   lookalike: LookalikeConfig) -> dg.MaterializeResult:
-    tid = tenant_of(context)
     cfg = RankingConfig(min_seeds=lookalike.ranking_min_seeds, min_outcomes=lookalike.ranking_min_outcomes)
-    with db.tenant_session(tid) as conn:
+    with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
-        res = train_and_promote(conn, tid, cfg, run_id=context.run_id)
+        res = train_and_promote(conn, tid, cfg, run_id=context.run.run_id)
     if res.status == "skipped":
         context.log.info(f"{name}: no model ({res.reason})")
     else:
@@ -56,9 +54,11 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
 
 
 ranking_retrain_job = dg.define_asset_job(
-    "ranking_retrain", selection=dg.AssetSelection.assets(ranking_model).downstream(),
+    "ranking_retrain",
+    selection=dg.AssetSelection.assets(ranking_model).downstream() & dg.AssetSelection.groups("audiences"),
     partitions_def=tenant_partitions,
-    description="Retrain a tenant's ranker, then refresh its memberships and exports.")
+    executor_def=dg.in_process_executor,
+    description="Retrain a tenant's ranker, then refresh what depends on it: memberships and exports.")
 
 
 @dg.schedule(cron_schedule="0 3 * * 0", job=ranking_retrain_job, execution_timezone="UTC",
@@ -74,22 +74,21 @@ def weekly_ranking_retrain(context: dg.ScheduleEvaluationContext):
 
 
 @dg.sensor(job=ranking_retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Counts each tenant's new conversion events in the change log and retrains that tenant early "
-           "once they reach the threshold (LOOKALIKE_RETRAIN_AFTER_CONVERSIONS).")
+           description="Counts each tenant's conversion events since its last ranking training (change log) and "
+           "retrains that tenant early once they reach LOOKALIKE_RETRAIN_AFTER_CONVERSIONS.")
 def ranking_feedback_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase,
                             lookalike: LookalikeConfig) -> dg.SensorResult:
-    state = json.loads(context.cursor) if context.cursor else {"horizon": None, "pending": {}}
     with db.connect() as conn:
-        batch = read_changes(conn, state["horizon"])
-    pending: dict[str, int] = dict(state["pending"])
-    for tenant, entities in batch.by_tenant.items():
-        if entities.get("conversion"):
-            pending[tenant] = pending.get(tenant, 0) + entities["conversion"]
-    due = sorted(t for t, n in pending.items() if n >= lookalike.retrain_after_conversions)
-    requests = [dg.RunRequest(partition_key=t, run_key=f"feedback:{t}:{batch.horizon}",
-                              tags={TENANT_TAG: t, "lookalike/trigger": "conversions",
-                                    "lookalike/new_conversions": str(pending[t])}) for t in due]
-    for t in due:
-        pending.pop(t)
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"horizon": batch.horizon, "pending": pending}),
-                           skip_reason=None if requests else f"{sum(pending.values())} new conversion(s) pending")
+        pending = conversions_since_training(conn)
+        slugs = tenant_slugs(conn) if pending else {}
+    known = set(context.instance.get_dynamic_partitions(TENANTS_PARTITION))
+    waiting = waiting_partitions(context.instance, ranking_retrain_job.name)
+    due = sorted(t for t, (n, _w) in pending.items()
+                 if n >= lookalike.retrain_after_conversions and t in known and t in slugs and t not in waiting)
+    # one request per training watermark: once the tenant retrained, its count starts again from zero
+    requests = [dg.RunRequest(partition_key=t, run_key=f"feedback:{t}:{pending[t][1]}",
+                              tags={**tenant_tags(t, slugs[t]), "lookalike/trigger": "conversions",
+                                    "lookalike/new_conversions": str(pending[t][0])}) for t in due]
+    waiting_total = sum(n for t, (n, _w) in pending.items() if t not in due)
+    return dg.SensorResult(run_requests=requests,
+                           skip_reason=None if requests else f"{waiting_total} conversion(s) since the last trainings")
