@@ -115,3 +115,25 @@ def test_cli_errors_are_clear(cli_env, conn, new_slug, tmp_path):
     assert "missing id" in (tmp_path / "r.csv").read_text()
     code, out = cli("import-leads", str(f), "--tenant", t.slug, "--numeric", "revenue")
     assert code == 2 and "not in the file: revenue" in out
+
+
+def test_import_dry_run_prints_the_mapping_and_the_spec(cli_env, conn, new_slug, tmp_path):
+    from lookalike_assets.pipeline import admin
+
+    slug = new_slug("dry")
+    admin.create_tenant(conn, slug, "Dry")
+    f = tmp_path / "crm.csv"
+    f.write_text("crm_id,email,first_name,last_name,job_title,employees,notes\n"
+                 + "".join(f"C{i},p{i}@x{i % 7}.com,Ann{i % 5},Lee{i % 9},CFO,{i + 3},\"Met at a summit about "
+                           f"reporting automation, follow up {i}\"\n" for i in range(60)))
+    code, out = cli("leads", "import", str(f), "--tenant", slug, "--dry-run")
+    assert code == 0, out
+    assert "column mapping" in out and "crm_id" in out and "id (upsert key)" in out
+    assert "email (personal data)" in out and "lead field title" in out and "lead field company_size" in out
+    assert "dry run, nothing was written: 60 rows: 60 to insert" in out
+    assert "feature spec" in out and "notes" in out.split("feature spec")[-1]
+    code, out = cli("leads", "import", str(f), "--tenant", slug)
+    assert code == 0 and "60 inserted" in out
+    f.write_text("crm_id,segment\nC1,a\nC2,b\n")
+    code, out = cli("leads", "import", str(f), "--tenant", slug)
+    assert code == 2 and "--update-spec" in out and "new column 'segment'" in out

@@ -41,7 +41,7 @@ def test_mapping_upsert_and_rejected_rows(conn, tenant, tmp_path):
     assert reasons == {
         3: "missing id in column 'id'",
         4: "duplicate id 'a1' (first at row 1)",
-        5: "column 'email': not an email address",
+        5: "column 'email': 'not-an-email' is not an email address",
         6: "column 'employees': 'many' is not a number",
         8: "column 'score': 'x' is not a number",
     }
@@ -55,7 +55,8 @@ def test_mapping_upsert_and_rejected_rows(conn, tenant, tmp_path):
     assert rows["a8"][3]["notes"] == "ünïcødé ✓"
     assert rows["a6"][3]["employees"] == -3.0  # an attribute, not the non-negative company_size column
     spec = load_spec(conn, tenant)
-    assert spec.text_columns == ["notes"] and {b.name for b in spec.blocks} == {"industry", "employees", "score", "plan"}
+    assert spec.text_columns == ["industry", "notes"]  # lead fields with words in them are embedded too
+    assert {b.name for b in spec.blocks} == {"industry", "employees", "score", "plan"}
 
     # upsert: the same file again changes nothing; a changed row updates
     again = import_leads(conn, tenant, f, m)
@@ -95,8 +96,8 @@ def test_parquet_and_type_inference(conn, tenant, tmp_path):
     df.to_parquet(f)
     rep = import_leads(conn, tenant, f, ImportMapping(id="lead"))
     assert rep.inserted == 3 and not rep.rejected
-    assert rep.columns == {"lead": "id", "industry": "categorical", "company_size": "numeric", "mrr": "numeric",
-                           "bio": "text"}
+    assert rep.columns == {"lead": "id", "industry": "industry", "company_size": "company_size", "mrr": "numeric",
+                           "bio": "bio"}
     with tenant_transaction(conn, tenant, APP_ROLE):
         size, attrs = conn.execute("select company_size, attributes from leads where external_id = 'p2'").fetchone()
     assert size == 2000 and attrs == {"mrr": 2.5}
@@ -120,3 +121,124 @@ def test_bank_marketing_csv(conn, tenant):
     assert n == expected and yes == 0
     again = import_leads(conn, tenant, BANK_CSV, ImportMapping(exclude=["y", "duration"]))
     assert again.unchanged == expected
+
+
+NEWCOMER = """crm_id,email,first_name,last_name,job_title,employees,notes
+{rows}"""
+
+
+def newcomer_csv(path, n=120, extra=""):
+    notes = ["Met at the fintech summit; wants to automate board reporting",
+             "Asked for a demo of the dashboards next quarter, budget approved",
+             "Uses paper forms and fax, not interested this year"]
+    titles = ["CFO", "VP Finance", "Controller", "Data Engineer", "CTO", "Head of Data"]
+    rows = [f"CRM-{1000 + i},person{i}@corp{i % 17}.com,Name{i % 11},Surname{i % 13},{titles[i % 6]},{10 + 37 * i},"
+            f"\"{notes[i % 3]} ({i})\"" for i in range(n)]
+    path.write_text(NEWCOMER.format(rows="\n".join(rows)) + extra)
+    return path
+
+
+def test_the_newcomers_csv_maps_right_and_keeps_personal_data_out_of_the_features(conn, tenant, tmp_path):
+    rep = import_leads(conn, tenant, newcomer_csv(tmp_path / "crm.csv"))
+    assert rep.columns == {"crm_id": "id", "email": "email", "first_name": "first_name", "last_name": "last_name",
+                           "job_title": "title", "employees": "company_size", "notes": "text"}
+    assert rep.inserted == 120 and not rep.rejected and not rep.warnings
+    spec = load_spec(conn, tenant)
+    assert "notes" in spec.text_columns  # free text is embedded
+    for personal in ("crm_id", "email", "first_name", "last_name"):
+        assert personal not in spec.columns, f"{personal} must never be a feature"
+    assert {"title", "company_size"} <= set(spec.columns)
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        row = conn.execute("select external_id, email, first_name, last_name, title, company_size, attributes "
+                           "from leads where external_id = 'CRM-1001'").fetchone()
+    assert row[:6] == ("CRM-1001", "person1@corp1.com", "Name1", "Surname1", "VP Finance", 47)
+    assert set(row[6]) == {"notes"}
+
+
+def test_a_dry_run_shows_the_plan_and_writes_nothing(conn, tenant, tmp_path):
+    rep = import_leads(conn, tenant, newcomer_csv(tmp_path / "crm.csv", 30), dry_run=True)
+    assert rep.dry_run and rep.inserted == 30 and rep.spec is not None and rep.spec_version is not None
+    assert {p.column: p.reason for p in rep.plan}["crm_id"].startswith("named like an id")
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        assert conn.execute("select count(*) from leads").fetchone()[0] == 0
+    assert load_spec(conn, tenant) is None
+
+
+def test_new_columns_ask_for_update_spec(conn, tenant, tmp_path):
+    first = import_leads(conn, tenant, newcomer_csv(tmp_path / "a.csv", 40))
+    f = tmp_path / "b.csv"
+    f.write_text("crm_id,job_title,plan\nCRM-1000,CFO,pro\nCRM-1001,CTO,free\nCRM-9999,CTO,free\n")
+    with pytest.raises(LeadImportError, match=r"differ from the tenant's feature spec: new column 'plan'.*--update-spec"):
+        import_leads(conn, tenant, f)
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        assert conn.execute("select count(*) from leads").fetchone()[0] == 40  # nothing of b.csv landed
+    rep = import_leads(conn, tenant, f, update_spec=True)
+    assert rep.inserted == 1 and rep.updated == 2 and rep.spec_version != first.spec_version
+    assert "plan" in load_spec(conn, tenant).columns
+    with tenant_transaction(conn, tenant, APP_ROLE):  # a file with a few columns keeps the others
+        email, title, attrs = conn.execute("select email, title, attributes from leads where external_id = 'CRM-1001'"
+                                           ).fetchone()
+    assert email == "person1@corp1.com" and title == "CTO" and attrs["plan"] == "free" and "notes" in attrs
+
+
+def test_every_bad_row_has_a_reason_and_the_good_ones_land(conn, tenant, tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_bytes(
+        b"crm_id,email,job_title,employees,last_activity_at\n"
+        b"c1,a@x.com,CFO,10,2026-01-02\n"
+        b",b@x.com,CFO,10,2026-01-02\n"                       # 2 missing id
+        b"c1,c@x.com,CFO,10,2026-01-02\n"                     # 3 duplicate id
+        b"c4,not-an-email,CFO,10,2026-01-02\n"                # 4 bad email
+        b"c5,e@x.com,CFO,10\n"                                # 5 ragged: too few fields
+        b"c6,f@x.com,CFO,10,2026-01-02,extra\n"               # 6 ragged: too many
+        b"c7,g@x.com,C\x00FO,10,2026-01-02\n"                 # 7 NUL byte
+        b"c8,h@x.com,CFO,3000000000,2026-01-02\n"             # 8 over the integer range
+        b"c9,i@x.com,CFO,10,yesterday-ish\n"                  # 9 not a date
+        b"c10,j@x.com,CFO,10,0001-01-01\n"                    # 10 a date out of range
+        b"c11,k@x.com,CFO,12,2026-01-03\n")
+    rep = import_leads(conn, tenant, f)
+    reasons = {r.row: r.reason for r in rep.rejected}
+    assert rep.rows == 11 and rep.inserted == 2 and len(rep.rejected) == 9
+    assert reasons[2].startswith("missing id") and reasons[3].startswith("duplicate id 'c1'")
+    assert "not an email" in reasons[4]
+    assert reasons[5] == "the row has 4 field(s), the header has 5" and "6 field(s)" in reasons[6]
+    assert "NUL byte" in reasons[7]
+    assert "whole number between 0 and 2,147,483,647" in reasons[8]
+    assert "is not a date" in reasons[9] and "out of range" in reasons[10]
+
+
+def test_a_bad_row_late_in_a_large_file_is_rejected_alone(conn, tenant, tmp_path):
+    """7,000 rows with an out-of-range integer at row 6,501: never a half-committed file or a stack trace."""
+    lines = ["id,employees"] + [f"r{i},{3_000_000_000 if i == 6501 else i}" for i in range(1, 7001)]
+    f = tmp_path / "big.csv"
+    f.write_text("\n".join(lines) + "\n")
+    rep = import_leads(conn, tenant, f, batch_size=1000)
+    assert rep.inserted == 6999 and [r.row for r in rep.rejected] == [6501]
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        assert conn.execute("select count(*) from leads").fetchone()[0] == 6999
+
+
+def test_another_encoding_is_reported_or_decoded(conn, tenant, tmp_path):
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("id,title,notes\nl1,Gérant,Société à Zürich\n".encode("latin-1"))
+    with pytest.raises(LeadImportError, match=r"not utf-8-sig text: byte 0xe9 .*--encoding latin-1"):
+        import_leads(conn, tenant, f)
+    rep = import_leads(conn, tenant, f, encoding="latin-1")
+    assert rep.inserted == 1
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        assert conn.execute("select title from leads").fetchone()[0] == "Gérant"
+
+
+def test_postal_codes_stay_text_and_decimal_commas_are_read_not_multiplied(conn, tenant, tmp_path):
+    f = tmp_path / "eu.csv"  # semicolon-separated, as spreadsheets write it where the comma is the decimal mark
+    f.write_text("id;zip;score;rate\n" + "".join(f"z{i};0{2134 + i};{i};{i},5\n" for i in range(20)))
+    rep = import_leads(conn, tenant, f)
+    assert rep.columns["zip"] == "zip" and rep.columns["rate"] == "numeric" and not rep.rejected
+    with tenant_transaction(conn, tenant, APP_ROLE):
+        attrs = conn.execute("select attributes from leads where external_id = 'z3'").fetchone()[0]
+    assert attrs["zip"] == "02137" and attrs["rate"] == 3.5
+    g = tmp_path / "us.csv"
+    g.write_text("id,amount\n" + "".join(f"u{i},{i}.25\n" for i in range(20)) + "u99,\"1,5\"\n")
+    rep = import_leads(conn, tenant, g, update_spec=True)
+    assert [r.reason for r in rep.rejected] == ["column 'amount': '1,5' has a decimal comma in a column that writes "
+                                                "decimals with a dot"]

@@ -1,16 +1,47 @@
-"""`lookalike leads`: import leads into a tenant."""
+"""`lookalike leads`: import leads into a tenant, and delete them."""
 
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, split_list, tenant
+from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, resolve_tenants, split_list
 
-app = typer.Typer(help="Leads: import (upsert by external id).", no_args_is_help=True)
+app = typer.Typer(help="Leads: import (upsert by external id), delete.", no_args_is_help=True)
+
+
+def print_plan(report) -> None:
+    table = Table("file column", "imported as", "feature", "why", title="column mapping")
+    for p in report.plan:
+        what = {"id": "id (upsert key)", "ignored": "not imported", "identifier": "not imported (identifier)"}.get(
+            p.role, f"{p.target} ({'personal data' if p.role == 'personal' else p.role})")
+        if p.role == "field":
+            what = f"lead field {p.target}"
+        elif p.role in ("text", "categorical", "numeric", "date"):
+            what = f"attribute {p.target} ({p.role})"
+        table.add_row(p.column, what, p.kind or "-" if p.is_feature else "no", p.reason)
+    console.print(table)
+    spec = report.spec
+    if spec is None:
+        console.print("feature spec: none (no feature columns)")
+        return
+    console.print(f"feature spec {spec.version}: text embedded from {', '.join(spec.text_columns) or '(none)'}; "
+                  "tabular blocks " + "; ".join(f"{b.name}: {', '.join(f'{c.name} ({c.kind})' for c in b.columns)}"
+                                                for b in spec.blocks))
+
+
+def write_rejects(report, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["row", "external_id", "reason"])
+        w.writerows((r.row, r.external_id or "", r.reason) for r in report.rejected)
 
 
 @app.command("import")
@@ -27,16 +58,22 @@ def import_leads_cmd(
     numeric: Annotated[str, typer.Option(help="Comma-separated numeric columns.")] = "",
     exclude_columns: Annotated[str, typer.Option(help="Comma-separated columns not to import.")] = "",
     mapping: Annotated[Optional[str], typer.Option(help="JSON mapping, or @file.json (keys: id, email, phone, "
-                                                   "first_name, last_name, text, categorical, numeric, exclude, infer).")] = None,
-    infer: Annotated[bool, typer.Option("--infer/--no-infer", help="Import unmapped columns with inferred types.")] = True,
-    update_spec: Annotated[bool, typer.Option(help="Replace the tenant's feature spec from this mapping.")] = False,
-    rejects: Annotated[Optional[str], typer.Option(help="Write rejected rows (row, id, reason) to this CSV.")] = None,
+                                                   "first_name, last_name, fields, text, categorical, numeric, "
+                                                   "exclude, infer).")] = None,
+    infer: Annotated[bool, typer.Option("--infer/--no-infer", help="Import unmapped columns with inferred roles.")] = True,
+    update_spec: Annotated[bool, typer.Option(help="Rebuild the tenant's feature spec from this file.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the mapping, the feature spec and the row checks; "
+                                          "write nothing.")] = False,
+    encoding: Annotated[Optional[str], typer.Option(help="The file's text encoding (default UTF-8).")] = None,
+    rejects: Annotated[Optional[str], typer.Option(help="Where to write rejected rows (row, id, reason); default "
+                                                   "<LOOKALIKE_HOME>/rejects/.")] = None,
 ) -> None:
     """Import leads into a tenant: upsert by external id; report inserted, updated and rejected rows."""
     from pydantic import ValidationError
 
     from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, import_leads
+    from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, SpecMismatchError, import_leads
+    from lookalike_assets.settings import get_settings
 
     try:
         m = ImportMapping.model_validate(json_arg(mapping, "--mapping")) if mapping else ImportMapping(
@@ -45,27 +82,37 @@ def import_leads_cmd(
             numeric=split_list(numeric), exclude=split_list(exclude_columns), infer=infer)
     except ValidationError as exc:
         fail(f"invalid mapping: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-    tid = tenant(tenant_ref)
-    with admin_connection() as conn, Progress(TextColumn("[bold]importing[/bold]"), BarColumn(),
-                                              MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    (tid, slug), = resolve_tenants([tenant_ref])
+    with admin_connection() as conn, Progress(TextColumn("[bold]reading[/bold]"), BarColumn(),
+                                              TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                                              console=console, transient=True) as bar:
         task = bar.add_task("rows", total=None)
         try:
-            report = import_leads(conn, tid, path, m, update_spec=update_spec,
+            report = import_leads(conn, tid, path, m, update_spec=update_spec, dry_run=dry_run, encoding=encoding,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
-        except LeadImportError as exc:
+        except SpecMismatchError as exc:
             fail(str(exc))
+        except LeadImportError as exc:
+            fail(f"nothing was imported: {exc}")
+    if dry_run:
+        print_plan(report)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
-    console.print(f"{report.rows} rows: {report.inserted} inserted, {report.updated} updated, "
-                  f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
-    for r in report.rejected[:20]:
+    if dry_run:
+        console.print(f"dry run, nothing was written: {report.rows} rows: {report.inserted} to insert, "
+                      f"{report.updated} to update, {report.unchanged} unchanged, {len(report.rejected)} rejected")
+    else:
+        console.print(f"{report.rows} rows into {slug}: {report.inserted} inserted, {report.updated} updated, "
+                      f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for r in report.rejected[:10]:
         console.print(f"  row {r.row} ({r.external_id or '-'}): {r.reason}")
-    if len(report.rejected) > 20:
-        console.print(f"  ... {len(report.rejected) - 20} more" + ("" if rejects else " (use --rejects FILE)"))
-    if rejects and report.rejected:
-        with open(rejects, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["row", "external_id", "reason"])
-            w.writerows((r.row, r.external_id or "", r.reason) for r in report.rejected)
-    if report.spec_version:
+    if report.rejected:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        out = Path(rejects) if rejects else get_settings().home / "rejects" / f"{slug}-{Path(path).stem}-{stamp}.csv"
+        write_rejects(report, out)
+        more = f"{len(report.rejected) - 10} more, " if len(report.rejected) > 10 else ""
+        console.print(f"  ({more}every rejected row with its reason: {out})")
+    if report.spec_version and not dry_run:
         console.print(f"feature spec {report.spec_version}")
+    if report.rows and not report.imported:
+        raise typer.Exit(1)

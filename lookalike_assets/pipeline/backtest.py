@@ -85,22 +85,24 @@ def _positive(value, positive_value: str | None) -> bool:
 
 def _labels(cfg: BacktestConfig) -> tuple[dict[str, bool], str]:
     """external id -> label, with the same external ids the importer gives the rows."""
-    df = read_table(cfg.csv, limit=cfg.limit)
-    if cfg.label_column not in df.columns:
-        raise BacktestError(f"label column {cfg.label_column!r} is not in the file (columns: {', '.join(map(str, df.columns))})")
-    if cfg.id_column and cfg.id_column not in df.columns:
+    table = read_table(cfg.csv, limit=cfg.limit)
+    cols = table.columns
+    if cfg.label_column not in cols:
+        raise BacktestError(f"label column {cfg.label_column!r} is not in the file (columns: {', '.join(cols)})")
+    if cfg.id_column and cfg.id_column not in cols:
         raise BacktestError(f"id column {cfg.id_column!r} is not in the file")
-    missing = [c for c in cfg.exclude_columns + cfg.text_columns if c not in df.columns]
+    missing = [c for c in cfg.exclude_columns + cfg.text_columns if c not in cols]
     if missing:
         raise BacktestError(f"column(s) not in the file: {', '.join(missing)}")
     import hashlib
 
     prefix = "row:" + hashlib.sha256(Path(cfg.csv).name.encode()).hexdigest()[:8]
     labels = {}
-    for i, (ext, lab) in enumerate(zip(df[cfg.id_column] if cfg.id_column else [None] * len(df), df[cfg.label_column]),
-                                   start=1):
-        key = str(ext).strip() if cfg.id_column else f"{prefix}:{i}"
-        labels[key] = _positive(lab, cfg.positive_value)
+    for row in table.rows():
+        if row.values is None:
+            continue
+        key = str(row.values.get(cfg.id_column) or "").strip() if cfg.id_column else f"{prefix}:{row.number}"
+        labels[key] = _positive(row.values.get(cfg.label_column), cfg.positive_value)
     return labels, prefix
 
 

@@ -13,15 +13,39 @@ copy leads_stage (lead_id, external_id, email, phone, first_name, last_name, com
 from stdin;
 
 -- name: merge_leads_stage^
--- Upsert the staged leads by external id; counts what was inserted and what changed.
+-- Upsert the staged leads by external id. Only the columns the file has (:present, lead field names; and the
+-- attribute keys :attribute_keys) are written: a file with a few columns updates those and keeps the rest.
+-- Counts what was inserted and what changed.
 with merged as (
+  select s.external_id,
+    coalesce(l.lead_id, s.lead_id, gen_random_uuid()) as lead_id,
+    case when 'email' = any(:present) then s.email else l.email end as email,
+    case when 'phone' = any(:present) then s.phone else l.phone end as phone,
+    case when 'first_name' = any(:present) then s.first_name else l.first_name end as first_name,
+    case when 'last_name' = any(:present) then s.last_name else l.last_name end as last_name,
+    case when 'company' = any(:present) then s.company else l.company end as company,
+    case when 'industry' = any(:present) then s.industry else l.industry end as industry,
+    case when 'company_size' = any(:present) then s.company_size else l.company_size end as company_size,
+    case when 'country' = any(:present) then s.country else l.country end as country,
+    case when 'region' = any(:present) then s.region else l.region end as region,
+    case when 'title' = any(:present) then s.title else l.title end as title,
+    case when 'seniority' = any(:present) then s.seniority else l.seniority end as seniority,
+    case when 'bio' = any(:present) then s.bio else l.bio end as bio,
+    case when 'property_type' = any(:present) then s.property_type else l.property_type end as property_type,
+    case when 'email_opens' = any(:present) then s.email_opens else l.email_opens end as email_opens,
+    case when 'web_visits' = any(:present) then s.web_visits else l.web_visits end as web_visits,
+    case when 'last_activity_at' = any(:present) then s.last_activity_at else l.last_activity_at end as last_activity_at,
+    (coalesce(l.attributes, '{}'::jsonb) - :attribute_keys::text[]) || coalesce(s.attributes, '{}'::jsonb) as attributes
+  from leads_stage s
+  left join leads l on l.tenant_id = :tenant_id and l.external_id = s.external_id
+), written as (
   insert into leads as l (tenant_id, lead_id, external_id, email, phone, first_name, last_name, company,
     industry, company_size, country, region, title, seniority, bio, property_type, email_opens, web_visits,
     last_activity_at, attributes)
-  select :tenant_id, coalesce(s.lead_id, gen_random_uuid()), s.external_id, s.email, s.phone, s.first_name,
-    s.last_name, s.company, s.industry, s.company_size, s.country, s.region, s.title, s.seniority, s.bio,
-    s.property_type, s.email_opens, s.web_visits, s.last_activity_at, coalesce(s.attributes, '{}'::jsonb)
-  from leads_stage s
+  select :tenant_id, m.lead_id, m.external_id, m.email, m.phone, m.first_name, m.last_name, m.company, m.industry,
+    m.company_size, m.country, m.region, m.title, m.seniority, m.bio, m.property_type, m.email_opens, m.web_visits,
+    m.last_activity_at, m.attributes
+  from merged m
   on conflict (tenant_id, external_id) do update set
     email = excluded.email, phone = excluded.phone, first_name = excluded.first_name,
     last_name = excluded.last_name, company = excluded.company, industry = excluded.industry,
@@ -40,8 +64,9 @@ with merged as (
          excluded.last_activity_at, excluded.attributes)
   returning (xmax = 0) as inserted
 )
-select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated
-from merged;
+select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated,
+       (select count(*) from leads_stage) as staged
+from written;
 
 -- name: stream_leads_for_features
 -- Every column a feature spec may name: the dedicated columns and the imported attributes.

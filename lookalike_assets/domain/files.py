@@ -1,0 +1,197 @@
+"""Reading tabular files people hand over: CSV/TSV (any delimiter, any encoding they name) and Parquet.
+
+Nothing in a file stops the reading of the rows after it: a row with the wrong number of fields, a NUL byte or an
+over-long cell is yielded with the reason it is unusable, and the caller rejects that row alone. What makes the
+whole file unreadable (not found, wrong type, not the named encoding, no header, duplicate column names) raises
+``FileFormatError`` before any row is used.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NUL_MARK = "\uffff"  # a noncharacter: stands for a NUL byte so that the csv module does not stop at it
+MAX_CELL = 100_000  # characters; longer cells make their row a reject
+
+
+class FileFormatError(ValueError):
+    """The file as a whole cannot be read (nothing of it was used)."""
+
+
+@dataclass
+class Row:
+    number: int  # 1-based data row (the header is row 0)
+    values: dict[str, Any] | None  # None when the row is unusable
+    problem: str | None = None
+    line: int | None = None  # where the row starts in a text file
+
+
+def _check_encoding(path: Path, encoding: str) -> None:
+    """Decode the whole file once (incrementally) so that a wrong encoding is found before any row is used."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                pos = offset + exc.start
+                raise FileFormatError(
+                    f"{path.name} is not {encoding} text: byte 0x{chunk[exc.start]:02x} at offset {pos} cannot be "
+                    f"decoded{_guess(path)}. Give its encoding, e.g. --encoding latin-1") from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FileFormatError(f"{path.name} ends in the middle of a {encoding} character") from None
+
+
+def _guess(path: Path) -> str:
+    try:
+        from charset_normalizer import from_bytes
+
+        with path.open("rb") as f:
+            best = from_bytes(f.read(1 << 20)).best()
+        return f" (it looks like {best.encoding})" if best is not None and best.encoding else ""
+    except Exception:  # only a hint in an error message
+        return ""
+
+
+def _without_nul(lines) -> Iterator[str]:
+    for line in lines:
+        yield line.replace("\x00", NUL_MARK) if "\x00" in line else line
+
+
+def _sniff(sample: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _header(cells: list[str], path: Path) -> list[str]:
+    names = [c.strip().lstrip("\ufeff").strip() for c in cells]
+    if not any(names):
+        raise FileFormatError(f"{path.name} has no header row")
+    empty = [i + 1 for i, n in enumerate(names) if not n]
+    if empty:
+        raise FileFormatError(f"{path.name}: column(s) {', '.join(map(str, empty))} of the header have no name")
+    seen: set[str] = set()
+    dup = sorted({n for n in names if n in seen or seen.add(n)})
+    if dup:
+        raise FileFormatError(f"{path.name} has duplicate column names: {', '.join(dup)}")
+    if any(NUL_MARK in n for n in names):
+        raise FileFormatError(f"{path.name}: the header contains a NUL byte")
+    return names
+
+
+class Table:
+    """An open tabular file: ``columns`` and an iterator over its rows."""
+
+    def __init__(self, path: str | Path, *, encoding: str | None = None, delimiter: str | None = None,
+                 limit: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileFormatError(f"file not found: {self.path}")
+        if not self.path.is_file():
+            raise FileFormatError(f"not a file: {self.path}")
+        self.suffix = self.path.suffix.lower()
+        self.limit = limit
+        if self.suffix in (".parquet", ".pq"):
+            self.kind = "parquet"
+            self._open_parquet()
+        elif self.suffix in (".csv", ".tsv", ".txt", ""):
+            self.kind = "csv"
+            self.encoding = encoding or "utf-8-sig"
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise FileFormatError(f"unknown encoding {encoding!r}") from None
+            _check_encoding(self.path, self.encoding)
+            with self.path.open(encoding=self.encoding, newline="") as f:
+                sample = f.read(64 * 1024)
+            self.delimiter = delimiter or _sniff(sample.replace("\x00", ""), self.suffix)
+            with self.path.open(encoding=self.encoding, newline="") as f:
+                reader = csv.reader(_without_nul(f), delimiter=self.delimiter)
+                try:
+                    first = next(reader)
+                except StopIteration:
+                    raise FileFormatError(f"{self.path.name} is empty") from None
+                except csv.Error as exc:
+                    raise FileFormatError(f"{self.path.name}: cannot read the header: {exc}") from None
+            self.columns = _header(first, self.path)
+        else:
+            raise FileFormatError(f"unsupported file type {self.suffix!r}: use .csv, .tsv or .parquet")
+
+    def _open_parquet(self) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            self._pq = pq.ParquetFile(self.path)
+        except Exception as exc:
+            raise FileFormatError(f"cannot read {self.path.name} as Parquet: {exc}") from None
+        self.columns = _header([str(n) for n in self._pq.schema_arrow.names], self.path)
+
+    def rows(self) -> Iterator[Row]:
+        n = 0
+        if self.kind == "parquet":
+            for batch in self._pq.iter_batches(batch_size=5000):
+                for rec in batch.to_pylist():
+                    n += 1
+                    if self.limit and n > self.limit:
+                        return
+                    yield _checked(Row(n, {str(k): v for k, v in rec.items()}))
+            return
+        csv.field_size_limit(sys.maxsize)
+        with self.path.open(encoding=self.encoding, newline="") as f:
+            reader = csv.reader(_without_nul(f), delimiter=self.delimiter)
+            next(reader)
+            width = len(self.columns)
+            while True:
+                line = reader.line_num + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    n += 1
+                    yield Row(n, None, f"unreadable CSV: {exc}", line)
+                    continue
+                if not cells or (len(cells) == 1 and not cells[0].strip() and width > 1):
+                    continue  # a blank line
+                n += 1
+                if self.limit and n > self.limit:
+                    return
+                if len(cells) != width:
+                    yield Row(n, None, f"the row has {len(cells)} field(s), the header has {width}", line)
+                    continue
+                yield _checked(Row(n, dict(zip(self.columns, cells)), None, line))
+
+    def sample(self, n: int = 2000) -> list[dict]:
+        out = []
+        for r in self.rows():
+            if r.values is not None:
+                out.append(r.values)
+            if len(out) >= n:
+                break
+        return out
+
+
+def _checked(row: Row) -> Row:
+    for k, v in (row.values or {}).items():
+        if isinstance(v, str):
+            if NUL_MARK in v:
+                return Row(row.number, None, f"column {k!r}: contains a NUL byte", row.line)
+            if len(v) > MAX_CELL:
+                return Row(row.number, None, f"column {k!r}: a value of {len(v):,} characters (at most {MAX_CELL:,})",
+                           row.line)
+    return row
+
