@@ -173,3 +173,15 @@ def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome
         "dagster/asset_partition_range_end": days[-1].isoformat(), "lookalike/trigger": "cli"})
     return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, res.success, seconds,
                       None if res.success else _root_cause(res))
+
+
+def forget_tenant(tenant_id: str) -> bool:
+    """Remove a deleted tenant's partition from this Dagster instance (the change sensor does the same in a
+    deployment). Returns True when there was one."""
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+
+    instance = get_instance()
+    if tenant_id not in set(instance.get_dynamic_partitions(TENANTS_PARTITION)):
+        return False
+    instance.delete_dynamic_partition(TENANTS_PARTITION, tenant_id)
+    return True

@@ -96,3 +96,29 @@ def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing"
     c = refresh_candidate_pools(conn, tenant_id, pool_size)
     m = refresh_memberships(conn, tenant_id) if memberships else None
     return f, e, p, c, m
+
+
+@pytest.fixture
+def cli_env(monkeypatch, test_url, tmp_path):
+    """The CLI against the test database, with its own LOOKALIKE_HOME and Dagster instance."""
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_DATABASE_URL", test_url)
+    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("LOOKALIKE_ENCODER", "hashing")
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def cli(*args: str, input: str | None = None) -> tuple[int, str]:
+    """Run `lookalike ARGS`; (exit code, output). An unexpected exception is raised, not hidden."""
+    from typer.testing import CliRunner
+
+    from lookalike_assets.cli import app
+
+    res = CliRunner().invoke(app, list(args), input=input)
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-import pytest
-from conftest import tenant_profile
-from typer.testing import CliRunner
+from conftest import cli, tenant_profile
 
-from lookalike_assets.cli import app
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.defs.resources import (
@@ -22,25 +19,6 @@ from lookalike_assets.defs.resources import (
 from lookalike_assets.defs.tenants.sensors import tenant_changes_sensor
 from lookalike_assets.pipeline.changes import read_changes
 from lookalike_assets.pipeline.demo import load_tenant
-from lookalike_assets.settings import get_settings
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(monkeypatch, test_url, tmp_path):
-    monkeypatch.setenv("LOOKALIKE_DATABASE_URL", test_url)
-    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def cli(*args):
-    res = runner.invoke(app, list(args))
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(cli_env, conn, test_url, new_slug, tmp_path):

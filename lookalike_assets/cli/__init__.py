@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lookalike_assets.cli import audiences, conversions, db, leads, ranking, run, seeds, tenants
+from lookalike_assets.cli import audiences, conversions, db, leads, ranking, run, seeds, suppression, tenants
 from lookalike_assets.cli.common import configure_logging
 
 app = typer.Typer(help="lookalike: lookalike audiences on PostgreSQL + pgvector, orchestrated by Dagster.",
@@ -22,6 +22,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(leads.app, name="leads")
 app.add_typer(seeds.app, name="seeds")
+app.add_typer(suppression.app, name="suppression")
 app.add_typer(audiences.app, name="audiences")
 app.add_typer(conversions.app, name="conversions")
 app.add_typer(ranking.app, name="ranking")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, split_list, tenant
+from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, resolve_tenants, split_list, tenant
 
 app = typer.Typer(help="Audiences: define, inspect, publish, retire.", no_args_is_help=True)
 
@@ -134,3 +135,57 @@ def audiences_retire(audience: Annotated[str, typer.Argument(help="Audience name
                      tenant_ref: TenantOpt) -> None:
     """Retire: no more refreshes or exports; members and history are kept."""
     _status(audience, tenant_ref, "retired")
+
+
+@app.command("edit")
+def audiences_edit(
+    audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+    tenant_ref: TenantOpt,
+    name: Annotated[Optional[str], typer.Option(help="A new name.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Seed labels to use, comma-separated.")] = None,
+    seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
+    rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json: replaces the rules.")] = None,
+    pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
+    description: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Change an audience's name, seed set, rules or pool size; validated now, built at the next refresh."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.domain.audience import AudienceDefinitionError
+    from lookalike_assets.domain.rules import RuleError
+    from lookalike_assets.pipeline.admin import AdminError, edit_audience
+
+    ss = json_arg(seed_set, "--seed-set") if seed_set else ({"labels": split_list(labels)} if labels is not None else None)
+    new_rules = json_arg(rules, "--rules") if rules is not None else None
+    if all(v is None for v in (name, ss, new_rules, pool_size, description)):
+        fail("nothing to change: give --name, --labels, --seed-set, --rules, --pool-size or --description")
+    with admin_connection() as conn:
+        try:
+            now = edit_audience(conn, tenant(tenant_ref), audience, name=name, seed_set=ss, rules=new_rules,
+                                pool_size=pool_size, description=description)
+        except (AdminError, RuleError, AudienceDefinitionError) as exc:
+            fail(str(exc))
+    console.print(f"audience {now!r} updated (rebuilt at the next refresh)")
+
+
+@app.command("delete")
+def audiences_delete(
+    audience: Annotated[str, typer.Argument(help="Audience name or id.")],
+    tenant_ref: TenantOpt,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an audience with its pool, members, export log and attributed facts, and its export files."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, delete_audience
+    from lookalike_assets.pipeline.exports import remove_audience_files
+    from lookalike_assets.settings import get_settings
+
+    (tid, slug), = resolve_tenants([tenant_ref])
+    if not yes and not typer.confirm(f"delete audience {audience!r} of {slug} with its members and history?"):
+        raise typer.Exit(1)
+    with admin_connection() as conn:
+        try:
+            audience_id, name = delete_audience(conn, uuid.UUID(tid), audience)
+        except AdminError as exc:
+            fail(str(exc))
+    files = remove_audience_files(get_settings().exports_dir, slug, audience_id)
+    console.print(f"audience {name!r} deleted" + (f", {len(files)} export folder(s) removed" if files else ""))

@@ -116,3 +116,55 @@ def import_leads_cmd(
         console.print(f"feature spec {report.spec_version}")
     if report.rows and not report.imported:
         raise typer.Exit(1)
+
+
+def ids_from_file(path: str, id_column: str | None) -> list[str]:
+    """The external ids in a file, found as the importer finds them (the id column, or row numbers)."""
+    from lookalike_assets.domain.columns import plan_file
+    from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, RowConverter, read_table
+
+    try:
+        table = read_table(path)
+        sample = table.sample(2000)
+        plan = plan_file(table.columns, sample, forced=ImportMapping(id=id_column).forced(table.columns))
+    except LeadImportError as exc:
+        fail(str(exc))
+    import hashlib
+
+    conv = RowConverter(plan, sample, "row:" + hashlib.sha256(Path(path).name.encode()).hexdigest()[:8])
+    return [e for r in table.rows() if r.values is not None and (e := conv.external_id(r.values, r.number))]
+
+
+@app.command("delete")
+def leads_delete(
+    tenant_ref: TenantOpt,
+    leads: Annotated[Optional[list[str]], typer.Argument(help="External ids or lead ids; '-' reads them from stdin.")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", help="Delete the leads of this file (e.g. a bad import): its "
+                                                "id column, or its row numbers when it had none.")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="The id column of --file (default: inferred).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete leads with everything of them (features, embedding, seeds, candidates, memberships, conversions)."""
+    import sys
+
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.pipeline.admin import AdminError, delete_leads
+
+    refs = [line.strip() for line in sys.stdin] if leads == ["-"] else list(leads or [])
+    if file:
+        refs += ids_from_file(file, id_column)
+    if not refs:
+        fail("no leads given: name them, give '-' to read them from stdin, or --file")
+    (tid, slug), = resolve_tenants([tenant_ref])
+    if not yes and not typer.confirm(f"delete up to {len(refs)} lead(s) of {slug} with their history?"):
+        raise typer.Exit(1)
+    with admin_connection() as conn:
+        try:
+            res = delete_leads(conn, tid, refs)
+        except AdminError as exc:
+            fail(str(exc))
+    console.print(f"{len(res.deleted)} lead(s) of {slug} deleted, {len(res.not_found)} not found")
+    for ref in res.not_found[:10]:
+        console.print(f"  not a lead of this tenant: {ref}")
+    if res.not_found and not res.deleted:
+        raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from lookalike_assets.cli.common import TenantOpt, console, fail, tenant
+from lookalike_assets.cli.common import TenantOpt, console, fail, resolve_tenants, tenant
 
 app = typer.Typer(help="Tenants.", no_args_is_help=True)
 
@@ -59,3 +59,27 @@ def tenants_configure(
             with conn.transaction():
                 Q.set_tenant_ranking_settings(conn, tenant_id=tid, ranking=json.dumps({"exclude_features": cols}))
             console.print(f"ranking excludes: {', '.join(cols) or 'nothing'} (applies at the next training)")
+
+
+@app.command("delete")
+def tenants_delete(
+    tenant_ref: Annotated[str, typer.Argument(help="Tenant slug or id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask: delete at once.")] = False,
+) -> None:
+    """Delete a tenant with all its data, its Dagster partition and its files (exports, report, rejects)."""
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.orchestration import forget_tenant
+    from lookalike_assets.pipeline.admin import delete_tenant, remove_tenant_files
+    from lookalike_assets.settings import get_settings
+
+    (tid, slug), = resolve_tenants([tenant_ref])
+    if not yes:
+        typed = typer.prompt(f"this deletes tenant {slug} and everything of it; type its slug to confirm")
+        if typed.strip() != slug:
+            fail("not confirmed: nothing was deleted", code=1)
+    with admin_connection() as conn:
+        counts = delete_tenant(conn, tid)
+    files = remove_tenant_files(get_settings().home, slug)
+    partition = forget_tenant(tid)
+    console.print(f"tenant {slug} deleted: {counts['leads']} leads, {counts['audiences']} audiences, "
+                  f"{len(files)} file(s) or folder(s){', its partition' if partition else ''}")

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
+from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline.memberships import validate_audience
 
@@ -81,6 +82,8 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
                     rules: dict | None = None, pool_size: int | None = None, description: str | None = None
                     ) -> uuid.UUID:
     """A draft audience, validated like the pipeline validates it (seed set, rules, metadata)."""
+    _audience_values(name)
+    name = name.strip()
     seed_set = seed_set or {}
     rules = rules or {}
     metadata: dict[str, Any] = {"source": "cli"}
@@ -96,6 +99,125 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
                                          seed_set=Jsonb(seed_set), rules=Jsonb(rules), metadata=Jsonb(metadata))
         except psycopg.errors.UniqueViolation:
             raise AdminError(f"an audience named {name!r} exists already") from None
+
+
+def _audience_values(name: str | None) -> None:
+    if name is not None and not (1 <= len(name.strip()) <= 200):
+        raise AdminError("an audience name has 1 to 200 characters")
+    if name is not None and any(ord(ch) < 32 for ch in name):
+        raise AdminError("an audience name cannot contain control characters")
+
+
+def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, name: str | None = None,
+                  seed_set: dict | None = None, rules: dict | None = None, pool_size: int | None = None,
+                  description: str | None = None) -> str:
+    """Change an audience's name, seed set, rules, pool size or description, validated like a new audience.
+    Returns its (new) name. The change log then refreshes the tenant."""
+    audience_id, old_name, _d, old_seed_set, old_rules, _meta, *_ = find_audience(conn, tenant_id, ref)
+    _audience_values(name)
+    metadata = None
+    if pool_size is not None:
+        metadata = {"pool_size": pool_size}
+        AudienceMetadata.model_validate(metadata)
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        validate_audience(conn, tenant_id, old_rules if rules is None else rules,
+                          old_seed_set if seed_set is None else seed_set)
+        try:
+            with conn.transaction():
+                row = Q.update_audience(conn, tenant_id=tenant_id, audience_id=audience_id,
+                                        name=name.strip() if name else None, description=description,
+                                        seed_set=None if seed_set is None else Jsonb(seed_set),
+                                        rules=None if rules is None else Jsonb(rules),
+                                        metadata=None if metadata is None else Jsonb(metadata))
+        except psycopg.errors.UniqueViolation:
+            raise AdminError(f"an audience named {name!r} exists already") from None
+    return row[1] if row else old_name
+
+
+def delete_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) -> tuple[uuid.UUID, str]:
+    """Delete an audience with its profile, pool, members, export log and attributed facts."""
+    audience_id = find_audience(conn, tenant_id, ref)[0]
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        name = Q.delete_audience(conn, tenant_id=tenant_id, audience_id=audience_id)
+    return audience_id, name
+
+
+@dataclass
+class LeadDeletion:
+    deleted: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+
+def delete_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str]) -> LeadDeletion:
+    """Delete leads by external id or lead id, with everything of them (features, embedding, seeds, candidates,
+    memberships, conversions). A lead of another tenant is not found."""
+    refs = list(dict.fromkeys(r.strip() for r in refs if r and r.strip()))
+    if not refs:
+        raise AdminError("no leads given")
+    out = LeadDeletion()
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        for i in range(0, len(refs), 10_000):
+            out.deleted += [r[0] for r in Q.delete_leads(conn, tenant_id=tenant_id, refs=refs[i:i + 10_000])]
+    gone = set(out.deleted)
+    out.not_found = [r for r in refs if r not in gone]
+    return out
+
+
+def email_sha256(email: str) -> str:
+    """How the suppression list stores an email: SHA-256 of the trimmed, lower-cased address."""
+    import hashlib
+
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+@dataclass
+class SuppressionChange:
+    added: int = 0
+    already: int = 0
+    not_found: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+
+def add_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, *, leads: list[str] = (),
+                    emails: list[str] = (), reason: str = "unspecified") -> SuppressionChange:
+    """Never target these leads (by external id or lead id) or these emails (stored only as SHA-256: an email
+    that is not a lead yet is suppressed when it arrives)."""
+    out = SuppressionChange()
+    reason = (reason or "unspecified").strip()[:200]
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        found = {}
+        if leads:
+            for lead_id, ext in Q.resolve_leads(conn, tenant_id=tenant_id, refs=list(leads)):
+                found[ext] = lead_id
+                found[str(lead_id)] = lead_id
+        for ref in leads:
+            if ref not in found:
+                out.not_found.append(ref)
+                continue
+            added = Q.add_suppression(conn, tenant_id=tenant_id, lead_id=found[ref], email_sha256=None, reason=reason)
+            out.added += added is not None
+            out.already += added is None
+        for e in emails:
+            if normalize_email(e) is None:
+                out.invalid.append(e)
+                continue
+            added = Q.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),
+                                      reason=reason)
+            out.added += added is not None
+            out.already += added is None
+    return out
+
+
+def list_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID) -> list[tuple]:
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        return list(Q.list_suppression(conn, tenant_id=tenant_id))
+
+
+def remove_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str]) -> int:
+    """Remove entries by suppression id, lead (external id or id), or email."""
+    hashes = [email_sha256(r) for r in refs if "@" in r]
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        return Q.remove_suppression(conn, tenant_id=tenant_id, refs=list(refs), hashes=hashes)
 
 
 def find_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) -> tuple:
@@ -130,3 +252,31 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }
+
+
+def delete_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, int]:
+    """Delete a tenant and everything of it (admin connection: it spans the tenant's tables). Returns how many
+    leads and audiences went. The change log records it, so the sensor removes the tenant's partition."""
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        leads, _embedded, _seeds = Q.tenant_summary(conn, tenant_id=tenant_id)
+        audiences = len(list(Q.list_audiences(conn, tenant_id=tenant_id)))
+    with conn.transaction():
+        Q.delete_tenant(conn, tenant_id=tenant_id)
+    return {"leads": int(leads), "audiences": audiences}
+
+
+def remove_tenant_files(home, slug: str) -> list[str]:
+    """Files lookalike wrote for a tenant under LOOKALIKE_HOME: exports, the report, import rejects."""
+    import shutil
+    from pathlib import Path
+
+    home = Path(home)
+    gone = []
+    for p in [home / "exports" / slug, home / "reports" / f"{slug}.html", *sorted((home / "rejects").glob(f"{slug}-*"))]:
+        if p.is_dir():
+            shutil.rmtree(p)
+            gone.append(str(p))
+        elif p.exists():
+            p.unlink()
+            gone.append(str(p))
+    return gone

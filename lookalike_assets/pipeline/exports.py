@@ -6,15 +6,21 @@ Logs and metadata carry counts, formats and file locations only: never an email,
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import shutil
+import unicodedata
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, render
+from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, LocalFolderDestination, render
 from lookalike_assets.domain.rules import RuleError, destinations_of
 from lookalike_assets.pipeline.common import log
 
@@ -33,6 +39,40 @@ class ExportResult:
     attempts: int = 0
     file: str | None = None
     error: str | None = None
+
+
+def audience_folder(name: str, audience_id: uuid.UUID) -> str:
+    """A folder name a person can read and that stays unique: the audience's name made file-safe, then the first
+    8 characters of its id (``lookalikes-of-won-deals--3e7c40bb``)."""
+    s = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    s = re.sub(r"[^a-z0-9]+", "-", s).strip("-")[:60].strip("-") or "audience"
+    return f"{s}--{str(audience_id)[:8]}"
+
+
+def remove_audience_files(exports_dir: str | Path, tenant_slug: str, audience_id: uuid.UUID,
+                          keep: str | None = None) -> list[str]:
+    """Export folders of an audience under a local exports folder (all of them, or all but ``keep``: the
+    folders an audience left behind under its old names)."""
+    root = Path(exports_dir) / tenant_slug
+    if not root.is_dir():
+        return []
+    gone = []
+    for d in root.glob(f"*--{str(audience_id)[:8]}"):
+        if d.is_dir() and d.name != keep:
+            shutil.rmtree(d)
+            gone.append(str(d))
+    return gone
+
+
+def index_csv(results: list[ExportResult]) -> bytes:
+    """``index.csv`` beside a tenant's export folders: which folder holds which audience."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["audience_id", "audience", "folder", "format", "status", "rows", "file"])
+    for r in sorted(results, key=lambda r: (r.audience, r.format)):
+        w.writerow([str(r.audience_id), r.audience, audience_folder(r.audience, r.audience_id), r.format, r.status,
+                    r.rows, Path(r.file).name if r.file else ""])
+    return buf.getvalue().encode("utf-8")
 
 
 def _safe_error(exc: BaseException) -> str:
@@ -78,7 +118,7 @@ def run_exports(
                 log.warning("export %s/%s skipped: %s", name, fmt, exc)
                 continue
             res.rows = rendered.rows
-            _deliver(conn, tenant_id, job, res, destination, [slug, str(audience_id), f"{fmt}.csv"],
+            _deliver(conn, tenant_id, job, res, destination, [slug, audience_folder(name, audience_id), f"{fmt}.csv"],
                      rendered.content, attempts, backoff_seconds)
             _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
             if res.status == "succeeded":
@@ -87,6 +127,13 @@ def run_exports(
                 log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
             else:
                 log.error("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
+        if isinstance(destination, LocalFolderDestination):
+            remove_audience_files(destination.root, slug, audience_id, keep=audience_folder(name, audience_id))
+    if out:
+        try:
+            destination.deliver([slug, "index.csv"], index_csv(out))
+        except Exception as exc:  # the index is for people; the exports themselves are logged above
+            log.warning("export index for %s not written: %s", slug, _safe_error(exc))
     return out
 
 

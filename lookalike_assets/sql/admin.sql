@@ -59,3 +59,46 @@ limit :n;
 
 -- name: count_members$
 select count(*) from lookalike_audience_member where tenant_id = :tenant_id and audience_id = :audience_id;
+
+-- name: delete_leads
+-- Leads of the current tenant by external id or lead id; everything of them goes with them (features, embedding,
+-- seeds, candidates and memberships, conversions).
+delete from leads l
+where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+returning l.external_id;
+
+-- name: update_audience^
+-- Change what people define: name, description, seed set, rules, metadata (only the values given).
+update lookalike_audience set
+  name = coalesce(:name, name),
+  description = coalesce(:description, description),
+  seed_set = coalesce(:seed_set, seed_set),
+  rules = coalesce(:rules, rules),
+  metadata = metadata || coalesce(:metadata, '{}'::jsonb)
+where tenant_id = :tenant_id and audience_id = :audience_id
+returning audience_id, name;
+
+-- name: delete_audience$
+delete from lookalike_audience where tenant_id = :tenant_id and audience_id = :audience_id returning name;
+
+-- name: add_suppression$
+insert into suppression_list (tenant_id, lead_id, email_sha256, reason)
+select :tenant_id, :lead_id, :email_sha256, :reason
+where not exists (select 1 from suppression_list s where s.tenant_id = :tenant_id
+                    and s.lead_id is not distinct from :lead_id and s.email_sha256 is not distinct from :email_sha256)
+returning suppression_id;
+
+-- name: list_suppression
+select s.suppression_id, l.external_id, s.email_sha256, s.reason, s.created_at
+from suppression_list s left join leads l on l.tenant_id = s.tenant_id and l.lead_id = s.lead_id
+where s.tenant_id = :tenant_id order by s.created_at, s.suppression_id;
+
+-- name: remove_suppression$
+with gone as (
+  delete from suppression_list s using (select 1) one
+  where s.tenant_id = :tenant_id and (s.suppression_id::text = any(:refs) or s.email_sha256 = any(:hashes)
+    or s.lead_id in (select lead_id from leads where tenant_id = :tenant_id
+                     and (external_id = any(:refs) or lead_id::text = any(:refs))))
+  returning 1
+)
+select count(*) from gone;
