@@ -6,6 +6,7 @@ so one variable, ``LOOKALIKE_DATABASE_URL``, moves all of it to an external Post
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
         default=200, ge=1, description="New conversion events of a tenant that trigger an early retraining."
     )
     ranking_min_seeds: int = Field(default=10, ge=3, description="Below this, no ranking model: similarity ranks.")
+    events_since: date = Field(default=date(2025, 1, 1), description="The first day conversion events may fall on "
+                               "(older events are quarantined): the first daily partition of conversion_facts.")
+    metadata_max_bytes: int = Field(default=64 * 1024, ge=256, description="Largest metadata of one conversion "
+                                    "event (JSON); larger ones are quarantined.")
 
     @property
     def pgdata(self) -> Path:

@@ -170,3 +170,141 @@ def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url,
     nothing = conversion_facts_sensor(dg.build_sensor_context(
         instance=instance, cursor=sensed.cursor, resources={"db": LookalikeDatabase(database_url=test_url)}))
     assert not nothing.run_requests
+
+
+def test_poison_events_are_quarantined_alone(conn, tenant):
+    """A NUL in one event's metadata, a yes/no value, events from year 1 or 1900, 10 MB of metadata, a type nobody
+    knows, the same id with other content: each is quarantined with its reason and its neighbours land."""
+    (_c, lead, _e, _a), = candidates(conn, tenant.tenant_id, 1)
+    events = [
+        ev("p-ok-1", lead),
+        ev("p-nul", lead, metadata={"note": "bad\x00byte"}),
+        ev("p-bool", lead, value=True),
+        ev("p-year1", lead, occurred_at="0001-01-01T00:00:00+00:00"),
+        ev("p-1900", lead, occurred_at="1900-06-01T00:00:00+00:00"),
+        ev("p-big", lead, metadata={"blob": "x" * (10 * 1024 * 1024)}),
+        ev("p-bought", lead, event_type="bought"),
+        ev("p-ok-2", lead, event_type="click"),
+        ev("p-ok-2", lead, event_type="meeting"),  # the same id, other content
+    ]
+    rep = record_conversions(conn, tenant.tenant_id, events)
+    assert rep.inserted == 2, rep
+    q = quarantine(conn, tenant.tenant_id)
+    assert "NUL byte" in q["p-nul"] and "yes/no, not a number" in q["p-bool"]
+    assert "before 2025-01-01" in q["p-year1"] and "before 2025-01-01" in q["p-1900"]
+    assert "metadata larger than" in q["p-big"]
+    assert "unknown event_type 'bought'" in q["p-bought"] and "appears twice with different content" in q["p-ok-2"]
+    again = record_conversions(conn, tenant.tenant_id, [ev("p-ok-1", lead)])
+    assert again.duplicates == 1 and not again.quarantined
+    other = record_conversions(conn, tenant.tenant_id, [ev("p-ok-1", lead, value=999)])
+    assert other.inserted == 0 and "recorded before with different content" in other.quarantined[0][1]
+
+
+def test_ingest_builds_the_facts_and_says_what_it_could_not_use(cli_env, conn, tenant, tmp_path):
+    from conftest import cli
+
+    rows = candidates(conn, tenant.tenant_id, 3)
+    day = (NOW - timedelta(days=2)).replace(microsecond=0)
+    f = tmp_path / "events.csv"
+    f.write_text("tenant,event_id,lead_external_id,event_type,occurred_at,value\n"
+                 f"{tenant.slug},i1,{rows[0][2]},deal_closed,{day.isoformat()},100\n"
+                 f"{tenant.slug},i2,{rows[1][2]},bought,{day.isoformat()},\n"
+                 f"nobody-inc,i3,{rows[2][2]},reply,{day.isoformat()},\n")
+    code, out = cli("conversions", "ingest", str(f))
+    assert code == 0, out
+    assert "1 new" in out and "1 quarantined" in out and "1 with an unknown tenant" in out
+    assert "unknown event_type 'bought'" in out and "conversion facts of 1 day(s): ok" in out
+    rejects = next((cli_env / "rejects").glob("events.csv.unknown-tenant.csv")).read_text()
+    assert "unknown tenant 'nobody-inc'" in rejects
+    with tenant_transaction(conn, tenant.tenant_id, PIPELINE_ROLE):
+        assert conn.execute("select count(*) from lookalike_conversion_fact where event_day = %s",
+                            (day.date(),)).fetchone()[0] >= 1
+    # a leads file fed by mistake is refused as a whole, and a file with nothing usable exits non-zero
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id,email,industry\n1,a@x.com,software\n")
+    code, out = cli("conversions", "ingest", str(leads))
+    assert code == 2 and "is not a conversion file" in out and "event_id" in out
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text(f"tenant,event_id,lead_id,event_type,occurred_at\nnobody,n1,{rows[0][1]},reply,{day.isoformat()}\n")
+    code, out = cli("conversions", "ingest", str(nothing))
+    assert code == 1 and "no event could be attributed" in out
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(f"tenant,event_id,lead_external_id,event_type,occurred_at,metadata\n"
+                      f"{tenant.slug},l1,{rows[0][2]},reply,{day.isoformat()},\"{{\"\"note\"\": \"\"Zürich\"\"}}\"\n"
+                      .encode("latin-1"))
+    code, out = cli("conversions", "ingest", str(latin))
+    assert code == 2 and "--encoding" in out
+    code, out = cli("conversions", "ingest", str(latin), "--encoding", "latin-1", "--no-facts")
+    assert code == 0 and "1 new" in out
+
+
+def test_an_over_long_field_is_a_reason_not_a_stack_trace(conn, tenant, tmp_path):
+    from lookalike_assets.pipeline.conversions import ingest_file
+
+    (_c, lead, ext, _a), = candidates(conn, tenant.tenant_id, 1)
+    f = tmp_path / "long.csv"
+    f.write_text("tenant,event_id,lead_external_id,event_type,occurred_at,metadata\n"
+                 f"{tenant.slug},long-1,{ext},reply,{NOW.isoformat()},\"{'y' * 131_073}\"\n"
+                 f"{tenant.slug},long-2,{ext},click,{NOW.isoformat()},\n")
+    res = ingest_file(conn, f, {tenant.slug: str(tenant.tenant_id)})
+    assert res.report.inserted == 1 and len(res.report.quarantined) == 1
+    assert "characters" in res.report.quarantined[0][1]
+
+
+def test_a_poison_file_is_moved_aside_and_the_others_load(conn, tenant, test_url, tmp_path):
+    from lookalike_assets.defs.feedback.assets import LandingFolder, landed_conversions
+    from lookalike_assets.defs.resources import LookalikeDatabase
+
+    (_c, lead, ext, _a), = candidates(conn, tenant.tenant_id, 1)
+    landing = LandingFolder(folder=str(tmp_path / "landing"))
+    landing.path.mkdir(parents=True)
+    (landing.path / "a-poison.csv").write_bytes("tenant,event_id\nx,é\n".encode("latin-1"))
+    (landing.path / "b-good.jsonl").write_text(json.dumps({"tenant": tenant.slug, "event_id": "pf-1",
+                                                           "lead_external_id": ext, "event_type": "reply",
+                                                           "occurred_at": NOW.isoformat()}) + "\n")
+    res = dg.materialize([landed_conversions], instance=dg.DagsterInstance.ephemeral(),
+                         resources={"db": LookalikeDatabase(database_url=test_url), "landing": landing})
+    assert res.success
+    assert (landing.processed / "b-good.jsonl").exists() and (landing.rejected / "a-poison.csv").exists()
+    assert "not utf-8" in (landing.rejected / "a-poison.csv.reason.txt").read_text().lower()
+    checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
+    assert checks == {"no_rejected_files": False}
+
+
+def test_the_landing_sensor_tries_again_after_a_failed_run(tmp_path):
+    from lookalike_assets.defs.feedback.assets import LandingFolder
+    from lookalike_assets.defs.feedback.sensors import LANDING_TAG, conversion_landing_sensor, ingest_conversions_job
+
+    landing = LandingFolder(folder=str(tmp_path / "landing"))
+    landing.path.mkdir(parents=True)
+    (landing.path / "e.jsonl").write_text("{}\n")
+    with dg.instance_for_test() as instance:
+        first = conversion_landing_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+        run = instance.create_run_for_job(ingest_conversions_job.resolve(asset_graph=_graph()),
+                                          tags=first.tags, status=dg.DagsterRunStatus.FAILURE)
+        assert run.tags[LANDING_TAG]
+        again = conversion_landing_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+        assert again.run_key == first.run_key + ":retry1"
+
+
+def _graph():
+    from lookalike_assets.definitions import defs
+
+    return defs.resolve_asset_graph()
+
+
+def test_the_report_says_the_marts_are_missing(conn, tenant, test_url):
+    from lookalike_assets.db import migrate
+    from lookalike_assets.db.connect import connect, ensure_database, with_database
+    from lookalike_assets.reporting.report import NO_MARTS, build_report, render_html
+
+    url = with_database(test_url, "lookalike_nomarts")
+    ensure_database(url)
+    migrate.upgrade(url)
+    c = connect(url)
+    try:
+        rep = build_report(c, tenant.tenant_id, "x")
+    finally:
+        c.close()
+    assert rep.missing == NO_MARTS and rep.decile_png is None
+    assert "Nothing to show yet" in render_html(rep) and "lookalike marts" in render_html(rep)

@@ -61,7 +61,7 @@ def test_conversion_rate_rises_with_similarity_decile(demo):
     conn, tenants = demo
     for t in tenants:
         with tenant_transaction(conn, t.tenant_id, BI_ROLE):
-            rows = conn.execute("select decile, sum(conversions)::float / sum(candidates) from "
+            rows = conn.execute("select decile, sum(candidate_conversions)::float / sum(candidates) from "
                                 "marts.mart_audience_performance_by_decile group by decile order by decile").fetchall()
         deciles = [r[0] for r in rows]
         rates = np.array([r[1] for r in rows])
@@ -110,4 +110,30 @@ def test_reports_are_written_with_charts(demo, test_url, tmp_path, monkeypatch):
     charts = [k for k in meta if k.endswith(": conversion by decile")]
     assert charts and all("data:image/png;base64," in meta[k].value for k in charts)
     html = (tmp_path / "reports" / "e2e-0.html").read_text()
-    assert "Performance by similarity decile" in html and "data:image/png;base64," in html
+    assert "By decile of the pool" in html and "data:image/png;base64," in html
+    assert "conversion rate (members)" in html and "conversion rate (pool)" in html
+
+
+def test_members_are_the_denominator(demo):
+    """The members' rate counts conversions of members over members; the pool's over every candidate."""
+    conn, tenants = demo
+    t = tenants[0]
+    with tenant_transaction(conn, t.tenant_id, BI_ROLE):
+        rows = conn.execute("select members, member_conversions, conversion_rate, candidates, candidate_conversions, "
+                            "candidate_conversion_rate from marts.mart_audience_performance_by_decile").fetchall()
+    assert any(r[0] for r in rows) and any(r[0] < r[3] for r in rows)
+    for members, mconv, rate, cands, cconv, crate in rows:
+        assert (rate is None) == (members == 0)
+        if members:
+            assert abs(float(rate) - mconv / members) < 1e-6
+        assert abs(float(crate) - cconv / cands) < 1e-6
+
+
+def test_a_tenant_without_outcomes_gets_a_message_not_zeros(demo, new_slug):
+    from lookalike_assets.reporting.report import NO_FACTS, build_report, render_html
+
+    conn, _ = demo
+    t = load_tenant(conn, tenant_profile(1, new_slug("nofacts")), 50, pool_size=10)
+    rep = build_report(conn, t.tenant_id, t.slug)
+    assert rep.missing == NO_FACTS and rep.decile_png is None and rep.reach_png is None
+    assert "conversions ingest" in render_html(rep)

@@ -16,26 +16,80 @@ app = typer.Typer(help="Conversion events: the feedback loop.", no_args_is_help=
 def conversions_ingest(
     files: Annotated[list[str], typer.Argument(help="CSV or JSON-lines files with a tenant column (slug or id).")],
     move_to: Annotated[Optional[str], typer.Option(help="Move each file here when loaded.")] = None,
+    rejects_dir: Annotated[Optional[str], typer.Option(help="Where rows of unknown tenants go (default: --move-to, "
+                                                       "else <LOOKALIKE_HOME>/rejects).")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="The files' text encoding (default UTF-8).")] = None,
+    facts: Annotated[bool, typer.Option("--facts/--no-facts", help="Build the conversion facts of the days the "
+                                        "events fall on (what the day sensor does), so reports show them.")] = True,
 ) -> None:
-    """Load conversion files now (the landing-folder sensor does the same for dropped files)."""
+    """Load conversion files now (the landing-folder sensor does the same for dropped files), then build the
+    facts of the days they touched. Exits 1 when no event could be attributed to a lead, 2 for a file that is
+    not a conversion file."""
     from lookalike_assets.db.connect import admin_connection
     from lookalike_assets.defs.feedback.assets import tenant_directory
     from lookalike_assets.domain.conversions import ConversionFileError
-    from lookalike_assets.pipeline.conversions import ingest_file
+    from lookalike_assets.orchestration import materialize_conversion_facts
+    from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file
 
+    total = ConversionReport()
     with admin_connection() as conn:
         tenants = tenant_directory(conn)
         for f in files:
             try:
-                res = ingest_file(conn, f, tenants, done_dir=Path(move_to) if move_to else None)
-            except (ConversionFileError, FileNotFoundError) as exc:
-                fail(str(exc))
+                res = ingest_file(conn, f, tenants, done_dir=Path(move_to) if move_to else None,
+                                  rejects_dir=Path(rejects_dir) if rejects_dir else None, encoding=encoding)
+            except ConversionFileError as exc:
+                fail(f"{Path(f).name}: nothing was loaded: {exc}")
             r = res.report
+            total.add(r)
             console.print(f"{res.file}: {r.received} events, {r.inserted} new, {r.duplicates} duplicates, "
                           f"{len(r.quarantined)} quarantined, {res.unknown_tenant_rows} with an unknown tenant; "
-                          f"days {', '.join(sorted(d.isoformat() for d in r.days)) or '-'}")
+                          f"days {_days(r.days)}")
             for eid, reason in r.quarantined[:10]:
                 console.print(f"  quarantined {eid or '-'}: {reason}")
+            if res.rejects_file:
+                console.print(f"  rows with an unknown tenant, with their reasons: {res.rejects_file}")
+    if total.days and facts:
+        o = materialize_conversion_facts(total.days)
+        console.print(f"conversion facts of {len(total.days)} day(s): "
+                      f"{'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} "
+                      f"in {o.seconds:.1f}s (run {o.run_id[:8]}); `lookalike marts` then updates the reports")
+        if not o.success:
+            raise typer.Exit(1)
+    elif total.days:
+        console.print("facts not built (--no-facts): the day sensor builds them, or `lookalike conversions facts "
+                      f"--day {min(total.days)} --day {max(total.days)}`")
+    if total.received and not (total.inserted or total.duplicates):
+        console.print("[red]no event could be attributed to a lead[/red]")
+        raise typer.Exit(1)
+
+
+def _days(days) -> str:
+    days = sorted(days)
+    if not days:
+        return "-"
+    return days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)})"
+
+
+@app.command("facts")
+def conversions_facts(
+    day: Annotated[list[str], typer.Option("--day", help="A day (YYYY-MM-DD); two give a range. Repeatable.")],
+) -> None:
+    """Build the conversion facts of some days (what the day sensor does after new events)."""
+    from datetime import date, timedelta
+
+    from lookalike_assets.orchestration import materialize_conversion_facts
+
+    try:
+        days = sorted(date.fromisoformat(d) for d in day)
+    except ValueError as exc:
+        fail(f"--day: {exc}")
+    span = [days[0] + timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
+    o = materialize_conversion_facts(span)
+    console.print(f"conversion facts of {len(span)} day(s): "
+                  f"{'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} in {o.seconds:.1f}s")
+    if not o.success:
+        raise typer.Exit(1)
 
 
 @app.command("simulate")

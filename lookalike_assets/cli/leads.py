@@ -132,7 +132,7 @@ def ids_from_file(path: str, id_column: str | None) -> list[str]:
     import hashlib
 
     conv = RowConverter(plan, sample, "row:" + hashlib.sha256(Path(path).name.encode()).hexdigest()[:8])
-    return [e for r in table.rows() if r.values is not None and (e := conv.external_id(r.values, r.number))]
+    return [e for r in table.rows() if r.problem is None and (e := conv.external_id(r.values, r.number))]
 
 
 @app.command("delete")

@@ -102,34 +102,36 @@ def print_summary(seconds: float | None = None) -> None:
 
 
 def _print_performance() -> None:
-    """Conversion rate by similarity decile, from the marts as lookalike_bi (skipped before the first build)."""
-    import psycopg
-
-    from lookalike_assets.db.connect import BI_ROLE, admin_connection, tenant_transaction
+    """Conversion rate by decile over each audience's members, from the marts as lookalike_bi; says what is
+    missing instead of printing zeros."""
+    from lookalike_assets.db.connect import admin_connection
     from lookalike_assets.db.queries import Q
+    from lookalike_assets.reporting.report import build_report
     from lookalike_assets.settings import get_settings
 
-    table = Table("tenant", "audience", *[f"d{d}" for d in range(1, 11)], "lift d10 vs base",
-                  title="conversion rate by similarity decile (10 = most similar)")
-    any_rows = False
+    table = Table("tenant", "audience", *[f"d{d}" for d in range(1, 11)], "members' d10 lift",
+                  title="conversion rate of members by decile of the pool (10 = best; '-': no members there)")
+    missing = []
     with admin_connection() as conn:
-        for tid, slug, *_ in Q.list_tenants(conn):
-            try:
-                with tenant_transaction(conn, tid, BI_ROLE):
-                    rows = list(Q.report_deciles(conn))
-            except psycopg.errors.UndefinedTable:
-                return
-            by_aud: dict[str, dict[int, tuple]] = {}
-            for aud, decile, _c, _conv, rate, _la, lb, *_ in rows:
-                by_aud.setdefault(aud, {})[int(decile)] = (float(rate or 0), lb)
+        for tid, slug, name, *_ in Q.list_tenants(conn):
+            rep = build_report(conn, tid, name)
+            if rep.missing:
+                missing.append((slug, rep.missing))
+                continue
+            by_aud: dict[str, dict[int, dict]] = {}
+            for r in rep.deciles:
+                by_aud.setdefault(r["audience_name"], {})[int(r["decile"])] = r
             for aud, dec in by_aud.items():
-                any_rows = True
-                lift = dec.get(10, (0, None))[1]
-                table.add_row(slug, aud, *[f"{dec[d][0]:.0%}" if d in dec else "" for d in range(1, 11)],
-                              "" if lift is None else f"{float(lift):.2f}x")
-    if any_rows:
+                lift = dec.get(10, {}).get("lift_vs_base")
+                table.add_row(slug, aud, *[f"{float(dec[d]['conversion_rate']):.1%}"
+                                           if d in dec and dec[d]["conversion_rate"] is not None else "-"
+                                           for d in range(1, 11)],
+                              "-" if lift is None else f"{float(lift):.2f}x")
+    if table.row_count:
         console.print(table)
-        console.print(f"HTML reports under {get_settings().home / 'reports'}")
+        console.print(f"HTML reports (with pool-wide rates too) under {get_settings().home / 'reports'}")
+    for slug, why in missing[:5]:
+        console.print(f"{slug}: {why}")
 
 
 def report(
@@ -152,7 +154,8 @@ def report(
                 rep = build_report(conn, tid, name)
                 path = write_report(rep, folder, slug)
                 lifts = ", ".join(f"{a}: {v:.2f}x" for a, v in rep.top_decile_lift().items() if v is not None)
-                console.print(f"{slug}: {path}" + (f" (top-decile lift vs base {lifts})" if lifts else ""))
+                console.print(f"{slug}: {path}" + (f" (members' top-decile lift vs base: {lifts})" if lifts else "")
+                              + (f"\n  nothing to show yet: {rep.missing}" if rep.missing else ""))
 
 
 def backtest(

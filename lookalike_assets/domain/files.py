@@ -27,8 +27,8 @@ class FileFormatError(ValueError):
 @dataclass
 class Row:
     number: int  # 1-based data row (the header is row 0)
-    values: dict[str, Any] | None  # None when the row is unusable
-    problem: str | None = None
+    values: dict[str, Any] | None  # what could be read (None when nothing could)
+    problem: str | None = None  # set when the row is unusable
     line: int | None = None  # where the row starts in a text file
 
 
@@ -178,7 +178,7 @@ class Table:
     def sample(self, n: int = 2000) -> list[dict]:
         out = []
         for r in self.rows():
-            if r.values is not None:
+            if r.problem is None:
                 out.append(r.values)
             if len(out) >= n:
                 break
@@ -189,9 +189,9 @@ def _checked(row: Row) -> Row:
     for k, v in (row.values or {}).items():
         if isinstance(v, str):
             if NUL_MARK in v:
-                return Row(row.number, None, f"column {k!r}: contains a NUL byte", row.line)
+                return Row(row.number, row.values, f"column {k!r}: contains a NUL byte", row.line)
             if len(v) > MAX_CELL:
-                return Row(row.number, None, f"column {k!r}: a value of {len(v):,} characters (at most {MAX_CELL:,})",
-                           row.line)
+                return Row(row.number, row.values, f"column {k!r}: a value of {len(v):,} characters "
+                           f"(at most {MAX_CELL:,})", row.line)
     return row
 

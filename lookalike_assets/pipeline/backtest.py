@@ -99,7 +99,7 @@ def _labels(cfg: BacktestConfig) -> tuple[dict[str, bool], str]:
     prefix = "row:" + hashlib.sha256(Path(cfg.csv).name.encode()).hexdigest()[:8]
     labels = {}
     for row in table.rows():
-        if row.values is None:
+        if row.problem is not None:
             continue
         key = str(row.values.get(cfg.id_column) or "").strip() if cfg.id_column else f"{prefix}:{row.number}"
         labels[key] = _positive(row.values.get(cfg.label_column), cfg.positive_value)

@@ -18,7 +18,14 @@ from psycopg.types.json import Jsonb
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, parse_tenant_id, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.conversions import CONVERSION_TYPES, ConversionEvent, parse_event, read_events
+from lookalike_assets.domain.conversions import (
+    CONVERSION_TYPES,
+    ConversionEvent,
+    parse_event,
+    read_events,
+    storable,
+)
+from lookalike_assets.settings import get_settings
 
 
 @dataclass
@@ -38,9 +45,12 @@ class ConversionReport:
 
 
 def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: list[dict], source: str = "api",
-                       now: datetime | None = None) -> ConversionReport:
-    """Accept a tenant's events: deduplicated by event id; anything invalid, or naming a lead that is not the
-    tenant's, is quarantined with its reason in the same transaction. Nothing is dropped silently."""
+                       now: datetime | None = None, since: date | None = None) -> ConversionReport:
+    """Accept a tenant's events: deduplicated by event id; anything invalid, naming a lead that is not the
+    tenant's, or reusing an event id with other content, is quarantined with its reason in the same transaction,
+    and its good neighbours land. Nothing is dropped silently."""
+    settings = get_settings()
+    since = since or settings.events_since
     rep = ConversionReport(received=len(events))
     parsed: list[tuple[dict, ConversionEvent]] = []
     bad: list[tuple[dict, str]] = []
@@ -49,7 +59,7 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
             bad.append((raw, raw["__error__"]))
             continue
         try:
-            parsed.append((raw, parse_event(raw, now)))
+            parsed.append((raw, parse_event(raw, now, since=since, metadata_max_bytes=settings.metadata_max_bytes)))
         except ValueError as exc:
             bad.append((raw, str(exc)))
     with tenant_transaction(conn, tenant_id, APP_ROLE):
@@ -61,7 +71,7 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
             by_ext[ext] = lid
         cands = dict(Q.resolve_event_candidates(conn, tenant_id=tenant_id,
                                                 ids=[e.candidate_id for _, e in parsed if e.candidate_id]))
-        rows, seen = [], set()
+        rows, seen = [], {}
         for raw, e in parsed:
             lead = None
             if e.candidate_id is not None:
@@ -83,9 +93,12 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
                     bad.append((raw, f"unknown lead {e.lead_external_id!r} (not a lead of this tenant)"))
                     continue
             if e.event_id in seen:
-                rep.duplicates += 1
+                if seen[e.event_id] == e.fingerprint(lead):
+                    rep.duplicates += 1
+                else:
+                    bad.append((raw, f"event id {e.event_id!r} appears twice with different content"))
                 continue
-            seen.add(e.event_id)
+            seen[e.event_id] = e.fingerprint(lead)
             rows.append((e.event_id, lead, e.candidate_id, e.event_type, e.value, e.occurred_at,
                          json.dumps(e.metadata)))
         if rows:
@@ -93,20 +106,27 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
             with conn.cursor() as cur, cur.copy(Q.copy_conversion_stage.sql) as copy:
                 for r in rows:
                     copy.write_row(r)
+            conflicts = {r[0] for r in Q.conflicting_events(conn, tenant_id=tenant_id)}
+            if conflicts:
+                Q.drop_staged_events(conn, event_ids=sorted(conflicts))
+                by_event = {raw.get("event_id") and str(raw.get("event_id")).strip(): raw for raw, _ in parsed}
+                for eid in sorted(conflicts):
+                    bad.append((by_event.get(eid, {"event_id": eid}),
+                                f"event id {eid!r} was recorded before with different content"))
             days = [r[0] for r in Q.merge_conversion_stage(conn, tenant_id=tenant_id, source=source)]
             rep.inserted = len(days)
-            rep.duplicates += len(rows) - len(days)
+            rep.duplicates += len(rows) - len(conflicts) - len(days)
             rep.days = set(days)
         for raw, reason in bad:
             clean = {k: v for k, v in raw.items() if not k.startswith("__")} or {"raw": raw.get("__raw__")}
             Q.quarantine_event(conn, tenant_id=tenant_id, event_id=_str(raw.get("event_id")),
-                               raw=Jsonb(json.loads(json.dumps(clean, default=str))), reason=reason, source=source)
+                               raw=Jsonb(storable(clean)), reason=reason[:500], source=source[:200])
             rep.quarantined.append((_str(raw.get("event_id")), reason))
     return rep
 
 
 def _str(v) -> str | None:
-    return None if v is None else str(v)[:200]
+    return None if v is None else str(v).replace("\x00", "")[:200]
 
 
 @dataclass
@@ -115,45 +135,59 @@ class FileIngest:
     report: ConversionReport
     unknown_tenant_rows: int
     moved_to: str | None
+    rejects_file: str | None = None
 
 
 def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, str], done_dir: Path | None = None,
-                now: datetime | None = None) -> FileIngest:
+                now: datetime | None = None, rejects_dir: Path | None = None,
+                encoding: str | None = None) -> FileIngest:
     """A landing file of several tenants' events. ``tenants``: slug or id -> tenant id. Rows whose tenant is
-    unknown cannot go to any tenant's quarantine: they are written next to the processed file with their
-    reason. The file is then moved to ``done_dir``."""
+    unknown cannot go to any tenant's quarantine: they are always written, with their reason, to
+    ``<file>.unknown-tenant.csv`` in ``rejects_dir`` (default: ``done_dir``, else <LOOKALIKE_HOME>/rejects). The
+    file is then moved to ``done_dir`` when given. Raises ConversionFileError (nothing used) when the file is not
+    a conversion file at all."""
     p = Path(path)
     by_tenant: dict[str, list[dict]] = defaultdict(list)
     orphans: list[tuple[int, dict, str]] = []
-    for line, raw in read_events(p):
-        if "__error__" in raw:  # a line that is not JSON cannot even say its tenant
-            orphans.append((line, {"raw": raw.get("__raw__")}, raw["__error__"]))
-            continue
+    for line, raw in read_events(p, encoding=encoding):
         ref = str(raw.get("tenant") or raw.get("tenant_id") or "").strip()
         tid = tenants.get(ref)
         if tid is None:
-            orphans.append((line, raw, f"unknown tenant {ref[:60]!r}" if ref else "missing tenant"))
+            reason = raw.get("__error__") or (f"unknown tenant {ref[:60]!r}" if ref else "missing tenant")
+            orphans.append((line, {k: v for k, v in raw.items() if k != "__error__"}, reason))
             continue
         by_tenant[tid].append({k: v for k, v in raw.items() if k not in ("tenant", "tenant_id")})
     total = ConversionReport()
     for tid, events in by_tenant.items():
         total.add(record_conversions(conn, parse_tenant_id(tid), events, source=f"file:{p.name}", now=now))
     total.received += len(orphans)
+    rejects_file = None
+    if orphans:
+        folder = rejects_dir or done_dir or (get_settings().home / "rejects")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{p.name}.unknown-tenant.csv"
+        with target.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["line", "reason", "raw"])
+            for line, raw, reason in orphans:
+                w.writerow([line, reason, json.dumps(storable(raw), default=str)[:2000]])
+        rejects_file = str(target)
     moved = None
     if done_dir is not None:
-        done_dir.mkdir(parents=True, exist_ok=True)
-        if orphans:
-            with (done_dir / f"{p.name}.unknown-tenant.csv").open("w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["line", "reason", "raw"])
-                for line, raw, reason in orphans:
-                    w.writerow([line, reason, json.dumps(raw, default=str)[:2000]])
-        target = done_dir / p.name
-        if target.exists():
-            target = done_dir / f"{p.stem}-{uuid.uuid4().hex[:8]}{p.suffix}"
-        shutil.move(str(p), target)
-        moved = str(target)
-    return FileIngest(p.name, total, len(orphans), moved)
+        moved = str(move_aside(p, done_dir))
+    return FileIngest(p.name, total, len(orphans), moved, rejects_file)
+
+
+def move_aside(path: Path, folder: Path, reason: str | None = None) -> Path:
+    """Move a landing file into ``folder`` (never over another file), with a ``.reason.txt`` beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}"
+    shutil.move(str(path), target)
+    if reason:
+        (folder / f"{target.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return target
 
 
 @dataclass

@@ -396,8 +396,8 @@ def import_leads(
     def good_rows() -> Iterator[dict]:
         for r in table.rows():
             report.rows += 1
-            if r.values is None:
-                report.rejected.append(Rejected(r.number, None, r.problem or "unreadable row"))
+            if r.problem is not None:
+                report.rejected.append(Rejected(r.number, None, r.problem))
                 continue
             lead, reason = converter.convert(r.values, r.number)
             ext = lead.get("external_id")

@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -45,20 +46,34 @@ def reach_curve_png(curves: Mapping[str, Sequence[Mapping[str, float]]], title: 
 
 
 def decile_lift_png(series: Mapping[str, Sequence[tuple[int, float]]], base_rate: float | None = None,
-                    title: str = "Conversion rate by similarity decile") -> bytes:
-    """Bars per decile (10 = most similar), one group per audience, with the base rate as a line."""
+                    title: str = "Conversion rate by decile",
+                    pool: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> bytes:
+    """Bars per decile (10 = best) over each audience's members, one group per audience; the same over every pool
+    candidate as a dashed line per audience; the tenant's base rate as a dotted line. The axis starts at zero."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    n = max(len(series), 1)
+    names = list(dict.fromkeys([*series, *(pool or {})]))
+    n = max(len(names), 1)
     width = 0.8 / n
-    for i, (name, pts) in enumerate(series.items()):
-        xs = [d + (i - (n - 1) / 2) * width for d, _ in pts]
-        ax.bar(xs, [v for _, v in pts], width=width, label=name)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, name in enumerate(names):
+        color = colors[i % len(colors)]
+        pts = series.get(name) or []
+        if pts:
+            xs = [d + (i - (n - 1) / 2) * width for d, _ in pts]
+            ax.bar(xs, [v for _, v in pts], width=width, color=color, label=f"{name} (members)")
+        if pool and pool.get(name):
+            pts = sorted(pool[name])
+            ax.plot([d for d, _ in pts], [v for _, v in pts], linestyle="--", marker=".", color=color, alpha=0.7,
+                    label=f"{name} (all pool candidates)")
     if base_rate is not None:
-        ax.axhline(base_rate, color="black", linestyle="--", linewidth=1, label="tenant base rate")
+        ax.axhline(base_rate, color="black", linestyle=":", linewidth=1, label="tenant base rate")
     ax.set_xticks(range(1, 11))
-    ax.set_xlabel("similarity decile (10 = most similar)")
+    ax.set_xlim(0.4, 10.6)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel("decile of the pool (10 = best)")
     ax.set_ylabel("conversion rate")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _png(fig)

@@ -1,4 +1,9 @@
-"""Per-tenant performance report: read from the marts as lookalike_bi (what a BI tool sees), charts, HTML."""
+"""Per-tenant performance report: read from the marts as lookalike_bi (what a BI tool sees), charts, HTML.
+
+Rates are over an audience's members (the people it targets); the same over every candidate of its pool is a
+second, labelled figure. A report says so when the marts have not been built or no conversion has been
+attributed yet, instead of drawing zeros.
+"""
 
 from __future__ import annotations
 
@@ -10,90 +15,132 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
 from lookalike_assets.db.connect import BI_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.reporting.charts import data_uri, decile_lift_png, reach_curve_png
+
+NO_MARTS = "the marts have not been built yet: run `lookalike marts` (or the marts_refresh job)"
+NO_FACTS = ("no conversion has been attributed to this tenant's audiences yet: load events with `lookalike "
+            "conversions ingest` (it builds their facts), then `lookalike marts`")
 
 
 @dataclass
 class TenantReport:
     tenant_id: str
     name: str
-    deciles: list[tuple] = field(default_factory=list)
-    reach: list[tuple] = field(default_factory=list)
-    summary: list[tuple] = field(default_factory=list)
+    deciles: list[dict] = field(default_factory=list)
+    reach: list[dict] = field(default_factory=list)
+    summary: list[dict] = field(default_factory=list)
     decile_png: bytes | None = None
     reach_png: bytes | None = None
+    missing: str | None = None  # why there is nothing to show
 
     @property
     def base_rate(self) -> float | None:
-        rates = [r[10] for r in self.summary if r[10] is not None]
+        rates = [r["tenant_base_rate"] for r in self.summary if r["tenant_base_rate"] is not None]
         return float(rates[0]) if rates else None
 
+    @property
+    def has_outcomes(self) -> bool:
+        return any(r["candidate_conversions"] for r in self.summary)
+
     def top_decile_lift(self) -> dict[str, float | None]:
-        return {r[0]: (None if r[6] is None else float(r[6])) for r in self.deciles if r[1] == 10}
+        return {r["audience_name"]: (None if r["lift_vs_base"] is None else float(r["lift_vs_base"]))
+                for r in self.deciles if r["decile"] == 10}
 
 
 def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str) -> TenantReport:
-    with tenant_transaction(conn, tenant_id, BI_ROLE):
-        rep = TenantReport(str(tenant_id), name,
-                           deciles=list(Q.report_deciles(conn)),
-                           reach=list(Q.report_reach(conn)),
-                           summary=list(Q.report_summary(conn)))
-    series = defaultdict(list)
-    for aud, decile, _c, _conv, rate, *_ in rep.deciles:
-        series[aud].append((int(decile), float(rate or 0)))
-    if series:
-        rep.decile_png = decile_lift_png(series, rep.base_rate, title=f"{name}: conversion rate by decile")
+    rep = TenantReport(str(tenant_id), name)
+    try:
+        with tenant_transaction(conn, tenant_id, BI_ROLE), conn.cursor(row_factory=dict_row) as cur:
+            rep.deciles = cur.execute(Q.report_deciles.sql).fetchall()
+            rep.reach = cur.execute(Q.report_reach.sql).fetchall()
+            rep.summary = cur.execute(Q.report_summary.sql).fetchall()
+    except psycopg.errors.UndefinedTable:
+        rep.missing = NO_MARTS
+        return rep
+    if not rep.has_outcomes:
+        rep.missing = NO_FACTS
+        return rep
+    members = defaultdict(list)
+    pool = defaultdict(list)
+    for r in rep.deciles:
+        if r["conversion_rate"] is not None:
+            members[r["audience_name"]].append((int(r["decile"]), float(r["conversion_rate"])))
+        pool[r["audience_name"]].append((int(r["decile"]), float(r["candidate_conversion_rate"] or 0)))
+    rep.decile_png = decile_lift_png(members, rep.base_rate, pool=pool, title=f"{name}: conversion rate by decile")
     curves = defaultdict(list)
-    for aud, _point, threshold, size, _conv, _rate in rep.reach:
-        curves[aud].append({"threshold": float(threshold), "size": int(size)})
+    for r in rep.reach:
+        curves[r["audience_name"]].append({"threshold": float(r["threshold"]), "size": int(r["audience_size"])})
     if curves:
         rep.reach_png = reach_curve_png(curves, title=f"{name}: reach vs. similarity")
     return rep
 
 
-def _table(headers: list[str], rows: list[tuple]) -> str:
-    def cell(v) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.4f}"
-        if isinstance(v, datetime):
-            return v.strftime("%Y-%m-%d %H:%M")
-        return html.escape(str(v))
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return html.escape(str(v))
 
+
+def _pct(v) -> str:
+    return "" if v is None else f"{float(v):.1%}"
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(rep: TenantReport) -> str:
     charts = ""
-    for png, alt in ((rep.decile_png, "Conversion rate by similarity decile"), (rep.reach_png, "Reach curve")):
+    for png, alt in ((rep.decile_png, "Conversion rate by decile"), (rep.reach_png, "Reach curve")):
         if png:
             charts += f'<figure><img alt="{alt}" src="{data_uri(png)}"><figcaption>{alt}</figcaption></figure>'
-    base = f"{rep.base_rate:.2%}" if rep.base_rate is not None else "n/a"
+    base = f"{rep.base_rate:.1%}" if rep.base_rate is not None else "n/a"
+    if rep.missing:
+        body = f"<p class=\"missing\"><b>Nothing to show yet:</b> {html.escape(rep.missing)}.</p>"
+    else:
+        body = f"""{charts}
+<h2>Audiences</h2>
+{_table(["audience", "status", "members", "conversions (members)", "conversion rate (members)",
+         "pool candidates", "conversions (pool)", "conversion rate (pool)", "seeds", "embedding coverage",
+         "last refresh", "last export"],
+        [[_cell(r["audience_name"]), _cell(r["status"]), _cell(r["members"]), _cell(r["conversions"]),
+          _pct(r["conversion_rate"]), _cell(r["candidates"]), _cell(r["candidate_conversions"]),
+          _pct(r["candidate_conversion_rate"]), _cell(r["seeds"]), _pct(r["embedding_coverage"]),
+          _cell(r["last_refresh_at"]), _cell(r["last_export_status"])] for r in rep.summary])}
+<h2>By decile of the pool (10 = best)</h2>
+{_table(["audience", "decile", "members", "conversion rate (members)", "lift vs base", "pool candidates",
+         "conversion rate (pool)", "similarity"],
+        [[_cell(r["audience_name"]), _cell(r["decile"]), _cell(r["members"]), _pct(r["conversion_rate"]),
+          "" if r["lift_vs_base"] is None else f"{float(r['lift_vs_base']):.2f}x", _cell(r["candidates"]),
+          _pct(r["candidate_conversion_rate"]), f"{r['min_similarity']:.3f} to {r['max_similarity']:.3f}"]
+         for r in rep.deciles])}
+<h2>Reach vs. precision (pool candidates above each similarity threshold)</h2>
+{_table(["audience", "min similarity", "audience size", "conversions", "conversion rate"],
+        [[_cell(r["audience_name"]), f"{r['threshold']:.3f}", _cell(r["audience_size"]), _cell(r["conversions"]),
+          _pct(r["conversion_rate"])] for r in rep.reach])}"""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lookalike: {html.escape(rep.name)}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem;color:#222}}
 table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}th,td{{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}}
 th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:0 1rem 1rem 0}}
+.missing{{background:#fff8e1;padding:1rem;border-left:4px solid #f0b400}}
 </style></head><body>
 <h1>{html.escape(rep.name)}</h1>
-<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the marts (as <code>lookalike_bi</code>). Tenant base
-conversion rate: <b>{base}</b>. Decile 10 holds the candidates most similar to the seeds.</p>
-{charts}
-<h2>Audiences</h2>
-{_table(["audience", "status", "members", "candidates", "seeds", "embedding coverage", "last refresh", "conversions",
-         "conversion rate", "conversion value", "base rate", "last export", "exported at"], rep.summary)}
-<h2>Performance by similarity decile</h2>
-{_table(["audience", "decile", "candidates", "conversions", "conversion rate", "lift vs audience", "lift vs base",
-         "min similarity", "max similarity"], rep.deciles)}
-<h2>Reach vs. precision</h2>
-{_table(["audience", "point", "min similarity", "audience size", "conversions", "conversion rate"], rep.reach)}
+<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the marts (as <code>lookalike_bi</code>). Rates are
+over each audience's members; the same over every candidate of its pool is labelled "pool". Tenant base conversion
+rate: <b>{base}</b>.</p>
+{body}
 </body></html>
 """
 

@@ -12,6 +12,18 @@ create temp table conversion_stage (event_id text, lead_id uuid, candidate_id uu
 -- name: copy_conversion_stage!
 copy conversion_stage (event_id, lead_id, candidate_id, event_type, value, occurred_at, metadata) from stdin;
 
+-- name: conflicting_events
+-- Staged events whose id was already recorded with other content (lead, type, value, time, metadata): the same id
+-- must mean the same event, so these are quarantined rather than silently dropped.
+select s.event_id
+from conversion_stage s
+join lookalike_conversion c on c.tenant_id = :tenant_id and c.event_id = s.event_id
+where (c.lead_id, c.event_type, c.value, c.occurred_at, c.metadata)
+      is distinct from (s.lead_id, s.event_type, s.value, s.occurred_at, s.metadata);
+
+-- name: drop_staged_events!
+delete from conversion_stage where event_id = any(:event_ids);
+
 -- name: merge_conversion_stage
 -- Deduplicated by event id: an id seen before is not inserted again.
 insert into lookalike_conversion (tenant_id, event_id, lead_id, candidate_id, event_type, value, occurred_at,

@@ -1,7 +1,7 @@
 -- name: report_deciles
 -- Read as lookalike_bi for one tenant: Row-Level Security on the marts limits it to that tenant.
-select audience_name, decile, candidates, conversions, conversion_rate, lift_vs_audience, lift_vs_base,
-       min_similarity, max_similarity
+select audience_name, decile, members, member_conversions, conversion_rate, lift_vs_audience, lift_vs_base,
+       candidates, candidate_conversions, candidate_conversion_rate, min_similarity, max_similarity
 from marts.mart_audience_performance_by_decile order by audience_name, decile;
 
 -- name: report_reach
@@ -12,5 +12,6 @@ order by s.audience_name, r.point;
 
 -- name: report_summary
 select audience_name, status, members, candidates, seeds, embedding_coverage, last_refresh_at, conversions,
-       conversion_rate, conversion_value, tenant_base_rate, last_export_status, last_export_at
+       conversion_rate, candidate_conversions, candidate_conversion_rate, conversion_value, tenant_base_rate,
+       last_export_status, last_export_at
 from marts.mart_audience_summary order by audience_name;

@@ -1,4 +1,5 @@
--- One row per candidate: did the lead convert (an event of a conversion type attributed to this candidate)?
+-- One row per candidate: is it a member of its audience now, and did it convert (an event of a conversion type
+-- attributed to this candidate)?
 with outcomes as (
     select
         tenant_id,
@@ -18,9 +19,12 @@ select
     c.similarity_score,
     c.decile,
     c.rank_score,
+    (m.candidate_id is not null) as is_member,
     coalesce(o.converted, false) as converted,
     coalesce(o.conversion_value, 0) as conversion_value,
     o.first_converted_at
 from {{ ref('stg_candidates') }} as c
+left join {{ ref('stg_audience_members') }} as m
+    on m.tenant_id = c.tenant_id and m.audience_id = c.audience_id and m.candidate_id = c.candidate_id
 left join outcomes as o
     on o.tenant_id = c.tenant_id and o.candidate_id = c.candidate_id

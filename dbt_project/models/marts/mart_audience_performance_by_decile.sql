@@ -1,11 +1,15 @@
--- Does higher similarity convert better? Per audience and similarity decile (10 = most similar).
+-- Does a higher decile convert better? Per audience and decile of its pool (10 = best). The rates are over the
+-- audience's members (the people it targets); the same figures over every candidate of the pool are in the
+-- candidate_* columns.
 with by_decile as (
     select
         tenant_id,
         audience_id,
         decile,
+        count(*) filter (where is_member) as members,
+        count(*) filter (where is_member and converted) as member_conversions,
         count(*) as candidates,
-        count(*) filter (where converted) as conversions,
+        count(*) filter (where converted) as candidate_conversions,
         min(similarity_score) as min_similarity,
         max(similarity_score) as max_similarity
     from {{ ref('int_candidate_outcomes') }}
@@ -16,7 +20,8 @@ by_audience as (
     select
         tenant_id,
         audience_id,
-        count(*) filter (where converted)::numeric / nullif(count(*), 0) as audience_rate
+        count(*) filter (where is_member and converted)::numeric / nullif(count(*) filter (where is_member), 0)
+            as audience_rate
     from {{ ref('int_candidate_outcomes') }}
     group by tenant_id, audience_id
 )
@@ -26,12 +31,16 @@ select
     d.audience_id,
     a.audience_name,
     d.decile::integer as decile,
-    d.candidates,
-    d.conversions,
-    round(d.conversions::numeric / nullif(d.candidates, 0), 6)::numeric(8, 6) as conversion_rate,
-    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(ba.audience_rate, 0), 4)::numeric(12, 4)
+    d.members,
+    d.member_conversions,
+    round(d.member_conversions::numeric / nullif(d.members, 0), 6)::numeric(8, 6) as conversion_rate,
+    round((d.member_conversions::numeric / nullif(d.members, 0)) / nullif(ba.audience_rate, 0), 4)::numeric(12, 4)
         as lift_vs_audience,
-    round((d.conversions::numeric / nullif(d.candidates, 0)) / nullif(b.base_rate, 0), 4)::numeric(12, 4) as lift_vs_base,
+    round((d.member_conversions::numeric / nullif(d.members, 0)) / nullif(b.base_rate, 0), 4)::numeric(12, 4)
+        as lift_vs_base,
+    d.candidates,
+    d.candidate_conversions,
+    round(d.candidate_conversions::numeric / nullif(d.candidates, 0), 6)::numeric(8, 6) as candidate_conversion_rate,
     round(d.min_similarity::numeric, 6)::double precision as min_similarity,
     round(d.max_similarity::numeric, 6)::double precision as max_similarity
 from by_decile as d

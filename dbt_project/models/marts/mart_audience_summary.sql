@@ -10,7 +10,8 @@ outcomes as (
         tenant_id,
         audience_id,
         count(*) as candidates,
-        count(*) filter (where converted) as conversions,
+        count(*) filter (where converted) as candidate_conversions,
+        count(*) filter (where is_member and converted) as member_conversions,
         sum(conversion_value) as conversion_value
     from {{ ref('int_candidate_outcomes') }}
     group by tenant_id, audience_id
@@ -44,8 +45,10 @@ select
     coalesce(s.seeds, 0) as seeds,
     cov.coverage::numeric(6, 4) as embedding_coverage,
     a.last_membership_refresh_at as last_refresh_at,
-    coalesce(o.conversions, 0) as conversions,
-    round(o.conversions::numeric / nullif(o.candidates, 0), 6)::numeric(8, 6) as conversion_rate,
+    coalesce(o.member_conversions, 0) as conversions,
+    round(o.member_conversions::numeric / nullif(m.members, 0), 6)::numeric(8, 6) as conversion_rate,
+    coalesce(o.candidate_conversions, 0) as candidate_conversions,
+    round(o.candidate_conversions::numeric / nullif(o.candidates, 0), 6)::numeric(8, 6) as candidate_conversion_rate,
     round(b.base_rate, 6)::numeric(8, 6) as tenant_base_rate,
     coalesce(o.conversion_value, 0)::numeric(16, 2) as conversion_value,
     e.last_export_status,

@@ -11,8 +11,9 @@ from lookalike_assets.db.connect import PIPELINE_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.helpers import md_table
 from lookalike_assets.defs.resources import LookalikeDatabase
+from lookalike_assets.domain.conversions import ConversionFileError
 from lookalike_assets.pipeline.common import Timer
-from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file, rebuild_facts
+from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file, move_aside, rebuild_facts
 from lookalike_assets.reporting.charts import markdown_image
 from lookalike_assets.reporting.report import build_report, write_report
 from lookalike_assets.settings import get_settings
@@ -25,7 +26,9 @@ MARTS = [dg.AssetKey(["marts", "mart_audience_performance_by_decile"]),
 # A whole range of days in one run (the demo's history, a backfill) is the intended use; the API is beta.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
-conversion_days = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_offset=1, timezone="UTC")
+# Days of events, from the first day lookalike keeps events for (older events are quarantined when they arrive).
+conversion_days = dg.DailyPartitionsDefinition(start_date=get_settings().events_since.isoformat(), end_offset=1,
+                                               timezone="UTC")
 
 
 class LandingFolder(dg.ConfigurableResource):
@@ -40,6 +43,11 @@ class LandingFolder(dg.ConfigurableResource):
     @property
     def processed(self) -> Path:
         return self.path / "processed"
+
+    @property
+    def rejected(self) -> Path:
+        """Files that could not be read as conversion events at all, each with a ``.reason.txt``."""
+        return self.path / "rejected"
 
     def pending(self) -> list[Path]:
         if not self.path.exists():
@@ -66,18 +74,27 @@ def tenant_directory(conn) -> dict[str, str]:
     deps=["tenants", "lookalike_conversion"],
     kinds={"python", "postgres"},
     description="Conversion events from files dropped in the landing folder, loaded into lookalike_conversion: "
-    "deduplicated by event id; unknown or other tenants' leads quarantined with the reason.",
+    "deduplicated by event id; unknown or other tenants' leads quarantined with the reason. A file that is not "
+    "a conversion file at all is moved to rejected/ with a reason file, and the files after it still load.",
+    check_specs=[dg.AssetCheckSpec("no_rejected_files", asset="landed_conversions",
+                                   description="Every landing file could be read as conversion events.")],
 )
 def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig, db: LookalikeDatabase,
                        landing: LandingFolder) -> dg.MaterializeResult:
     files = [Path(f) for f in config.files] if config.files else landing.pending()
     files = [f for f in files if f.exists()]
     total = ConversionReport()
-    rows = []
+    rows, rejected = [], []
     with db.connect() as conn:
         tenants = tenant_directory(conn)
         for f in files:
-            res = ingest_file(conn, f, tenants, done_dir=landing.processed)
+            try:
+                res = ingest_file(conn, f, tenants, done_dir=landing.processed)
+            except ConversionFileError as exc:
+                moved = move_aside(f, landing.rejected, str(exc))
+                rejected.append((f.name, str(exc)))
+                context.log.error(f"{f.name}: moved to {moved.parent.name}/: {exc}")
+                continue
             total.add(res.report)
             rows.append((res.file, res.report.received, res.report.inserted, res.report.duplicates,
                          len(res.report.quarantined), res.unknown_tenant_rows))
@@ -94,7 +111,10 @@ def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig,
         "quarantined": len(total.quarantined),
         "quarantine_reasons": md_table(["reason", "events"], sorted(reasons.items())),
         "event_days": ", ".join(sorted(d.isoformat() for d in total.days)) or "none",
-    })
+        "rejected_files": md_table(["file", "reason"], rejected) if rejected else "none",
+    }, check_results=[dg.AssetCheckResult(
+        check_name="no_rejected_files", passed=not rejected, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected": ", ".join(n for n, _ in rejected) or "none"})])
 
 
 @dg.asset(
@@ -147,12 +167,13 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
         tenants = list(Q.list_tenants(conn))
         reports = [(slug, build_report(conn, tid, name)) for tid, slug, name, *_ in tenants]
         # charts in the metadata for the tenants with outcomes first (the UI shows a bounded number)
-        reports.sort(key=lambda sr: (not any(r[3] for r in sr[1].deciles), sr[0]))
+        reports.sort(key=lambda sr: (not sr[1].has_outcomes, sr[0]))
         for slug, rep in reports:
             path = write_report(rep, folder, slug)
             lifts = rep.top_decile_lift()
-            rows.append((slug, len(rep.summary), f"{rep.base_rate:.4f}" if rep.base_rate is not None else "-",
-                         ", ".join(f"{a}: {v:.2f}x" for a, v in lifts.items() if v is not None) or "-", str(path)))
+            rows.append((slug, len(rep.summary), f"{rep.base_rate:.1%}" if rep.base_rate is not None else "-",
+                         rep.missing or ", ".join(f"{a}: {v:.2f}x" for a, v in lifts.items() if v is not None) or "-",
+                         str(path)))
             if len(metadata) < 20:
                 if rep.decile_png:
                     metadata[f"{slug}: conversion by decile"] = dg.MetadataValue.md(
@@ -161,7 +182,7 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
                     metadata[f"{slug}: reach curve"] = dg.MetadataValue.md(markdown_image(rep.reach_png, f"{slug} reach"))
     context.log.info(f"{len(rows)} tenant report(s) under {folder}")
     return dg.MaterializeResult(metadata={
-        "reports": md_table(["tenant", "audiences", "base rate", "top-decile lift vs base", "file"], rows),
+        "reports": md_table(["tenant", "audiences", "base rate", "members' top-decile lift vs base", "file"], rows),
         "folder": dg.MetadataValue.path(str(folder)),
         **metadata,
     })

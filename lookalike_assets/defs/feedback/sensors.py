@@ -11,6 +11,9 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_days, conversion_facts, landed_conversions
 from lookalike_assets.defs.resources import LookalikeDatabase
 
+LANDING_TAG = "lookalike/landing_files"
+MAX_LANDING_ATTEMPTS = 3
+
 ingest_conversions_job = dg.define_asset_job("ingest_conversions", selection=[landed_conversions],
                                              description="Load conversion files from the landing folder.")
 conversion_facts_job = dg.define_asset_job("conversion_facts_job", selection=[conversion_facts],
@@ -26,10 +29,18 @@ def conversion_landing_sensor(context: dg.SensorEvaluationContext, landing: Land
         return dg.SkipReason(f"no files in {landing.path}")
     fingerprint = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files]
     key = hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()[:16]
+    runs = context.instance.get_runs(filters=dg.RunsFilter(tags={LANDING_TAG: key}))
+    if any(not r.is_finished for r in runs):
+        return dg.SkipReason(f"the run for these {len(files)} file(s) has not finished")
+    failed = [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
+    if len(failed) >= MAX_LANDING_ATTEMPTS:
+        return dg.SkipReason(f"{len(failed)} runs for these files failed: see the last one, fix the cause, and the "
+                             "next change to the folder starts again")
+    # the same files after a failed run (a database outage, a killed worker) are tried again under a new run key
     return dg.RunRequest(
-        run_key=f"landing:{key}",
+        run_key=f"landing:{key}" + (f":retry{len(failed)}" if failed else ""),
         run_config={"ops": {"landed_conversions": {"config": {"files": [str(f) for f in files]}}}},
-        tags={"lookalike/trigger": "landing"},
+        tags={"lookalike/trigger": "landing", LANDING_TAG: key},
     )
 
 
