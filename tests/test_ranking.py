@@ -234,3 +234,24 @@ def test_backtest_refuses_bad_input(bank_sample, conn, tmp_path):
         run_backtest(conn, BacktestConfig(csv=str(bank_sample), label_column="y", positive_value="yes", seeds=5000))
     with pytest.raises(BacktestError, match="not in the file: nope"):
         run_backtest(conn, BacktestConfig(csv=str(bank_sample), label_column="y", exclude_columns=["nope"]))
+
+
+def test_influential_factors_are_listed_most_important_first(cli_env, conn, tenant):
+    """Importances come back from jsonb in its own key order; every listing sorts them by share."""
+    import re
+
+    from conftest import cli
+
+    assert train_and_promote(conn, tenant.tenant_id, RankingConfig(min_seeds=10)).status == "promoted"
+    with tenant_transaction(conn, tenant.tenant_id, PIPELINE_ROLE):
+        stored = list(Q.champion_model(conn, tenant_id=tenant.tenant_id)[4]["importances"].items())
+    assert stored != sorted(stored, key=lambda kv: -kv[1]), "jsonb keeps no order: the test needs it scrambled"
+    for args in (["ranking", "show", "--tenant", tenant.slug],
+                 ["audiences", "show", "Lookalikes of won deals", "--tenant", tenant.slug]):
+        code, out = cli(*args)
+        assert code == 0, out
+        assert "influential factor" in out, out
+        table = out.split("influential factor")[-1]
+        shares = [float(x) for x in re.findall(r"(\d+\.\d)%", table)]
+        assert len(shares) == 10 and shares == sorted(shares, reverse=True), (args, shares)
+        assert max(v for _k, v in stored) * 100 - shares[0] < 0.1

@@ -105,8 +105,10 @@ def audiences_show(
 
 
 def print_factors(importances: dict, top: int = 10) -> None:
+    from lookalike_assets.domain.ranking import top_factors
+
     t = Table("influential factor", "share of gain")
-    for name, share in list(importances.items())[:top]:
+    for name, share in top_factors(importances, top):
         t.add_row(name, f"{share:.1%}")
     console.print(t)
 

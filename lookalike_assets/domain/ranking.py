@@ -246,6 +246,14 @@ class TrainedModel:
                    d["importances"], d["train_rows"], d["positives"])
 
 
+def top_factors(importances: Mapping[str, float] | Sequence, n: int | None = None) -> list[tuple[str, float]]:
+    """The influential factors, most important first. Importances stored as JSON objects (jsonb) do not keep
+    their order, so every reader sorts here."""
+    items = importances.items() if isinstance(importances, Mapping) else importances
+    out = sorted(((str(k), float(v)) for k, v in items), key=lambda kv: (-kv[1], kv[0]))
+    return out[:n] if n is not None else out
+
+
 def _importances(boosters: Sequence[lgb.Booster], names: Sequence[str]) -> dict[str, float]:
     gain = np.zeros(len(names))
     for b in boosters:

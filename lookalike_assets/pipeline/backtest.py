@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.encoders import get_encoder
-from lookalike_assets.domain.ranking import auc, lift_at
+from lookalike_assets.domain.ranking import auc, lift_at, top_factors
 from lookalike_assets.pipeline import admin
 from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
@@ -215,7 +215,7 @@ def _trial(conn, tid, audience_id, lead_ids, y_all, rows, by_ext, model_version,
         # the feedback model lost against the seeds-only champion on the holdout: the champion still ranks
         say("  (the seeds-only model stays champion)")
     out["ranked_feedback"] = _measure(scores, rows, rest)
-    out["models"] = {"ranked": {"status": r.status, "kind": r.kind, "importances": dict(list(r.importances.items())[:10])},
+    out["models"] = {"ranked": {"status": r.status, "kind": r.kind, "importances": dict(top_factors(r.importances, 10))},
                      "ranked_feedback": {"status": r2.status, "kind": r2.kind}}
     return out
 

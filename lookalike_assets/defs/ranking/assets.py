@@ -8,6 +8,7 @@ from lookalike_assets.defs.jobs import TENANT_TAG, tenant_tags
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.defs.tenants.sensors import tenant_slugs, waiting_partitions
+from lookalike_assets.domain.ranking import top_factors
 from lookalike_assets.pipeline.changes import conversions_since_training
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
@@ -46,7 +47,7 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         "champion_vs_challenger": md_table(["model", "holdout AUC", "holdout lift@10"],
                                            [row("challenger (this run)", res.challenger),
                                             row("champion before this run", res.champion)]),
-        "influential_factors": md_table(["feature", "share of gain"], list(res.importances.items())[:15]),
+        "influential_factors": md_table(["feature", "share of gain"], top_factors(res.importances, 15)),
         "excluded_features": ", ".join(res.excluded_features) or "none",
         "candidates_scored": res.scored,
         "seconds": round(res.seconds, 2),
