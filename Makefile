@@ -28,19 +28,25 @@ help:
 	@echo "make test      install and run the test suite"
 	@echo "make bench     run the benchmarks (figures in BENCHMARKS.md; the 1M-lead run is in its header)"
 
+PIP := $(BIN)/pip --disable-pip-version-check
+
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev]"
-	touch $(STAMP)
+	@echo "==> [1/3] virtual environment $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] CPU torch first ($(TORCH_SPEC)), so that sentence-transformers does not pull CUDA packages"
+	$(PIP) install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	@echo "==> [3/3] lookalike and its dependencies (Dagster, dbt, LightGBM, sentence-transformers, ...): a few minutes the first time"
+	$(PIP) install -e ".[dev]"
+	@touch $(STAMP)
 
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null) dbt_project/dbt_project.yml
 
 # The dbt manifest is prepared once here (and by `dagster dev`), never at import time.
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)
-	$(BIN)/dagster-dbt project prepare-and-package --file lookalike_assets/defs/analytics/dbt.py >/dev/null
-	touch $(MANIFEST)
+	@echo "==> dbt manifest (dbt parse)"
+	@$(BIN)/dagster-dbt project prepare-and-package --file lookalike_assets/defs/analytics/dbt.py >/dev/null
+	@touch $(MANIFEST)
 
 install: $(STAMP) $(MANIFEST)
 

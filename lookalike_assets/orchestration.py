@@ -93,7 +93,11 @@ def _root_cause(result) -> str | None:
 
 
 def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | None = None,
-             on_event: Callable[[StepEvent], None] | None = None, log_level: str = "WARNING") -> tuple:
+             on_event: Callable[[StepEvent], None] | None = None, log_level: str = "WARNING",
+             stdout_to: Path | None = None) -> tuple:
+    """Run a job in this process. ``stdout_to``: a file for what steps print (dbt's log), instead of the screen."""
+    import contextlib
+
     import dagster as dg
 
     from lookalike_assets.definitions import defs
@@ -115,11 +119,15 @@ def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | No
 
         instance.add_event_listener(run_id, listen)
     t = time.perf_counter()
-    res = job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False, tags=tags or {}, run_id=run_id,
-        resources={**default_resources(), "dbt": _dbt()},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    with contextlib.ExitStack() as stack:
+        if stdout_to is not None:
+            stdout_to.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(stdout_to.open("w", encoding="utf-8"))))
+        res = job.execute_in_process(
+            partition_key=partition_key, instance=instance, raise_on_error=False, tags=tags or {}, run_id=run_id,
+            resources={**default_resources(), "dbt": _dbt()},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     return res, time.perf_counter() - t, dg
 
 
@@ -159,10 +167,22 @@ def materialize_tenants(
     return out
 
 
-def materialize_marts(log_level: str = "WARNING") -> RunOutcome:
-    """dbt build (staging, intermediate, marts) and the reports, as one Dagster run."""
-    res, seconds, _ = _execute("marts_refresh", log_level=log_level, tags={"lookalike/trigger": "cli"})
-    return RunOutcome("marts", res.run_id, res.success, seconds, None if res.success else _root_cause(res))
+@dataclass
+class MartsOutcome(RunOutcome):
+    log: Path | None = None
+    dbt_summary: str | None = None  # dbt's own count: "PASS=58 WARN=0 ERROR=0 SKIP=0 ..."
+
+
+def materialize_marts(log_level: str = "WARNING") -> MartsOutcome:
+    """dbt build (staging, intermediate, marts) and the reports, as one Dagster run; dbt's log goes to a file
+    under <LOOKALIKE_HOME>/logs, and its count of passed and failed nodes comes back as one line."""
+    import re
+
+    log = get_settings().home / "logs" / f"dbt-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    res, seconds, _ = _execute("marts_refresh", log_level=log_level, tags={"lookalike/trigger": "cli"}, stdout_to=log)
+    done = re.findall(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+.*?TOTAL=\d+)", log.read_text(errors="replace"))
+    return MartsOutcome("marts", res.run_id, res.success, seconds, None if res.success else _root_cause(res),
+                        log=log, dbt_summary=done[-1] if done else None)
 
 
 def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome:

@@ -115,3 +115,63 @@ def test_import_dry_run_prints_the_mapping_and_the_spec(cli_env, conn, new_slug,
     f.write_text("crm_id,segment\nC1,a\nC2,b\n")
     code, out = cli("leads", "import", str(f), "--tenant", slug)
     assert code == 2 and "--update-spec" in out and "new column 'segment'" in out
+
+
+def test_materialize_shows_each_step_with_counts(cli_env, conn, new_slug):
+    from lookalike_assets.orchestration import materialize_tenants
+
+    t = load_tenant(conn, tenant_profile(2, new_slug("prog")), 200, pool_size=50)
+    events = []
+    out = materialize_tenants([str(t.tenant_id)], on_event=events.append)
+    assert out[0].success and out[0].what == t.slug
+    started = [e.step for e in events if e.kind == "start"]
+    assert started == ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
+                       "audience_memberships", "audience_exports"]
+    logs = [e.message for e in events if e.kind == "log" and e.step == "lead_embeddings"]
+    assert any("embedded 200 of 200" in m and "/s" in m for m in logs), logs
+
+
+def test_dbt_log_goes_to_a_file_and_one_line_to_the_screen(cli_env, two_tenants, capsys):
+    from lookalike_assets.orchestration import materialize_marts
+
+    o = materialize_marts()
+    assert o.success, o.error
+    assert o.dbt_summary and o.dbt_summary.startswith("PASS=") and "ERROR=0" in o.dbt_summary
+    assert "Running with dbt" in o.log.read_text() and "START sql" in o.log.read_text()
+    assert "START sql" not in capsys.readouterr().out
+
+
+def test_importing_the_code_location_under_dagster_dev_runs_no_dbt(tmp_path):
+    """`dagster dev` imports the definitions in every run process: that must not parse the dbt project."""
+    import os
+    import subprocess
+    import sys
+
+    from lookalike_assets.defs.analytics.dbt import dbt_project
+
+    before = dbt_project.manifest_path.stat().st_mtime_ns
+    env = {**os.environ, "DAGSTER_IS_DEV_CLI": "1", "DAGSTER_HOME": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", "import lookalike_assets.definitions"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert dbt_project.manifest_path.stat().st_mtime_ns == before
+    from lookalike_assets.definitions import defs
+
+    for job in ("tenant_refresh", "ranking_retrain"):  # one process per run, not one per step
+        assert defs.resolve_job_def(job).executor_def.name == "in_process"
+
+
+def test_an_expected_skip_is_reported_once(conn, new_slug, tmp_path, caplog):
+    import logging
+
+    from conftest import build_tenant
+
+    from lookalike_assets.domain.exports import LocalFolderDestination
+    from lookalike_assets.pipeline.exports import run_exports
+
+    t = load_tenant(conn, tenant_profile(0, new_slug("once")), 200, pool_size=50)
+    build_tenant(conn, t.tenant_id, 50, memberships=True)
+    with caplog.at_level(logging.INFO, logger="lookalike"):
+        results = run_exports(conn, t.tenant_id, LocalFolderDestination(tmp_path))
+    assert any(r.status == "skipped" for r in results)  # linkedin needs 300
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "the caller reports skips, not the pipeline"

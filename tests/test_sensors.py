@@ -121,14 +121,19 @@ def test_the_change_reader_sees_nothing_else(conn):
     assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day", "actor"}
 
 
-def test_nightly_schedule_requests_every_tenant(instance):
+def test_nightly_schedule_requests_every_tenant_by_name(instance, test_url, conn, new_slug):
     assert nightly_tenant_refresh.cron_schedule == "0 2 * * *"
     when = datetime(2026, 11, 21, 2, tzinfo=timezone.utc)
-    ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    resources = {"db": LookalikeDatabase(database_url=test_url)}
+    ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources)
     assert isinstance(nightly_tenant_refresh(ctx), dg.SkipReason)
-    instance.add_dynamic_partitions(TENANTS_PARTITION, ["t1", "t2"])
-    reqs = nightly_tenant_refresh(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
-    assert sorted(r.partition_key for r in reqs) == ["t1", "t2"]
+    slugs = [new_slug("night"), new_slug("night")]
+    tids = [admin.create_tenant(conn, s, s) for s in slugs]
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [*tids, "00000000-0000-0000-0000-0000000000aa"])  # one deleted
+    reqs = nightly_tenant_refresh(dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                                           resources=resources))
+    assert sorted(r.partition_key for r in reqs) == sorted(tids)
+    assert sorted(r.tags["lookalike/tenant_slug"] for r in reqs) == sorted(slugs)
     assert len({r.run_key for r in reqs}) == 2
 
 

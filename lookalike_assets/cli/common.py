@@ -23,6 +23,8 @@ def configure_logging(verbose: bool = False) -> None:
     Python warnings are not hidden: they go through logging like everything else."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:  # libraries that set their own logger levels stop here too
+        handler.setLevel(level)
     logging.captureWarnings(True)
     for name in ("alembic", "pgserver", "sentence_transformers", "dagster"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

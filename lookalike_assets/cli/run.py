@@ -47,10 +47,11 @@ def materialize_with_progress(tenants: list[tuple[str, str]], job_name: str = "t
 def build_marts() -> bool:
     from lookalike_assets.orchestration import materialize_marts
 
-    with console.status("dbt build (staging, marts)..."):
+    with console.status("dbt build (staging, marts) and reports..."):
         o = materialize_marts()
-    console.print(f"  marts: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} "
-                  f"in {o.seconds:.1f}s (run {o.run_id[:8]})")
+    console.print(f"  marts and reports: {'[green]ok[/green]' if o.success else '[red]failed[/red]: ' + str(o.error)} "
+                  f"in {o.seconds:.1f}s (run {o.run_id[:8]}); dbt {o.dbt_summary or 'did not finish'}; "
+                  f"dbt's log: {o.log}")
     return o.success
 
 
@@ -76,12 +77,14 @@ def print_summary(seconds: float | None = None) -> None:
     table = Table("tenant", "leads", "embedded", "seeds", "audience", "status", "candidates", "members", "exports",
                   title="lookalike")
     totals = {"tenants": 0, "leads": 0, "embedded": 0}
+    skipped = []
     with admin_connection() as conn:
         tenants = list(Q.list_tenants(conn))
         for tid, slug, _name, _c, _l in tenants:
             with tenant_transaction(conn, tid, APP_ROLE):
                 leads, embedded, seeds = Q.tenant_summary(conn, tenant_id=tid)
                 rows = list(Q.audience_summary(conn, tenant_id=tid))
+                skipped += [(slug, *r) for r in Q.skipped_exports(conn, tenant_id=tid)]
             totals["tenants"] += 1
             totals["leads"] += leads
             totals["embedded"] += embedded
@@ -98,6 +101,8 @@ def print_summary(seconds: float | None = None) -> None:
     from lookalike_assets.settings import get_settings
 
     console.print(f"export files under {get_settings().exports_dir}")
+    for slug, audience, fmt, why in skipped:
+        console.print(f"  not exported: {slug} / {audience} -> {fmt}: {why}")
     _print_performance()
 
 

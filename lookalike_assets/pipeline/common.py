@@ -1,3 +1,7 @@
+"""Shared by the pipeline modules. Logging convention: what a step skipped or could not do is in the result it
+returns, and its caller (an asset, the CLI, the API) reports it once; the pipeline itself logs that at INFO, and
+logs WARNING only for what its result does not carry."""
+
 from __future__ import annotations
 
 import logging

@@ -32,7 +32,7 @@ class EmbedResult:
     model_version: str
     to_embed: int
     embedded: int
-    skipped_empty: list[str] = field(default_factory=list)
+    skipped_empty: list[str] = field(default_factory=list)  # external ids of leads with nothing to embed
     seconds: float = 0.0
 
     @property
@@ -45,7 +45,7 @@ def model_version(encoder: TextEncoder, spec: FeatureSpec) -> str:
 
 
 def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors for rows of (lead_id, features, text_blob, content_hash), and a mask of rows with content."""
+    """Vectors for rows of (lead_id, features, text_blob, content_hash, ...), and a mask of rows with content."""
     feats = [r[1] for r in rows]
     texts = [r[2] if spec.effective_text_weight > 0 else "" for r in rows]
     tab = tabular_matrix(feats, spec)
@@ -84,7 +84,7 @@ def refresh_embeddings(
     done = 0
     for batch in batched(todo, batch_size):
         raw, ok = embed_rows(batch, encoder, spec)
-        result.skipped_empty += [str(batch[i][0]) for i in np.flatnonzero(~ok)]
+        result.skipped_empty += [str(batch[i][4]) for i in np.flatnonzero(~ok)]
         keep = np.flatnonzero(ok)
         if keep.size:
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):

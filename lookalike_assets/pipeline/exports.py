@@ -98,7 +98,7 @@ def run_exports(
         try:
             formats = destinations_of(rules_raw)
         except RuleError as exc:
-            log.warning("audience %s: no exports: %s", name, exc)
+            log.info("audience %s: no exports: %s", name, exc)
             out.append(ExportResult(audience_id, name, "-", destination.name, "skipped", error=str(exc)))
             continue
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -115,7 +115,7 @@ def run_exports(
             except (AudienceTooSmall, ExportError) as exc:
                 res.status, res.error = "skipped", str(exc)
                 _finish(conn, tenant_id, job, res, None)
-                log.warning("export %s/%s skipped: %s", name, fmt, exc)
+                log.info("export %s/%s skipped: %s", name, fmt, exc)
                 continue
             res.rows = rendered.rows
             _deliver(conn, tenant_id, job, res, destination, [slug, audience_folder(name, audience_id), f"{fmt}.csv"],
@@ -126,7 +126,7 @@ def run_exports(
                     Q.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
                 log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
             else:
-                log.error("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
+                log.info("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
         if isinstance(destination, LocalFolderDestination):
             remove_audience_files(destination.root, slug, audience_id, keep=audience_folder(name, audience_id))
     if out:
@@ -149,7 +149,7 @@ def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, 
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
                 Q.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
                                      error=_safe_error(exc))
-            log.warning("export %s/%s to %s: attempt %d failed: %s", res.audience, res.format, destination.name,
+            log.info("export %s/%s to %s: attempt %d failed: %s", res.audience, res.format, destination.name,
                         res.attempts, type(exc).__name__)
             raise
 

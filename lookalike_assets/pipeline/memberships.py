@@ -155,7 +155,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
 
     for res in results.values():
         if res.status == "skipped":
-            log.warning("audience %s skipped: %s", res.name, res.reason)
+            log.info("audience %s skipped: %s", res.name, res.reason)
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
                 Q.record_membership_skip(conn, tenant_id=tenant_id, audience_id=res.audience_id, reason=res.reason)
     return [results[a[0]] for a in audiences]

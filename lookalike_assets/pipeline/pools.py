@@ -100,9 +100,9 @@ def refresh_seed_profiles(
             out.append(res)
     for r in out:
         for w in r.warnings:
-            log.warning("audience %s: %s", r.name, w)
+            log.info("audience %s: %s", r.name, w)
         if r.reason:
-            log.warning("audience %s skipped: %s", r.name, r.reason)
+            log.info("audience %s skipped: %s", r.name, r.reason)
     return out
 
 

@@ -1,7 +1,8 @@
 -- name: leads_to_embed
 -- Leads whose features changed since their embedding, or whose embedding came from another model.
-select f.lead_id, f.features, f.text_blob, f.content_hash
+select f.lead_id, f.features, f.text_blob, f.content_hash, l.external_id
 from lead_features f
+join leads l on l.tenant_id = f.tenant_id and l.lead_id = f.lead_id
 left join lead_embeddings e on e.tenant_id = f.tenant_id and e.lead_id = f.lead_id
 where f.tenant_id = :tenant_id
   and (e.lead_id is null or e.content_hash <> f.content_hash or e.model_version <> :model_version)

@@ -40,3 +40,12 @@ select a.name, a.status,
        (select string_agg(distinct j.format, ',' order by j.format) from lookalike_export_job j
          where j.tenant_id = a.tenant_id and j.audience_id = a.audience_id and j.status = 'succeeded')
 from lookalike_audience a where a.tenant_id = :tenant_id order by a.name;
+
+-- name: skipped_exports
+-- Per audience and format, the latest export when it was skipped, with why (below a platform's minimum, ...).
+select name, format, error from (
+  select distinct on (j.audience_id, j.format) a.name, j.format, j.status, j.error
+  from lookalike_export_job j join lookalike_audience a using (tenant_id, audience_id)
+  where j.tenant_id = :tenant_id and a.status = 'published'
+  order by j.audience_id, j.format, j.started_at desc
+) last where status = 'skipped' order by name, format;

@@ -4,10 +4,10 @@ import dagster as dg
 
 from lookalike_assets.defs.audiences.assets import candidate_pools
 from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
-from lookalike_assets.defs.jobs import TENANT_TAG, tenant_tags
+from lookalike_assets.defs.jobs import tenant_tags
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-from lookalike_assets.defs.tenants.sensors import tenant_slugs, waiting_partitions
+from lookalike_assets.defs.tenants.sensors import schedule_requests, tenant_slugs, waiting_partitions
 from lookalike_assets.domain.ranking import top_factors
 from lookalike_assets.pipeline.changes import conversions_since_training
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
@@ -65,13 +65,9 @@ ranking_retrain_job = dg.define_asset_job(
 @dg.schedule(cron_schedule="0 3 * * 0", job=ranking_retrain_job, execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Weekly (Sunday 03:00 UTC): retrain every tenant's ranking model.")
-def weekly_ranking_retrain(context: dg.ScheduleEvaluationContext):
+def weekly_ranking_retrain(context: dg.ScheduleEvaluationContext, db: LookalikeDatabase):
     week = context.scheduled_execution_time.strftime("%G-W%V")
-    tenants = context.instance.get_dynamic_partitions(TENANTS_PARTITION)
-    if not tenants:
-        return dg.SkipReason("no tenant partitions yet")
-    return [dg.RunRequest(partition_key=t, run_key=f"retrain:{week}:{t}", tags={TENANT_TAG: t,
-                          "lookalike/trigger": "weekly"}) for t in tenants]
+    return schedule_requests(context, db, f"retrain:{week}", "weekly")
 
 
 @dg.sensor(job=ranking_retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

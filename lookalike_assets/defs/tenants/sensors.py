@@ -23,6 +23,22 @@ def tenant_slugs(conn) -> dict[str, str]:
         return {t: slug for t, slug, _name in Q.tenant_directory(conn)}
 
 
+def schedule_requests(context: dg.ScheduleEvaluationContext, db: LookalikeDatabase, key: str, trigger: str):
+    """One run request per tenant partition, named by slug, with a run key per period."""
+    tenants = context.instance.get_dynamic_partitions(TENANTS_PARTITION)
+    if not tenants:
+        return dg.SkipReason("no tenant partitions yet")
+    with db.connect() as conn:
+        slugs = tenant_slugs(conn)
+    gone = [t for t in tenants if t not in slugs]
+    if gone:
+        context.log.warning(f"{len(gone)} partition(s) of deleted tenants are left out (the change sensor removes "
+                            "them)")
+    return [dg.RunRequest(partition_key=t, run_key=f"{key}:{t}",
+                          tags={**tenant_tags(t, slugs[t]), "lookalike/trigger": trigger})
+            for t in tenants if t in slugs]
+
+
 @dg.sensor(
     job=tenant_refresh_job,
     minimum_interval_seconds=30,
@@ -71,12 +87,6 @@ def tenant_changes_sensor(context: dg.SensorEvaluationContext, db: LookalikeData
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Nightly: refresh every tenant partition (changed leads' embeddings, pools, memberships, exports).",
 )
-def nightly_tenant_refresh(context: dg.ScheduleEvaluationContext):
+def nightly_tenant_refresh(context: dg.ScheduleEvaluationContext, db: LookalikeDatabase):
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    tenants = context.instance.get_dynamic_partitions(TENANTS_PARTITION)
-    if not tenants:
-        return dg.SkipReason("no tenant partitions yet")
-    return [
-        dg.RunRequest(partition_key=t, run_key=f"nightly:{day}:{t}", tags={TENANT_TAG: t, "lookalike/trigger": "nightly"})
-        for t in tenants
-    ]
+    return schedule_requests(context, db, f"nightly:{day}", "nightly")
