@@ -82,3 +82,18 @@ def test_unknown_partition_fails_clearly(test_url, tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "does not exist" in str(failure.step_failure_data.user_failure_data or failure.step_failure_data.error)
+
+
+def test_the_code_location_validates_as_a_deployment_validates_it(tmp_path):
+    """`dagster definitions validate`, in a fresh process, as a deployment checks the code location."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    res = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m",
+                          "lookalike_assets.definitions"], env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert "Validation successful" in res.stdout + res.stderr

@@ -121,7 +121,8 @@ def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig,
     partitions_def=conversion_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
-    deps=["lookalike_conversion", landed_conversions],
+    # a day's facts read that day's events of every tenant (the events are tenant-partitioned)
+    deps=[dg.AssetDep("lookalike_conversion", partition_mapping=dg.AllPartitionMapping()), landed_conversions],
     kinds={"python", "postgres"},
     description="Per day (UTC) of the events: each conversion attributed to the candidates, and so the audiences, "
     "that picked its lead (lookalike_conversion_fact); converted candidates get status 'converted'. A day is "

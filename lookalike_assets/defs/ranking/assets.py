@@ -15,7 +15,8 @@ from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
 @dg.asset(
     partitions_def=tenant_partitions,
-    deps=[candidate_pools, "conversion_facts"],
+    # the ranker learns from every day's facts (daily partitions) of its tenant
+    deps=[candidate_pools, dg.AssetDep("conversion_facts", partition_mapping=dg.AllPartitionMapping())],
     group_name="audiences",
     kinds={"python", "lightgbm"},
     description="A LightGBM ranker per tenant: positive-unlabelled (seeds against other leads) until outcomes "
