@@ -8,7 +8,6 @@ import os
 import platform
 import resource
 import sys
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +16,6 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-warnings.filterwarnings("ignore")
 
 
 def bench_database(name: str = "lookalike_bench") -> str:
@@ -25,7 +23,7 @@ def bench_database(name: str = "lookalike_bench") -> str:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from lookalike_assets.db import migrate
+    from lookalike_assets.db.admin import prepare_database
     from lookalike_assets.db.connect import server_url, with_database
 
     url = with_database(server_url(), name)
@@ -33,7 +31,7 @@ def bench_database(name: str = "lookalike_bench") -> str:
     with psycopg.connect(make_conninfo(**{**params, "dbname": "postgres"}), autocommit=True) as c:
         c.execute(psycopg.sql.SQL("drop database if exists {} with (force)").format(psycopg.sql.Identifier(name)))
         c.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
-    migrate.upgrade(url)
+    prepare_database(url)
     return url
 
 

@@ -18,11 +18,11 @@ import time
 import numpy as np
 from common import bench_database, emit, machine, peak_rss_mb
 
-from lookalike_assets.db.connect import connect
+from lookalike_assets.db import admin
+from lookalike_assets.db.connect import PIPELINE_ROLE, connect
 from lookalike_assets.domain.demo_data import TENANTS, generate_leads
 from lookalike_assets.domain.encoders import _model_dir, get_encoder
 from lookalike_assets.domain.features import lead_features
-from lookalike_assets.pipeline import admin
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import load_spec, refresh_lead_features
 from lookalike_assets.pipeline.leads import upsert_leads
@@ -36,10 +36,10 @@ def main() -> None:
     args = ap.parse_args()
 
     url = bench_database()
-    conn = connect(url)
+    owner, conn = connect(url), connect(url, role=PIPELINE_ROLE)
     import uuid
 
-    tid = uuid.UUID(admin.create_tenant(conn, "bench-embeddings", "Bench embeddings"))
+    tid = uuid.UUID(admin.create_tenant(owner, "bench-embeddings", "Bench embeddings"))
     leads = []
     per = -(-args.n // len(TENANTS))
     for p in TENANTS:
@@ -77,11 +77,12 @@ def main() -> None:
     second = refresh_embeddings(conn, tid, enc, batch_size=4096)
     t_second = time.perf_counter() - t
 
-    with conn.transaction():
+    with owner.transaction():
         from lookalike_assets.db.queries import Q
 
-        Q.delete_tenant(conn, tenant_id=tid)
+        Q.delete_tenant(owner, tenant_id=tid)
     conn.close()
+    owner.close()
     emit({
         "benchmark": "embeddings", "n": args.n, "encoder": enc.version, "unique_texts": len(set(texts)),
         "mean_text_chars": round(float(np.mean([len(x) for x in texts])), 1),

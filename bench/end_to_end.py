@@ -29,7 +29,7 @@ def main() -> None:
 
     import dagster as dg
 
-    from lookalike_assets.db.connect import connect
+    from lookalike_assets.db.connect import PIPELINE_ROLE, connect
     from lookalike_assets.definitions import tenant_assets
     from lookalike_assets.defs.analytics.dbt import dbt_defs, dbt_resource
     from lookalike_assets.defs.feedback.assets import conversion_facts, performance_reports
@@ -45,7 +45,7 @@ def main() -> None:
     from lookalike_assets.pipeline.demo import load_tenant
 
     url = bench_database()
-    conn = connect(url)
+    owner, conn = connect(url), connect(url, role=PIPELINE_ROLE)
     per_tenant = args.leads // args.tenants
     t0 = time.perf_counter()
     tenants = []
@@ -54,7 +54,7 @@ def main() -> None:
         import dataclasses
 
         profile = dataclasses.replace(base, slug=f"{base.slug}-{i:02d}", name=f"{base.name} {i:02d}")
-        tenants.append(load_tenant(conn, profile, per_tenant, pool_size=args.pool_size))
+        tenants.append(load_tenant(owner, profile, per_tenant, pool_size=args.pool_size))
     load_seconds = time.perf_counter() - t0
 
     instance = dg.DagsterInstance.ephemeral()
@@ -92,11 +92,12 @@ def main() -> None:
                                 "dagster/asset_partition_range_end": days[-1].isoformat()}))
     record(dg.materialize([*dbt_defs, performance_reports], instance=instance, resources=resources,
                           selection=dg.AssetSelection.groups("dbt_staging", "dbt_intermediate", "dbt_marts", "reports")))
-    with conn.transaction():
-        embedded = conn.execute("select count(*) from lead_embeddings").fetchone()[0]
-        candidates = conn.execute("select count(*) from lookalike_candidate").fetchone()[0]
-        members = conn.execute("select count(*) from lookalike_audience_member").fetchone()[0]
+    with owner.transaction():
+        embedded = owner.execute("select count(*) from lead_embeddings").fetchone()[0]
+        candidates = owner.execute("select count(*) from lookalike_candidate").fetchone()[0]
+        members = owner.execute("select count(*) from lookalike_audience_member").fetchone()[0]
     conn.close()
+    owner.close()
     total = time.perf_counter() - t0
     emit({
         "benchmark": "end_to_end", "leads": per_tenant * args.tenants, "tenants": args.tenants,

@@ -16,12 +16,12 @@ import uuid
 import numpy as np
 from common import bench_database, emit, machine, peak_rss_mb
 
+from lookalike_assets.db import admin
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.features import BlockSpec, ColumnSpec, FeatureSpec
 from lookalike_assets.domain.similarity import TopN
 from lookalike_assets.domain.vectors import DIM
-from lookalike_assets.pipeline import admin
 from lookalike_assets.pipeline.embeddings import write_embeddings
 from lookalike_assets.pipeline.features import save_spec
 from lookalike_assets.pipeline.leads import upsert_leads
@@ -46,8 +46,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
 
     url = bench_database()
-    conn = connect(url)
-    tid = uuid.UUID(admin.create_tenant(conn, "bench-pools", "Bench pools"))
+    owner, conn = connect(url), connect(url, role=PIPELINE_ROLE)
+    tid = uuid.UUID(admin.create_tenant(owner, "bench-pools", "Bench pools"))
     spec = FeatureSpec(text_columns=["bio"], blocks=[BlockSpec(name="industry", columns=[
         ColumnSpec(name="industry", kind="categorical")], weight=1.0)])
     with tenant_transaction(conn, tid, APP_ROLE):
@@ -72,7 +72,7 @@ def main() -> None:
                                                  "rules": psycopg_json({}),
                                                  "metadata": psycopg_json({"pool_size": args.pool_size})})
     refresh_seed_profiles(conn, tid, "bench", min_seeds=3)
-    conn.execute("vacuum analyze lead_embeddings")
+    owner.execute("vacuum analyze lead_embeddings")
     setup = time.perf_counter() - t
 
     # The same vectors and profiles in memory, for the numpy exact search.
@@ -134,9 +134,10 @@ def main() -> None:
             got.setdefault(aud, set()).add(lid.bytes.rstrip(b"\0"))
     recalls = [len(got.get(p[0], set()) & set(all_ids[exact[a]])) / args.pool_size for a, p in enumerate(profiles)]
 
-    with conn.transaction():
-        Q.delete_tenant(conn, tenant_id=tid)
+    with owner.transaction():
+        Q.delete_tenant(owner, tenant_id=tid)
     conn.close()
+    owner.close()
     emit({
         "benchmark": "pools", "leads": args.leads, "audiences": args.audiences, "pool_size": args.pool_size,
         "numpy_exact_seconds": round(t_numpy, 4), "scoring_seconds": round(t_score, 4),

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         description="Owner/admin URL of an external PostgreSQL with pgvector. Unset: the embedded pgserver.",
     )
     home: Path = Field(default_factory=_default_home, description="Local state: embedded database, exports.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="The secret the service logins' passwords are derived from (every process of a deployment must "
+        "share it). Unset: a random secret kept in <home>/secret (mode 0600), made on first use.",
+    )
     encoder: Literal["minilm", "minilm-onnx", "minilm-fp32", "hashing", "none"] = Field(
         default="minilm",
         description="Text encoder: all-MiniLM-L6-v2 (int8 ONNX on CPU, torch fp32 on a GPU; or pinned), a light "
@@ -57,6 +62,25 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    def secret_value(self) -> str:
+        """LOOKALIKE_SECRET, or the secret kept in <home>/secret (made on first use, readable by its owner only)."""
+        if self.secret is not None and self.secret.get_secret_value():
+            return self.secret.get_secret_value()
+        import os
+        import secrets
+
+        path = self.home / "secret"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)

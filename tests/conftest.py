@@ -17,8 +17,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from lookalike_assets.db import migrate  # noqa: E402
-from lookalike_assets.db.connect import connect, server_url, with_database  # noqa: E402
+from lookalike_assets.settings import Settings  # noqa: E402
+
+# Every process of the test run (CLI runs with their own LOOKALIKE_HOME, subprocesses) derives the service
+# logins' passwords from one secret: the same as this checkout's, since roles are shared by the server's databases.
+os.environ.setdefault("LOOKALIKE_SECRET", Settings().secret_value())
+
+from lookalike_assets.db.admin import prepare_database  # noqa: E402
+from lookalike_assets.db.connect import PIPELINE_ROLE, connect, server_url, with_database  # noqa: E402
 from lookalike_assets.domain.demo_data import TENANTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,13 +47,32 @@ def test_url() -> str:
     if not url:
         url = with_database(server_url(), "lookalike_test")
     _recreate(url)
-    migrate.upgrade(url)
+    prepare_database(url)
     return url
 
 
 @pytest.fixture
-def conn(test_url):
+def owner(test_url):
+    """The owner's connection: administration (tenants, settings, inspecting across tenants)."""
     c = connect(test_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def app(test_url):
+    """The application's service login: what the CLI uses for people's writes (the sensors see them)."""
+    from lookalike_assets.db.connect import APP_ROLE
+
+    c = connect(test_url, role=APP_ROLE)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def conn(test_url):
+    """The pipeline's service login: what asset code uses for tenant work."""
+    c = connect(test_url, role=PIPELINE_ROLE)
     yield c
     c.close()
 
@@ -72,18 +97,20 @@ def two_tenants(test_url):
     """Two small demo tenants (A: software, B: real estate), loaded and fully built with the hashing encoder."""
     from lookalike_assets.pipeline.demo import load_tenant
 
-    c = connect(test_url)
+    own, pipe = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
     out = []
     for base, slug in ((0, "rls-a"), (1, "rls-b")):
-        t = load_tenant(c, tenant_profile(base, slug), 400, pool_size=150)
-        build_tenant(c, t.tenant_id, 150)
+        t = load_tenant(own, tenant_profile(base, slug), 400, pool_size=150)
+        build_tenant(pipe, t.tenant_id, 150)
         out.append(t)
-    c.close()
+    own.close()
+    pipe.close()
     return out
 
 
 def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = False):
-    """features -> embeddings -> seed profiles -> pools (-> memberships) of one tenant, as the assets do."""
+    """features -> embeddings -> seed profiles -> pools (-> memberships) of one tenant, as the assets do, on the
+    pipeline's login ``conn``."""
     from lookalike_assets.domain.encoders import get_encoder
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features
@@ -122,3 +149,41 @@ def cli(*args: str, input: str | None = None) -> tuple[int, str]:
     if res.exception and not isinstance(res.exception, SystemExit):
         raise res.exception
     return res.exit_code, res.output
+
+
+def dbt(test_url: str, *args: str):
+    """dbt against the test database, as the owner (the marts span tenants)."""
+    import subprocess
+    import sys
+
+    from lookalike_assets.db.connect import dbt_env
+
+    env = {**os.environ, **dbt_env(test_url)}
+    return subprocess.run([str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(REPO / "dbt_project"),
+                           "--profiles-dir", str(REPO / "dbt_project")],
+                          env=env, capture_output=True, text=True, cwd=REPO / "dbt_project")
+
+
+@pytest.fixture(scope="session")
+def marts_built(test_url, two_tenants):
+    """The two tenants with simulated outcomes and their facts, and every dbt model built (with its tests)."""
+    from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
+
+    c = connect(test_url, role=PIPELINE_ROLE)
+    days = set()
+    for t in two_tenants:
+        days |= simulate_demo_conversions(c, t.tenant_id).days
+    rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], sorted(days))
+    c.close()
+    res = dbt(test_url, "build")
+    assert res.returncode == 0, res.stdout[-4000:]
+    return res
+
+
+def spec_of(conn, tenant_id):
+    """The tenant's feature spec (read in a tenant transaction, as the pipeline reads it)."""
+    from lookalike_assets.db.connect import tenant_transaction
+    from lookalike_assets.pipeline.features import load_spec
+
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        return load_spec(conn, tenant_id)

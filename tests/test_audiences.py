@@ -28,8 +28,8 @@ def rebuild(conn, tid):
 
 
 @pytest.fixture
-def tenant(conn, new_slug):
-    t = load_tenant(conn, tenant_profile(0, new_slug("aud")), 800, pool_size=300)
+def tenant(owner, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(0, new_slug("aud")), 800, pool_size=300)
     rebuild(conn, t.tenant_id)
     return t
 
@@ -88,7 +88,7 @@ def test_invalid_rules_keep_last_members_and_report(conn, tenant):
     assert "salary" in audience_row(conn, tid, "Lookalikes of won deals")[2]["membership"]["skipped"]
 
 
-def test_empty_seed_set_keeps_members_and_reports(conn, tenant):
+def test_empty_seed_set_keeps_members_and_reports(app, conn, tenant):
     tid = tenant.tenant_id
     before = member_leads(conn, tid, "Lookalikes of won deals")
     assert before
@@ -96,7 +96,7 @@ def test_empty_seed_set_keeps_members_and_reports(conn, tenant):
         conn.execute("update lookalike_seed set deleted_at = now() where label = 'won'")
         extra = [r[0] for r in conn.execute("select external_id from leads where not is_seed order by external_id "
                                             "limit 5")]
-    admin.add_seeds(conn, tid, extra, label="meeting")  # "Engaged lookalikes" still has seeds
+    admin.add_seeds(app, tid, extra, label="meeting")  # "Engaged lookalikes" still has seeds
     res = rebuild(conn, tid)
     assert res["Lookalikes of won deals"].status == "skipped"
     assert "fewer than the minimum" in res["Lookalikes of won deals"].reason
@@ -104,54 +104,54 @@ def test_empty_seed_set_keeps_members_and_reports(conn, tenant):
     assert res["Engaged lookalikes"].status == "built", res["Engaged lookalikes"].reason
 
 
-def test_cli_validation_refuses_bad_definitions(conn, tenant):
+def test_cli_validation_refuses_bad_definitions(app, conn, tenant):
     tid = tenant.tenant_id
     with pytest.raises(RuleError, match="unknown operator 'regex'"):
-        admin.create_audience(conn, tid, "bad", rules={"filters": [{"field": "industry", "op": "regex", "value": "."}]})
+        admin.create_audience(app, tid, "bad", rules={"filters": [{"field": "industry", "op": "regex", "value": "."}]})
     with pytest.raises(ValueError, match="unknown seed label 'vip'"):
-        admin.create_audience(conn, tid, "bad", seed_set={"labels": ["vip"]})
-    aid = admin.create_audience(conn, tid, "Fintech only", seed_set={"labels": ["won"]},
+        admin.create_audience(app, tid, "bad", seed_set={"labels": ["vip"]})
+    aid = admin.create_audience(app, tid, "Fintech only", seed_set={"labels": ["won"]},
                                 rules={"filters": [{"field": "industry", "op": "eq", "value": "fintech"}],
                                        "auto_publish": False})
     with pytest.raises(admin.AdminError, match="exists already"):
-        admin.create_audience(conn, tid, "Fintech only")
+        admin.create_audience(app, tid, "Fintech only")
     res = rebuild(conn, tid)
     assert res["Fintech only"].status == "built" and not res["Fintech only"].published
     assert audience_row(conn, tid, "Fintech only")[0] == "draft"
-    assert admin.set_status(conn, tid, str(aid), "published")
-    assert not admin.set_status(conn, tid, "Fintech only", "published")
+    assert admin.set_status(app, tid, str(aid), "published")
+    assert not admin.set_status(app, tid, "Fintech only", "published")
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         inds = {r[0] for r in conn.execute(
             "select l.industry from lookalike_audience_member m join lookalike_candidate c using (tenant_id, candidate_id) "
             "join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id where m.audience_id = %s", (aid,))}
     assert inds == {"fintech"}
-    admin.set_status(conn, tid, "Fintech only", "retired")
+    admin.set_status(app, tid, "Fintech only", "retired")
     assert "Fintech only" not in {r.name for r in refresh_memberships(conn, tid)}
 
 
-def test_seed_validation_in_admin(conn, tenant, two_tenants):
+def test_seed_validation_in_admin(app, owner, conn, tenant, two_tenants):
     tid = tenant.tenant_id
     b = two_tenants[1]
-    with conn.transaction():
-        foreign = conn.execute("select external_id, lead_id from leads where tenant_id = %s limit 1",
+    with owner.transaction():
+        foreign = owner.execute("select external_id, lead_id from leads where tenant_id = %s limit 1",
                                (b.tenant_id,)).fetchone()
-        own = conn.execute("select external_id from leads where tenant_id = %s and not is_seed limit 2",
+        own = owner.execute("select external_id from leads where tenant_id = %s and not is_seed limit 2",
                            (tid,)).fetchall()
-    res = admin.add_seeds(conn, tid, [own[0][0], foreign[0], str(foreign[1]), own[1][0]], label="won")
+    res = admin.add_seeds(app, tid, [own[0][0], foreign[0], str(foreign[1]), own[1][0]], label="won")
     assert res.added == [own[0][0], own[1][0]]
     assert res.not_found == [foreign[0], str(foreign[1])]
-    again = admin.add_seeds(conn, tid, [own[0][0]], label="won")
+    again = admin.add_seeds(app, tid, [own[0][0]], label="won")
     assert again.already == [own[0][0]]
     with pytest.raises(admin.AdminError, match="unknown seed label"):
-        admin.add_seeds(conn, tid, [own[0][0]], label="vip")
-    assert admin.remove_seeds(conn, tid, [own[0][0]]) == 1
+        admin.add_seeds(app, tid, [own[0][0]], label="vip")
+    assert admin.remove_seeds(app, tid, [own[0][0]]) == 1
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         is_seed = conn.execute("select is_seed from leads where external_id = %s", (own[0][0],)).fetchone()[0]
     assert not is_seed
 
 
-def test_small_seed_set_gives_a_warning(conn, new_slug):
-    t = load_tenant(conn, tenant_profile(1, new_slug("few")), 300, pool_size=100)
+def test_small_seed_set_gives_a_warning(owner, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(1, new_slug("few")), 300, pool_size=100)
     with tenant_transaction(conn, t.tenant_id, APP_ROLE):
         ids = [r[0] for r in conn.execute("select seed_id from lookalike_seed where deleted_at is null limit 5")]
         conn.execute("update lookalike_audience set seed_set = %s", (Jsonb({"seed_ids": [str(i) for i in ids]}),))
@@ -159,7 +159,7 @@ def test_small_seed_set_gives_a_warning(conn, new_slug):
     assert all(r.status == "built" and any("only 5 seeds" in w for w in r.warnings) for r in res.values())
 
 
-def test_members_cannot_be_written_by_the_app_role(conn, tenant):
+def test_members_cannot_be_written_by_the_app_role(app, tenant):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        with tenant_transaction(conn, tenant.tenant_id, APP_ROLE):
-            conn.execute("delete from lookalike_audience_member")
+        with tenant_transaction(app, tenant.tenant_id, APP_ROLE):
+            app.execute("delete from lookalike_audience_member")

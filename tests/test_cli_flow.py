@@ -9,6 +9,7 @@ import dagster as dg
 from conftest import cli, tenant_profile
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.defs.resources import (
     ExportDestinationResource,
@@ -17,16 +18,15 @@ from lookalike_assets.defs.resources import (
     TextEncoderResource,
 )
 from lookalike_assets.defs.tenants.sensors import tenant_changes_sensor
-from lookalike_assets.pipeline.changes import read_changes
 from lookalike_assets.pipeline.demo import load_tenant
 
 
-def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(cli_env, conn, test_url, new_slug, tmp_path):
-    t = load_tenant(conn, tenant_profile(0, new_slug("cli")), 400, pool_size=120)
+def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(owner, cli_env, conn, test_url, new_slug, tmp_path):
+    t = load_tenant(owner, tenant_profile(0, new_slug("cli")), 400, pool_size=120)
     slug = t.slug
-    start = read_changes(conn, None).horizon
-    with conn.transaction():
-        fresh = [r[0] for r in conn.execute("select external_id from leads where tenant_id = %s and not is_seed "
+    start = Q.change_horizon(conn)
+    with owner.transaction():
+        fresh = [r[0] for r in owner.execute("select external_id from leads where tenant_id = %s and not is_seed "
                                             "order by external_id limit 3", (t.tenant_id,))]
     code, out = cli("seeds", "add", *fresh, "--tenant", slug, "--label", "won")
     assert code == 0 and "3 seed(s) added" in out, out
@@ -71,8 +71,8 @@ def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(cli_env, con
     assert code == 0 and "1 seed(s) removed" in out
 
 
-def test_cli_errors_are_clear(cli_env, conn, new_slug, tmp_path):
-    t = load_tenant(conn, tenant_profile(1, new_slug("clierr")), 50, pool_size=10)
+def test_cli_errors_are_clear(owner, cli_env, conn, new_slug, tmp_path):
+    t = load_tenant(owner, tenant_profile(1, new_slug("clierr")), 50, pool_size=10)
     code, out = cli("seeds", "add", "no-such-lead", "--tenant", t.slug)
     assert code == 1 and "not a lead of this tenant: no-such-lead" in out
     code, out = cli("audiences", "create", "x", "--tenant", t.slug, "--rules", '{"filters": [{"field": "salary"')
@@ -95,11 +95,11 @@ def test_cli_errors_are_clear(cli_env, conn, new_slug, tmp_path):
     assert code == 2 and "not in the file: revenue" in out
 
 
-def test_import_dry_run_prints_the_mapping_and_the_spec(cli_env, conn, new_slug, tmp_path):
-    from lookalike_assets.pipeline import admin
+def test_import_dry_run_prints_the_mapping_and_the_spec(owner, cli_env, conn, new_slug, tmp_path):
+    from lookalike_assets.db import admin as db_admin
 
     slug = new_slug("dry")
-    admin.create_tenant(conn, slug, "Dry")
+    db_admin.create_tenant(owner, slug, "Dry")
     f = tmp_path / "crm.csv"
     f.write_text("crm_id,email,first_name,last_name,job_title,employees,notes\n"
                  + "".join(f"C{i},p{i}@x{i % 7}.com,Ann{i % 5},Lee{i % 9},CFO,{i + 3},\"Met at a summit about "
@@ -117,10 +117,10 @@ def test_import_dry_run_prints_the_mapping_and_the_spec(cli_env, conn, new_slug,
     assert code == 2 and "--update-spec" in out and "new column 'segment'" in out
 
 
-def test_materialize_shows_each_step_with_counts(cli_env, conn, new_slug):
+def test_materialize_shows_each_step_with_counts(owner, cli_env, conn, new_slug):
     from lookalike_assets.orchestration import materialize_tenants
 
-    t = load_tenant(conn, tenant_profile(2, new_slug("prog")), 200, pool_size=50)
+    t = load_tenant(owner, tenant_profile(2, new_slug("prog")), 200, pool_size=50)
     events = []
     out = materialize_tenants([str(t.tenant_id)], on_event=events.append)
     assert out[0].success and out[0].what == t.slug
@@ -161,7 +161,7 @@ def test_importing_the_code_location_under_dagster_dev_runs_no_dbt(tmp_path):
         assert defs.resolve_job_def(job).executor_def.name == "in_process"
 
 
-def test_an_expected_skip_is_reported_once(conn, new_slug, tmp_path, caplog):
+def test_an_expected_skip_is_reported_once(owner, conn, new_slug, tmp_path, caplog):
     import logging
 
     from conftest import build_tenant
@@ -169,7 +169,7 @@ def test_an_expected_skip_is_reported_once(conn, new_slug, tmp_path, caplog):
     from lookalike_assets.domain.exports import LocalFolderDestination
     from lookalike_assets.pipeline.exports import run_exports
 
-    t = load_tenant(conn, tenant_profile(0, new_slug("once")), 200, pool_size=50)
+    t = load_tenant(owner, tenant_profile(0, new_slug("once")), 200, pool_size=50)
     build_tenant(conn, t.tenant_id, 50, memberships=True)
     with caplog.at_level(logging.INFO, logger="lookalike"):
         results = run_exports(conn, t.tenant_id, LocalFolderDestination(tmp_path))

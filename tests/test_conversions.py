@@ -11,6 +11,7 @@ import pytest
 from conftest import build_tenant, tenant_profile
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
 from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
 from lookalike_assets.pipeline.demo import load_tenant
 
@@ -18,8 +19,8 @@ NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture
-def tenant(conn, new_slug):
-    t = load_tenant(conn, tenant_profile(0, new_slug("conv")), 300, pool_size=100)
+def tenant(owner, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(0, new_slug("conv")), 300, pool_size=100)
     build_tenant(conn, t.tenant_id, 100, memberships=True)
     return t
 
@@ -56,10 +57,10 @@ def test_events_are_deduplicated_by_id(conn, tenant):
         assert conn.execute("select count(*) from lookalike_conversion").fetchone()[0] == 3
 
 
-def test_bad_events_are_quarantined_with_their_reason(conn, tenant, two_tenants):
+def test_bad_events_are_quarantined_with_their_reason(owner, conn, tenant, two_tenants):
     (cand, lead, _ext, _a), = candidates(conn, tenant.tenant_id, 1)
-    with conn.transaction():
-        foreign = conn.execute("select lead_id from leads where tenant_id = %s limit 1",
+    with owner.transaction():
+        foreign = owner.execute("select lead_id from leads where tenant_id = %s limit 1",
                                (two_tenants[1].tenant_id,)).fetchone()[0]
     events = [
         ev("q1", foreign),
@@ -121,11 +122,10 @@ def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url,
     from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_facts, landed_conversions
     from lookalike_assets.defs.feedback.sensors import conversion_facts_sensor, conversion_landing_sensor
     from lookalike_assets.defs.resources import LookalikeDatabase
-    from lookalike_assets.pipeline.changes import read_changes
 
     tid = tenant.tenant_id
     rows = candidates(conn, tid, 2)
-    start = read_changes(conn, None).horizon
+    start = Q.change_horizon(conn)
     landing = LandingFolder(folder=str(tmp_path / "landing"))
     landing.path.mkdir(parents=True)
     late = (NOW - timedelta(days=4)).replace(microsecond=0)
@@ -301,7 +301,7 @@ def test_the_report_says_the_marts_are_missing(conn, tenant, test_url):
     url = with_database(test_url, "lookalike_nomarts")
     ensure_database(url)
     migrate.upgrade(url)
-    c = connect(url)
+    c = connect(url, role="lookalike_pipeline")
     try:
         rep = build_report(c, tenant.tenant_id, "x")
     finally:

@@ -31,10 +31,10 @@ def test_definitions_load():
     assert dg.AssetKey("lead_features") in graph.get(dg.AssetKey("lead_embeddings")).parent_keys
 
 
-def test_tenant_partition_materializes_in_process(conn, test_url, new_slug, tmp_path):
+def test_tenant_partition_materializes_in_process(owner, conn, test_url, new_slug, tmp_path):
     from lookalike_assets.definitions import tenant_assets
 
-    t = load_tenant(conn, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
+    t = load_tenant(owner, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
     tid = str(t.tenant_id)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import psycopg
 import pytest
-from conftest import REPO
+from conftest import dbt
 
-from lookalike_assets.db.connect import BI_ROLE, dbt_env, tenant_transaction
-
-DBT = str(Path(sys.executable).parent / "dbt")
-
-
-def dbt(test_url, *args):
-    env = {**os.environ, **dbt_env(test_url)}
-    return subprocess.run([DBT, *args, "--project-dir", str(REPO / "dbt_project"),
-                           "--profiles-dir", str(REPO / "dbt_project")],
-                          env=env, capture_output=True, text=True, cwd=REPO / "dbt_project")
+from lookalike_assets.db.connect import BI_ROLE, tenant_transaction
 
 
 @pytest.fixture(scope="module")
-def built(test_url, two_tenants):
-    from lookalike_assets.db.connect import connect
-    from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
-
-    c = connect(test_url)
-    days = set()
-    for t in two_tenants:
-        days |= simulate_demo_conversions(c, t.tenant_id).days
-    rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], sorted(days))
-    c.close()
-    res = dbt(test_url, "build")
-    assert res.returncode == 0, res.stdout[-4000:]
-    return res
+def built(marts_built):
+    return marts_built
 
 
 def marts(conn):
@@ -49,7 +24,7 @@ def test_dbt_build_passes_every_test(built):
     assert "ERROR=0" in built.stdout and "PASS=" in built.stdout
 
 
-def test_marts_are_tenant_isolated_after_rebuild(test_url, conn, built, two_tenants):
+def test_marts_are_tenant_isolated_after_rebuild(owner, test_url, conn, built, two_tenants):
     res = dbt(test_url, "build", "--select", "marts")
     assert res.returncode == 0, res.stdout[-3000:]
     a, b = two_tenants
@@ -63,9 +38,9 @@ def test_marts_are_tenant_isolated_after_rebuild(test_url, conn, built, two_tena
         with tenant_transaction(conn, a.tenant_id, BI_ROLE):
             rows = conn.execute(f"select tenant_id from marts.{m}").fetchall()
         assert rows and {r[0] for r in rows} == {a.tenant_id}, m
-        with conn.transaction():
-            conn.execute("select set_config('role', %s, true)", (BI_ROLE,))
-            assert conn.execute(f"select count(*) from marts.{m}").fetchone()[0] == 0
+        with owner.transaction():
+            owner.execute("select set_config('role', %s, true)", (BI_ROLE,))
+            assert owner.execute(f"select count(*) from marts.{m}").fetchone()[0] == 0
 
 
 def test_staging_views_run_as_the_reader(conn, built):

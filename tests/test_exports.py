@@ -133,9 +133,9 @@ class FlakyDestination:
 
 
 @pytest.fixture
-def built_tenant(conn, new_slug):
+def built_tenant(owner, conn, new_slug):
 
-    t = load_tenant(conn, tenant_profile(0, new_slug("exp")), 1500, pool_size=400)
+    t = load_tenant(owner, tenant_profile(0, new_slug("exp")), 1500, pool_size=400)
     build_tenant(conn, t.tenant_id, 400, memberships=True)
     return t
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO, tenant_profile
 
-from lookalike_assets.db.connect import BI_ROLE, connect, dbt_env, tenant_transaction
+from lookalike_assets.db.connect import BI_ROLE, PIPELINE_ROLE, connect, dbt_env, tenant_transaction
 from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
 from lookalike_assets.pipeline.demo import load_tenant
@@ -33,10 +33,10 @@ def dbt_build(test_url, *args):
 
 @pytest.fixture(scope="module")
 def demo(test_url):
-    c = connect(test_url)
+    own, c = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
     tenants, days = [], set()
     for base in range(3):
-        t = load_tenant(c, tenant_profile(base, f"e2e-{base}"), 2000, pool_size=1000)
+        t = load_tenant(own, tenant_profile(base, f"e2e-{base}"), 2000, pool_size=1000)
         refresh_lead_features(c, t.tenant_id)
         e = refresh_embeddings(c, t.tenant_id, get_encoder("minilm"))
         refresh_seed_profiles(c, t.tenant_id, e.model_version)
@@ -49,6 +49,7 @@ def demo(test_url):
     assert res.returncode == 0, res.stdout[-3000:]
     yield c, tenants
     c.close()
+    own.close()
 
 
 def spearman(x, y) -> float:
@@ -70,12 +71,12 @@ def test_conversion_rate_rises_with_similarity_decile(demo):
         assert rates[7:].mean() >= 1.5 * rates[:3].mean(), (t.slug, rates.round(3))
 
 
-def test_marts_and_facts_are_idempotent(demo, test_url):
+def test_marts_and_facts_are_idempotent(owner, demo, test_url):
     conn, tenants = demo
 
     def snapshot():
-        with conn.transaction():
-            return {m: sorted(conn.execute(f"select * from marts.{m}").fetchall(), key=repr) for m in
+        with owner.transaction():
+            return {m: sorted(owner.execute(f"select * from marts.{m}").fetchall(), key=repr) for m in
                     ("fct_conversions", "mart_audience_performance_by_decile", "mart_reach_precision_curve")}
 
     before = snapshot()
@@ -83,8 +84,8 @@ def test_marts_and_facts_are_idempotent(demo, test_url):
     assert res.returncode == 0
     assert snapshot() == before
     # rebuilding one day's facts re-attributes it, and the incremental fact table stays one row per key
-    with conn.transaction():
-        day = conn.execute("select max(event_day) from lookalike_conversion_fact").fetchone()[0]
+    with owner.transaction():
+        day = owner.execute("select max(event_day) from lookalike_conversion_fact").fetchone()[0]
     rebuild_facts(conn, [str(t.tenant_id) for t in tenants], day)
     assert dbt_build(test_url, "--select", "fct_conversions").returncode == 0
     after = snapshot()["fct_conversions"]
@@ -129,11 +130,11 @@ def test_members_are_the_denominator(demo):
         assert abs(float(crate) - cconv / cands) < 1e-6
 
 
-def test_a_tenant_without_outcomes_gets_a_message_not_zeros(demo, new_slug):
+def test_a_tenant_without_outcomes_gets_a_message_not_zeros(owner, demo, new_slug):
     from lookalike_assets.reporting.report import NO_FACTS, build_report, render_html
 
     conn, _ = demo
-    t = load_tenant(conn, tenant_profile(1, new_slug("nofacts")), 50, pool_size=10)
+    t = load_tenant(owner, tenant_profile(1, new_slug("nofacts")), 50, pool_size=10)
     rep = build_report(conn, t.tenant_id, t.slug)
     assert rep.missing == NO_FACTS and rep.decile_png is None and rep.reach_png is None
     assert "conversions ingest" in render_html(rep)

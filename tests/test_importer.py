@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BANK_CSV
+from conftest import BANK_CSV, spec_of
 
+from lookalike_assets.db import admin as db_admin
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
-from lookalike_assets.pipeline import admin
-from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, import_leads
 
 GOOD_AND_BAD = """id,email,first,industry,employees,score,notes,plan
@@ -24,10 +23,10 @@ a8,e8@example.com,Ivy,software,9,3,"ünïcødé ✓",team
 
 
 @pytest.fixture
-def tenant(conn, new_slug):
+def tenant(owner, conn, new_slug):
     import uuid
 
-    return uuid.UUID(admin.create_tenant(conn, new_slug("imp"), "Importer"))
+    return uuid.UUID(db_admin.create_tenant(owner, new_slug("imp"), "Importer"))
 
 
 def test_mapping_upsert_and_rejected_rows(conn, tenant, tmp_path):
@@ -54,7 +53,7 @@ def test_mapping_upsert_and_rejected_rows(conn, tenant, tmp_path):
     assert rows["a1"][3] == {"employees": 120.0, "score": 0.5, "notes": "likes, commas", "plan": "pro"}
     assert rows["a8"][3]["notes"] == "ünïcødé ✓"
     assert rows["a6"][3]["employees"] == -3.0  # an attribute, not the non-negative company_size column
-    spec = load_spec(conn, tenant)
+    spec = spec_of(conn, tenant)
     assert spec.text_columns == ["industry", "notes"]  # lead fields with words in them are embedded too
     assert {b.name for b in spec.blocks} == {"industry", "employees", "score", "plan"}
 
@@ -113,7 +112,7 @@ def test_bank_marketing_csv(conn, tenant):
     assert rep.rows == expected and rep.inserted == expected and not rep.rejected
     assert rep.columns["y"] == "ignored" and rep.columns["age"] == "numeric" and rep.columns["job"] == "categorical"
     assert any("no id column" in w for w in rep.warnings)
-    spec = load_spec(conn, tenant)
+    spec = spec_of(conn, tenant)
     cols = {c.name for b in spec.blocks for c in b.columns}
     assert "y" not in cols and "duration" not in cols and {"age", "job", "balance", "poutcome"} <= cols
     with tenant_transaction(conn, tenant, APP_ROLE):
@@ -143,7 +142,7 @@ def test_the_newcomers_csv_maps_right_and_keeps_personal_data_out_of_the_feature
     assert rep.columns == {"crm_id": "id", "email": "email", "first_name": "first_name", "last_name": "last_name",
                            "job_title": "title", "employees": "company_size", "notes": "text"}
     assert rep.inserted == 120 and not rep.rejected and not rep.warnings
-    spec = load_spec(conn, tenant)
+    spec = spec_of(conn, tenant)
     assert "notes" in spec.text_columns  # free text is embedded
     for personal in ("crm_id", "email", "first_name", "last_name"):
         assert personal not in spec.columns, f"{personal} must never be a feature"
@@ -161,7 +160,7 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(conn, tenant, tmp_path):
     assert {p.column: p.reason for p in rep.plan}["crm_id"].startswith("named like an id")
     with tenant_transaction(conn, tenant, APP_ROLE):
         assert conn.execute("select count(*) from leads").fetchone()[0] == 0
-    assert load_spec(conn, tenant) is None
+    assert spec_of(conn, tenant) is None
 
 
 def test_new_columns_ask_for_update_spec(conn, tenant, tmp_path):
@@ -174,7 +173,7 @@ def test_new_columns_ask_for_update_spec(conn, tenant, tmp_path):
         assert conn.execute("select count(*) from leads").fetchone()[0] == 40  # nothing of b.csv landed
     rep = import_leads(conn, tenant, f, update_spec=True)
     assert rep.inserted == 1 and rep.updated == 2 and rep.spec_version != first.spec_version
-    assert "plan" in load_spec(conn, tenant).columns
+    assert "plan" in spec_of(conn, tenant).columns
     with tenant_transaction(conn, tenant, APP_ROLE):  # a file with a few columns keeps the others
         email, title, attrs = conn.execute("select email, title, attributes from leads where external_id = 'CRM-1001'"
                                            ).fetchone()

@@ -18,13 +18,13 @@ from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.pipeline.demo import load_tenant
 
 
-def test_two_partitions_in_parallel_on_the_multiprocess_executor(conn, test_url, new_slug, tmp_path):
+def test_two_partitions_in_parallel_on_the_multiprocess_executor(owner, conn, test_url, new_slug, tmp_path):
     home = tmp_path / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "LOOKALIKE_DATABASE_URL": test_url, "LOOKALIKE_ENCODER": "hashing",
            "LOOKALIKE_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(home)}
-    tenants = [load_tenant(conn, tenant_profile(i, new_slug("par")), 300, pool_size=60) for i in (0, 1)]
+    tenants = [load_tenant(owner, tenant_profile(i, new_slug("par")), 300, pool_size=60) for i in (0, 1)]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(TENANTS_PARTITION, [str(t.tenant_id) for t in tenants])
     script = Path(__file__).with_name("parallel_job.py")

@@ -38,8 +38,8 @@ def snapshot(conn, tid):
 
 
 @pytest.fixture
-def tenant(conn, new_slug):
-    return load_tenant(conn, tenant_profile(2, new_slug("pipe")), 300, pool_size=80)
+def tenant(owner, conn, new_slug):
+    return load_tenant(owner, tenant_profile(2, new_slug("pipe")), 300, pool_size=80)
 
 
 def test_building_twice_gives_the_same_rows_and_embeds_nothing(conn, tenant):
@@ -155,12 +155,12 @@ def test_pool_reasons_add_up_to_the_score(conn, tenant):
         assert "text" in why and "industry" in why
 
 
-def test_seed_set_naming_a_foreign_seed_is_reported(conn, tenant, two_tenants):
+def test_seed_set_naming_a_foreign_seed_is_reported(owner, conn, tenant, two_tenants):
     tid = tenant.tenant_id
     build(conn, tid)
     b = two_tenants[1]
-    with conn.transaction():
-        foreign = conn.execute("select seed_id from lookalike_seed where tenant_id = %s limit 1",
+    with owner.transaction():
+        foreign = owner.execute("select seed_id from lookalike_seed where tenant_id = %s limit 1",
                                (b.tenant_id,)).fetchone()[0]
     with tenant_transaction(conn, tid, APP_ROLE):
         own = [r[0] for r in conn.execute("select seed_id from lookalike_seed where deleted_at is null limit 5")]
@@ -171,27 +171,27 @@ def test_seed_set_naming_a_foreign_seed_is_reported(conn, tenant, two_tenants):
     assert all(any(str(foreign) in w for w in r.warnings) for r in results)
 
 
-def test_tenant_without_leads_builds_nothing(conn, new_slug):
+def test_tenant_without_leads_builds_nothing(owner, conn, new_slug):
     from lookalike_assets.db.queries import Q
     from lookalike_assets.domain.features import FeatureError
 
     tid = uuid.uuid4()
-    with conn.transaction():
-        Q.upsert_tenant(conn, tenant_id=tid, slug=new_slug("empty"), name="Empty")
+    with owner.transaction():
+        Q.upsert_tenant(owner, tenant_id=tid, slug=new_slug("empty"), name="Empty")
     with pytest.raises(ValueError, match="at least one"):
         refresh_lead_features(conn, tid)
     assert FeatureError
 
 
-def test_one_run_per_tenant_at_a_time(test_url, tenant):
+def test_one_run_per_tenant_at_a_time(owner, test_url, tenant):
     """The tenant lease: the run holding it passes, another run waits and then fails naming the holder; other
     tenants are not blocked; a released lease, or one whose heartbeat stopped (a killed run), goes to the next."""
+    from lookalike_assets.db import admin as db_admin
     from lookalike_assets.db import locks
-    from lookalike_assets.db.connect import connect
-    from lookalike_assets.pipeline import admin
+    from lookalike_assets.db.connect import PIPELINE_ROLE, connect
 
-    first, second = connect(test_url), connect(test_url)
-    other = uuid.UUID(admin.create_tenant(first, f"lease-{uuid.uuid4().hex[:8]}", "Lease"))
+    first, second = connect(test_url, role=PIPELINE_ROLE), connect(test_url, role=PIPELINE_ROLE)
+    other = uuid.UUID(db_admin.create_tenant(owner, f"lease-{uuid.uuid4().hex[:8]}", "Lease"))
     try:
         lease = locks.acquire(first, tenant.tenant_id, "run-a")
         assert locks.acquire(second, tenant.tenant_id, "run-a", wait_seconds=0).horizon == lease.horizon  # a step of run a

@@ -41,8 +41,8 @@ def test_promotion_rule():
 
 
 @pytest.fixture
-def tenant(conn, new_slug):
-    t = load_tenant(conn, tenant_profile(0, new_slug("rank")), 1200, pool_size=400)
+def tenant(owner, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(0, new_slug("rank")), 1200, pool_size=400)
     build_tenant(conn, t.tenant_id, 400)
     return t
 
@@ -114,10 +114,10 @@ def test_members_follow_the_ranking_when_a_model_exists(conn, tenant):
     assert member_min is not None and outside == 0
 
 
-def test_excluded_sensitive_attributes_are_never_used(conn, tenant):
+def test_excluded_sensitive_attributes_are_never_used(owner, conn, tenant):
     tid = tenant.tenant_id
-    with conn.transaction():
-        Q.set_tenant_ranking_settings(conn, tenant_id=tid, ranking=json.dumps({"exclude_features": ["seniority",
+    with owner.transaction():
+        Q.set_tenant_ranking_settings(owner, tenant_id=tid, ranking=json.dumps({"exclude_features": ["seniority",
                                                                                                    "country"]}))
     res = train_and_promote(conn, tid, RankingConfig(min_seeds=10))
     assert res.status == "promoted" and res.excluded_features == ["country", "seniority"]
@@ -198,7 +198,7 @@ def bank_sample(tmp_path_factory):
     return path
 
 
-def test_backtest_json_contract_and_targets_on_a_sample(bank_sample, test_url, monkeypatch, conn):
+def test_backtest_json_contract_and_targets_on_a_sample(owner, bank_sample, test_url, monkeypatch, conn):
     from lookalike_assets.cli import app
     from lookalike_assets.settings import get_settings
 
@@ -221,8 +221,8 @@ def test_backtest_json_contract_and_targets_on_a_sample(bank_sample, test_url, m
     assert out["ranked_feedback"]["lift_at_10"] >= 2.5
     assert out["ranked"]["lift_at_10"] >= out["similarity"]["lift_at_10"] + 1.0
     assert out["ranked"]["auc"] > out["similarity"]["auc"] + 0.1
-    with conn.transaction():
-        assert conn.execute("select count(*) from tenants where slug like 'backtest-%'").fetchone()[0] == 0
+    with owner.transaction():
+        assert owner.execute("select count(*) from tenants where slug like 'backtest-%'").fetchone()[0] == 0
 
 
 def test_backtest_refuses_bad_input(bank_sample, conn, tmp_path):

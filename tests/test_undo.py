@@ -18,8 +18,8 @@ def count(conn, tid, sql: str) -> int:
         return conn.execute(sql).fetchone()[0]
 
 
-def test_a_bad_import_is_undone_with_leads_delete(cli_env, conn, new_slug, tmp_path):
-    t = load_tenant(conn, tenant_profile(0, new_slug("undo")), 200, pool_size=50)
+def test_a_bad_import_is_undone_with_leads_delete(owner, cli_env, conn, new_slug, tmp_path):
+    t = load_tenant(owner, tenant_profile(0, new_slug("undo")), 200, pool_size=50)
     build_tenant(conn, t.tenant_id, 50, memberships=True)
     bad = tmp_path / "oops.csv"
     bad.write_text("lead_ref,industry,web_visits\n" + "".join(f"oops-{i},software,{i}\n" for i in range(30)))
@@ -41,8 +41,8 @@ def test_a_bad_import_is_undone_with_leads_delete(cli_env, conn, new_slug, tmp_p
     assert code == 2 and "no leads given" in out
 
 
-def test_audiences_are_edited_and_deleted(cli_env, conn, new_slug):
-    t = load_tenant(conn, tenant_profile(0, new_slug("aud")), 200, pool_size=50)
+def test_audiences_are_edited_and_deleted(owner, cli_env, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(0, new_slug("aud")), 200, pool_size=50)
     build_tenant(conn, t.tenant_id, 50, memberships=True)
     name = "Lookalikes of won deals"
     rules = {"filters": [{"field": "industry", "op": "in", "values": ["software"]}], "reach": {"max_size": 20},
@@ -71,12 +71,12 @@ def test_audiences_are_edited_and_deleted(cli_env, conn, new_slug):
     assert not any(p.name.startswith("won-software--") for p in (cli_env / "exports" / t.slug).iterdir())
 
 
-def test_a_tenant_is_deleted_with_its_data_partition_and_files(cli_env, conn, new_slug):
+def test_a_tenant_is_deleted_with_its_data_partition_and_files(owner, cli_env, conn, new_slug):
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
     from lookalike_assets.orchestration import get_instance, register_tenants
     from lookalike_assets.settings import get_settings
 
-    t = load_tenant(conn, tenant_profile(1, new_slug("gone")), 150, pool_size=40)
+    t = load_tenant(owner, tenant_profile(1, new_slug("gone")), 150, pool_size=40)
     build_tenant(conn, t.tenant_id, 40, memberships=True)
     run_exports(conn, t.tenant_id, LocalFolderDestination(get_settings().exports_dir))
     register_tenants(get_instance(), [str(t.tenant_id)])
@@ -85,16 +85,16 @@ def test_a_tenant_is_deleted_with_its_data_partition_and_files(cli_env, conn, ne
     assert count(conn, t.tenant_id, "select count(*) from leads") == 150
     code, out = cli("tenants", "delete", t.slug, input=f"{t.slug}\n")
     assert code == 0 and "150 leads" in out and "its partition" in out, out
-    with conn.transaction():
-        assert conn.execute("select count(*) from tenants where tenant_id = %s", (t.tenant_id,)).fetchone()[0] == 0
-        assert conn.execute("select count(*) from lookalike_candidate where tenant_id = %s",
+    with owner.transaction():
+        assert owner.execute("select count(*) from tenants where tenant_id = %s", (t.tenant_id,)).fetchone()[0] == 0
+        assert owner.execute("select count(*) from lookalike_candidate where tenant_id = %s",
                             (t.tenant_id,)).fetchone()[0] == 0
     assert not (cli_env / "exports" / t.slug).exists()
     assert str(t.tenant_id) not in get_instance().get_dynamic_partitions(TENANTS_PARTITION)
 
 
-def test_suppression_by_lead_and_by_email(cli_env, conn, new_slug):
-    t = load_tenant(conn, tenant_profile(0, new_slug("sup")), 200, pool_size=60)
+def test_suppression_by_lead_and_by_email(owner, cli_env, conn, new_slug):
+    t = load_tenant(owner, tenant_profile(0, new_slug("sup")), 200, pool_size=60)
     build_tenant(conn, t.tenant_id, 60)
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
         in_pool = conn.execute("select l.external_id, l.email from lookalike_candidate c join leads l "

@@ -5,5 +5,5 @@
 #}
 {% macro lookalike_protect_mart(relation) %}
   select public.lookalike_protect_table('{{ relation }}'::regclass);
-  grant select on {{ relation }} to lookalike_bi, lookalike_app;
+  grant select on {{ relation }} to lookalike_bi, lookalike_app_access;
 {% endmacro %}

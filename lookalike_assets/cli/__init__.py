@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lookalike_assets.cli import audiences, conversions, db, leads, ranking, run, seeds, suppression, tenants
+from lookalike_assets.cli import access, audiences, conversions, db, leads, ranking, run, seeds, suppression, tenants
 from lookalike_assets.cli.common import configure_logging
 
 app = typer.Typer(help="lookalike: lookalike audiences on PostgreSQL + pgvector, orchestrated by Dagster.",
@@ -20,6 +20,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show lib
 
 app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(access.app, name="access")
 app.add_typer(leads.app, name="leads")
 app.add_typer(seeds.app, name="seeds")
 app.add_typer(suppression.app, name="suppression")

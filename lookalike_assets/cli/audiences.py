@@ -25,13 +25,13 @@ def audiences_create(
     description: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
     """Define a draft audience; its seed set and rules are validated now, not at the next run."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.domain.audience import AudienceDefinitionError
     from lookalike_assets.domain.rules import RuleError
     from lookalike_assets.pipeline.admin import AdminError, create_audience
 
     ss = json_arg(seed_set, "--seed-set") if seed_set else ({"labels": split_list(labels)} if labels else {})
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             aid = create_audience(conn, tenant(tenant_ref), name, seed_set=ss, rules=json_arg(rules, "--rules"),
                                   pool_size=pool_size, description=description)
@@ -43,12 +43,12 @@ def audiences_create(
 @app.command("list")
 def audiences_list(tenant_ref: TenantOpt) -> None:
     """The tenant's audiences."""
-    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.connect import APP_ROLE, service_connection, tenant_transaction
     from lookalike_assets.db.queries import Q
 
     tid = tenant(tenant_ref)
     table = Table("audience", "status", "size", "updated", "audience_id")
-    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+    with service_connection(APP_ROLE) as conn, tenant_transaction(conn, tid, APP_ROLE):
         for aid, name, status, size, updated in Q.list_audiences(conn, tenant_id=tid):
             table.add_row(name, status, "" if size is None else str(size), f"{updated:%Y-%m-%d %H:%M}", str(aid))
     console.print(table)
@@ -62,10 +62,10 @@ def audiences_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Size, top members with scores and reasons, the reach curve."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, audience_report
 
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             rep = audience_report(conn, tenant(tenant_ref), audience, top)
         except AdminError as exc:
@@ -114,10 +114,10 @@ def print_factors(importances: dict, top: int = 10) -> None:
 
 
 def _status(audience: str, tenant_ref: str, status: str) -> None:
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, set_status
 
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             changed = set_status(conn, tenant(tenant_ref), audience, status)
         except AdminError as exc:
@@ -151,7 +151,7 @@ def audiences_edit(
     description: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
     """Change an audience's name, seed set, rules or pool size; validated now, built at the next refresh."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.domain.audience import AudienceDefinitionError
     from lookalike_assets.domain.rules import RuleError
     from lookalike_assets.pipeline.admin import AdminError, edit_audience
@@ -160,7 +160,7 @@ def audiences_edit(
     new_rules = json_arg(rules, "--rules") if rules is not None else None
     if all(v is None for v in (name, ss, new_rules, pool_size, description)):
         fail("nothing to change: give --name, --labels, --seed-set, --rules, --pool-size or --description")
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             now = edit_audience(conn, tenant(tenant_ref), audience, name=name, seed_set=ss, rules=new_rules,
                                 pool_size=pool_size, description=description)
@@ -176,7 +176,7 @@ def audiences_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an audience with its pool, members, export log and attributed facts, and its export files."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, delete_audience
     from lookalike_assets.pipeline.exports import remove_audience_files
     from lookalike_assets.settings import get_settings
@@ -184,7 +184,7 @@ def audiences_delete(
     (tid, slug), = resolve_tenants([tenant_ref])
     if not yes and not typer.confirm(f"delete audience {audience!r} of {slug} with its members and history?"):
         raise typer.Exit(1)
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             audience_id, name = delete_audience(conn, uuid.UUID(tid), audience)
         except AdminError as exc:

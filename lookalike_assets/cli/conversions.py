@@ -25,15 +25,15 @@ def conversions_ingest(
     """Load conversion files now (the landing-folder sensor does the same for dropped files), then build the
     facts of the days they touched. Exits 1 when no event could be attributed to a lead, 2 for a file that is
     not a conversion file."""
-    from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.defs.feedback.assets import tenant_directory
+    from lookalike_assets.cli.common import all_tenants
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.domain.conversions import ConversionFileError
     from lookalike_assets.orchestration import materialize_conversion_facts
     from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file
 
     total = ConversionReport()
-    with admin_connection() as conn:
-        tenants = tenant_directory(conn)
+    tenants = {k: tid for tid, slug, _name in all_tenants() for k in (tid, slug)}
+    with service_connection(APP_ROLE) as conn:
         for f in files:
             try:
                 res = ingest_file(conn, f, tenants, done_dir=Path(move_to) if move_to else None,
@@ -106,12 +106,12 @@ def conversions_simulate(
 def simulate(tenants: list[tuple[str, str]], days: int, seed: int, facts: bool) -> bool:
     import uuid
 
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import PIPELINE_ROLE, service_connection
     from lookalike_assets.orchestration import materialize_conversion_facts
     from lookalike_assets.pipeline.conversions import simulate_demo_conversions
 
     affected = set()
-    with admin_connection() as conn:
+    with service_connection(PIPELINE_ROLE) as conn:  # reads the demo's hidden truth
         for tid, slug in tenants:
             rep = simulate_demo_conversions(conn, uuid.UUID(tid), seed=seed, days=days)
             affected |= rep.days

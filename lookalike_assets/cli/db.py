@@ -14,12 +14,12 @@ app = typer.Typer(help="The database: start, stop, migrate.", no_args_is_help=Tr
 @app.command("up")
 def db_up() -> None:
     """Start the embedded PostgreSQL (unless LOOKALIKE_DATABASE_URL is set) and apply migrations."""
-    from lookalike_assets.db import migrate
+    from lookalike_assets.db.admin import prepare_database
     from lookalike_assets.db.connect import database_url
 
     url = database_url()
-    migrate.upgrade(url)
-    console.print(f"[green]database ready[/green] at {redact(url)} (schema {migrate.current_revision(url)})")
+    revision = prepare_database(url)
+    console.print(f"[green]database ready[/green] at {redact(url)} (schema {revision}; service logins set)")
 
 
 @app.command("migrate")
@@ -30,6 +30,12 @@ def db_migrate(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
     url = database_url()
     migrate.upgrade(url, revision)
+    if revision == "head":
+        from lookalike_assets.db.admin import ensure_service_logins
+        from lookalike_assets.db.connect import admin_connection
+
+        with admin_connection(url) as conn:
+            ensure_service_logins(conn)
     console.print(f"schema at {migrate.current_revision(url)}")
 
 

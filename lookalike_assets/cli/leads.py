@@ -71,7 +71,7 @@ def import_leads_cmd(
     """Import leads into a tenant: upsert by external id; report inserted, updated and rejected rows."""
     from pydantic import ValidationError
 
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, SpecMismatchError, import_leads
     from lookalike_assets.settings import get_settings
 
@@ -83,7 +83,7 @@ def import_leads_cmd(
     except ValidationError as exc:
         fail(f"invalid mapping: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
     (tid, slug), = resolve_tenants([tenant_ref])
-    with admin_connection() as conn, Progress(TextColumn("[bold]reading[/bold]"), BarColumn(),
+    with service_connection(APP_ROLE) as conn, Progress(TextColumn("[bold]reading[/bold]"), BarColumn(),
                                               TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
                                               console=console, transient=True) as bar:
         task = bar.add_task("rows", total=None)
@@ -147,7 +147,7 @@ def leads_delete(
     """Delete leads with everything of them (features, embedding, seeds, candidates, memberships, conversions)."""
     import sys
 
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, delete_leads
 
     refs = [line.strip() for line in sys.stdin] if leads == ["-"] else list(leads or [])
@@ -158,7 +158,7 @@ def leads_delete(
     (tid, slug), = resolve_tenants([tenant_ref])
     if not yes and not typer.confirm(f"delete up to {len(refs)} lead(s) of {slug} with their history?"):
         raise typer.Exit(1)
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             res = delete_leads(conn, tid, refs)
         except AdminError as exc:

@@ -17,14 +17,14 @@ app = typer.Typer(help="The learned ranking: models, champion and challenger.", 
 def ranking_show(tenant_ref: TenantOpt,
                  history: Annotated[int, typer.Option(help="Models to list.", min=1)] = 10) -> None:
     """The champion model, its metrics and influential factors, and the latest challengers."""
-    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.db.connect import APP_ROLE, service_connection, tenant_transaction
     from lookalike_assets.db.queries import Q
 
     tid = tenant(tenant_ref)
     table = Table("version", "kind", "status", "holdout AUC", "holdout lift@10", "champion on same holdout",
                   "trained", title="ranking models")
     champion = None
-    with admin_connection() as conn, tenant_transaction(conn, tid, APP_ROLE):
+    with service_connection(APP_ROLE) as conn, tenant_transaction(conn, tid, APP_ROLE):
         for version, kind, status, metrics, trained, _promoted in Q.model_history(conn, tenant_id=tid, n=history):
             h = metrics.get("holdout") or {}
             c = metrics.get("champion_on_same_holdout") or {}

@@ -71,16 +71,17 @@ def materialize(
 
 
 def print_summary(seconds: float | None = None) -> None:
-    from lookalike_assets.db.connect import APP_ROLE, admin_connection, tenant_transaction
+    from lookalike_assets.cli.common import all_tenants
+    from lookalike_assets.db.connect import APP_ROLE, service_connection, tenant_transaction
     from lookalike_assets.db.queries import Q
 
     table = Table("tenant", "leads", "embedded", "seeds", "audience", "status", "candidates", "members", "exports",
                   title="lookalike")
     totals = {"tenants": 0, "leads": 0, "embedded": 0}
     skipped = []
-    with admin_connection() as conn:
-        tenants = list(Q.list_tenants(conn))
-        for tid, slug, _name, _c, _l in tenants:
+    tenants = all_tenants()
+    with service_connection(APP_ROLE) as conn:
+        for tid, slug, _name in tenants:
             with tenant_transaction(conn, tid, APP_ROLE):
                 leads, embedded, seeds = Q.tenant_summary(conn, tenant_id=tid)
                 rows = list(Q.audience_summary(conn, tenant_id=tid))
@@ -109,16 +110,16 @@ def print_summary(seconds: float | None = None) -> None:
 def _print_performance() -> None:
     """Conversion rate by decile over each audience's members, from the marts as lookalike_bi; says what is
     missing instead of printing zeros."""
-    from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.db.queries import Q
+    from lookalike_assets.cli.common import all_tenants
+    from lookalike_assets.db.connect import PIPELINE_ROLE, service_connection
     from lookalike_assets.reporting.report import build_report
     from lookalike_assets.settings import get_settings
 
     table = Table("tenant", "audience", *[f"d{d}" for d in range(1, 11)], "members' d10 lift",
                   title="conversion rate of members by decile of the pool (10 = best; '-': no members there)")
     missing = []
-    with admin_connection() as conn:
-        for tid, slug, name, *_ in Q.list_tenants(conn):
+    with service_connection(PIPELINE_ROLE) as conn:  # reads the marts as lookalike_bi
+        for tid, slug, name in all_tenants():
             rep = build_report(conn, tid, name)
             if rep.missing:
                 missing.append((slug, rep.missing))
@@ -146,15 +147,15 @@ def report(
     """Write each tenant's HTML performance report (decile lift and reach charts) from the marts."""
     from pathlib import Path
 
-    from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.db.queries import Q
+    from lookalike_assets.cli.common import all_tenants
+    from lookalike_assets.db.connect import PIPELINE_ROLE, service_connection
     from lookalike_assets.reporting.report import build_report, write_report
     from lookalike_assets.settings import get_settings
 
     folder = Path(out) if out else get_settings().home / "reports"
     wanted = {t for t, _ in resolve_tenants(tenant)}
-    with admin_connection() as conn:
-        for tid, slug, name, *_ in Q.list_tenants(conn):
+    with service_connection(PIPELINE_ROLE) as conn:  # reads the marts as lookalike_bi
+        for tid, slug, name in all_tenants():
             if tid in wanted:
                 rep = build_report(conn, tid, name)
                 path = write_report(rep, folder, slug)
@@ -181,7 +182,7 @@ def backtest(
     """Measure lift on any labelled table: similarity vs learned ranking vs ranking after feedback."""
     import json
 
-    from lookalike_assets.db import migrate
+    from lookalike_assets.db.admin import prepare_database
     from lookalike_assets.db.connect import admin_connection, database_url
     from lookalike_assets.pipeline.backtest import BacktestConfig, BacktestError, run_backtest
     from lookalike_assets.pipeline.importer import LeadImportError
@@ -190,7 +191,7 @@ def backtest(
                          exclude_columns=split_list(exclude_columns), text_columns=split_list(text_columns),
                          seeds=seeds, trials=trials, seed=seed, limit=limit)
     url = database_url()
-    migrate.upgrade(url)
+    prepare_database(url)
     out = console if not as_json else Console(stderr=True, width=150)
     with admin_connection(url) as conn, out.status("backtest...") as status:
         try:
@@ -227,13 +228,13 @@ def demo(
 ) -> None:
     """Start the database, load the demo tenants, materialize everything, print a summary."""
     from lookalike_assets.cli.conversions import simulate
-    from lookalike_assets.db import migrate
+    from lookalike_assets.db.admin import prepare_database
     from lookalike_assets.db.connect import admin_connection, database_url
     from lookalike_assets.pipeline.demo import load_demo
 
     t = time.perf_counter()
     url = database_url()
-    migrate.upgrade(url)
+    prepare_database(url)
     console.print(f"database ready ({redact(url)})")
     with admin_connection(url) as conn:
         loaded = load_demo(conn, leads_per_tenant=leads, tenants=tenants, seed=seed, pool_size=pool_size)

@@ -21,11 +21,11 @@ def seeds_add(
     weight: Annotated[Optional[float], typer.Option(help="Overrides the label's weight.")] = None,
 ) -> None:
     """Mark leads of the tenant as seeds."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, add_seeds
 
     refs = [line.strip() for line in sys.stdin] if leads == ["-"] else leads
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         try:
             res = add_seeds(conn, tenant(tenant_ref), refs, label=label, weight=weight)
         except AdminError as exc:
@@ -41,11 +41,11 @@ def seeds_add(
 def seeds_list(tenant_ref: TenantOpt,
                deleted: Annotated[bool, typer.Option("--deleted", help="Include removed seeds.")] = False) -> None:
     """List the tenant's seeds."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import list_seeds
 
     table = Table("seed_id", "lead", "label", "weight", "source", "created", "removed")
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         for sid, ext, label, w, src, created, removed in list_seeds(conn, tenant(tenant_ref), deleted):
             table.add_row(str(sid), ext, label, "" if w is None else f"{w:g}", src or "",
                           f"{created:%Y-%m-%d %H:%M}", f"{removed:%Y-%m-%d %H:%M}" if removed else "")
@@ -59,9 +59,9 @@ def seeds_remove(
     label: Annotated[Optional[str], typer.Option(help="Only seeds with this label.")] = None,
 ) -> None:
     """Remove seeds (soft delete: they stop counting, history stays)."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import remove_seeds
 
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         n = remove_seeds(conn, tenant(tenant_ref), refs, label)
     console.print(f"{n} seed(s) removed")

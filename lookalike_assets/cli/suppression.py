@@ -23,13 +23,13 @@ def suppression_add(
     reason: Annotated[str, typer.Option(help="Why (opt-out, complaint, legal hold, ...).")] = "unspecified",
 ) -> None:
     """Suppress leads (by id) or people (by email, even before they are leads)."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import add_suppression
 
     emails = [line.strip() for line in sys.stdin if line.strip()] if email == ["-"] else list(email or [])
     if not lead and not emails:
         fail("give --lead or --email")
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         res = add_suppression(conn, tenant(tenant_ref), leads=list(lead or []), emails=emails, reason=reason)
     console.print(f"{res.added} suppression(s) added, {res.already} already there, {len(res.not_found)} lead(s) "
                   f"not found, {len(res.invalid)} invalid email(s)")
@@ -44,11 +44,11 @@ def suppression_add(
 @app.command("list")
 def suppression_list(tenant_ref: TenantOpt) -> None:
     """The tenant's suppression list (emails shown as their hashes)."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import list_suppression
 
     table = Table("suppression_id", "lead", "email sha256", "reason", "added")
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         for sid, ext, sha, reason, created in list_suppression(conn, tenant(tenant_ref)):
             table.add_row(str(sid), ext or "", (sha or "")[:16] + ("…" if sha else ""), reason,
                           f"{created:%Y-%m-%d %H:%M}")
@@ -61,10 +61,10 @@ def suppression_remove(
     tenant_ref: TenantOpt,
 ) -> None:
     """Remove entries from the suppression list."""
-    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import remove_suppression
 
-    with admin_connection() as conn:
+    with service_connection(APP_ROLE) as conn:
         n = remove_suppression(conn, tenant(tenant_ref), refs)
     console.print(f"{n} suppression(s) removed")
     if not n:

@@ -29,8 +29,8 @@ def tenants_list() -> None:
 def tenants_create(slug: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, dashes.")],
                    name: Annotated[Optional[str], typer.Option(help="Display name.")] = None) -> None:
     """Onboard a tenant (the change sensor then adds its partition)."""
+    from lookalike_assets.db.admin import AdminError, create_tenant
     from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.pipeline.admin import AdminError, create_tenant
 
     with admin_connection() as conn:
         try:
@@ -47,17 +47,14 @@ def tenants_configure(
         help="Comma-separated lead columns the ranking model must never use (sensitive attributes); '' clears.")] = None,
 ) -> None:
     """Per-tenant settings (admin)."""
-    import json
-
+    from lookalike_assets.db.admin import set_ranking_settings
     from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.db.queries import Q
 
     tid = tenant(tenant_ref)
     with admin_connection() as conn:
         if exclude_from_ranking is not None:
             cols = sorted({c.strip() for c in exclude_from_ranking.split(",") if c.strip()})
-            with conn.transaction():
-                Q.set_tenant_ranking_settings(conn, tenant_id=tid, ranking=json.dumps({"exclude_features": cols}))
+            set_ranking_settings(conn, tid, {"exclude_features": cols})
             console.print(f"ranking excludes: {', '.join(cols) or 'nothing'} (applies at the next training)")
 
 
@@ -67,9 +64,10 @@ def tenants_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask: delete at once.")] = False,
 ) -> None:
     """Delete a tenant with all its data, its Dagster partition and its files (exports, report, rejects)."""
+    from lookalike_assets.db.admin import delete_tenant
     from lookalike_assets.db.connect import admin_connection
     from lookalike_assets.orchestration import forget_tenant
-    from lookalike_assets.pipeline.admin import delete_tenant, remove_tenant_files
+    from lookalike_assets.pipeline.admin import remove_tenant_files
     from lookalike_assets.settings import get_settings
 
     (tid, slug), = resolve_tenants([tenant_ref])

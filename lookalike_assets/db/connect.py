@@ -1,18 +1,23 @@
 """Connections and tenant scoping.
 
-Two kinds of connection exist:
+Who connects decides what can be read:
 
-* the *admin* connection (the URL's own user, the schema owner): migrations, onboarding tenants,
-  listing tenants for partitions. It never reads tenant data for a tenant's work.
-* a *tenant transaction*: any connection, inside one transaction, switched to a non-owner role
-  (``lookalike_pipeline`` for asset code, ``lookalike_app`` for applications and the CLI) with
-  ``app.current_tenant`` set. Both settings are transaction-local (``set_config(..., true)``), so a
-  pooled connection cannot carry one tenant, or one role, into another's work. Row-Level Security
-  (ENABLE + FORCE) then limits every statement to that tenant.
+* the *owner* (the URL's own user, owner of the schema): migrations, onboarding and deleting tenants, granting
+  access, building the marts, listing tenants. Nothing else; every such use is in ``lookalike_assets/db/admin.py``
+  or the migrations, and no tenant work runs on it.
+* the platform's *service logins* (``lookalike_pipeline`` for asset code, ``lookalike_app`` for the CLI,
+  ``lookalike_api`` for the API, ``lookalike_changes`` for sensors), with passwords derived from one secret
+  (``LOOKALIKE_SECRET``). Tenant work runs on them: inside one transaction with ``app.current_tenant`` set
+  (``set_config(..., true)``, transaction-local), so that Row-Level Security (ENABLE + FORCE) limits every
+  statement to that tenant. ``RESET ROLE`` on such a connection leads back to the same service login.
+* *bound logins* (``lookalike access grant``): a tenant's BI tool or application; they always see exactly their
+  tenant, whatever they set.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +31,14 @@ APP_ROLE = "lookalike_app"
 PIPELINE_ROLE = "lookalike_pipeline"
 BI_ROLE = "lookalike_bi"
 CHANGES_ROLE = "lookalike_changes"
-ROLES = (APP_ROLE, PIPELINE_ROLE, BI_ROLE)
+API_ROLE = "lookalike_api"
+APP_ACCESS = "lookalike_app_access"  # the group holding what applications may do (tenants' app logins are members)
+SERVICE_ROLES = (PIPELINE_ROLE, APP_ROLE, CHANGES_ROLE, API_ROLE)
+
+# What a service login may do besides being itself: the pipeline and the API hold every privilege an application
+# has (no switch needed), and the pipeline reads the marts as lookalike_bi (SET LOCAL ROLE: a narrowing).
+ACTS_AS: dict[str, frozenset[str]] = {PIPELINE_ROLE: frozenset({APP_ROLE}), API_ROLE: frozenset({APP_ROLE})}
+NARROWS_TO: dict[str, frozenset[str]] = {PIPELINE_ROLE: frozenset({BI_ROLE})}
 
 EMBEDDED_DATABASE = "lookalike"
 
@@ -35,11 +47,15 @@ class TenantError(ValueError):
     """A tenant id that is not a UUID, or a tenant that does not exist."""
 
 
+class ConnectionRoleError(RuntimeError):
+    """Tenant work asked of a connection that may not do it (the owner's, or another service login's)."""
+
+
 def parse_tenant_id(tenant_id: str | uuid.UUID) -> uuid.UUID:
     try:
         return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
-    except (ValueError, AttributeError) as exc:
-        raise TenantError(f"tenant id {tenant_id!r} is not a UUID") from exc
+    except (ValueError, AttributeError):
+        raise TenantError(f"tenant id {tenant_id!r} is not a UUID") from None
 
 
 def with_database(conninfo: str, dbname: str) -> str:
@@ -50,7 +66,7 @@ def with_database(conninfo: str, dbname: str) -> str:
 
 
 def server_url(settings: Settings | None = None) -> str:
-    """Admin URL of the server: LOOKALIKE_DATABASE_URL, or the embedded server (started on demand)."""
+    """Owner URL of the server: LOOKALIKE_DATABASE_URL, or the embedded server (started on demand)."""
     s = settings or get_settings()
     if s.database_url:
         return s.database_url
@@ -72,7 +88,7 @@ def ensure_database(conninfo: str) -> None:
 
 
 def database_url(settings: Settings | None = None) -> str:
-    """Admin conninfo of lookalike's database, creating the database on the embedded server."""
+    """Owner conninfo of lookalike's database, creating the database on the embedded server."""
     s = settings or get_settings()
     url = server_url(s)
     if not s.database_url:
@@ -80,15 +96,22 @@ def database_url(settings: Settings | None = None) -> str:
     return url
 
 
-class NestedTenantTransactionError(RuntimeError):
-    pass
+def service_password(role: str, settings: Settings | None = None) -> str:
+    """A service login's password: derived from the deployment's secret, so every process agrees on it."""
+    secret = (settings or get_settings()).secret_value()
+    return hmac.new(secret.encode(), f"lookalike-role:{role}".encode(), hashlib.sha256).hexdigest()
 
 
-def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
-    """An autocommit connection: every ``conn.transaction()`` on it is a real transaction, so the
-    transaction-local tenant and role end with it."""
-    kwargs.setdefault("autocommit", True)
-    conn = psycopg.connect(conninfo or database_url(), **kwargs)
+def service_url(role: str, owner_url: str | None = None) -> str:
+    """Conninfo of a service login on the owner URL's server and database."""
+    if role not in SERVICE_ROLES:
+        raise ValueError(f"{role!r} is not one of lookalike's service logins ({', '.join(SERVICE_ROLES)})")
+    params = conninfo_to_dict(owner_url or database_url())
+    params.update(user=role, password=service_password(role))
+    return make_conninfo(**params)
+
+
+def _register(conn: psycopg.Connection) -> psycopg.Connection:
     try:
         from pgvector.psycopg import register_vector
 
@@ -98,8 +121,24 @@ def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
     return conn
 
 
+def connect(conninfo: str | None = None, *, role: str | None = None, **kwargs) -> psycopg.Connection:
+    """An autocommit connection (every ``conn.transaction()`` is a real transaction, so the transaction-local
+    tenant ends with it): as the owner of ``conninfo``, or, with ``role``, as that service login."""
+    kwargs.setdefault("autocommit", True)
+    url = service_url(role, conninfo) if role else (conninfo or database_url())
+    try:
+        return _register(psycopg.connect(url, **kwargs))
+    except psycopg.OperationalError as exc:
+        if role and "password authentication failed" in str(exc):
+            raise psycopg.OperationalError(
+                f"{role} cannot log in: its password is derived from LOOKALIKE_SECRET, which differs from the one "
+                "`lookalike db up` was last run with (run it again with the same secret)") from None
+        raise
+
+
 @contextmanager
 def admin_connection(conninfo: str | None = None, **kwargs) -> Iterator[psycopg.Connection]:
+    """The owner's connection: administration only (see lookalike_assets/db/admin.py)."""
     conn = connect(conninfo, **kwargs)
     try:
         yield conn
@@ -108,16 +147,61 @@ def admin_connection(conninfo: str | None = None, **kwargs) -> Iterator[psycopg.
 
 
 @contextmanager
+def service_connection(role: str, conninfo: str | None = None, **kwargs) -> Iterator[psycopg.Connection]:
+    """A service login's connection to the database of ``conninfo`` (default: this deployment's)."""
+    conn = connect(conninfo, role=role, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def owner_url_of(conn: psycopg.Connection) -> str:
+    """The owner-less parameters of a connection (host, port, database) to open other logins to the same place."""
+    p = conn.info.get_parameters()
+    return make_conninfo(**{k: v for k, v in p.items() if k in ("host", "port", "dbname", "sslmode")})
+
+
+@contextmanager
+def sibling(conn: psycopg.Connection, role: str) -> Iterator[psycopg.Connection]:
+    """A service login to the same database as ``conn`` (the owner's, in administration code that hands tenant
+    work over)."""
+    with service_connection(role, owner_url_of(conn)) as c:
+        yield c
+
+
+class NestedTenantTransactionError(RuntimeError):
+    pass
+
+
+def _login(conn: psycopg.Connection) -> str:
+    return conn.info.user
+
+
+@contextmanager
 def role_transaction(conn: psycopg.Connection, role: str | None,
                      tenant_id: str | uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
-    """One real transaction as ``role`` (and, when given, for ``tenant_id``); commits on success.
+    """One real transaction doing ``role``'s work (and, when given, for ``tenant_id``); commits on success.
 
-    Refuses to run inside an open transaction: there it would only be a savepoint, and the
-    transaction-local role and tenant would outlive it.
+    The connection must be a service login that is ``role``, holds its privileges, or narrows to it (the pipeline
+    reading marts as lookalike_bi). Never the owner's: tenant work must not run where ``RESET ROLE`` leads to a
+    superuser. Refuses to run inside an open transaction: there it would only be a savepoint, and the
+    transaction-local tenant would outlive it.
     """
     from lookalike_assets.db.queries import Q
 
     tid = parse_tenant_id(tenant_id) if tenant_id is not None else None
+    login = _login(conn)
+    switch = None
+    if role is not None and role != login:
+        if role in NARROWS_TO.get(login, ()):
+            switch = role
+        elif role not in ACTS_AS.get(login, ()):
+            raise ConnectionRoleError(
+                f"{role} work was asked of a connection logged in as {login}: open it as {role} "
+                "(lookalike_assets.db.connect.service_connection)")
+    elif role is None and login not in SERVICE_ROLES:
+        raise ConnectionRoleError(f"tenant work was asked of a connection logged in as {login}, not a service login")
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise NestedTenantTransactionError(
             "a role or tenant transaction needs a connection outside any transaction (use an autocommit connection)"
@@ -125,8 +209,8 @@ def role_transaction(conn: psycopg.Connection, role: str | None,
     with conn.transaction():
         if tid is not None:
             Q.set_tenant(conn, tenant_id=str(tid))
-        if role is not None:
-            Q.set_role(conn, role=role)
+        if switch is not None:
+            Q.set_role(conn, role=switch)
         yield conn
 
 
@@ -134,7 +218,7 @@ def role_transaction(conn: psycopg.Connection, role: str | None,
 def tenant_transaction(
     conn: psycopg.Connection, tenant_id: str | uuid.UUID, role: str | None = PIPELINE_ROLE
 ) -> Iterator[psycopg.Connection]:
-    """One transaction as ``role`` for ``tenant_id``; commits on success, rolls back on error."""
+    """One transaction of ``role``'s work for ``tenant_id``; commits on success, rolls back on error."""
     with role_transaction(conn, role, tenant_id) as c:
         yield c
 

@@ -39,6 +39,31 @@ def _runtime_dir(pgdata: Path) -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(run)
 
 
+HBA = """\
+# Written by lookalike (lookalike_assets/db/embedded.py). The owner, {owner}, logs in over the Unix socket in
+# the data folder, which only its operating-system user can enter; every other role (the service logins, a
+# tenant's BI or application login) needs its password (SCRAM). No TCP listener.
+local   all   {owner}   trust
+local   all   all       scram-sha-256
+"""
+
+
+def _secure(pgdata: Path, uri: str) -> None:
+    """Client authentication of the embedded server: trust for the owner on its socket, passwords for the rest
+    (pgserver's own default trusts everyone). Reloads the server when the file changed."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    owner = conninfo_to_dict(uri).get("user") or "postgres"
+    hba = pgdata / "pg_hba.conf"
+    text = HBA.format(owner=owner)
+    if hba.read_text() == text:
+        return
+    hba.write_text(text)
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("select pg_reload_conf()")
+
+
 def start(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return its connection URI."""
     pgdata = Path(pgdata).resolve()
@@ -48,7 +73,9 @@ def start(pgdata: Path) -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _check_path(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode=None)
-    return server.get_uri()
+    uri = server.get_uri()
+    _secure(pgdata, uri)
+    return uri
 
 
 def is_running(pgdata: Path) -> bool:

@@ -65,6 +65,7 @@ class Heartbeat:
     """Refreshes the lease every ``every`` seconds on a connection of its own while a step works."""
 
     def __init__(self, conninfo: str, lease: Lease, every: float = 30.0) -> None:
+        """``conninfo``: the deployment's (owner) URL; the heartbeat logs in as lookalike_pipeline."""
         self.conninfo, self.lease, self.every = conninfo, lease, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-heartbeat-{lease.tenant_id}", daemon=True)
@@ -73,7 +74,7 @@ class Heartbeat:
         conn = None
         while not self._stop.wait(self.every):
             try:
-                conn = conn or connect(self.conninfo)
+                conn = conn or connect(self.conninfo, role=PIPELINE_ROLE)
                 with tenant_transaction(conn, self.lease.tenant_id, PIPELINE_ROLE):
                     Q.heartbeat_tenant_lease(conn, tenant_id=self.lease.tenant_id, run_id=self.lease.run_id)
             except psycopg.Error:

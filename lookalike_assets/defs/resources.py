@@ -7,7 +7,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from lookalike_assets.db.connect import admin_connection, database_url
+from lookalike_assets.db.connect import PIPELINE_ROLE, admin_connection, database_url, service_connection
 from lookalike_assets.domain.encoders import TextEncoder, get_encoder
 from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.settings import get_settings
@@ -16,8 +16,9 @@ from lookalike_assets.settings import get_settings
 class LookalikeDatabase(dg.ConfigurableResource):
     """lookalike's PostgreSQL. Empty URL: LOOKALIKE_DATABASE_URL, else the embedded server.
 
-    Asset code only ever works on tenant data inside ``tenant_transaction`` (role lookalike_pipeline,
-    transaction-local tenant), whatever user the URL names.
+    The URL is the owner's; asset code connects as the service login ``lookalike_pipeline`` (sensors as
+    ``lookalike_changes``) and works on tenant data inside ``tenant_transaction`` (transaction-local tenant).
+    ``admin()`` is the owner's connection, for the dbt build only.
     """
 
     database_url: str | None = Field(default=None, description="Owner URL; empty: from the environment.")
@@ -31,7 +32,13 @@ class LookalikeDatabase(dg.ConfigurableResource):
         return self.database_url or database_url()
 
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
+    def connect(self, role: str = PIPELINE_ROLE) -> Iterator[psycopg.Connection]:
+        """A service login's connection (default lookalike_pipeline)."""
+        with service_connection(role, self.conninfo()) as conn:
+            yield conn
+
+    @contextmanager
+    def admin(self) -> Iterator[psycopg.Connection]:
         with admin_connection(self.conninfo()) as conn:
             yield conn
 

@@ -1,5 +1,6 @@
-"""What people do to tenants, seeds and audiences (the CLI and applications): validated writes as
-lookalike_app. The change-log triggers pick these writes up for the sensor."""
+"""What people do to a tenant's leads, seeds, suppression list and audiences (the CLI and applications):
+validated writes as lookalike_app. The change-log triggers pick these writes up for the sensor. Onboarding and
+deleting tenants are the owner's (lookalike_assets/db/admin.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from lookalike_assets.db.admin import AdminError
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
@@ -17,20 +19,7 @@ from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline.memberships import validate_audience
 
-
-class AdminError(ValueError):
-    pass
-
-
-def create_tenant(conn: psycopg.Connection, slug: str, name: str) -> str:
-    """Onboard a tenant (admin connection)."""
-    try:
-        with conn.transaction():
-            return Q.create_tenant(conn, slug=slug, name=name)
-    except psycopg.errors.UniqueViolation:
-        raise AdminError(f"a tenant with slug {slug!r} exists already") from None
-    except psycopg.errors.CheckViolation:
-        raise AdminError(f"invalid slug {slug!r}: lower-case letters, digits and dashes, at most 63") from None
+__all__ = ["AdminError"]
 
 
 @dataclass
@@ -252,17 +241,6 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }
-
-
-def delete_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, int]:
-    """Delete a tenant and everything of it (admin connection: it spans the tenant's tables). Returns how many
-    leads and audiences went. The change log records it, so the sensor removes the tenant's partition."""
-    with tenant_transaction(conn, tenant_id, APP_ROLE):
-        leads, _embedded, _seeds = Q.tenant_summary(conn, tenant_id=tenant_id)
-        audiences = len(list(Q.list_audiences(conn, tenant_id=tenant_id)))
-    with conn.transaction():
-        Q.delete_tenant(conn, tenant_id=tenant_id)
-    return {"leads": int(leads), "audiences": audiences}
 
 
 def remove_tenant_files(home, slug: str) -> list[str]:

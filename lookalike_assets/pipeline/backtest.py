@@ -21,11 +21,12 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db import admin
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, sibling, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.encoders import get_encoder
 from lookalike_assets.domain.ranking import auc, lift_at, top_factors
-from lookalike_assets.pipeline import admin
+from lookalike_assets.pipeline.common import termination_as_exit
 from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features
@@ -116,40 +117,46 @@ def run_backtest(conn: psycopg.Connection, cfg: BacktestConfig,
         raise BacktestError(f"{n_pos} positive row(s): not enough for {cfg.seeds} seeds and an evaluation")
     slug = f"backtest-{uuid.uuid4().hex[:12]}"
     tid = uuid.UUID(admin.create_tenant(conn, slug, "lookalike backtest (temporary)"))
+    admin.mark_temporary(conn, tid, "backtest")
     try:
-        mapping = ImportMapping(id=cfg.id_column, text=cfg.text_columns,
-                                exclude=[cfg.label_column, *cfg.exclude_columns])
-        say(f"importing {cfg.csv}")
-        rep = import_leads(conn, tid, cfg.csv, mapping, limit=cfg.limit)
-        if rep.rejected:
-            say(f"{len(rep.rejected)} row(s) rejected by the importer, e.g. row {rep.rejected[0].row}: "
-                f"{rep.rejected[0].reason}")
-        say("features and embeddings")
-        refresh_lead_features(conn, tid)
-        encoder = get_encoder("minilm" if cfg.text_columns else "none")
-        emb = refresh_embeddings(conn, tid, encoder, batch_size=4096)
-        with tenant_transaction(conn, tid, APP_ROLE):
-            by_ext = {ext: lid for lid, ext in Q.lead_external_ids(conn, tenant_id=tid)}
-        rows = {lid: labels[ext] for ext, lid in by_ext.items() if ext in labels}
-        lead_ids = list(rows)
-        y_all = np.array([rows[lid] for lid in lead_ids])
-        base_rate = float(y_all.mean())
-        with tenant_transaction(conn, tid, APP_ROLE):
-            audience_id = Q.insert_audience(conn, tenant_id=tid, name="backtest", description=None,
-                                            seed_set=Jsonb({}), rules=Jsonb({}),
-                                            metadata=Jsonb({"pool_size": len(lead_ids), "source": "backtest"}))
-        trials = []
-        for trial in range(cfg.trials):
-            rng = np.random.default_rng([cfg.seed, trial])
-            say(f"trial {trial + 1}/{cfg.trials}")
-            trials.append(_trial(conn, tid, audience_id, lead_ids, y_all, rows, by_ext, emb.model_version, cfg, rng,
-                                 trial, say))
-        res = BacktestResult(rows=len(lead_ids), base_rate=base_rate, trials=trials)
-        res.seconds = (datetime.now(timezone.utc) - t0).total_seconds()
-        return res
+        # a stop by SIGTERM (a `timeout`, a CI cancel) unwinds like Ctrl-C, so that the tenant is deleted below
+        with termination_as_exit(), sibling(conn, PIPELINE_ROLE) as pipe:
+            return _run(pipe, tid, cfg, labels, say, t0)
     finally:
-        with conn.transaction():
-            Q.delete_tenant(conn, tenant_id=tid)
+        admin.delete_tenant(conn, tid)
+
+
+def _run(conn, tid, cfg: BacktestConfig, labels: dict, say, t0) -> BacktestResult:
+    mapping = ImportMapping(id=cfg.id_column, text=cfg.text_columns,
+                            exclude=[cfg.label_column, *cfg.exclude_columns])
+    say(f"importing {cfg.csv}")
+    rep = import_leads(conn, tid, cfg.csv, mapping, limit=cfg.limit)
+    if rep.rejected:
+        say(f"{len(rep.rejected)} row(s) rejected by the importer, e.g. row {rep.rejected[0].row}: "
+            f"{rep.rejected[0].reason}")
+    say("features and embeddings")
+    refresh_lead_features(conn, tid)
+    encoder = get_encoder("minilm" if cfg.text_columns else "none")
+    emb = refresh_embeddings(conn, tid, encoder, batch_size=4096)
+    with tenant_transaction(conn, tid, APP_ROLE):
+        by_ext = {ext: lid for lid, ext in Q.lead_external_ids(conn, tenant_id=tid)}
+    rows = {lid: labels[ext] for ext, lid in by_ext.items() if ext in labels}
+    lead_ids = list(rows)
+    y_all = np.array([rows[lid] for lid in lead_ids])
+    base_rate = float(y_all.mean())
+    with tenant_transaction(conn, tid, APP_ROLE):
+        audience_id = Q.insert_audience(conn, tenant_id=tid, name="backtest", description=None,
+                                        seed_set=Jsonb({}), rules=Jsonb({}),
+                                        metadata=Jsonb({"pool_size": len(lead_ids), "source": "backtest"}))
+    trials = []
+    for trial in range(cfg.trials):
+        rng = np.random.default_rng([cfg.seed, trial])
+        say(f"trial {trial + 1}/{cfg.trials}")
+        trials.append(_trial(conn, tid, audience_id, lead_ids, y_all, rows, by_ext, emb.model_version, cfg, rng,
+                             trial, say))
+    res = BacktestResult(rows=len(lead_ids), base_rate=base_rate, trials=trials)
+    res.seconds = (datetime.now(timezone.utc) - t0).total_seconds()
+    return res
 
 
 def _reset(conn, tid) -> None:

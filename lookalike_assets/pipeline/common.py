@@ -5,8 +5,11 @@ logs WARNING only for what its result does not carry."""
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -30,3 +33,21 @@ class Timer:
 def batched(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+@contextmanager
+def termination_as_exit() -> Iterator[None]:
+    """While inside, SIGTERM raises SystemExit (as Ctrl-C raises KeyboardInterrupt), so that ``finally`` blocks
+    clean up after a `timeout` or a cancelled job. Only in the main thread, where signal handlers live."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,7 +9,8 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db import admin
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, sibling, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.demo_data import (
     TENANTS,
@@ -36,7 +37,8 @@ class DemoTenant:
 
 def load_demo(conn: psycopg.Connection, leads_per_tenant: int = 1500, tenants: int = 3, seed: int = 7,
               pool_size: int = 500) -> list[DemoTenant]:
-    """Create (or refresh, idempotently) ``tenants`` demo tenants with ``leads_per_tenant`` leads each."""
+    """Create (or refresh, idempotently) ``tenants`` demo tenants with ``leads_per_tenant`` leads each. ``conn``
+    is the owner's (onboarding tenants); their data is written by the service logins."""
     if not 1 <= tenants <= len(TENANTS):
         raise ValueError(f"the demo has between 1 and {len(TENANTS)} tenants")
     return [load_tenant(conn, p, leads_per_tenant, seed, pool_size) for p in TENANTS[:tenants]]
@@ -44,18 +46,26 @@ def load_demo(conn: psycopg.Connection, leads_per_tenant: int = 1500, tenants: i
 
 def load_tenant(conn: psycopg.Connection, profile: TenantProfile, leads_per_tenant: int, seed: int = 7,
                 pool_size: int = 500) -> DemoTenant:
-    """One demo tenant: leads, hidden propensities, seeds drawn from the propensity, audiences."""
+    """One demo tenant: leads, hidden propensities, seeds drawn from the propensity, audiences. ``conn`` is the
+    owner's."""
     tid = tenant_id_for(profile.slug)
-    with conn.transaction():
-        Q.upsert_tenant(conn, tenant_id=tid, slug=profile.slug, name=profile.name)
+    admin.upsert_tenant(conn, tid, profile.slug, profile.name)
+    # what a tenant's people write (leads, seeds, audiences) is written as the app, so that sensors see it; the
+    # hidden propensity (the simulation's truth) by the pipeline
+    with sibling(conn, APP_ROLE) as app, sibling(conn, PIPELINE_ROLE) as pipe:
+        return _load(app, pipe, tid, profile, leads_per_tenant, seed, pool_size)
+
+
+def _load(conn: psycopg.Connection, pipe: psycopg.Connection, tid: uuid.UUID, profile: TenantProfile,
+          leads_per_tenant: int, seed: int, pool_size: int) -> DemoTenant:
     leads, props = [], []
     for lead, p in generate_leads(profile, leads_per_tenant, seed=seed):
         lead["lead_id"] = lead_id_for(profile.slug, lead["external_id"])
         leads.append(lead)
         props.append(p)
     inserted, updated = upsert_leads(conn, tid, leads, APP_ROLE)
-    with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        Q.upsert_propensity(conn, [
+    with tenant_transaction(pipe, tid, PIPELINE_ROLE):
+        Q.upsert_propensity(pipe, [
             {"tenant_id": tid, "lead_id": lead["lead_id"], "propensity": p} for lead, p in zip(leads, props)
         ])
     rng = np.random.default_rng([seed, leads_per_tenant])

@@ -95,6 +95,6 @@ def refresh_embeddings(
         if progress:
             progress(done, len(todo))
     if result.embedded >= BULK_ROWS:
-        Q.analyze_lead_embeddings(conn)
+        Q.analyze_table(conn, table="lead_embeddings")
     result.seconds = t.seconds
     return result

@@ -109,5 +109,5 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
                     copy.write_row(r)
             changed = Q.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
     if changed >= BULK_ROWS:
-        Q.analyze_lead_features(conn)
+        Q.analyze_table(conn, table="lead_features")
     return FeaturesResult(leads=n, changed=changed, spec_version=spec.version, spec=spec, seconds=t.seconds)

@@ -51,5 +51,5 @@ def upsert_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, rows: Iterable[
         stage.add(rows)
         ins, upd, _ = stage.merge(tenant_id)
     if ins >= BULK_ROWS:
-        Q.analyze_leads(conn)  # many new rows: fresh planner statistics
+        Q.analyze_table(conn, table="leads")  # many new rows: fresh planner statistics
     return ins, upd

@@ -182,5 +182,5 @@ def refresh_candidate_pools(
     if timings is not None:
         timings.update(clock)
     if sum(r.inserted + r.removed for r in results) > 20000:
-        Q.analyze_candidates(conn)  # a large rewrite: fresh planner statistics for what joins candidates
+        Q.analyze_table(conn, table="lookalike_candidate")  # a large rewrite: fresh planner statistics for what joins candidates
     return results

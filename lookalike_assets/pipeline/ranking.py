@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.ranking import (
     Evaluation,
@@ -280,7 +280,7 @@ def apply_champion(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantD
 
 
 def champion_summary(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict | None:
-    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
         row = Q.champion_model(conn, tenant_id=tenant_id)
     if row is None:
         return None

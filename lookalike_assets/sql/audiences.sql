@@ -78,7 +78,3 @@ on conflict (tenant_id, audience_id) do update set
 -- A re-run of the demo with other parameters soft-deletes the demo seeds it no longer picks.
 update lookalike_seed set deleted_at = now()
 where tenant_id = :tenant_id and source = 'demo' and deleted_at is null and seed_id <> all(:seed_ids);
-
--- name: analyze_candidates#
--- After a large pool rewrite (owner connection, outside any tenant transaction): fresh planner statistics.
-analyze lookalike_candidate;

@@ -9,13 +9,7 @@ select set_config('role', :role, true);
 -- name: current_role$
 select current_user;
 
--- name: analyze_leads#
--- After bulk writes (owner connection, outside any tenant transaction): fresh planner statistics. A table that
--- grew from nothing to many rows otherwise keeps the plans of an empty table.
-analyze leads;
-
--- name: analyze_lead_features#
-analyze lead_features;
-
--- name: analyze_lead_embeddings#
-analyze lead_embeddings;
+-- name: analyze_table!
+-- After bulk writes: fresh planner statistics. A table that grew from nothing to many rows otherwise keeps the
+-- plans of an empty table. (ANALYZE needs the owner: lookalike_analyze runs it for the service logins.)
+select lookalike_analyze(:table);

@@ -6,11 +6,27 @@ on conflict (tenant_id) do update set slug = excluded.slug, name = excluded.name
 returning tenant_id;
 
 -- name: list_tenants
--- Admin connection: every tenant with its lead count.
+-- Admin connection: every tenant with its lead count and settings.
 select t.tenant_id::text as tenant_id, t.slug, t.name, t.created_at,
-       (select count(*) from leads l where l.tenant_id = t.tenant_id) as leads
+       (select count(*) from leads l where l.tenant_id = t.tenant_id) as leads, t.settings
 from tenants t
 order by t.slug;
+
+-- name: tenant_counts^
+-- Admin connection.
+select (select count(*) from leads where tenant_id = :tenant_id) as leads,
+       (select count(*) from lookalike_audience where tenant_id = :tenant_id) as audiences;
+
+-- name: mark_tenant_temporary!
+update tenants set settings = settings || jsonb_build_object('temporary', :what::text,
+                                                             'temporary_pid', pg_backend_pid())
+where tenant_id = :tenant_id;
+
+-- name: tenant_logins
+select role_name from lookalike_tenant_role where tenant_id = :tenant_id order by role_name;
+
+-- name: terminate_sessions_of!
+select pg_terminate_backend(pid) from pg_stat_activity where usename = :role and pid <> pg_backend_pid();
 
 -- name: get_tenant^
 select tenant_id::text as tenant_id, slug, name, settings from tenants where tenant_id = :tenant_id;
@@ -49,3 +65,15 @@ select name, format, error from (
   where j.tenant_id = :tenant_id and a.status = 'published'
   order by j.audience_id, j.format, j.started_at desc
 ) last where status = 'skipped' order by name, format;
+
+-- name: insert_tenant_login!
+insert into lookalike_tenant_role (role_name, tenant_id, kind, name) values (:role, :tenant_id, :kind, :name);
+
+-- name: list_tenant_logins
+select r.role_name::text, r.tenant_id::text, t.slug, r.kind, r.name, r.created_at
+from lookalike_tenant_role r join tenants t using (tenant_id)
+where :tenant_id::uuid is null or r.tenant_id = :tenant_id::uuid
+order by t.slug, r.created_at;
+
+-- name: delete_tenant_login!
+delete from lookalike_tenant_role where role_name = :role;

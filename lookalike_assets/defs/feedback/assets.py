@@ -61,9 +61,9 @@ class LandingConfig(dg.Config):
 
 
 def tenant_directory(conn) -> dict[str, str]:
-    """slug or id -> tenant id, for files that name tenants either way."""
+    """slug or id -> tenant id, for files that name tenants either way (any service login but the app's)."""
     out = {}
-    for tid, slug, *_ in Q.list_tenants(conn):
+    for tid, slug, _name in Q.tenant_directory(conn):
         out[slug] = tid
         out[tid] = tid
     return out
@@ -134,7 +134,7 @@ def conversion_facts(context: dg.AssetExecutionContext, db: LookalikeDatabase) -
     rows = []
     with db.connect() as conn:
         horizon = Q.change_horizon(conn)  # every event below it is in the rebuilt facts
-        tenant_ids = [r[0] for r in Q.list_tenants(conn)]
+        tenant_ids = [r[0] for r in Q.tenant_directory(conn)]
         facts = rebuild_facts(conn, tenant_ids, days)
         with role_transaction(conn, PIPELINE_ROLE):
             Q.set_day_watermarks(conn, days=days, horizon=horizon, run_id=context.run.run_id)
@@ -165,8 +165,8 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
     metadata: dict = {}
     rows = []
     with db.connect() as conn:
-        tenants = list(Q.list_tenants(conn))
-        reports = [(slug, build_report(conn, tid, name)) for tid, slug, name, *_ in tenants]
+        tenants = list(Q.tenant_directory(conn))
+        reports = [(slug, build_report(conn, tid, name)) for tid, slug, name in tenants]
         # charts in the metadata for the tenants with outcomes first (the UI shows a bounded number)
         reports.sort(key=lambda sr: (not sr[1].has_outcomes, sr[0]))
         for slug, rep in reports:

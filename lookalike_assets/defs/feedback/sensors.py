@@ -57,7 +57,7 @@ def days_with_conversions(conn, after: str | None) -> tuple[dict[date, str], str
            description="Reads the change log (as lookalike_changes) for days that got conversion events, late ones "
            "included, and requests a rebuild of those days' conversion facts (not of days rebuilt since).")
 def conversion_facts_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase) -> dg.SensorResult:
-    with db.connect() as conn:
+    with db.connect(CHANGES_ROLE) as conn:
         days, horizon = days_with_conversions(conn, context.cursor)
     first = date.fromisoformat(conversion_days.start.strftime("%Y-%m-%d"))
     today = datetime.now(timezone.utc).date()

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lookalike_assets.db.connect import CHANGES_ROLE
 from lookalike_assets.defs.audiences.assets import candidate_pools
 from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
 from lookalike_assets.defs.jobs import tenant_tags
@@ -76,7 +77,7 @@ def weekly_ranking_retrain(context: dg.ScheduleEvaluationContext, db: LookalikeD
            "retrains that tenant early once they reach LOOKALIKE_RETRAIN_AFTER_CONVERSIONS.")
 def ranking_feedback_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase,
                             lookalike: LookalikeConfig) -> dg.SensorResult:
-    with db.connect() as conn:
+    with db.connect(CHANGES_ROLE) as conn:
         pending = conversions_since_training(conn)
         slugs = tenant_slugs(conn) if pending else {}
     known = set(context.instance.get_dynamic_partitions(TENANTS_PARTITION))

@@ -28,7 +28,7 @@ def schedule_requests(context: dg.ScheduleEvaluationContext, db: LookalikeDataba
     tenants = context.instance.get_dynamic_partitions(TENANTS_PARTITION)
     if not tenants:
         return dg.SkipReason("no tenant partitions yet")
-    with db.connect() as conn:
+    with db.connect(CHANGES_ROLE) as conn:
         slugs = tenant_slugs(conn)
     gone = [t for t in tenants if t not in slugs]
     if gone:
@@ -48,7 +48,7 @@ def schedule_requests(context: dg.ScheduleEvaluationContext, db: LookalikeDataba
     "suppression list changed. Ignores the pipeline's own writes and changes a finished run already covered.",
 )
 def tenant_changes_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase) -> dg.SensorResult:
-    with db.connect() as conn:
+    with db.connect(CHANGES_ROLE) as conn:
         batch = read_changes(conn, context.cursor)
         slugs = tenant_slugs(conn) if batch.by_tenant else {}
     known = set(context.instance.get_dynamic_partitions(TENANTS_PARTITION))

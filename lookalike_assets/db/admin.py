@@ -1,0 +1,176 @@
+"""Everything lookalike does as the database owner, in one place: preparing a database (migrations, the service
+logins' passwords, the embedded server's client authentication), onboarding, listing and deleting tenants,
+tenant settings, and granting or revoking tenants' own logins. dbt builds the marts as the owner too (they span
+tenants; see lookalike_assets/defs/analytics/dbt.py). No tenant's data is read or written here for a tenant's
+work: that runs on the service logins (lookalike_assets/db/connect.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from lookalike_assets.db.connect import SERVICE_ROLES, admin_connection, service_password
+from lookalike_assets.db.queries import Q
+
+
+class AdminError(ValueError):
+    pass
+
+
+def prepare_database(conninfo: str) -> str:
+    """Migrations up to head, then the service logins' passwords (derived from LOOKALIKE_SECRET). Returns the
+    schema revision."""
+    from lookalike_assets.db import migrate
+
+    migrate.upgrade(conninfo)
+    with admin_connection(conninfo) as conn:
+        ensure_service_logins(conn)
+    return migrate.current_revision(conninfo)
+
+
+def ensure_service_logins(conn: psycopg.Connection) -> None:
+    """Give each service login its password (SCRAM), derived from this deployment's secret. Roles are
+    cluster-wide: every database of a server shares them, and so must share the secret."""
+    with conn.transaction():
+        conn.execute("set local password_encryption = 'scram-sha-256'")
+        for role in SERVICE_ROLES:
+            conn.execute(sql.SQL("alter role {} with login password {}").format(
+                sql.Identifier(role), sql.Literal(service_password(role))))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tenants
+
+
+def create_tenant(conn: psycopg.Connection, slug: str, name: str) -> str:
+    """Onboard a tenant."""
+    if any(ord(ch) < 32 for ch in name) or not name.strip() or len(name) > 200:
+        raise AdminError("a tenant name has 1 to 200 characters and no control characters")
+    try:
+        with conn.transaction():
+            return Q.create_tenant(conn, slug=slug, name=name.strip())
+    except psycopg.errors.UniqueViolation:
+        raise AdminError(f"a tenant with slug {slug!r} exists already") from None
+    except psycopg.errors.CheckViolation:
+        raise AdminError(f"invalid slug {slug!r}: lower-case letters, digits and dashes, at most 63") from None
+
+
+def upsert_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID, slug: str, name: str) -> None:
+    with conn.transaction():
+        Q.upsert_tenant(conn, tenant_id=tenant_id, slug=slug, name=name)
+
+
+@dataclass
+class TenantRow:
+    tenant_id: str
+    slug: str
+    name: str
+    leads: int
+    settings: dict
+
+
+def list_tenants(conn: psycopg.Connection) -> list[TenantRow]:
+    return [TenantRow(r[0], r[1], r[2], int(r[4]), r[5] or {}) for r in Q.list_tenants(conn)]
+
+
+def delete_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, int]:
+    """Delete a tenant and everything of it (its logins too). The change log records it, so the sensor removes
+    the tenant's partition."""
+    with conn.transaction():
+        counts = Q.tenant_counts(conn, tenant_id=tenant_id)
+        roles = [r[0] for r in Q.tenant_logins(conn, tenant_id=tenant_id)]
+        Q.delete_tenant(conn, tenant_id=tenant_id)
+        for role in roles:
+            _drop_login(conn, role)
+    return {"leads": int(counts[0]), "audiences": int(counts[1]), "logins": len(roles)}
+
+
+def set_ranking_settings(conn: psycopg.Connection, tenant_id: uuid.UUID, ranking: dict) -> None:
+    import json
+
+    with conn.transaction():
+        Q.set_tenant_ranking_settings(conn, tenant_id=tenant_id, ranking=json.dumps(ranking))
+
+
+def mark_temporary(conn: psycopg.Connection, tenant_id: uuid.UUID, what: str) -> None:
+    """A tenant that a command makes for itself (a backtest) and deletes when it ends; `tenants list` marks one
+    that a killed command left behind."""
+    with conn.transaction():
+        Q.mark_tenant_temporary(conn, tenant_id=tenant_id, what=what)
+
+
+def _drop_login(conn: psycopg.Connection, role: str) -> None:
+    """Inside the caller's transaction: end the login's sessions and drop it."""
+    Q.terminate_sessions_of(conn, role=role)
+    conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+    conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tenants' own logins
+
+ACCESS_GROUPS = {"bi": "lookalike_bi", "app": "lookalike_app_access"}
+
+
+@dataclass
+class Login:
+    role: str
+    password: str | None  # shown once, at creation
+    tenant_id: str
+    slug: str
+    kind: str
+    name: str
+    created_at: object = None
+
+    def conninfo(self, owner_conninfo: str) -> str:
+        """How to connect as this login: the owner URL's server and database, this login's name and password."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        p = {k: v for k, v in conninfo_to_dict(owner_conninfo).items() if k in ("host", "port", "dbname", "sslmode")}
+        return make_conninfo(**p, user=self.role, **({"password": self.password} if self.password else {}))
+
+
+def grant_access(conn: psycopg.Connection, tenant_id: uuid.UUID, kind: str, name: str | None = None) -> Login:
+    """A LOGIN role bound to one tenant, member of the matching group (``bi``: reads the marts; ``app``: what an
+    application may do with the tenant's leads, seeds, audiences and conversions), with a generated password
+    (SCRAM). It always sees exactly its tenant. The password is returned once and stored nowhere."""
+    import secrets
+
+    if kind not in ACCESS_GROUPS:
+        raise AdminError(f"unknown kind {kind!r}: one of {', '.join(ACCESS_GROUPS)}")
+    row = Q.get_tenant(conn, tenant_id=str(tenant_id))
+    if row is None:
+        raise AdminError(f"no tenant {tenant_id}")
+    slug = row[1]
+    name = (name or f"{kind} login").strip()
+    if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
+        raise AdminError("a login's name has 1 to 100 characters and no control characters")
+    role = f"lk_{slug.replace('-', '_')[:40]}_{kind}_{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(24)
+    with conn.transaction():
+        conn.execute("set local password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("create role {} login password {} nosuperuser nocreatedb nocreaterole nobypassrls "
+                             "noreplication inherit connection limit 20 in role {}").format(
+            sql.Identifier(role), sql.Literal(password), sql.Identifier(ACCESS_GROUPS[kind])))
+        Q.insert_tenant_login(conn, role=role, tenant_id=str(tenant_id), kind=kind, name=name)
+    return Login(role, password, str(tenant_id), slug, kind, name)
+
+
+def list_access(conn: psycopg.Connection, tenant_id: uuid.UUID | None = None) -> list[Login]:
+    return [Login(r[0], None, r[1], r[2], r[3], r[4], r[5])
+            for r in Q.list_tenant_logins(conn, tenant_id=None if tenant_id is None else str(tenant_id))]
+
+
+def revoke_access(conn: psycopg.Connection, role: str) -> Login:
+    """End the login's sessions and drop it."""
+    found = [x for x in list_access(conn) if x.role == role]
+    if not found:
+        raise AdminError(f"{role!r} is not a tenant login (see `lookalike access list`)")
+    with conn.transaction():
+        Q.delete_tenant_login(conn, role=role)
+        _drop_login(conn, role)
+    return found[0]
