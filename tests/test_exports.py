@@ -47,9 +47,81 @@ def test_normalization_rules():
     assert norm_email("John.Smith@corp.com", google=True) == "john.smith@corp.com"
     assert norm_email("not-an-email") is None
     assert norm_phone_digits("+1 (650) 555-1212") == "16505551212"
-    assert norm_phone_digits("0650 555 1212", "united states") == "16505551212"
-    assert norm_phone_digits("+44 020 7946 0958") == "4402079460958"
+    assert norm_phone_digits("(650) 555-1212", "united states") == "16505551212"
+    assert norm_phone_digits("+44 020 7946 0958") == "442079460958"  # the trunk 0 goes
     assert norm_phone_e164("(650) 555-1212", "US") == "+16505551212"
+
+
+@pytest.mark.parametrize("phone,country,e164", [
+    ("0491 1234567", "germany", "+494911234567"),  # not +4911234567: the area code keeps its digits
+    ("0491 1234567", "Deutschland", "+494911234567"),
+    ("06 1234 5678", "Italy", "+390612345678"),  # Italian numbers keep their leading zero
+    ("070-123 45 67", "Sweden", "+46701234567"),
+    ("55 1234 5678", "Mexico", "+525512345678"),
+    ("03-1234-5678", "Japan", "+81312345678"),
+    ("020 7946 0958", "UK", "+442079460958"),
+    ("0049 30 1234567", None, "+49301234567"),
+])
+def test_phones_by_phonenumbers_with_the_leads_country(phone, country, e164):
+    assert norm_phone_e164(phone, country) == e164
+    assert norm_phone_digits(phone, country) == e164[1:]
+
+
+@pytest.mark.parametrize("name,code", [("UK", "GB"), ("united kingdom", "GB"), ("Deutschland", "DE"),
+                                       ("España", "ES"), ("Brasil", "BR"), ("DE", "DE"), ("usa", "US")])
+def test_countries_by_pycountry(name, code):
+    from lookalike_assets.domain.exports import country_code
+
+    assert country_code(name) == code
+    meta = parse(render("meta", [dict(MEMBER, country=name)], min_size=1).content)[0]
+    assert meta["country"] == h(code.lower())
+
+
+def test_google_names_lose_inner_spaces_and_zips_keep_their_zeros():
+    out = render("google", [dict(MEMBER, first_name="Mary Ann", last_name="van der Berg", zip="02134",
+                                 country="United States")], min_size=1)
+    row = parse(out.content)[0]
+    assert row["First Name"] == h("maryann") and row["Last Name"] == h("vanderberg") and row["Zip"] == "02134"
+
+
+def test_a_country_alone_identifies_nobody():
+    only_country = dict(MEMBER, email=None, phone=None, first_name=None, last_name=None)
+    with pytest.raises(AudienceTooSmall, match="this export has 0"):
+        render("meta", [only_country] * 100)
+    out = render("meta", [MEMBER] + [only_country] * 3, min_size=1)
+    assert out.rows == 1 and out.skipped == 3
+
+
+def test_linkedin_files_are_split_at_the_platforms_limits():
+    members = [dict(MEMBER, email=f"p{i}@x.com") for i in range(25)]
+    out = render("linkedin", members, min_size=1, split=(10, 10_000_000))
+    assert out.rows == 25 and len(out.parts) == 3
+    assert out.file_names() == ["linkedin-part-001-of-003.csv", "linkedin-part-002-of-003.csv",
+                                "linkedin-part-003-of-003.csv"]
+    assert [len(parse(p)) for p in out.parts] == [10, 10, 5]
+    by_bytes = render("linkedin", members, min_size=1, split=(1000, 600))
+    assert all(len(p) <= 600 for p in by_bytes.parts) and sum(len(parse(p)) for p in by_bytes.parts) == 25
+    from lookalike_assets.domain.exports import LINKEDIN_MAX_BYTES, LINKEDIN_MAX_ROWS
+
+    assert (LINKEDIN_MAX_ROWS, LINKEDIN_MAX_BYTES) == (300_000, 20 * 1024 * 1024)
+
+
+def test_no_cell_of_any_file_is_a_formula():
+    """CSV injection: names, titles, companies and audience names that start like a formula."""
+    evil = dict(MEMBER, first_name="=HYPERLINK(\"http://x\",\"click\")", last_name="@SUM(A1:A9)",
+                title="=cmd|' /C calc'!A0", company="+evil", audience="-2+3", external_id="\t=1+1")
+    for fmt in ("meta", "google", "linkedin", "crm"):
+        for row in csv.reader(io.StringIO(render(fmt, [evil], min_size=1).content.decode())):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "@", "\t", "\r")) and not (cell.startswith("-") and
+                                                                                 not cell[1:2].isdigit()), (fmt, cell)
+    crm = parse(render("crm", [evil], min_size=1).content)[0]
+    assert crm["audience"] == "'-2+3" and crm["similarity_score"] == "0.812300"
+    linkedin = parse(render("linkedin", [evil], min_size=1).content)[0]
+    assert linkedin["jobtitle"] == "'=cmd|' /C calc'!A0" and linkedin["firstname"].startswith("'=HYPERLINK")
+    from lookalike_assets.domain.csvfiles import safe_cell
+
+    assert safe_cell("-0.125") == "-0.125" and safe_cell("+4930123456") == "+4930123456"
 
 
 def test_meta_columns_and_hashing():
@@ -209,3 +281,18 @@ def test_no_personal_data_in_logs_or_metadata(conn, built_tenant, tmp_path, test
     assert not [v for v in leaks if "@" in v or v.startswith("+")], leaks[:5]
     assert not [row for row in people if f"{row[2]} {row[3]}".lower() in blob]
     assert "exports" in blob  # the logs did say something
+
+
+def test_the_index_and_the_rejects_files_are_safe_too(tmp_path):
+    import uuid
+
+    from lookalike_assets.cli.leads import write_rejects
+    from lookalike_assets.pipeline.exports import ExportResult, index_csv
+    from lookalike_assets.pipeline.importer import ImportReport, Rejected
+
+    index = index_csv([ExportResult(uuid.uuid4(), "=HYPERLINK(\"http://x\")", "crm", "local", "succeeded", 3)])
+    assert "'=HYPERLINK" in index.decode()
+    rep = ImportReport(rejected=[Rejected(3, "@SUM(A1)", "=cmd|' /C calc'!A0 is not a number")])
+    write_rejects(rep, tmp_path / "r.csv")
+    rows = list(csv.reader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert rows[1] == ["3", "'@SUM(A1)", "'=cmd|' /C calc'!A0 is not a number"]

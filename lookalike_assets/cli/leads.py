@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, resolve_tenants, split_list
+from lookalike_assets.domain.csvfiles import SafeWriter
 
 app = typer.Typer(help="Leads: import (upsert by external id), delete.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def print_plan(report) -> None:
 def write_rejects(report, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(["row", "external_id", "reason"])
         w.writerows((r.row, r.external_id or "", r.reason) for r in report.rejected)
 

@@ -3,22 +3,27 @@
 Identifiers are normalized and SHA-256 hashed as each platform documents for its upload files:
 
 * Meta custom audience (customer list): columns ``email, phone, fn, ln, country, extern_id``. Email trimmed and
-  lower-cased; phone digits only with the country code, no ``+`` or leading zeros; first and last names
-  lower-cased with punctuation and spaces removed; country as a lower-case ISO 3166-1 alpha-2 code; all hashed
-  with SHA-256 (hex), except ``extern_id``.
+  lower-cased; phone as the digits of its E.164 form (country code, no ``+``, no trunk prefix); first and last
+  names lower-cased with punctuation and spaces removed; country as a lower-case ISO 3166-1 alpha-2 code; all
+  hashed with SHA-256 (hex), except ``extern_id``.
 * Google Ads Customer Match: columns ``Email, Phone, First Name, Last Name, Country, Zip``. Email trimmed and
-  lower-cased (periods before the domain removed for gmail.com and googlemail.com); phone in E.164
-  (``+`` and country code); names trimmed and lower-cased; those four hashed with SHA-256. Country (ISO
-  alpha-2, upper case) and Zip stay in clear, and the address columns are only filled when all four of
-  first name, last name, country and zip are known, as Google requires.
+  lower-cased (periods before the domain removed for gmail.com and googlemail.com); phone in E.164; names
+  lower-cased with every space removed; those four hashed with SHA-256. Country (ISO alpha-2, upper case) and Zip
+  (as text, leading zeros kept) stay in clear, and the address columns are only filled when all four of first
+  name, last name, country and zip are known, as Google requires.
 * LinkedIn matched audiences (contact list): columns ``email, firstname, lastname, jobtitle, employeecompany,
-  country, googleaid``; the email SHA-256 hashed after trimming and lower-casing, the other columns in clear.
+  country, googleaid``; the email SHA-256 hashed after trimming and lower-casing, the other columns in clear;
+  at most 300,000 rows and 20 MB per file, so larger audiences go in several files.
 * CRM: a plain CSV of lead ids, external ids and scores, with no personal data.
+
+Phones are read by ``phonenumbers`` with the lead's country as the region, countries by ``pycountry`` (names in
+any language it knows, codes, and UK for GB). A platform's minimum size counts only rows with a person identifier
+it matches on (an email, a phone, a full name or address), and rows without one are left out. Every cell is
+written so that spreadsheets read it as text, never as a formula (``domain/csvfiles.py``).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
@@ -30,18 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lookalike_assets.domain.csvfiles import SafeWriter
+from lookalike_assets.domain.identifiers import country_code as iso_country
+from lookalike_assets.domain.identifiers import normalize_email, normalize_phone
+
 # Minimum audience sizes the platforms accept (configurable by the exporter).
 MIN_SIZES: dict[str, int] = {"meta": 100, "google": 100, "linkedin": 300, "crm": 1}
-
-COUNTRY_CODES: dict[str, str] = {
-    "united states": "US", "usa": "US", "us": "US", "united kingdom": "GB", "uk": "GB", "great britain": "GB",
-    "germany": "DE", "france": "FR", "spain": "ES", "netherlands": "NL", "poland": "PL", "brazil": "BR",
-    "india": "IN", "canada": "CA", "australia": "AU", "italy": "IT", "portugal": "PT", "ireland": "IE",
-    "mexico": "MX", "japan": "JP", "sweden": "SE", "denmark": "DK", "norway": "NO", "finland": "FI",
-    "switzerland": "CH", "austria": "AT", "belgium": "BE",
-}
-DIAL_CODES: dict[str, str] = {"US": "1", "CA": "1", "GB": "44", "DE": "49", "FR": "33", "ES": "34", "NL": "31",
-                              "PL": "48", "BR": "55", "IN": "91", "AU": "61", "IT": "39", "PT": "351", "IE": "353"}
+# LinkedIn's documented limits per uploaded file; a larger export is split into parts.
+LINKEDIN_MAX_ROWS = 300_000
+LINKEDIN_MAX_BYTES = 20 * 1024 * 1024
 
 
 class ExportError(RuntimeError):
@@ -57,10 +59,10 @@ def sha256(value: str) -> str:
 
 
 def norm_email(email: str | None, *, google: bool = False) -> str | None:
-    if not email:
-        return None
-    e = email.strip().lower()
-    if "@" not in e:
+    """Trimmed, lower-cased, syntactically valid (email-validator); for Google, dots before @gmail.com and
+    @googlemail.com removed, as Customer Match asks."""
+    e = normalize_email(email)
+    if e is None:
         return None
     local, _, domain = e.rpartition("@")
     if google and domain in ("gmail.com", "googlemail.com"):
@@ -69,35 +71,19 @@ def norm_email(email: str | None, *, google: bool = False) -> str | None:
 
 
 def country_code(country: str | None) -> str | None:
-    if not country:
-        return None
-    c = country.strip().lower()
-    if len(c) == 2 and c.isalpha():
-        return c.upper()
-    return COUNTRY_CODES.get(c)
-
-
-def norm_phone_digits(phone: str | None, country: str | None = None) -> str | None:
-    """Digits with the country code, no '+', no leading zeros (Meta)."""
-    if not phone:
-        return None
-    p = phone.strip()
-    digits = re.sub(r"\D", "", p)
-    if not digits:
-        return None
-    if p.startswith("+") or p.startswith("00"):
-        digits = digits.lstrip("0")
-    else:
-        code = DIAL_CODES.get(country_code(country) or "", "")
-        digits = digits.lstrip("0")
-        if code and not digits.startswith(code):
-            digits = code + digits
-    return digits or None
+    """ISO 3166-1 alpha-2 for a code or a name in any language pycountry knows (UK is GB)."""
+    return iso_country(country)
 
 
 def norm_phone_e164(phone: str | None, country: str | None = None) -> str | None:
-    d = norm_phone_digits(phone, country)
-    return f"+{d}" if d else None
+    """E.164 by phonenumbers, a national number read with the lead's country as its region (Google)."""
+    return normalize_phone(phone, country)
+
+
+def norm_phone_digits(phone: str | None, country: str | None = None) -> str | None:
+    """The E.164 digits without '+' (Meta: country code, no leading zeros or trunk prefix)."""
+    e = norm_phone_e164(phone, country)
+    return e[1:] if e else None
 
 
 def norm_name_meta(name: str | None) -> str | None:
@@ -110,9 +96,19 @@ def norm_name_meta(name: str | None) -> str | None:
 
 
 def norm_name_google(name: str | None) -> str | None:
+    """Lower case with every space removed (``Mary Ann`` -> ``maryann``), as Customer Match asks; punctuation
+    and accented letters stay."""
     if not name:
         return None
-    s = unicodedata.normalize("NFC", name).strip().lower()
+    s = re.sub(r"\s+", "", unicodedata.normalize("NFC", name).strip().lower())
+    return s or None
+
+
+def norm_zip(value: str | None) -> str | None:
+    """A postal code as text (leading zeros kept), trimmed; None when empty."""
+    if value is None:
+        return None
+    s = str(value).strip()
     return s or None
 
 
@@ -128,6 +124,10 @@ class ExportFormat:
     def row(self, m: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError
 
+    def identifies(self, row: list[str]) -> bool:
+        """Does the row carry a person identifier the platform matches on?"""
+        raise NotImplementedError
+
 
 class MetaFormat(ExportFormat):
     def row(self, m):
@@ -141,11 +141,14 @@ class MetaFormat(ExportFormat):
             str(m.get("external_id") or ""),
         ]
 
+    def identifies(self, row):  # an email, a phone, or a full name: a country alone matches nobody
+        return bool(row[0] or row[1] or (row[2] and row[3]))
+
 
 class GoogleFormat(ExportFormat):
     def row(self, m):
         cc = country_code(m.get("country"))
-        zip_ = (m.get("zip") or "").strip()
+        zip_ = norm_zip(m.get("zip"))
         fn, ln = norm_name_google(m.get("first_name")), norm_name_google(m.get("last_name"))
         address = bool(fn and ln and cc and zip_)
         return [
@@ -156,6 +159,9 @@ class GoogleFormat(ExportFormat):
             cc if address else "",
             zip_ if address else "",
         ]
+
+    def identifies(self, row):  # an email, a phone, or the whole address
+        return bool(row[0] or row[1] or row[2])
 
 
 class LinkedInFormat(ExportFormat):
@@ -171,6 +177,9 @@ class LinkedInFormat(ExportFormat):
             "",
         ]
 
+    def identifies(self, row):  # an email, or a name with the company or the title
+        return bool(row[0] or (row[1] and row[2] and (row[3] or row[4])))
+
 
 class CrmFormat(ExportFormat):
     def row(self, m):
@@ -184,6 +193,9 @@ class CrmFormat(ExportFormat):
             "; ".join(f"{k}={v:.3f}" for k, v in top),
         ]
 
+    def identifies(self, row):
+        return True
+
 
 FORMATS: dict[str, ExportFormat] = {
     "meta": MetaFormat("meta", ("email", "phone", "fn", "ln", "country", "extern_id")),
@@ -193,44 +205,74 @@ FORMATS: dict[str, ExportFormat] = {
     "crm": CrmFormat("crm", ("lead_id", "external_id", "audience_id", "audience", "similarity_score",
                              "rank_score", "decile", "top_reasons")),
 }
+SPLITS: dict[str, tuple[int, int]] = {"linkedin": (LINKEDIN_MAX_ROWS, LINKEDIN_MAX_BYTES)}
 
 
 @dataclass
 class RenderedExport:
     format: str
-    content: bytes
+    parts: list[bytes]  # one file, or several where the platform limits a file's rows or bytes
     rows: int
-    skipped: int  # members with no usable identifier for this platform
+    skipped: int  # members with no person identifier this platform matches on
+
+    @property
+    def content(self) -> bytes:
+        if len(self.parts) != 1:
+            raise ExportError(f"the {self.format} export has {len(self.parts)} parts: use .parts")
+        return self.parts[0]
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        h = hashlib.sha256()
+        for p in self.parts:
+            h.update(p)
+        return h.hexdigest()
+
+    def file_names(self) -> list[str]:
+        if len(self.parts) == 1:
+            return [f"{self.format}.csv"]
+        return [f"{self.format}-part-{i:03d}-of-{len(self.parts):03d}.csv" for i in range(1, len(self.parts) + 1)]
 
 
-def render(fmt_name: str, members: Iterable[Mapping[str, Any]], min_size: int | None = None) -> RenderedExport:
-    """The CSV a platform's upload accepts; rows without any identifier are left out. Raises
-    AudienceTooSmall below the platform's minimum."""
+def render(fmt_name: str, members: Iterable[Mapping[str, Any]], min_size: int | None = None,
+           split: tuple[int, int] | None = None) -> RenderedExport:
+    """The CSV file(s) a platform's upload accepts; members without a person identifier are left out. Raises
+    AudienceTooSmall below the platform's minimum (counted over the rows that do identify someone). ``split``:
+    (max rows, max bytes) per file, by default the platform's documented limits."""
     try:
         fmt = FORMATS[fmt_name]
     except KeyError:
         raise ExportError(f"unknown export format {fmt_name!r} (known: {', '.join(FORMATS)})") from None
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(fmt.columns)
+    max_rows, max_bytes = split or SPLITS.get(fmt_name, (0, 0))
+    header = _csv_line(fmt.columns)
+    parts: list[bytes] = []
+    lines: list[bytes] = []
+    size = len(header)
     rows = skipped = 0
-    ident_cols = {"meta": 5, "google": 2, "linkedin": 1, "crm": 1}[fmt_name]
     for m in members:
         r = fmt.row(m)
-        if not any(r[:ident_cols]):
+        if not fmt.identifies(r):
             skipped += 1
             continue
-        w.writerow(r)
+        line = _csv_line(r)
+        if lines and ((max_rows and len(lines) >= max_rows) or (max_bytes and size + len(line) > max_bytes)):
+            parts.append(header + b"".join(lines))
+            lines, size = [], len(header)
+        lines.append(line)
+        size += len(line)
         rows += 1
+    parts.append(header + b"".join(lines))
     minimum = MIN_SIZES[fmt_name] if min_size is None else min_size
     if rows < minimum:
-        raise AudienceTooSmall(f"{fmt_name} needs at least {minimum} matched people per audience; this export "
-                               f"has {rows} ({skipped} member(s) without a usable identifier)")
-    return RenderedExport(fmt_name, buf.getvalue().encode("utf-8"), rows, skipped)
+        raise AudienceTooSmall(f"{fmt_name} needs at least {minimum} matched people per audience; this export has "
+                               f"{rows} ({skipped} member(s) without a person identifier it matches on)")
+    return RenderedExport(fmt_name, parts, rows, skipped)
+
+
+def _csv_line(cells) -> bytes:
+    buf = io.StringIO()
+    SafeWriter(buf).writerow(cells)
+    return buf.getvalue().encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------

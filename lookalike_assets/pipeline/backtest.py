@@ -10,7 +10,6 @@ their spread. The temporary tenant is deleted at the end, whatever happens.
 
 from __future__ import annotations
 
-import csv
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -225,12 +224,3 @@ def _trial(conn, tid, audience_id, lead_ids, y_all, rows, by_ext, model_version,
     out["models"] = {"ranked": {"status": r.status, "kind": r.kind, "importances": dict(top_factors(r.importances, 10))},
                      "ranked_feedback": {"status": r2.status, "kind": r2.kind}}
     return out
-
-
-def write_trials_csv(result: BacktestResult, path: str) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["trial", "way", "lift_at_10", "auc", "rows", "positives"])
-        for i, t in enumerate(result.trials):
-            for way in WAYS:
-                w.writerow([i, way, t[way]["lift_at_10"], t[way]["auc"], t[way]["rows"], t[way]["positives"]])

@@ -3,7 +3,6 @@ cannot be accepted, attributing each day's events to candidates, and simulating 
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import uuid
@@ -25,6 +24,7 @@ from lookalike_assets.domain.conversions import (
     read_events,
     storable,
 )
+from lookalike_assets.domain.csvfiles import SafeWriter
 from lookalike_assets.settings import get_settings
 
 
@@ -167,7 +167,7 @@ def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, s
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{p.name}.unknown-tenant.csv"
         with target.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
+            w = SafeWriter(f)
             w.writerow(["line", "reason", "raw"])
             for line, raw, reason in orphans:
                 w.writerow([line, reason, json.dumps(storable(raw), default=str)[:2000]])

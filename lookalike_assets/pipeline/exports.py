@@ -6,7 +6,6 @@ Logs and metadata carry counts, formats and file locations only: never an email,
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import shutil
@@ -20,6 +19,7 @@ from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.csvfiles import SafeWriter
 from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, LocalFolderDestination, render
 from lookalike_assets.domain.rules import RuleError, destinations_of
 from lookalike_assets.pipeline.common import log
@@ -64,10 +64,17 @@ def remove_audience_files(exports_dir: str | Path, tenant_slug: str, audience_id
     return gone
 
 
+def remove_stale_parts(folder: Path, fmt: str, current: list[str]) -> None:
+    """A format's files that an earlier export wrote and this one did not (it has fewer parts now)."""
+    for f in list(folder.glob(f"{fmt}.csv")) + list(folder.glob(f"{fmt}-part-*.csv")):
+        if f.name not in current:
+            f.unlink(missing_ok=True)
+
+
 def index_csv(results: list[ExportResult]) -> bytes:
     """``index.csv`` beside a tenant's export folders: which folder holds which audience."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = SafeWriter(buf)
     w.writerow(["audience_id", "audience", "folder", "format", "status", "rows", "file"])
     for r in sorted(results, key=lambda r: (r.audience, r.format)):
         w.writerow([str(r.audience_id), r.audience, audience_folder(r.audience, r.audience_id), r.format, r.status,
@@ -118,8 +125,14 @@ def run_exports(
                 log.info("export %s/%s skipped: %s", name, fmt, exc)
                 continue
             res.rows = rendered.rows
-            _deliver(conn, tenant_id, job, res, destination, [slug, audience_folder(name, audience_id), f"{fmt}.csv"],
-                     rendered.content, attempts, backoff_seconds)
+            folder = audience_folder(name, audience_id)
+            for file_name, part in zip(rendered.file_names(), rendered.parts):
+                _deliver(conn, tenant_id, job, res, destination, [slug, folder, file_name], part, attempts,
+                         backoff_seconds)
+                if res.status == "failed":
+                    break
+            if res.status != "failed" and isinstance(destination, LocalFolderDestination):
+                remove_stale_parts(destination.root / slug / folder, fmt, rendered.file_names())
             _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
             if res.status == "succeeded":
                 with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
@@ -157,7 +170,8 @@ def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, 
         for tryer in Retrying(stop=stop_after_attempt(attempts), reraise=True,
                               wait=wait_exponential(multiplier=backoff_seconds, max=30)):
             with tryer:
-                res.file = attempt()
+                where = attempt()
+                res.file = res.file or where  # the first file of a multi-part export
         res.status = "succeeded"
     except (Exception, RetryError) as exc:
         res.status, res.error = "failed", _safe_error(exc)
