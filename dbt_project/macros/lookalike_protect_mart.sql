@@ -1,7 +1,7 @@
 {#
   Every mart carries tenant_id. After each build: the same tenant isolation as the raw tables (Row-Level
   Security enabled and forced, the tenant policy: lookalike_protect_table from the migrations), and SELECT for
-  lookalike_bi (the only thing that role may read) and lookalike_app.
+  the groups lookalike_bi (tenants' BI logins: the only thing they may read) and lookalike_app_access.
 #}
 {% macro lookalike_protect_mart(relation) %}
   select public.lookalike_protect_table('{{ relation }}'::regclass);

@@ -168,3 +168,61 @@ def leads_delete(
         console.print(f"  not a lead of this tenant: {ref}")
     if res.not_found and not res.deleted:
         raise typer.Exit(1)
+
+
+@app.command("erase")
+def leads_erase(
+    tenant_ref: TenantOpt,
+    lead: Annotated[Optional[list[str]], typer.Option("--lead", help="External id or lead id; repeatable.")] = None,
+    email: Annotated[Optional[list[str]], typer.Option("--email", help="Email address; repeatable.")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", help="A file of leads (its id column) to erase.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase people (GDPR/CCPA): the leads with everything of them, their rows in the marts and in export files,
+    and their emails on the suppression list (as SHA-256), so that no re-import brings them back into audiences.
+    Logs an audit row with counts only."""
+    from lookalike_assets.db.admin import erase_from_marts
+    from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, admin_connection, service_connection
+    from lookalike_assets.domain.exports import LocalFolderDestination
+    from lookalike_assets.orchestration import materialize_marts
+    from lookalike_assets.pipeline.admin import AdminError
+    from lookalike_assets.pipeline.erasure import erase, scrub_files
+    from lookalike_assets.pipeline.exports import run_exports
+    from lookalike_assets.settings import get_settings
+
+    refs = list(lead or []) + (ids_from_file(file, None) if file else [])
+    emails = list(email or [])
+    if not refs and not emails:
+        fail("no one to erase: give --lead, --email or --file")
+    (tid, slug), = resolve_tenants([tenant_ref])
+    if not yes and not typer.confirm(f"erase {len(refs) + len(emails)} person(s) from {slug}, everywhere?"):
+        raise typer.Exit(1)
+    with service_connection(APP_ROLE) as conn:
+        try:
+            res = erase(conn, tid, refs=refs, emails=emails)
+        except AdminError as exc:
+            fail(str(exc))
+    console.print(f"erased {res.leads} lead(s) of {slug} (" + ", ".join(f"{v} {k}" for k, v in res.counts.items())
+                  + f"); {res.suppressed} email(s) suppressed; audit {res.erasure_id}")
+    for ref in res.not_found[:10]:
+        console.print(f"  not a lead of this tenant: {ref}")
+    ok = True
+    if res.lead_ids:
+        with admin_connection() as conn:
+            rows = erase_from_marts(conn, tid, res.lead_ids)
+        marts = materialize_marts()
+        ok = marts.success
+        rebuilt = "[green]ok[/green]" if marts.success else f"[red]failed[/red]: {marts.error}"
+        console.print(f"marts: {rows} row(s) deleted, rebuilt: {rebuilt}")
+        settings = get_settings()
+        with service_connection(PIPELINE_ROLE) as conn:
+            exports = run_exports(conn, tid, LocalFolderDestination(settings.exports_dir))
+        failed = [r for r in exports if r.status == "failed"]
+        ok = ok and not failed
+        gone = scrub_files([settings.exports_dir / slug, *sorted((settings.home / "rejects").glob(f"{slug}-*"))],
+                           res.markers)
+        console.print(f"export files: {sum(r.status == 'succeeded' for r in exports)} rewritten without them, "
+                      f"{len(gone)} other file(s) that still named them deleted"
+                      + (f"; [red]{len(failed)} export(s) failed[/red]: run `lookalike leads erase` again" if failed else ""))
+    if not ok:
+        raise typer.Exit(1)

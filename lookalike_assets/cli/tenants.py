@@ -14,14 +14,16 @@ app = typer.Typer(help="Tenants.", no_args_is_help=True)
 
 @app.command("list")
 def tenants_list() -> None:
-    """List tenants with their lead counts."""
+    """List tenants with their lead counts; marks temporary tenants a stopped command left behind."""
+    from lookalike_assets.db.admin import list_tenants
     from lookalike_assets.db.connect import admin_connection
-    from lookalike_assets.db.queries import Q
 
-    table = Table("slug", "name", "tenant_id", "leads")
+    table = Table("slug", "name", "tenant_id", "leads", "note")
     with admin_connection() as conn:
-        for tid, slug, name, _created, leads in Q.list_tenants(conn):
-            table.add_row(slug, name, tid, str(leads))
+        for t in list_tenants(conn):
+            note = (f"temporary ({t.settings['temporary']}): left over if no such command runs; "
+                    f"`lookalike tenants delete {t.slug}`") if t.settings.get("temporary") else ""
+            table.add_row(t.slug, t.name, t.tenant_id, str(t.leads), note)
     console.print(table)
 
 

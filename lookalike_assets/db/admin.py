@@ -174,3 +174,15 @@ def revoke_access(conn: psycopg.Connection, role: str) -> Login:
         Q.delete_tenant_login(conn, role=role)
         _drop_login(conn, role)
     return found[0]
+
+
+def erase_from_marts(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_ids: list[str]) -> int:
+    """Delete erased leads' rows from every mart that keeps one per lead (incremental marts keep rows a rebuild
+    would not remove); the marts are rebuilt afterwards. Returns the rows deleted."""
+    n = 0
+    with conn.transaction():
+        for (table,) in Q.marts_with_leads(conn):
+            cur = conn.execute(sql.SQL("delete from marts.{} where tenant_id = %s and lead_id = any(%s::uuid[])")
+                               .format(sql.Identifier(table)), (tenant_id, lead_ids))
+            n += cur.rowcount
+    return n

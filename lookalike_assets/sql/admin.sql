@@ -102,3 +102,43 @@ with gone as (
   returning 1
 )
 select count(*) from gone;
+
+-- name: erasure_leads
+-- The leads to erase: by external id or lead id, and by (trimmed, lower-cased) email.
+select l.lead_id, l.external_id, l.email, l.phone, l.country from leads l
+where l.tenant_id = :tenant_id
+  and (l.external_id = any(:refs) or l.lead_id::text = any(:refs) or lower(btrim(l.email)) = any(:emails));
+
+-- name: erasure_counts^
+-- What goes with these leads (for the audit row: counts only).
+select (select count(*) from lead_features where tenant_id = :tenant_id and lead_id = any(:lead_ids)),
+       (select count(*) from lead_embeddings where tenant_id = :tenant_id and lead_id = any(:lead_ids)),
+       (select count(*) from lookalike_seed where tenant_id = :tenant_id and lead_id = any(:lead_ids)),
+       (select count(*) from lookalike_candidate where tenant_id = :tenant_id and lead_id = any(:lead_ids)),
+       (select count(*) from lookalike_audience_member m join lookalike_candidate c using (tenant_id, candidate_id)
+         where m.tenant_id = :tenant_id and c.lead_id = any(:lead_ids)),
+       (select count(*) from lookalike_conversion where tenant_id = :tenant_id and lead_id = any(:lead_ids)),
+       (select count(*) from lookalike_conversion_fact where tenant_id = :tenant_id and lead_id = any(:lead_ids));
+
+-- name: erase_quarantined$
+-- Quarantined events that name these leads (their raw rows may hold the lead's identifiers).
+with gone as (
+  delete from lookalike_conversion_quarantine q
+  where q.tenant_id = :tenant_id
+    and (q.raw->>'lead_id' = any(:lead_ids) or q.raw->>'lead_external_id' = any(:external_ids))
+  returning 1
+)
+select count(*) from gone;
+
+-- name: erase_leads
+delete from leads where tenant_id = :tenant_id and lead_id = any(:lead_ids) returning lead_id;
+
+-- name: log_erasure$
+insert into lookalike_erasure (tenant_id, leads, counts) values (:tenant_id, :leads, :counts)
+returning erasure_id;
+
+-- name: marts_with_leads
+-- Admin: the marts that keep one row per lead (incremental ones keep rows a rebuild would not remove).
+select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attname = 'lead_id' and not a.attisdropped
+where n.nspname = 'marts' and c.relkind = 'r' order by 1;

@@ -1,0 +1,100 @@
+"""Erasure: after `lookalike leads erase`, nothing of the person remains in any table, mart or export file,
+except the suppression list's hash of their email, which keeps them out of audiences when they come back."""
+
+from __future__ import annotations
+
+import uuid
+
+from conftest import build_tenant, cli, dbt, tenant_profile
+
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.domain.exports import LocalFolderDestination, norm_email, norm_phone_digits, norm_phone_e164, sha256
+from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions
+from lookalike_assets.pipeline.demo import load_tenant
+from lookalike_assets.pipeline.exports import run_exports
+from lookalike_assets.pipeline.importer import import_leads
+
+
+def occurrences(owner, schema: str, needles: set[str], skip: dict[str, set[str]] | None = None) -> list[str]:
+    """Every (table, needle) where a row of a table of ``schema`` mentions a needle, as text."""
+    skip = skip or {}
+    tables = [r[0] for r in owner.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relkind = 'r'", (schema,)).fetchall()]
+    found = []
+    for t in tables:
+        for needle in needles - skip.get(t, set()):
+            n = owner.execute(f'select count(*) from {schema}."{t}" x where x::text ilike %s',
+                              (f"%{needle}%",)).fetchone()[0]
+            if n:
+                found.append(f"{schema}.{t}: {needle[:12]}")
+    return found
+
+
+def test_an_erased_person_is_nowhere(cli_env, owner, conn, app, new_slug, test_url, tmp_path):
+    t = load_tenant(owner, tenant_profile(0, new_slug("erase")), 300, pool_size=120)
+    build_tenant(conn, t.tenant_id, 120, memberships=True)
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        lead_id, ext, email, phone, country = conn.execute(
+            "select l.lead_id, l.external_id, l.email, l.phone, l.country from lookalike_audience_member m "
+            "join lookalike_candidate c using (tenant_id, candidate_id) join leads l using (tenant_id, lead_id) "
+            "where l.email is not null and l.phone is not null limit 1").fetchone()
+        conn.execute("update lookalike_audience set status = 'published'")
+    days = record_conversions(app, t.tenant_id, [
+        {"event_id": f"e-{ext}", "lead_id": str(lead_id), "event_type": "deal_closed", "value": 10,
+         "occurred_at": "2026-11-01T10:00:00+00:00"},
+        {"event_id": f"q-{ext}", "lead_external_id": ext, "event_type": "bought",  # quarantined, names the lead
+         "occurred_at": "2026-11-01T10:00:00+00:00"}]).days
+    rebuild_facts(conn, [str(t.tenant_id)], sorted(days))
+    assert dbt(test_url, "build").returncode == 0
+    exports = cli_env / "exports"
+    run_exports(conn, t.tenant_id, LocalFolderDestination(exports), min_sizes={"meta": 1, "google": 1, "linkedin": 1})
+    rejects = cli_env / "rejects"
+    rejects.mkdir(parents=True, exist_ok=True)
+    (rejects / f"{t.slug}-old-import.csv").write_text(f"row,external_id,reason\n3,{ext},duplicate id\n")
+    needles = {str(lead_id), ext, email.lower()} | {
+        sha256(v) for v in (norm_email(email), norm_email(email, google=True), norm_phone_digits(phone, country),
+                            norm_phone_e164(phone, country)) if v}
+    files_before = [p for p in exports.rglob("*.csv") if any(n.encode() in p.read_bytes() for n in needles)]
+    assert len(files_before) >= 4 and occurrences(owner, "marts", needles)  # the person is everywhere first
+
+    code, out = cli("leads", "erase", "--tenant", t.slug, "--lead", ext, "--yes")
+    assert code == 0, out
+    out = " ".join(out.split())
+    assert "erased 1 lead(s)" in out and "1 email(s) suppressed" in out and email not in out and ext not in out
+
+    email_hash = sha256(email.strip().lower())
+    assert not occurrences(owner, "public", needles, skip={"suppression_list": {email_hash}}), "left in a table"
+    assert not occurrences(owner, "marts", needles), "left in a mart"
+    left = [str(p) for p in (cli_env).rglob("*") if p.is_file() and any(n.encode() in p.read_bytes() for n in needles)]
+    assert not left, left
+    with owner.transaction():
+        reason = owner.execute("select reason from suppression_list where tenant_id = %s and email_sha256 = %s",
+                               (t.tenant_id, email_hash)).fetchone()[0]
+        audit = owner.execute("select leads, counts::text from lookalike_erasure where tenant_id = %s",
+                              (t.tenant_id,)).fetchone()
+    assert reason == "erasure" and audit[0] == 1
+    assert not any(n in audit[1] for n in needles)  # counts only
+
+    # the person comes back in a later import: kept out of every audience by the suppression list
+    f = tmp_path / "again.csv"
+    f.write_text(f"external_id,email,industry\n{ext},{email},software\n")
+    import_leads(app, t.tenant_id, f, update_spec=True)
+    build_tenant(conn, t.tenant_id, 120, memberships=True)
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        assert conn.execute("select count(*) from lookalike_candidate c join leads l using (tenant_id, lead_id) "
+                            "where l.external_id = %s", (ext,)).fetchone()[0] == 0
+
+
+def test_erasing_nobody_is_refused_and_an_unknown_email_is_still_suppressed(cli_env, owner, app, new_slug):
+    t = load_tenant(owner, tenant_profile(1, new_slug("erase-none")), 40, pool_size=10)
+    code, out = cli("leads", "erase", "--tenant", t.slug, "--yes")
+    assert code == 2 and "no one to erase" in out
+    code, out = cli("leads", "erase", "--tenant", t.slug, "--email", "Not.Yet@Lead.com", "--lead", "nobody", "--yes")
+    out = " ".join(out.split())
+    assert code == 0 and "erased 0 lead(s)" in out and "1 email(s) suppressed" in out
+    assert "not a lead of this tenant: nobody" in out
+    with tenant_transaction(app, t.tenant_id, APP_ROLE):
+        assert app.execute("select count(*) from suppression_list where email_sha256 = %s",
+                           (sha256("not.yet@lead.com"),)).fetchone()[0] == 1
+    assert uuid.UUID(str(t.tenant_id))
