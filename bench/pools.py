@@ -48,8 +48,9 @@ def main() -> None:
     url = bench_database()
     owner, conn = connect(url), connect(url, role=PIPELINE_ROLE)
     tid = uuid.UUID(admin.create_tenant(owner, "bench-pools", "Bench pools"))
+    # a layout that covers the 512 dimensions of the random vectors: text (384) and one block of 128
     spec = FeatureSpec(text_columns=["bio"], blocks=[BlockSpec(name="industry", columns=[
-        ColumnSpec(name="industry", kind="categorical")], weight=1.0)])
+        ColumnSpec(name="industry", kind="categorical", categories=[f"i{i:03d}" for i in range(127)])], weight=1.0)])
     with tenant_transaction(conn, tid, APP_ROLE):
         save_spec(conn, tid, spec)
     t = time.perf_counter()

@@ -12,12 +12,13 @@ from lookalike_assets.domain.encoders import EncoderError, HashingEncoder, NoTex
 from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,
+    FeatureError,
     FeatureSpec,
-    auto_blocks,
+    assemble,
     build_spec,
-    combine,
+    calibrate_text,
     lead_features,
-    tabular_matrix,
+    one_block_per_column,
 )
 from lookalike_assets.domain.similarity import (
     SeedError,
@@ -92,29 +93,58 @@ def test_features_are_normalized_and_hashed():
     assert lead_features({**ROWS[0], "bio": "changed"}, spec)[2] != h0
 
 
-def test_similar_leads_have_similar_tabular_vectors():
+def test_similar_leads_have_similar_vectors():
     spec = demo_spec()
+    spec = spec.model_copy(update={"text_calibration": calibrate_text("hashing-v1", HashingEncoder().encode(
+        [lead_features(r, spec)[1] for r in ROWS]))})
     feats = [lead_features(r, spec)[0] for r in ROWS]
-    tab = tabular_matrix(feats, spec)
-    vec = normalize(combine(np.zeros((3, TEXT_DIM), np.float32), tab, spec))
+    vec = normalize(assemble(feats, HashingEncoder().encode([lead_features(r, spec)[1] for r in ROWS]), spec))
     assert vec[0] @ vec[2] > vec[0] @ vec[1]
+    with pytest.raises(FeatureError, match="text calibration"):
+        assemble(feats, None, demo_spec())
 
 
-def test_spec_refuses_too_many_blocks_and_bad_names():
-    many = {f"b{i}": [("industry", "categorical")] for i in range(9)}
-    with pytest.raises(Exception, match="at most 8"):
-        build_spec(ROWS, many)
+def test_columns_are_centred_and_weigh_the_same_whatever_their_width():
+    rng = np.random.default_rng(0)
+    rows = [{"wide": f"v{rng.integers(0, 30)}", "narrow": rng.choice(["a", "b"]), "amount": float(rng.lognormal(5, 2)),
+             "sparse": rng.choice(["x", "y"]) if rng.random() < 0.1 else None} for _ in range(3000)]
+    spec = build_spec(rows, one_block_per_column([("wide", None), ("narrow", None), ("amount", None),
+                                                  ("sparse", None)]))
+    X = assemble([lead_features(r, spec)[0] for r in rows], None, spec)
+    sl = spec.layout.slices()
+    for b in spec.blocks:  # centred: mean zero; equal shares of the squared norm (those with a value)
+        part = X[:, sl[b.name]]
+        assert np.abs(part.mean(axis=0)).max() < 0.02, b.name
+        present = np.array([r[b.name] is not None for r in rows])
+        assert abs((part[present] ** 2).sum(axis=1).mean() - 0.25) < 0.02, b.name
+    assert not X[[r["sparse"] is None for r in rows], sl["sparse"]].any()  # missing: neutral
+    assert spec.layout.width < 512 and spec.blocks[0].columns[0].kind == "numeric"
+
+
+def test_the_layout_does_not_depend_on_the_files_column_order():
+    cols = [(f"col{i:02d}", None) for i in range(15)]
+    rows = [{c: (i * 7 + j) % 5 for j, (c, _) in enumerate(cols)} for i in range(200)]
+    a = build_spec(rows, one_block_per_column(cols))
+    b = build_spec([dict(reversed(list(r.items()))) for r in rows], one_block_per_column(list(reversed(cols))))
+    assert a.version == b.version and a.layout == b.layout and len(a.blocks) == 15
+
+
+def test_a_spec_too_wide_for_the_vector_shrinks_then_refuses():
+    cols = [(f"c{i:03d}", "categorical") for i in range(60)]
+    rows = [{c: f"v{(i * (k + 3)) % 40}" for k, (c, _) in enumerate(cols)} for i in range(400)]
+    spec = build_spec(rows, one_block_per_column(cols))  # 60 columns of 40 values: categories are cut to fit
+    assert spec.layout.width <= 512 and max(len(c.categories) for b in spec.blocks for c in b.columns) < 32
+    too_many = [(f"c{i:03d}", "categorical") for i in range(200)]
+    with pytest.raises(FeatureError, match="dimensions, more than the 512 left"):
+        build_spec([{c: f"v{i % 9}" for c, _ in too_many} for i in range(50)], one_block_per_column(too_many))
+
+
+def test_spec_refuses_bad_names_and_empty_specs():
     with pytest.raises(ValueError):
         FeatureSpec.model_validate({"blocks": [{"name": "Bad Name!", "columns": [{"name": "x", "kind": "numeric"}],
                                                 "weight": 1}]})
     with pytest.raises(ValueError, match="at least one"):
         FeatureSpec(text_columns=[], blocks=[])
-
-
-def test_auto_blocks_fit_in_eight_slots():
-    cols = [f"col{i}" for i in range(15)]
-    blocks = auto_blocks(cols)
-    assert len(blocks) == 8 and len(blocks["other"]) == 8
 
 
 def test_encoders_are_explicit():

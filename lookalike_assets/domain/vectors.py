@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 TEXT_DIM = 384
-BLOCK_DIM = 16
-TABULAR_BLOCKS = 8
-DIM = TEXT_DIM + BLOCK_DIM * TABULAR_BLOCKS  # 512: the column type is vector(512)
+DIM = 512  # the column type is vector(512): the text block (when a tenant has text), then the tabular blocks
 TEXT_BLOCK = "text"
 
 
@@ -19,23 +17,35 @@ class VectorError(ValueError):
 
 @dataclass(frozen=True)
 class Layout:
-    """Names of the blocks of a tenant's vectors and their slices; unused tabular slots stay zero."""
+    """The blocks of a tenant's vectors, in order, with their widths: the text block first (when the tenant has
+    text), then the tabular blocks. Dimensions past the last block stay zero."""
 
-    tabular_names: tuple[str, ...]
+    blocks: tuple[tuple[str, int], ...]  # (name, width)
 
     def __post_init__(self) -> None:
-        if len(self.tabular_names) > TABULAR_BLOCKS:
-            raise ValueError(f"at most {TABULAR_BLOCKS} tabular blocks, got {len(self.tabular_names)}")
+        if sum(w for _, w in self.blocks) > DIM:
+            raise ValueError(f"the blocks need {sum(w for _, w in self.blocks)} dimensions, more than {DIM}")
+        names = [n for n, _ in self.blocks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"block names must be unique: {names}")
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (TEXT_BLOCK, *self.tabular_names)
+        return tuple(n for n, _ in self.blocks)
+
+    @property
+    def tabular_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.blocks if n != TEXT_BLOCK)
+
+    @property
+    def width(self) -> int:
+        return sum(w for _, w in self.blocks)
 
     def slices(self) -> dict[str, slice]:
-        out = {TEXT_BLOCK: slice(0, TEXT_DIM)}
-        for i, name in enumerate(self.tabular_names):
-            start = TEXT_DIM + i * BLOCK_DIM
-            out[name] = slice(start, start + BLOCK_DIM)
+        out, start = {}, 0
+        for name, width in self.blocks:
+            out[name] = slice(start, start + width)
+            start += width
         return out
 
 

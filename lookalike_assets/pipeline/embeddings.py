@@ -17,10 +17,12 @@ from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.db.vector_copy import pack_id_hash_vector
 from lookalike_assets.domain.encoders import TextEncoder
-from lookalike_assets.domain.features import FeatureSpec, combine, tabular_matrix
+from lookalike_assets.domain.features import FeatureSpec, assemble, calibrate_text
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import Timer, batched, log
-from lookalike_assets.pipeline.features import BULK_ROWS, load_spec
+from lookalike_assets.pipeline.features import BULK_ROWS, load_spec, save_spec
+
+CALIBRATION_TEXTS = 2000
 
 
 class NoFeatureSpecError(RuntimeError):
@@ -47,12 +49,23 @@ def model_version(encoder: TextEncoder, spec: FeatureSpec) -> str:
 def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
     """Vectors for rows of (lead_id, features, text_blob, content_hash, ...), and a mask of rows with content."""
     feats = [r[1] for r in rows]
-    texts = [r[2] if spec.effective_text_weight > 0 else "" for r in rows]
-    tab = tabular_matrix(feats, spec)
-    txt = encoder.encode(texts) if spec.effective_text_weight > 0 else np.zeros((len(rows), 384), np.float32)
-    raw = combine(txt, tab, spec)
+    txt = encoder.encode([r[2] for r in rows]) if spec.has_text else None
+    raw = assemble(feats, txt, spec)
     has_content = np.linalg.norm(raw, axis=1) > 1e-9
     return raw, has_content
+
+
+def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec, encoder: TextEncoder) -> FeatureSpec:
+    """The spec with the tenant's text calibration for this encoder: the mean and scale of the embeddings of a
+    sample of its texts, measured once (and again when the encoder or the spec changes). Call inside the
+    tenant's transaction."""
+    if not spec.needs_calibration(encoder.version):
+        return spec
+    texts = [r[0] for r in Q.sample_text_blobs(conn, tenant_id=tenant_id, n=CALIBRATION_TEXTS)]
+    spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, encoder.encode(texts))})
+    save_spec(conn, tenant_id, spec)
+    log.info("text calibration of %d texts with %s", len(texts), encoder.version)
+    return spec
 
 
 def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], hashes: list[str],
@@ -77,6 +90,7 @@ def refresh_embeddings(
         spec = load_spec(conn, tenant_id)
         if spec is None:
             raise NoFeatureSpecError(f"tenant {tenant_id} has no feature spec: materialize lead_features first")
+        spec = calibrated(conn, tenant_id, spec, encoder)
         version = model_version(encoder, spec)
         todo = list(Q.leads_to_embed(conn, tenant_id=tenant_id, model_version=version))
     result = EmbedResult(model_version=version, to_embed=len(todo), embedded=0)

@@ -15,11 +15,10 @@ from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,
     FeatureSpec,
-    auto_blocks,
     build_spec,
     lead_features,
+    one_block_per_column,
 )
-from lookalike_assets.domain.vectors import TABULAR_BLOCKS
 from lookalike_assets.pipeline.common import Timer, log
 
 TYPED_COLUMNS = ("company", "industry", "company_size", "country", "region", "title", "seniority", "bio",
@@ -46,20 +45,27 @@ def lead_row(row: dict) -> dict:
 
 
 def default_spec(rows: list[dict]) -> FeatureSpec:
-    """The demo's blocks for the dedicated columns that hold values; imported attributes fill free slots."""
+    """The demo's blocks for lookalike's own lead columns that hold values, and a block per imported attribute."""
     blocks = {name: list(cols) for name, cols in DEMO_BLOCKS.items()}
     attr_cols = sorted({k for r in rows for k in r if k not in ("lead_id", "external_id", *TYPED_COLUMNS)})
-    spec = build_spec(rows, blocks, DEMO_TEXT_COLUMNS)
-    free = TABULAR_BLOCKS - len(spec.blocks)
-    if attr_cols and free > 0:
-        extra = {f"attr_{k}" if k in DEMO_BLOCKS else k: v for k, v in auto_blocks(attr_cols, free).items()}
-        spec = build_spec(rows, {**blocks, **extra}, DEMO_TEXT_COLUMNS)
-    return spec
+    blocks.update(one_block_per_column([(c, None) for c in attr_cols], taken=blocks))
+    return build_spec(rows, blocks, DEMO_TEXT_COLUMNS)
 
 
 def load_spec(conn: psycopg.Connection, tenant_id: uuid.UUID) -> FeatureSpec | None:
+    """The tenant's spec; None when it has none, or only one of the first format (``refresh_lead_features``
+    rebuilds that one from the tenant's leads, keeping its columns, kinds and text columns)."""
     raw = Q.get_feature_spec(conn, tenant_id=tenant_id)
-    return FeatureSpec.model_validate(raw) if raw else None
+    if not raw or raw.get("format") != 2:
+        return None
+    return FeatureSpec.model_validate(raw)
+
+
+def upgrade_spec(raw: dict, rows: list[dict]) -> FeatureSpec:
+    """A first-format spec (8 fixed blocks of 16 dimensions) rebuilt in the current format from the tenant's
+    leads: the same columns, kinds and text columns; every lead is embedded again."""
+    blocks = {b["name"]: [(c["name"], c["kind"]) for c in b["columns"]] for b in raw.get("blocks", [])}
+    return build_spec(rows, blocks, raw.get("text_columns", []), raw.get("text_weight", 0.4))
 
 
 def save_spec(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec) -> None:
@@ -87,7 +93,9 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         spec = load_spec(conn, tenant_id)
         if spec is None:
-            spec = default_spec(list(_rows(conn, tenant_id, SPEC_SAMPLE)))
+            old = Q.get_feature_spec(conn, tenant_id=tenant_id)
+            sample = list(_rows(conn, tenant_id, SPEC_SAMPLE))
+            spec = upgrade_spec(old, sample) if old else default_spec(sample)
             save_spec(conn, tenant_id, spec)
             log.info("inferred feature spec %s: text=%s blocks=%s", spec.version, spec.text_columns,
                      [b.name for b in spec.blocks])

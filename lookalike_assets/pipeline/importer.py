@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,11 +44,10 @@ from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,
     FeatureSpec,
-    auto_blocks,
     build_spec,
+    one_block_per_column,
 )
 from lookalike_assets.domain.files import FileFormatError, Table
-from lookalike_assets.domain.vectors import TABULAR_BLOCKS
 from lookalike_assets.pipeline.features import load_spec, save_spec
 from lookalike_assets.pipeline.leads import BULK_ROWS, LeadStage
 
@@ -313,21 +313,18 @@ def _text(v: Any, limit: int) -> str | None:
 
 
 def spec_for_import(rows: list[dict], plan: list[ColumnPlan]) -> FeatureSpec | None:
-    """Feature spec from the plan: the demo's blocks for the dedicated columns, a block per other feature column
-    while they fit (in the order of their names, never the file's), free text to the text encoder."""
+    """Feature spec from the plan, fitted on ``rows`` (a uniform sample of the file's good rows): the demo's
+    blocks for lookalike's own lead fields, a block per other feature column (in the order of their names, never
+    the file's), and free text for the text encoder."""
     flat = [{**r.get("attributes", {}), **{k: v for k, v in r.items() if k != "attributes"}} for r in rows]
     feats = [p for p in plan if p.is_feature]
     fields = {p.target for p in feats if p.role == "field"}
     attrs = sorted((p for p in feats if p.role != "field"), key=lambda p: p.target or p.column)
     text = [c for c in DEMO_TEXT_COLUMNS if c in fields] + [p.target for p in attrs if p.role == "text"]
-    typed_blocks = {name: [(c, k) for c, k in cols if c in fields] for name, cols in DEMO_BLOCKS.items()}
-    blocks = {n: cols for n, cols in typed_blocks.items() if cols}
-    others = [(p.target, p.role) for p in attrs if p.role in ("categorical", "numeric")]
-    free = TABULAR_BLOCKS - len(blocks)
-    if others and free > 0:
-        kinds = dict(others)
-        for name, cols in auto_blocks([c for c, _ in others], free).items():
-            blocks[name if name not in blocks else f"attr_{name}"] = [(c, kinds[c]) for c, _ in cols]
+    blocks = {name: [(c, k) for c, k in cols if c in fields] for name, cols in DEMO_BLOCKS.items()}
+    blocks = {n: cols for n, cols in blocks.items() if cols}
+    blocks.update(one_block_per_column([(p.target, p.role) for p in attrs if p.role in ("categorical", "numeric")],
+                                       taken=blocks))
     if not blocks and not text:
         return None
     return build_spec(flat, blocks, text)
@@ -390,10 +387,13 @@ def import_leads(
     attribute_keys = sorted({p.target or p.column for p in plan if p.role in ("text", "categorical", "numeric", "date")}
                             | ({"zip"} if any(p.target == "zip" for p in plan) else set()))
 
-    spec_rows: list[dict] = []
+    spec_rows: list[dict] = []  # a uniform sample of the good rows (reservoir, seeded: the same file, the same spec)
+    sampler = random.Random(0)
+    good = 0
     seen: dict[str, int] = {}
 
     def good_rows() -> Iterator[dict]:
+        nonlocal good
         for r in table.rows():
             report.rows += 1
             if r.problem is not None:
@@ -407,8 +407,11 @@ def import_leads(
                 report.rejected.append(Rejected(r.number, ext, reason))
                 continue
             seen[ext] = r.number
+            good += 1
             if len(spec_rows) < SPEC_SAMPLE:
                 spec_rows.append(lead)
+            elif (j := sampler.randrange(good)) < SPEC_SAMPLE:
+                spec_rows[j] = lead
             yield lead
 
     with tenant_transaction(conn, tenant_id, APP_ROLE):

@@ -49,3 +49,9 @@ from lookalike_seed s
 left join lead_embeddings e on e.tenant_id = s.tenant_id and e.lead_id = s.lead_id
 where s.tenant_id = :tenant_id and s.deleted_at is null
 order by s.seed_id;
+
+-- name: sample_text_blobs
+-- Distinct non-empty texts of the tenant, a deterministic sample (for the text calibration).
+select text_blob from (select distinct text_blob from lead_features
+                       where tenant_id = :tenant_id and text_blob <> '') t
+order by md5(text_blob) limit :n;
