@@ -127,11 +127,11 @@ def main() -> None:
     timings: dict = {}
     t = time.perf_counter()
     res = refresh_candidate_pools(conn, tid, args.pool_size, args.batch, timings=timings)
-    assert res and all(r.status == "built" for r in res), res
+    assert res and all(r.status == "staged" for r in res), res
     t_total = time.perf_counter() - t
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         got: dict = {}
-        for lid, aud in conn.execute("select lead_id, audience_id from lookalike_candidate"):
+        for lid, aud in conn.execute("select lead_id, audience_id from lookalike_pool_stage"):
             got.setdefault(aud, set()).add(lid.bytes.rstrip(b"\0"))
     recalls = [len(got.get(p[0], set()) & set(all_ids[exact[a]])) / args.pool_size for a, p in enumerate(profiles)]
 

@@ -92,6 +92,29 @@ def _root_cause(result) -> str | None:
     return None
 
 
+def _failed_checks(result) -> str | None:
+    """Blocking (ERROR severity) asset checks that failed in a run: work that did not all succeed although every
+    step did (an export that could not be delivered). Warnings (e.g. an audience skipped with its reason) are not
+    failures."""
+    import dagster as dg
+
+    failed = []
+    for ev in result.get_asset_check_evaluations():
+        if ev.passed or ev.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        detail = "; ".join(f"{k}: {getattr(v, 'value', v)}" for k, v in (ev.metadata or {}).items())
+        failed.append(f"{ev.asset_key.to_user_string()}: check {ev.check_name} failed" + (f" ({detail})" if detail else ""))
+    return "; ".join(failed) or None
+
+
+def _outcome(result) -> tuple[bool, str | None]:
+    """(success, error): the root cause of a failed step, else any failed blocking check."""
+    if not result.success:
+        return False, _root_cause(result)
+    checks = _failed_checks(result)
+    return checks is None, checks
+
+
 def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | None = None,
              on_event: Callable[[StepEvent], None] | None = None, log_level: str = "WARNING",
              stdout_to: Path | None = None) -> tuple:
@@ -160,7 +183,8 @@ def materialize_tenants(
     for tid in tenant_ids:
         res, seconds, _ = _execute(job_name, partition_key=tid, on_event=on_event, log_level=log_level,
                                    tags={**tenant_tags(tid, slugs.get(tid)), "lookalike/trigger": "cli"})
-        o = RunOutcome(slugs.get(tid, tid), res.run_id, res.success, seconds, None if res.success else _root_cause(res))
+        ok, error = _outcome(res)
+        o = RunOutcome(slugs.get(tid, tid), res.run_id, ok, seconds, error)
         out.append(o)
         if on_done:
             on_done(o)
@@ -181,8 +205,8 @@ def materialize_marts(log_level: str = "WARNING") -> MartsOutcome:
     log = get_settings().home / "logs" / f"dbt-{time.strftime('%Y%m%dT%H%M%S')}.log"
     res, seconds, _ = _execute("marts_refresh", log_level=log_level, tags={"lookalike/trigger": "cli"}, stdout_to=log)
     done = re.findall(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+.*?TOTAL=\d+)", log.read_text(errors="replace"))
-    return MartsOutcome("marts", res.run_id, res.success, seconds, None if res.success else _root_cause(res),
-                        log=log, dbt_summary=done[-1] if done else None)
+    ok, error = _outcome(res)
+    return MartsOutcome("marts", res.run_id, ok, seconds, error, log=log, dbt_summary=done[-1] if done else None)
 
 
 def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome:
@@ -191,8 +215,8 @@ def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome
     res, seconds, _ = _execute("conversion_facts_job", log_level=log_level, tags={
         "dagster/asset_partition_range_start": days[0].isoformat(),
         "dagster/asset_partition_range_end": days[-1].isoformat(), "lookalike/trigger": "cli"})
-    return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, res.success, seconds,
-                      None if res.success else _root_cause(res))
+    ok, error = _outcome(res)
+    return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, ok, seconds, error)
 
 
 def forget_tenant(tenant_id: str) -> bool:

@@ -108,9 +108,9 @@ def two_tenants(test_url):
     return out
 
 
-def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = False):
-    """features -> embeddings -> seed profiles -> pools (-> memberships) of one tenant, as the assets do, on the
-    pipeline's login ``conn``."""
+def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = True):
+    """features -> embeddings -> seed profiles -> pools -> memberships (which publish the pools) of one tenant,
+    as the assets do, on the pipeline's login ``conn``. ``memberships=False`` leaves the pools staged."""
     from lookalike_assets.domain.encoders import get_encoder
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features

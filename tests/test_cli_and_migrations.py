@@ -49,3 +49,18 @@ def test_migrations_go_down_and_up_again(test_url):
     migrate.upgrade(url)
     migrate.upgrade(url)  # idempotent
     assert migrate.current_revision(url) == migrate.head_revision()
+
+
+def test_every_foreign_key_has_an_index_that_starts_with_its_columns(owner):
+    """Deleting a lead (or a tenant, with every lead) looks each row up in every table that references it; without
+    an index led by the referencing columns that is a scan per row (a tenant of 45,000 leads took minutes)."""
+    rows = owner.execute("""
+        select c.conrelid::regclass::text, c.conname, c.conkey,
+               exists (select 1 from pg_index i where i.indrelid = c.conrelid
+                       and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+                       and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+        from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+        where c.contype = 'f' and n.nspname = 'public'""").fetchall()
+    assert rows
+    missing = [f"{table}.{name}" for table, name, _cols, ok in rows if not ok]
+    assert not missing, missing

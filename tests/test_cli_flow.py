@@ -125,7 +125,7 @@ def test_materialize_shows_each_step_with_counts(owner, cli_env, conn, new_slug)
     out = materialize_tenants([str(t.tenant_id)], on_event=events.append)
     assert out[0].success and out[0].what == t.slug
     started = [e.step for e in events if e.kind == "start"]
-    assert started == ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
+    assert started == ["lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
                        "audience_memberships", "audience_exports"]
     logs = [e.message for e in events if e.kind == "log" and e.step == "lead_embeddings"]
     assert any("embedded 200 of 200" in m and "/s" in m for m in logs), logs
@@ -175,3 +175,18 @@ def test_an_expected_skip_is_reported_once(owner, conn, new_slug, tmp_path, capl
         results = run_exports(conn, t.tenant_id, LocalFolderDestination(tmp_path))
     assert any(r.status == "skipped" for r in results)  # linkedin needs 300
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "the caller reports skips, not the pipeline"
+
+
+def test_a_failed_export_fails_the_command(owner, cli_env, new_slug, tmp_path):
+    """Every step succeeds but an export cannot be delivered: `lookalike materialize` says which and exits 1."""
+    import os
+    from pathlib import Path
+
+    t = load_tenant(owner, tenant_profile(0, new_slug("expfail")), 300, pool_size=120)
+    exports = Path(os.environ["LOOKALIKE_HOME"]) / "exports"
+    exports.parent.mkdir(parents=True, exist_ok=True)
+    exports.write_text("a file where the export folder should be")
+    code, out = cli("materialize", "--tenant", t.slug)
+    assert code == 1, out
+    assert "audience_exports: check exports_delivered failed" in " ".join(out.split()), out
+    assert "Lookalikes of won deals" in out

@@ -241,3 +241,42 @@ def test_postal_codes_stay_text_and_decimal_commas_are_read_not_multiplied(conn,
     rep = import_leads(conn, tenant, g, update_spec=True)
     assert [r.reason for r in rep.rejected] == ["column 'amount': '1,5' has a decimal comma in a column that writes "
                                                 "decimals with a dot"]
+
+
+def test_the_order_of_a_files_columns_changes_nothing(owner, conn, new_slug, tmp_path):
+    """The same table with its columns permuted: the same feature spec (layout, blocks, version) and the same
+    vector for every row."""
+    import uuid
+
+    import numpy as np
+
+    from lookalike_assets.db.connect import PIPELINE_ROLE
+    from lookalike_assets.db.vector_copy import to_numpy
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.backtest import shuffle_columns_of
+    from lookalike_assets.pipeline.embeddings import refresh_embeddings
+    from lookalike_assets.pipeline.features import refresh_lead_features
+
+    src = tmp_path / "a" / "bank.csv"
+    src.parent.mkdir()
+    with open(BANK_CSV) as f:
+        src.write_text("".join(line for i, line in enumerate(f) if i % 40 == 0))  # header + every 40th row
+    permuted = tmp_path / "b" / "bank.csv"  # the same file name: the same row ids
+    permuted.parent.mkdir()
+    order = shuffle_columns_of(src, permuted, seed=3)
+    assert order != src.read_text().splitlines()[0].replace('"', "").split(";")
+    vectors, specs = [], []
+    for path in (src, permuted):
+        tid = uuid.UUID(db_admin.create_tenant(owner, new_slug("perm"), "Permuted"))
+        rep = import_leads(conn, tid, path, ImportMapping(exclude=["y", "duration"]))
+        assert not rep.rejected
+        refresh_lead_features(conn, tid)
+        refresh_embeddings(conn, tid, get_encoder("none"))
+        spec = spec_of(conn, tid)
+        specs.append((spec.version, spec.layout, [(b.name, [c.name for c in b.columns]) for b in spec.blocks]))
+        with tenant_transaction(conn, tid, PIPELINE_ROLE):
+            vectors.append({ext: to_numpy(v) for ext, v in conn.execute(
+                "select l.external_id, e.embedding from lead_embeddings e join leads l using (tenant_id, lead_id)")})
+    assert specs[0] == specs[1]
+    assert vectors[0].keys() == vectors[1].keys() and len(vectors[0]) > 1000
+    assert max(float(np.abs(vectors[0][k] - vectors[1][k]).max()) for k in vectors[0]) < 1e-6

@@ -17,6 +17,7 @@ from lookalike_assets.domain.vectors import DIM, VectorError
 from lookalike_assets.pipeline.demo import load_tenant
 from lookalike_assets.pipeline.embeddings import refresh_embeddings, write_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features
+from lookalike_assets.pipeline.memberships import refresh_memberships
 from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
 
 SNAPSHOT = {
@@ -29,7 +30,15 @@ SNAPSHOT = {
 
 
 def build(conn, tid, encoder="hashing", pool=None):
-    return build_tenant(conn, tid, pool or 100, encoder)[:4]
+    f, e, p, _c, m = build_tenant(conn, tid, pool or 100, encoder)
+    return f, e, p, m
+
+
+def publish(conn, tid, pool_size):
+    """The pool step, then the membership step that publishes the staged pools."""
+    pools = refresh_candidate_pools(conn, tid, pool_size)
+    refresh_memberships(conn, tid)
+    return pools
 
 
 def snapshot(conn, tid):
@@ -50,7 +59,8 @@ def test_building_twice_gives_the_same_rows_and_embeds_nothing(conn, tenant):
     assert f2.changed == 0
     assert e2.to_embed == 0 and e2.embedded == 0
     assert all(r.status == "unchanged" for r in p2)
-    assert all(r.inserted == 0 and r.updated == 0 and r.removed == 0 for r in pools2)
+    assert all(r.pool_changes == {"inserted": 0, "updated": 0, "removed": 0, "staged": r.pool_changes["staged"]}
+               and r.added == 0 and r.removed == 0 for r in pools2)
     assert snapshot(conn, tenant.tenant_id) == first
 
 
@@ -107,7 +117,7 @@ def test_pool_has_requested_size_and_excludes_seeds_and_suppressed(conn, tenant)
         email_hash = hashlib.sha256(top[1][1].strip().lower().encode()).hexdigest()
         conn.execute("insert into suppression_list (tenant_id, email_sha256, reason) values (%s, %s, 'gdpr')",
                      (tid, email_hash))
-    pools = refresh_candidate_pools(conn, tid, 100)
+    pools = publish(conn, tid, 100)
     assert pools and all(p.candidates == 80 for p in pools)  # the demo audiences ask for 80
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         counts = conn.execute("select audience_id, count(*), count(distinct decile) from lookalike_candidate "
@@ -125,7 +135,6 @@ def test_pool_has_requested_size_and_excludes_seeds_and_suppressed(conn, tenant)
 def test_pool_returns_every_eligible_lead_when_fewer_than_requested(conn, tenant):
     tid = tenant.tenant_id
     build(conn, tid)
-    pools = refresh_candidate_pools(conn, tid, 10_000)
     with tenant_transaction(conn, tid, APP_ROLE):
         conn.execute("update lookalike_audience set metadata = metadata || '{\"pool_size\": 100000}'")
     pools = refresh_candidate_pools(conn, tid, 100)
@@ -141,7 +150,7 @@ def test_audience_with_too_few_seeds_keeps_its_pool(conn, tenant):
         conn.execute("update lookalike_seed set deleted_at = now()")
     results = refresh_seed_profiles(conn, tid, "any")
     assert results and all(r.status == "skipped" and "fewer than the minimum" in r.reason for r in results)
-    refresh_candidate_pools(conn, tid, 100)
+    publish(conn, tid, 100)
     assert snapshot(conn, tid)["lookalike_candidate"] == before
 
 

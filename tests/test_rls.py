@@ -197,6 +197,11 @@ def test_foreign_keys_never_cross_tenants(owner, two_tenants):
                 owner.execute(sql, params)
 
 
+# Columns that record what a row was at the time, on purpose without a foreign key (the row they named may be gone):
+# written only from the same tenant's rows under Row-Level Security, and joined on (tenant_id, column) by the marts.
+HISTORY = {("lookalike_conversion_fact", "candidate_id")}
+
+
 def test_every_reference_between_tenant_tables_has_a_composite_foreign_key(owner):
     """Each `*_id` column that names a row of another tenant table is covered by a foreign key on
     (tenant_id, that column)."""
@@ -218,7 +223,7 @@ def test_every_reference_between_tenant_tables_has_a_composite_foreign_key(owner
                                             (table,)).fetchall()]
         for col in cols:
             target = keys.get(col)
-            if col == "tenant_id" or target is None or target == table:
+            if col == "tenant_id" or target is None or target == table or (table, col) in HISTORY:
                 continue
             if not any(t == table and set(c) >= {"tenant_id", col} for t, c in fks):
                 missing.append(f"{table}.{col} -> {target}")

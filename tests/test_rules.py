@@ -34,7 +34,9 @@ POOL = [
 def members(rules: dict, pool=POOL, eligible: int = 100, excluded=None, attrs=None) -> list[str]:
     attrs = attrs if attrs is not None else {"plan": "text", "seats": "number"}
     r = parse_rules(rules, attrs)
-    return apply_rules(r, pool, tenant_eligible=eligible, excluded=excluded, attribute_types=attrs).members
+    candidate_of = {row["lead_id"]: row["candidate_id"] for row in pool}  # members are lead ids
+    return [candidate_of[x] for x in
+            apply_rules(r, pool, tenant_eligible=eligible, excluded=excluded, attribute_types=attrs).members]
 
 
 @pytest.mark.parametrize("flt, expected", [
@@ -129,7 +131,7 @@ def test_exclusions():
     excluded = {"seed": {"l0"}, "member of Other": {"l1", "l2"}}
     r = parse_rules({}, {})
     plan = apply_rules(r, POOL, tenant_eligible=100, excluded=excluded)
-    assert plan.members == ["c3", "c4"]
+    assert plan.members == ["l3", "l4"]
     assert plan.dropped == {"excluded: seed": 1, "excluded: member of Other": 2}
 
 

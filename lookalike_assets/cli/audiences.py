@@ -22,6 +22,9 @@ def audiences_create(
     seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
     rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json (see README: rule language).")] = None,
     pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
+    pool_by: Annotated[Optional[str], typer.Option(help="What chooses the pool: 'ranking' (the tenant's model, "
+                                                    "where it has one; the default) or 'similarity' (to this "
+                                                    "audience's own seeds).")] = None,
     description: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
     """Define a draft audience; its seed set and rules are validated now, not at the next run."""
@@ -34,7 +37,7 @@ def audiences_create(
     with service_connection(APP_ROLE) as conn:
         try:
             aid = create_audience(conn, tenant(tenant_ref), name, seed_set=ss, rules=json_arg(rules, "--rules"),
-                                  pool_size=pool_size, description=description)
+                                  pool_size=pool_size, description=description, pool_by=pool_by)
         except (AdminError, RuleError, AudienceDefinitionError, ValueError) as exc:
             fail(str(exc))
     console.print(f"audience {name!r} created as draft: {aid}")
@@ -148,9 +151,13 @@ def audiences_edit(
     seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
     rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json: replaces the rules.")] = None,
     pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
+    pool_by: Annotated[Optional[str], typer.Option(help="What chooses the pool: 'ranking' (the tenant's model, "
+                                                    "where it has one; the default) or 'similarity' (to this "
+                                                    "audience's own seeds).")] = None,
     description: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
-    """Change an audience's name, seed set, rules or pool size; validated now, built at the next refresh."""
+    """Change an audience's name, seed set, rules, pool size or what chooses its pool; validated now, built at
+    the next refresh."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.domain.audience import AudienceDefinitionError
     from lookalike_assets.domain.rules import RuleError
@@ -158,12 +165,13 @@ def audiences_edit(
 
     ss = json_arg(seed_set, "--seed-set") if seed_set else ({"labels": split_list(labels)} if labels is not None else None)
     new_rules = json_arg(rules, "--rules") if rules is not None else None
-    if all(v is None for v in (name, ss, new_rules, pool_size, description)):
-        fail("nothing to change: give --name, --labels, --seed-set, --rules, --pool-size or --description")
+    if all(v is None for v in (name, ss, new_rules, pool_size, pool_by, description)):
+        fail("nothing to change: give --name, --labels, --seed-set, --rules, --pool-size, --pool-by or "
+             "--description")
     with service_connection(APP_ROLE) as conn:
         try:
             now = edit_audience(conn, tenant(tenant_ref), audience, name=name, seed_set=ss, rules=new_rules,
-                                pool_size=pool_size, description=description)
+                                pool_size=pool_size, description=description, pool_by=pool_by)
         except (AdminError, RuleError, AudienceDefinitionError) as exc:
             fail(str(exc))
     console.print(f"audience {now!r} updated (rebuilt at the next refresh)")

@@ -15,7 +15,7 @@ from lookalike_assets.db.connect import PIPELINE_ROLE, parse_tenant_id, tenant_t
 from lookalike_assets.db.queries import Q
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
-TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
+TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
                          "audience_memberships", "audience_exports")
 
 

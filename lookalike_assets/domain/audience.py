@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +44,9 @@ class SeedSet(BaseModel):
 class AudienceMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
     pool_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    # What chooses the pool: the tenant's ranking model where it has one (default), or similarity to this
+    # audience's own seeds (for an audience whose seeds differ from what the tenant's model learned).
+    pool_by: Literal["ranking", "similarity"] | None = None
 
 
 def parse_seed_set(raw: dict | None) -> SeedSet:

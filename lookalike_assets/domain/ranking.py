@@ -225,13 +225,13 @@ class TrainedModel:
     positives: int
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Mean rank (0..1) over the bagged boosters: robust to each booster's calibration."""
+        """Mean log-odds over the bagged boosters. A lead's score depends on the lead alone (never on the other
+        rows scored with it), so a tenant's leads can be scored in batches."""
         if not len(X):
             return np.zeros(0)
         acc = np.zeros(len(X))
         for b in self.boosters:
-            p = b.predict(X)
-            acc += pd.Series(p).rank(method="average").to_numpy() / len(p)
+            acc += b.predict(X, raw_score=True)
         return acc / len(self.boosters)
 
     def to_text(self) -> str:
@@ -302,24 +302,84 @@ class Evaluation:
     lift_at_10: float
     rows: int
     positives: int
+    auc_ci: tuple[float, float] | None = None  # 95 % bootstrap interval
+    scores: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
-        return {"auc": round(self.auc, 4), "lift_at_10": round(self.lift_at_10, 4), "rows": self.rows,
-                "positives": self.positives}
+        out = {"auc": round(self.auc, 4), "lift_at_10": round(self.lift_at_10, 4), "rows": self.rows,
+               "positives": self.positives}
+        if self.auc_ci is not None:
+            out["auc_ci"] = [round(self.auc_ci[0], 4), round(self.auc_ci[1], 4)]
+        return out
 
 
-def evaluate(model: TrainedModel, X: pd.DataFrame, y: np.ndarray) -> Evaluation:
+def _bootstrap_indices(n: int, rounds: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(rounds, n))
+
+
+def bootstrap_auc(scores: np.ndarray, y: np.ndarray, rounds: int = 200, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the AUC by resampling the holdout's rows."""
+    vals = [auc(scores[i], y[i]) for i in _bootstrap_indices(len(y), rounds, seed)]
+    vals = [v for v in vals if not math.isnan(v)]
+    return (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))) if vals else (math.nan, math.nan)
+
+
+def evaluate(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, rounds: int = 200, seed: int = 0) -> Evaluation:
     s = model.predict(X)
-    return Evaluation(auc(s, y), lift_at(s, y), len(y), int(np.sum(y)))
+    y = np.asarray(y)
+    return Evaluation(auc(s, y), lift_at(s, y), len(y), int(np.sum(y)), bootstrap_auc(s, y, rounds, seed), s)
 
 
-def better(challenger: Evaluation, champion: Evaluation | None, min_gain: float = 0.0) -> bool:
-    """Promote when there is no champion, or the challenger's AUC on the same holdout is higher (by more than
-    ``min_gain``); lift in the top decile breaks an exact tie."""
-    if champion is None or math.isnan(champion.auc):
-        return not math.isnan(challenger.auc)
+@dataclass
+class Decision:
+    promote: bool
+    reason: str
+    auc_gain: float | None = None
+    auc_gain_ci: tuple[float, float] | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"promote": self.promote, "reason": self.reason}
+        if self.auc_gain is not None:
+            out["auc_gain"] = round(self.auc_gain, 4)
+        if self.auc_gain_ci is not None:
+            out["auc_gain_ci"] = [round(self.auc_gain_ci[0], 4), round(self.auc_gain_ci[1], 4)]
+        return out
+
+
+def decide(challenger: Evaluation, champion: Evaluation | None, y: np.ndarray, *, min_rows: int = 100,
+           min_positives: int = 20, rounds: int = 200, seed: int = 0, upgrade: bool = False) -> Decision:
+    """Promote a challenger only on evidence a statistician would sign. The first model of a tenant is promoted
+    when its holdout AUC can be measured. After that the holdout must hold at least ``min_rows`` rows and
+    ``min_positives`` positives, and the 95 % bootstrap interval of the challenger's AUC gain over the champion
+    (paired: the same resampled rows for both) decides:
+
+    - a challenger of the same kind must be better: the interval lies above zero (superiority);
+    - an ``upgrade`` (a model trained on real outcomes replacing one trained on seeds against unlabelled leads, a
+      proxy of the objective) must not be worse: the interval's upper end lies above zero (non-inferiority).
+    """
     if math.isnan(challenger.auc):
-        return False
-    if challenger.auc > champion.auc + min_gain:
-        return True
-    return challenger.auc == champion.auc and challenger.lift_at_10 > champion.lift_at_10
+        return Decision(False, "the holdout has no positives or no negatives: the challenger cannot be judged")
+    if champion is None or math.isnan(champion.auc) or champion.scores is None:
+        return Decision(True, "no champion to beat")
+    y = np.asarray(y)
+    if len(y) < min_rows or int(y.sum()) < min_positives:
+        return Decision(False, f"a holdout of {len(y)} rows with {int(y.sum())} positives is too small to tell "
+                        f"(at least {min_rows} and {min_positives}): the champion stays")
+    a, b = challenger.scores, champion.scores
+    gains = []
+    for i in _bootstrap_indices(len(y), rounds, seed):
+        ga, gb = auc(a[i], y[i]), auc(b[i], y[i])
+        if not (math.isnan(ga) or math.isnan(gb)):
+            gains.append(ga - gb)
+    gain = challenger.auc - champion.auc
+    lo, hi = (float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))) if gains else (math.nan, math.nan)
+    interval = f"AUC {gain:+.3f} (95 % interval {lo:+.3f} to {hi:+.3f})"
+    if upgrade:
+        if hi > 0:
+            return Decision(True, f"{interval}: trained on outcomes and not worse than the seeds-only champion",
+                            gain, (lo, hi))
+        return Decision(False, f"{interval}: trained on outcomes but clearly worse than the seeds-only champion",
+                        gain, (lo, hi))
+    if lo > 0:
+        return Decision(True, interval, gain, (lo, hi))
+    return Decision(False, f"{interval}: not clearly better", gain, (lo, hi))

@@ -347,7 +347,7 @@ def compile_filters(rules: Rules, attribute_types: Mapping[str, FieldType] | Non
 
 @dataclass
 class MembershipPlan:
-    members: list[Any]  # candidate ids, best first
+    members: list[Any]  # lead ids, best first
     considered: int
     cap: int | None
     dropped: Counter = field(default_factory=Counter)
@@ -355,6 +355,7 @@ class MembershipPlan:
 
 
 def score_of(row: Mapping[str, Any]) -> float:
+    """What an audience is cut by: the learned ranking's score where the tenant has a model, else similarity."""
     rank = row.get("rank_score")
     return float(rank) if rank is not None else float(row["similarity_score"])
 
@@ -368,8 +369,9 @@ def apply_rules(
     attribute_types: Mapping[str, FieldType] | None = None,
     curve_points: int = 20,
 ) -> MembershipPlan:
-    """Members of an audience: pool rows (dicts with candidate_id, lead_id, similarity_score, rank_score and
-    lead fields) that pass every filter and exclusion, best first, cut to the reach cap.
+    """Members of an audience (lead ids): pool rows (dicts with lead_id, similarity_score, rank_score and lead
+    fields) that pass every filter and exclusion, best first by ``score_of``, cut to the reach cap. The reach
+    curve is over the same score.
 
     ``excluded``: reason -> lead ids to leave out (seeds, customers, suppressed, other audiences' members).
     """
@@ -390,7 +392,7 @@ def apply_rules(
             dropped[f"filter: {failed.describe()}"] += 1
             continue
         kept.append(row)
-    kept.sort(key=lambda r: (-score_of(r), str(r["candidate_id"])))
+    kept.sort(key=lambda r: (-score_of(r), str(r["lead_id"])))
     cap = rules.reach.cap(tenant_eligible) if rules.reach else None
     if cap is not None and len(kept) > cap:
         dropped["reach cap"] += len(kept) - cap
@@ -398,13 +400,13 @@ def apply_rules(
     else:
         members = kept
     return MembershipPlan(
-        members=[r["candidate_id"] for r in members], considered=len(pool), cap=cap, dropped=dropped,
-        reach_curve=reach_curve([r["similarity_score"] for r in kept], curve_points),
+        members=[r["lead_id"] for r in members], considered=len(pool), cap=cap, dropped=dropped,
+        reach_curve=reach_curve([score_of(r) for r in kept], curve_points),
     )
 
 
 def reach_curve(scores: Iterable[float], points: int = 20) -> list[dict[str, float]]:
-    """Audience size at each similarity threshold, from the highest score down to the lowest."""
+    """Audience size at each threshold of the score it is cut by, from the highest score down to the lowest."""
     s = sorted((float(x) for x in scores), reverse=True)
     if not s:
         return []

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 from lookalike_assets.db.admin import AdminError
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
@@ -68,8 +69,8 @@ def list_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, include_deleted: 
 
 
 def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *, seed_set: dict | None = None,
-                    rules: dict | None = None, pool_size: int | None = None, description: str | None = None
-                    ) -> uuid.UUID:
+                    rules: dict | None = None, pool_size: int | None = None, description: str | None = None,
+                    pool_by: str | None = None) -> uuid.UUID:
     """A draft audience, validated like the pipeline validates it (seed set, rules, metadata)."""
     _audience_values(name)
     name = name.strip()
@@ -78,7 +79,9 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
     metadata: dict[str, Any] = {"source": "cli"}
     if pool_size is not None:
         metadata["pool_size"] = pool_size
-    AudienceMetadata.model_validate(metadata)
+    if pool_by is not None:
+        metadata["pool_by"] = pool_by
+    _valid_metadata(metadata)
     parse_seed_set(seed_set)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         validate_audience(conn, tenant_id, rules, seed_set)
@@ -90,6 +93,13 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
             raise AdminError(f"an audience named {name!r} exists already") from None
 
 
+def _valid_metadata(metadata: dict) -> None:
+    try:
+        AudienceMetadata.model_validate(metadata)
+    except ValidationError as exc:
+        raise AdminError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+
 def _audience_values(name: str | None) -> None:
     if name is not None and not (1 <= len(name.strip()) <= 200):
         raise AdminError("an audience name has 1 to 200 characters")
@@ -99,15 +109,14 @@ def _audience_values(name: str | None) -> None:
 
 def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, name: str | None = None,
                   seed_set: dict | None = None, rules: dict | None = None, pool_size: int | None = None,
-                  description: str | None = None) -> str:
-    """Change an audience's name, seed set, rules, pool size or description, validated like a new audience.
-    Returns its (new) name. The change log then refreshes the tenant."""
+                  description: str | None = None, pool_by: str | None = None) -> str:
+    """Change an audience's name, seed set, rules, pool size, what chooses its pool or its description, validated
+    like a new audience. Returns its (new) name. The change log then refreshes the tenant."""
     audience_id, old_name, _d, old_seed_set, old_rules, _meta, *_ = find_audience(conn, tenant_id, ref)
     _audience_values(name)
-    metadata = None
-    if pool_size is not None:
-        metadata = {"pool_size": pool_size}
-        AudienceMetadata.model_validate(metadata)
+    metadata = {k: v for k, v in (("pool_size", pool_size), ("pool_by", pool_by)) if v is not None} or None
+    if metadata:
+        _valid_metadata(metadata)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         validate_audience(conn, tenant_id, old_rules if rules is None else rules,
                           old_seed_set if seed_set is None else seed_set)

@@ -1,4 +1,5 @@
-"""audience_memberships: apply each audience's rules to its pool and write its members atomically."""
+"""audience_memberships: apply each audience's rules to its next pool (the one the pool step staged, else the
+current one) and publish pool, members, size and status of each audience in one transaction."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class MembershipResult:
     dropped: dict[str, int] = field(default_factory=dict)
     reach_curve: list[dict] = field(default_factory=list)
     overlap: dict[str, dict] = field(default_factory=dict)
+    pool_changes: dict[str, int] = field(default_factory=dict)  # candidates inserted/updated/removed by the swap
+    old_members: set = field(default_factory=set, repr=False)
 
 
 def attribute_types(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, FieldType]:
@@ -113,6 +116,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         res = results[audience_id]
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
             pool = [dict(zip(POOL_COLUMNS, r)) for r in Q.pool_rows(conn, tenant_id=tenant_id, audience_id=audience_id)]
+            res.old_members = set(members.get(audience_id, set()))
         if not pool:
             res.reason = "no candidate pool yet: materialize candidate_pools first"
             continue
@@ -124,8 +128,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         for other in excluded_names(rules):
             excluded[f"member of {other}"] = members.get(by_name[other][0], set())
         plan = apply_rules(rules, pool, tenant_eligible=eligible, excluded=excluded, attribute_types=attrs)
-        lead_of = {r["candidate_id"]: r["lead_id"] for r in pool}
-        members[audience_id] = {lead_of[c] for c in plan.members}
+        members[audience_id] = set(plan.members)
         plans[audience_id] = plan
 
     # 2. overlaps against every other active audience's (new or kept) members; 3. one transaction each
@@ -142,15 +145,21 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
             "reach_curve": plan.reach_curve, "overlap": res.overlap,
             "refreshed_at": datetime.now(timezone.utc).isoformat(), "skipped": None,
         }
+        # one transaction: a reader sees the old pool, members, size and status, or all of the new ones
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            res.pool_changes = dict(zip(("inserted", "updated", "removed", "staged"), Q.merge_staged_pool(
+                conn, tenant_id=tenant_id, audience_id=audience_id)))
             Q.create_members_stage(conn)
             with conn.cursor() as cur, cur.copy(Q.copy_members_stage.sql) as copy:
-                for cid in plan.members:
-                    copy.write_row((cid,))
-            added, removed, size = Q.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+                for lead_id in plan.members:
+                    copy.write_row((lead_id,))
+            Q.resolve_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            _added, _removed, size = Q.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
             Q.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
                                                auto_publish=rules.auto_publish, stats=json.dumps(stats))
-        res.status, res.size, res.added, res.removed = "built", size, added, removed
+        new = members[audience_id]
+        res.status, res.size = "built", size
+        res.added, res.removed = len(new - res.old_members), len(res.old_members - new)
         res.published = rules.auto_publish
 
     for res in results.values():
@@ -161,6 +170,6 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
     return [results[a[0]] for a in audiences]
 
 
-POOL_COLUMNS = ("candidate_id", "lead_id", "similarity_score", "rank_score", "decile", "status", "industry",
+POOL_COLUMNS = ("lead_id", "similarity_score", "rank_score", "decile", "status", "industry",
                 "company", "company_size", "country", "region", "title", "seniority", "bio", "property_type",
                 "email_opens", "web_visits", "last_activity_at", "email", "phone", "attributes")

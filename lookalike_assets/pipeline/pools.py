@@ -1,9 +1,14 @@
 """seed_profiles and candidate_pools of one tenant.
 
-The search is exact over the tenant's own vectors, streamed from PostgreSQL by binary COPY inside a tenant
-transaction (Row-Level Security + an explicit tenant filter): it never reads another tenant's vectors, and it
-returns N candidates whenever the tenant has N eligible leads, which an HNSW scan with filters does not
-guarantee. Each audience's pool is replaced in one transaction.
+Two stages. Where the tenant has a ranking model, the pool of an audience is the top N leads by the champion's
+score of every embedded lead (``lookalike_lead_score``, written by ranking_model); otherwise it is the top N by
+cosine similarity to the audience's seed profile. The similarity search is exact over the tenant's own vectors,
+streamed from PostgreSQL by binary COPY inside a tenant transaction (Row-Level Security + an explicit tenant
+filter): it never reads another tenant's vectors, and it returns N candidates whenever the tenant has N eligible
+leads, which an HNSW scan with filters does not guarantee.
+
+Pools are staged (``lookalike_pool_stage``), not published: the membership step swaps an audience's pool,
+members, size and status in one transaction, so a run stopped between the two leaves every audience as it was.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ from lookalike_assets.domain.audience import (
     parse_seed_set,
     select_seeds,
 )
-from lookalike_assets.domain.similarity import TopN, reasons_from_parts, weighted_centroid
+from lookalike_assets.domain.similarity import (
+    TopN,
+    block_contributions,
+    ntile_desc,
+    reasons_from_parts,
+    weighted_centroid,
+)
 from lookalike_assets.domain.vectors import DIM
 from lookalike_assets.pipeline.common import Timer, log
 from lookalike_assets.pipeline.features import load_spec
@@ -49,12 +60,9 @@ class PoolResult:
     requested: int
     eligible: int
     candidates: int
-    inserted: int
-    updated: int
-    removed: int
     top_score: float | None
-    decile_floor: dict[int, float]
-    status: str = "built"  # "built", or "kept": too few seeds now, the last pool stays as it was
+    ordered_by: str = "similarity"  # what chose and orders the pool: "ranking" (the champion) or "similarity"
+    status: str = "staged"  # "staged" for the membership step, or "kept": too few seeds now, the last pool stays
 
 
 def refresh_seed_profiles(
@@ -114,13 +122,64 @@ def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int, r
             yield (ids if raw_ids else [uuid_of(b) for b in ids]), vecs
 
 
+def _similarity_pools(conn: psycopg.Connection, tenant_id: uuid.UUID, spec, wanted: list, batch: int,
+                      clock: dict) -> dict:
+    """Exact streaming top-N by similarity for the audiences in ``wanted`` (audience_id, profile, n, exclude):
+    audience_id -> (lead ids, similarity, per-block parts, eligible)."""
+    top = TopN(np.stack([w[1] for w in wanted]), n=max(w[2] for w in wanted), exclude=[w[3] for w in wanted],
+               layout=spec.layout)
+    mark = time.perf_counter()
+    for ids, vecs in stream_vectors(conn, tenant_id, batch, raw_ids=True):
+        now = time.perf_counter()
+        clock["read"] += now - mark
+        top.add(ids, vecs)
+        mark = time.perf_counter()
+        clock["score"] += mark - now
+    out = {}
+    for a, (audience_id, _p, n, _x) in enumerate(wanted):
+        ids, scores, parts = top.result(a)
+        out[audience_id] = ([uuid_of(b) for b in ids[:n]], scores[:n], parts[:n], int(top.eligible[a]))
+    return out
+
+
+def _ranked_pool(conn: psycopg.Connection, tenant_id: uuid.UUID, spec, profile: np.ndarray, n: int,
+                 exclude: set, clock: dict) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The top ``n`` leads by the champion's score (leaving out ``exclude``), with each one's similarity to the
+    audience's profile and its per-block parts: (lead ids, rank scores, similarity, parts, eligible)."""
+    mark = time.perf_counter()
+    rows = list(Q.top_scored_leads(conn, tenant_id=tenant_id, exclude=sorted(exclude), n=n))
+    eligible = Q.scored_lead_count(conn, tenant_id=tenant_id, exclude=sorted(exclude))
+    ids = [r[0] for r in rows]
+    vectors = {}
+    with conn.cursor() as cur, cur.copy(Q.copy_vectors_of.sql, {"tenant_id": tenant_id, "lead_ids": ids}) as cp:
+        for raw, vecs in iter_id_vector(cp, DIM, 20_000):
+            vectors.update(zip((uuid_of(b) for b in raw), vecs))
+    now = time.perf_counter()
+    clock["read"] += now - mark
+    ids = [i for i in ids if i in vectors]
+    rank = np.array([r[1] for r in rows if r[0] in vectors], dtype=np.float32)
+    mat = np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, DIM), np.float32)
+    contrib = block_contributions(mat, profile, spec.layout)
+    parts = np.stack(list(contrib.values()), axis=1) if contrib else np.zeros((len(ids), 0), np.float32)
+    sims = mat @ profile
+    clock["score"] += time.perf_counter() - now
+    return ids, rank, sims, parts, eligible
+
+
 def refresh_candidate_pools(
     conn: psycopg.Connection, tenant_id: uuid.UUID, default_pool_size: int = 2000, stream_batch: int = 20000,
-    min_seeds: int = 3, timings: dict | None = None,
+    min_seeds: int = 3, timings: dict | None = None, run_id: str | None = None,
 ) -> list[PoolResult]:
-    """``timings``, when given, receives seconds spent reading vectors, scoring, and writing pools."""
+    """Stage each audience's next pool in ``lookalike_pool_stage``: the top N leads by the champion's score where
+    the tenant has a ranking model (and the audience does not ask for similarity), else the top N by similarity
+    to its seed profile; similarity, the per-block reasons and the decile (over the order the audience is cut
+    by) for each. Published audiences are untouched: the membership step swaps pools and members in together.
+
+    ``timings``, when given, receives seconds spent reading vectors, scoring, and writing the stage."""
     t = Timer()
     clock = {"read": 0.0, "score": 0.0, "write": 0.0}
+    staged: dict[uuid.UUID, tuple] = {}
+    results: list[PoolResult] = []
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         spec = load_spec(conn, tenant_id)
         profiles = list(Q.profiles(conn, tenant_id=tenant_id))
@@ -129,58 +188,54 @@ def refresh_candidate_pools(
         live = [SeedRow(*r) for r in Q.live_seeds(conn, tenant_id=tenant_id)]
         suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
         audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tenant_id)}
-        excludes, sizes, kept = [], [], []
-        for audience_id, name, _profile, _n, _mv, meta in list(profiles):
+        ranked = Q.scored_lead_count(conn, tenant_id=tenant_id, exclude=[]) > 0
+        by_similarity, plan = [], []
+        for audience_id, name, profile_raw, _n, _mv, meta_raw in profiles:
             sel = select_seeds(parse_seed_set(audiences[audience_id][2]), live)
             if len(sel.seeds) < min_seeds:
                 # The seed set fell below the minimum since the profile was built: keep the last pool.
-                profiles.remove(next(p for p in profiles if p[0] == audience_id))
-                kept.append(PoolResult(audience_id, name, 0, 0, 0, 0, 0, 0, None, {}, status="kept"))
+                results.append(PoolResult(audience_id, name, 0, 0, 0, None, status="kept"))
                 continue
-            excludes.append({s.lead_id.bytes for s in sel.seeds} | {x.bytes for x in suppressed})
-            sizes.append(AudienceMetadata.model_validate(meta or {}).pool_size or default_pool_size)
-        if not profiles:
-            return kept
-        mat = np.stack([to_numpy(p[2]) for p in profiles])
-        top = TopN(mat, n=max(sizes), exclude=excludes, layout=spec.layout)
-        scanned = 0
-        mark = time.perf_counter()
-        for ids, vecs in stream_vectors(conn, tenant_id, stream_batch, raw_ids=True):
-            now = time.perf_counter()
-            clock["read"] += now - mark
-            top.add(ids, vecs)
-            mark = time.perf_counter()
-            clock["score"] += mark - now
-            scanned += len(ids)
-    log.info("scored %d vectors against %d profiles in %.2fs", scanned, len(profiles), t.seconds)
+            meta = AudienceMetadata.model_validate(meta_raw or {})
+            n = meta.pool_size or default_pool_size
+            exclude = {s.lead_id for s in sel.seeds} | suppressed
+            profile = to_numpy(profile_raw)
+            by = "ranking" if ranked and meta.pool_by != "similarity" else "similarity"
+            plan.append((audience_id, name, n, by))
+            if by == "ranking":
+                ids, rank, sims, parts, eligible = _ranked_pool(conn, tenant_id, spec, profile, n, exclude, clock)
+                staged[audience_id] = (ids, sims, rank, parts, eligible)
+            else:
+                by_similarity.append((audience_id, profile, n, {x.bytes for x in exclude}))
+        if by_similarity:
+            for audience_id, (ids, sims, parts, eligible) in _similarity_pools(
+                    conn, tenant_id, spec, by_similarity, stream_batch, clock).items():
+                staged[audience_id] = (ids, sims, None, parts, eligible)
+    log.info("chose %d pool(s) in %.2fs (%d by the ranking model)", len(plan), t.seconds,
+             sum(p[3] == "ranking" for p in plan))
 
-    results: list[PoolResult] = list(kept)
     write_started = time.perf_counter()
-    for a, (audience_id, name, _p, _n, _mv, _meta) in enumerate(profiles):
-        ids, scores, parts = top.result(a)
-        n = sizes[a]
-        ids, scores = [uuid_of(b) for b in ids[:n]], scores[:n]
-        why = reasons_from_parts(parts[:n], top.block_names)
+    names = list(spec.layout.slices()) if spec else []
+    for audience_id, name, n, by in plan:
+        ids, sims, rank, parts, eligible = staged[audience_id]
+        why = reasons_from_parts(parts, names)
+        order = rank if rank is not None else sims
+        deciles = ntile_desc(len(ids))  # rows are best first by what cuts the audience
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            Q.create_pool_stage(conn)
-            with conn.cursor() as cur, cur.copy(Q.copy_pool_stage.sql) as copy:
-                for lead_id, s, r in zip(ids, scores, why):
-                    copy.write_row((lead_id, float(s), json.dumps(r)))
-            ins, upd, rem = Q.merge_pool_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
-        floors = {}
-        if len(scores):
-            from lookalike_assets.domain.similarity import ntile_desc
-
-            dec = ntile_desc(len(scores))
-            floors = {int(d): round(float(scores[dec == d].min()), 4) for d in range(10, 0, -1) if (dec == d).any()}
+            Q.clear_pool_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            Q.create_pool_copy(conn)
+            with conn.cursor() as cur, cur.copy(Q.copy_pool_copy.sql) as copy:
+                for i, lead_id in enumerate(ids):
+                    copy.write_row((lead_id, float(sims[i]), None if rank is None else float(rank[i]),
+                                    int(deciles[i]), json.dumps(why[i])))
+            Q.stage_pool(conn, tenant_id=tenant_id, audience_id=audience_id, run_id=run_id)
         results.append(PoolResult(
-            audience_id=audience_id, name=name, requested=n, eligible=int(top.eligible[a]), candidates=len(ids),
-            inserted=ins, updated=upd, removed=rem, top_score=float(scores[0]) if len(scores) else None,
-            decile_floor=floors,
+            audience_id=audience_id, name=name, requested=n, eligible=eligible, candidates=len(ids),
+            top_score=float(order[0]) if len(ids) else None, ordered_by=by,
         ))
     clock["write"] = time.perf_counter() - write_started
     if timings is not None:
         timings.update(clock)
-    if sum(r.inserted + r.removed for r in results) > 20000:
-        Q.analyze_table(conn, table="lookalike_candidate")  # a large rewrite: fresh planner statistics for what joins candidates
+    if sum(r.candidates for r in results) > 20000:
+        Q.analyze_table(conn, table="lookalike_pool_stage")
     return results

@@ -25,42 +25,37 @@ join suppression_list s on s.tenant_id = l.tenant_id
  and s.email_sha256 = encode(sha256(convert_to(lower(btrim(l.email)), 'UTF8')), 'hex')
 where l.tenant_id = :tenant_id and l.email is not null;
 
--- name: create_pool_stage#
-create temp table pool_stage (lead_id uuid, similarity_score real, reasons jsonb) on commit drop;
+-- name: scored_lead_count$
+-- Leads the champion scored (0 when the tenant has no ranking model), leaving out some.
+select count(*) from lookalike_lead_score where tenant_id = :tenant_id and lead_id <> all(:exclude::uuid[]);
 
--- name: copy_pool_stage!
-copy pool_stage (lead_id, similarity_score, reasons) from stdin;
+-- name: top_scored_leads
+-- The top :n leads by the champion's score, leaving out some (seeds, suppressed).
+select lead_id, score from lookalike_lead_score
+where tenant_id = :tenant_id and lead_id <> all(:exclude::uuid[])
+order by score desc, lead_id
+limit :n;
 
--- name: merge_pool_stage^
--- Replace one audience's pool with the staged rows in one transaction: candidate ids and statuses of leads
--- that stay are kept; leads that left the pool go, except converted ones (feedback history).
-with ranked as (
-  select s.lead_id, s.similarity_score, s.reasons,
-         ntile(10) over (order by s.similarity_score, s.lead_id) as decile
-  from pool_stage s
-), up as (
-  insert into lookalike_candidate as c (tenant_id, audience_id, lead_id, similarity_score, decile, reasons)
-  select :tenant_id, :audience_id, r.lead_id, r.similarity_score, r.decile, r.reasons from ranked r
-  on conflict (tenant_id, audience_id, lead_id) do update set
-    similarity_score = excluded.similarity_score, decile = excluded.decile, reasons = excluded.reasons
-  where (c.similarity_score, c.decile, c.reasons) is distinct from
-        (excluded.similarity_score, excluded.decile, excluded.reasons)
-  returning (xmax = 0) as inserted
-), gone as (
-  delete from lookalike_candidate c
-  where c.tenant_id = :tenant_id and c.audience_id = :audience_id and c.status <> 'converted'
-    and not exists (select 1 from pool_stage s where s.lead_id = c.lead_id)
-  returning 1
-)
-select (select count(*) from up where inserted) as inserted,
-       (select count(*) from up where not inserted) as updated,
-       (select count(*) from gone) as removed;
+-- name: clear_pool_stage!
+delete from lookalike_pool_stage where tenant_id = :tenant_id and audience_id = :audience_id;
 
--- name: pool_preview
-select l.external_id, l.title, l.industry, c.similarity_score, c.decile, c.reasons
-from lookalike_candidate c join leads l using (tenant_id, lead_id)
-where c.tenant_id = :tenant_id and c.audience_id = :audience_id
-order by c.similarity_score desc limit :n;
+-- name: create_pool_copy#
+create temp table pool_copy (lead_id uuid, similarity_score real, rank_score real, decile smallint,
+                             reasons jsonb) on commit drop;
+
+-- name: copy_pool_copy!
+copy pool_copy (lead_id, similarity_score, rank_score, decile, reasons) from stdin;
+
+-- name: stage_pool!
+insert into lookalike_pool_stage (tenant_id, audience_id, lead_id, similarity_score, rank_score, decile, reasons,
+                                  run_id)
+select :tenant_id, :audience_id, lead_id, similarity_score, rank_score, decile, reasons, :run_id from pool_copy;
+
+-- name: staged_pool_preview
+select l.external_id, l.title, l.industry, s.rank_score, s.similarity_score, s.decile, s.reasons
+from lookalike_pool_stage s join leads l using (tenant_id, lead_id)
+where s.tenant_id = :tenant_id and s.audience_id = :audience_id
+order by coalesce(s.rank_score, s.similarity_score) desc, s.lead_id limit :n;
 
 -- name: demo_seed!
 insert into lookalike_seed (tenant_id, seed_id, lead_id, label, source)

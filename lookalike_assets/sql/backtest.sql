@@ -3,8 +3,12 @@
 delete from tenants where tenant_id = :tenant_id;
 
 -- name: backtest_reset^
--- Between backtest trials: forget seeds, outcomes, models and pools (the leads and embeddings stay).
+-- Between backtest trials: forget seeds, outcomes, models, scores, pools and members (the leads and embeddings
+-- stay).
 with conv as (delete from lookalike_conversion where tenant_id = :tenant_id returning 1),
+     exposure as (delete from lookalike_exposure where tenant_id = :tenant_id returning 1),
+     stage as (delete from lookalike_pool_stage where tenant_id = :tenant_id returning 1),
+     scores as (delete from lookalike_lead_score where tenant_id = :tenant_id returning 1),
      models as (delete from lookalike_ranking_model where tenant_id = :tenant_id returning 1),
      seeds as (delete from lookalike_seed where tenant_id = :tenant_id returning 1),
      cands as (delete from lookalike_candidate where tenant_id = :tenant_id returning 1),
@@ -13,11 +17,23 @@ select (select count(*) from conv), (select count(*) from models), (select count
        (select count(*) from cands), (select count(*) from profiles);
 
 -- name: backtest_expose!
--- The revealed rows were shown to the market: their candidates count as exposed.
-update lookalike_candidate set status = 'exported' where tenant_id = :tenant_id and lead_id = any(:lead_ids);
+-- The revealed rows were shown to the market: exported in the audience.
+insert into lookalike_exposure (tenant_id, audience_id, lead_id)
+select :tenant_id, :audience_id, unnest(:lead_ids::uuid[])
+on conflict do nothing;
 
--- name: candidate_scores
-select lead_id, similarity_score, rank_score from lookalike_candidate where tenant_id = :tenant_id;
+-- name: backtest_members
+-- An audience's members in the order it is cut by.
+select c.lead_id from lookalike_audience_member m
+join lookalike_candidate c using (tenant_id, candidate_id)
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+order by coalesce(c.rank_score, c.similarity_score) desc, c.lead_id;
+
+-- name: backtest_lead_scores
+select lead_id, score from lookalike_lead_score where tenant_id = :tenant_id;
+
+-- name: backtest_profile$
+select profile from lookalike_seed_profile where tenant_id = :tenant_id and audience_id = :audience_id;
 
 -- name: lead_external_ids
-select lead_id, external_id from leads where tenant_id = :tenant_id;
+select lead_id, external_id from leads where tenant_id = :tenant_id order by external_id;

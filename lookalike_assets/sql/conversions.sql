@@ -38,23 +38,39 @@ insert into lookalike_conversion_quarantine (tenant_id, event_id, raw, reason, s
 values (:tenant_id, :event_id, :raw, :reason, :source);
 
 -- name: rebuild_facts_for_days^
--- Attribute some days' events to the candidates that picked the lead (one fact per audience), replacing what
--- was there for those days, and mark converted candidates. Days are UTC days of occurred_at.
-with gone as (
+-- Attribute some days' events to the audiences that picked the lead (one fact per audience), replacing what was
+-- there for those days, and mark converted candidates. An audience picked the lead if it is in its pool now, was
+-- exported in it, or the event was attributed to it before (a lead that left a pool keeps its facts). Similarity,
+-- decile and rank score are the candidate's now, else those recorded before. Days are UTC days of occurred_at.
+with prior as (
+  select conversion_id, audience_id, candidate_id, similarity_score, decile, rank_score
+  from lookalike_conversion_fact where tenant_id = :tenant_id and event_day = any(:days::date[])
+), gone as (
   delete from lookalike_conversion_fact where tenant_id = :tenant_id and event_day = any(:days::date[]) returning 1
 ), events as (
   select cv.* from lookalike_conversion cv
   where cv.tenant_id = :tenant_id and (cv.occurred_at at time zone 'UTC')::date = any(:days::date[])
+), picked as (
+  select e.conversion_id, c.audience_id from events e
+  join lookalike_candidate c on c.tenant_id = e.tenant_id and c.lead_id = e.lead_id
+   and (e.candidate_id is null or c.candidate_id = e.candidate_id)
+  union
+  select e.conversion_id, x.audience_id from events e
+  join lookalike_exposure x on x.tenant_id = e.tenant_id and x.lead_id = e.lead_id
+  union
+  select p.conversion_id, p.audience_id from prior p
 ), facts as (
   insert into lookalike_conversion_fact (tenant_id, conversion_id, audience_id, candidate_id, lead_id, event_day,
     event_type, value, occurred_at, similarity_score, decile, rank_score)
-  select e.tenant_id, e.conversion_id, c.audience_id, c.candidate_id, e.lead_id,
-         (e.occurred_at at time zone 'UTC')::date, e.event_type, e.value, e.occurred_at, c.similarity_score,
-         c.decile, c.rank_score
-  from events e
-  join lookalike_candidate c
-    on c.tenant_id = e.tenant_id and c.lead_id = e.lead_id
-   and (e.candidate_id is null or c.candidate_id = e.candidate_id)
+  select e.tenant_id, e.conversion_id, k.audience_id, coalesce(c.candidate_id, p.candidate_id), e.lead_id,
+         (e.occurred_at at time zone 'UTC')::date, e.event_type, e.value, e.occurred_at,
+         coalesce(c.similarity_score, p.similarity_score), coalesce(c.decile, p.decile),
+         coalesce(c.rank_score, p.rank_score)
+  from picked k
+  join events e on e.conversion_id = k.conversion_id
+  left join lookalike_candidate c
+    on c.tenant_id = e.tenant_id and c.audience_id = k.audience_id and c.lead_id = e.lead_id
+  left join prior p on p.conversion_id = k.conversion_id and p.audience_id = k.audience_id
   on conflict (tenant_id, conversion_id, audience_id) do nothing
   returning candidate_id, event_type
 ), converted as (

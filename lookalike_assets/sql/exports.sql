@@ -30,7 +30,19 @@ set status = :status, attempts = :attempts, file = :file, row_count = :row_count
 where tenant_id = :tenant_id and export_job_id = :export_job_id;
 
 -- name: mark_members_exported!
-update lookalike_candidate c set status = 'exported'
+-- The members were shown to a platform: candidate statuses move on, and the exposure history (what the ranking
+-- learns from, kept whatever the pools become) records it.
+with marked as (
+  update lookalike_candidate c set status = 'exported'
+  from lookalike_audience_member m
+  where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id
+    and c.tenant_id = :tenant_id and m.audience_id = :audience_id and c.status in ('pending', 'accepted')
+  returning 1
+)
+insert into lookalike_exposure as x (tenant_id, audience_id, lead_id)
+select m.tenant_id, m.audience_id, c.lead_id
 from lookalike_audience_member m
-where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id
-  and c.tenant_id = :tenant_id and m.audience_id = :audience_id and c.status in ('pending', 'accepted');
+join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.candidate_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+on conflict (tenant_id, audience_id, lead_id) do update set
+  last_exported_at = now(), exports = x.exports + 1;

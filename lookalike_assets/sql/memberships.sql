@@ -1,10 +1,51 @@
 -- name: pool_rows
--- One audience's pool with the lead fields rules may name.
-select c.candidate_id, c.lead_id, c.similarity_score, c.rank_score, c.decile, c.status,
+-- One audience's next pool with the lead fields rules may name: the staged pool when the pool step left one,
+-- else its current candidates. Statuses are the current candidates' (pending for a lead new to the pool).
+with staged as (
+  select lead_id, similarity_score, rank_score, decile from lookalike_pool_stage
+  where tenant_id = :tenant_id and audience_id = :audience_id
+), pool as (
+  select lead_id, similarity_score, rank_score, decile from staged
+  union all
+  select lead_id, similarity_score, rank_score, decile from lookalike_candidate
+  where tenant_id = :tenant_id and audience_id = :audience_id and not exists (select 1 from staged)
+)
+select p.lead_id, p.similarity_score, p.rank_score, p.decile, coalesce(c.status, 'pending') as status,
        l.industry, l.company, l.company_size, l.country, l.region, l.title, l.seniority, l.bio, l.property_type,
        l.email_opens, l.web_visits, l.last_activity_at, l.email, l.phone, l.attributes
-from lookalike_candidate c join leads l using (tenant_id, lead_id)
-where c.tenant_id = :tenant_id and c.audience_id = :audience_id;
+from pool p
+join leads l on l.tenant_id = :tenant_id and l.lead_id = p.lead_id
+left join lookalike_candidate c on c.tenant_id = :tenant_id and c.audience_id = :audience_id and c.lead_id = p.lead_id
+order by p.lead_id;
+
+-- name: merge_staged_pool^
+-- Publish a staged pool as the audience's candidates (inside the membership transaction): candidate ids and
+-- statuses of leads that stay are kept, leads that left the pool go (their conversion facts and export history
+-- live elsewhere), and the stage is cleared. Without a stage, nothing changes.
+with staged as (
+  select * from lookalike_pool_stage where tenant_id = :tenant_id and audience_id = :audience_id
+), up as (
+  insert into lookalike_candidate as c (tenant_id, audience_id, lead_id, similarity_score, rank_score, decile,
+                                        reasons)
+  select :tenant_id, :audience_id, s.lead_id, s.similarity_score, s.rank_score, s.decile, s.reasons from staged s
+  on conflict (tenant_id, audience_id, lead_id) do update set
+    similarity_score = excluded.similarity_score, rank_score = excluded.rank_score, decile = excluded.decile,
+    reasons = excluded.reasons
+  where (c.similarity_score, c.rank_score, c.decile, c.reasons) is distinct from
+        (excluded.similarity_score, excluded.rank_score, excluded.decile, excluded.reasons)
+  returning (xmax = 0) as inserted
+), gone as (
+  delete from lookalike_candidate c
+  where c.tenant_id = :tenant_id and c.audience_id = :audience_id and exists (select 1 from staged)
+    and not exists (select 1 from staged s where s.lead_id = c.lead_id)
+  returning 1
+), cleared as (
+  delete from lookalike_pool_stage where tenant_id = :tenant_id and audience_id = :audience_id returning 1
+)
+select (select count(*) from up where inserted) as inserted,
+       (select count(*) from up where not inserted) as updated,
+       (select count(*) from gone) as removed,
+       (select count(*) from cleared) as staged;
 
 -- name: live_seed_lead_ids
 select distinct lead_id from lookalike_seed where tenant_id = :tenant_id and deleted_at is null;
@@ -31,10 +72,16 @@ select distinct k from (select jsonb_object_keys(attributes) as k from leads whe
                         limit 200000) s order by 1;
 
 -- name: create_members_stage#
-create temp table members_stage (candidate_id uuid primary key) on commit drop;
+create temp table members_stage (lead_id uuid primary key, candidate_id uuid) on commit drop;
 
 -- name: copy_members_stage!
-copy members_stage (candidate_id) from stdin;
+copy members_stage (lead_id) from stdin;
+
+-- name: resolve_members_stage!
+-- Members are chosen by lead; the candidate rows (just merged from the stage) give their candidate ids.
+update members_stage s set candidate_id = c.candidate_id
+from lookalike_candidate c
+where c.tenant_id = :tenant_id and c.audience_id = :audience_id and c.lead_id = s.lead_id;
 
 -- name: merge_members_stage^
 -- Replace an audience's members in one transaction, and move candidate statuses along
@@ -46,7 +93,7 @@ with gone as (
   returning 1
 ), added as (
   insert into lookalike_audience_member (tenant_id, audience_id, candidate_id)
-  select :tenant_id, :audience_id, s.candidate_id from members_stage s
+  select :tenant_id, :audience_id, s.candidate_id from members_stage s where s.candidate_id is not null
   on conflict do nothing
   returning 1
 ), accepted as (

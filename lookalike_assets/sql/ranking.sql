@@ -5,27 +5,54 @@ select settings from tenants where tenant_id = :tenant_id;
 -- Admin connection.
 update tenants set settings = jsonb_set(settings, '{ranking}', :ranking::jsonb, true) where tenant_id = :tenant_id;
 
--- name: all_lead_features
-select lead_id, features from lead_features where tenant_id = :tenant_id order by lead_id;
+-- name: lead_features_of
+-- Some leads' external ids and features.
+select f.lead_id, l.external_id, f.features
+from lead_features f join leads l using (tenant_id, lead_id)
+where f.tenant_id = :tenant_id and f.lead_id = any(:lead_ids)
+order by f.lead_id;
+
+-- name: copy_vectors_of
+-- Some leads' embeddings (binary COPY, parsed in bulk).
+copy (select lead_id, embedding from lead_embeddings where tenant_id = :tenant_id and lead_id = any(:lead_ids)
+      order by lead_id) to stdout (format binary);
+
+-- name: embedded_lead_ids
+select lead_id from lead_embeddings where tenant_id = :tenant_id order by lead_id;
+
+-- name: stable_lead_sample
+-- A sample of the tenant's embedded leads that does not depend on when or in which order they were imported:
+-- ordered by a hash of their external id (and a salt), the first :n.
+select l.lead_id from leads l join lead_embeddings e using (tenant_id, lead_id)
+where l.tenant_id = :tenant_id and not l.is_seed
+order by md5(:salt || ':' || l.external_id), l.external_id
+limit :n;
 
 -- name: live_seed_leads_embedded
 select distinct s.lead_id from lookalike_seed s
 join lead_embeddings e on e.tenant_id = s.tenant_id and e.lead_id = s.lead_id
-where s.tenant_id = :tenant_id and s.deleted_at is null;
+where s.tenant_id = :tenant_id and s.deleted_at is null
+order by s.lead_id;
 
 -- name: labelled_outcomes
--- Leads with a known outcome: exposed candidates (exported) and converted ones, with when it became known:
--- the first event that came back for the lead, or else when the candidate was exported.
-select c.lead_id,
-       bool_or(c.status = 'converted') as converted,
-       coalesce(min(cv.occurred_at), max(c.updated_at)) as known_at
-from lookalike_candidate c
-left join lookalike_conversion cv on cv.tenant_id = c.tenant_id and cv.lead_id = c.lead_id
-where c.tenant_id = :tenant_id and c.status in ('exported', 'converted')
-group by c.lead_id;
-
--- name: candidate_leads
-select distinct lead_id from lookalike_candidate where tenant_id = :tenant_id;
+-- Leads with a known outcome: exposed (exported in an audience) or converted, with when it became known: the
+-- first event that came back for the lead, or else its first export. History kept whatever pools become.
+with exposed as (
+  select lead_id, min(first_exported_at) as exposed_at from lookalike_exposure
+  where tenant_id = :tenant_id group by lead_id
+), converted as (
+  select lead_id, min(occurred_at) as converted_at from lookalike_conversion
+  where tenant_id = :tenant_id and event_type = any(:conversion_types) group by lead_id
+), events as (
+  select lead_id, min(occurred_at) as first_event_at from lookalike_conversion
+  where tenant_id = :tenant_id group by lead_id
+)
+select coalesce(x.lead_id, c.lead_id) as lead_id, (c.lead_id is not null) as converted,
+       coalesce(e.first_event_at, x.exposed_at, c.converted_at) as known_at
+from exposed x
+full join converted c on c.lead_id = x.lead_id
+left join events e on e.lead_id = coalesce(x.lead_id, c.lead_id)
+order by 1;
 
 -- name: champion_model^
 select model_id, version, kind, model_text, metrics, trained_at, coalesce(eval_model_text, model_text)
@@ -45,27 +72,19 @@ values (:tenant_id, :version, :kind, :status, :model_text, :eval_model_text, :fe
         case when :status = 'champion' then now() end, :run_id)
 returning model_id;
 
--- name: create_rank_stage#
-create temp table rank_stage (lead_id uuid primary key, rank_score real) on commit drop;
+-- name: create_score_stage#
+create temp table score_stage (lead_id uuid primary key, score real) on commit drop;
 
--- name: copy_rank_stage!
-copy rank_stage (lead_id, rank_score) from stdin;
+-- name: copy_score_stage!
+copy score_stage (lead_id, score) from stdin;
 
--- name: apply_rank_stage$
-with up as (
-  update lookalike_candidate c set rank_score = s.rank_score
-  from rank_stage s
-  where c.tenant_id = :tenant_id and c.lead_id = s.lead_id and c.rank_score is distinct from s.rank_score
-  returning 1
-)
-select count(*) from up;
+-- name: insert_lead_scores!
+-- The champion's scores of every lead of the tenant (after clear_lead_scores, in the same transaction).
+insert into lookalike_lead_score (tenant_id, lead_id, model_id, score)
+select :tenant_id, s.lead_id, :model_id, s.score from score_stage s;
 
--- name: clear_rank_scores$
-with up as (
-  update lookalike_candidate set rank_score = null where tenant_id = :tenant_id and rank_score is not null
-  returning 1
-)
-select count(*) from up;
+-- name: clear_lead_scores!
+delete from lookalike_lead_score where tenant_id = :tenant_id;
 
 -- name: model_history
 select version, kind, status, metrics, trained_at, promoted_at from lookalike_ranking_model

@@ -66,12 +66,14 @@ def seed_profiles(
 
 @dg.asset(
     partitions_def=tenant_partitions,
-    deps=[seed_profiles, "suppression_list"],
+    deps=[seed_profiles, "ranking_model", "suppression_list"],
     group_name=GROUP,
     kinds={"python", "postgres"},
-    description="For each audience, the top-N most similar leads of the tenant (exact search over its own "
-    "vectors), excluding its seeds and suppressed leads, with similarity, decile (10 = most similar) and the "
-    "per-block 'why similar' breakdown (lookalike_candidate). Each pool is replaced atomically.",
+    description="Each audience's next pool, staged in lookalike_pool_stage: the top N leads by the tenant's "
+    "ranking model where it has one (lookalike_lead_score), else the top N by similarity to the seed profile "
+    "(exact search over the tenant's own vectors); its seeds and suppressed leads left out; with similarity, "
+    "decile over the order the audience is cut by (10 = best) and the per-block 'why similar' breakdown. "
+    "audience_memberships publishes pool and members together.",
     check_specs=[dg.AssetCheckSpec("pools_have_requested_size", asset="candidate_pools",
                                    description="Each pool holds min(requested size, eligible leads).")],
 )
@@ -82,33 +84,32 @@ def candidate_pools(
     with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch,
-                                          min_seeds=lookalike.min_seeds)
+                                          min_seeds=lookalike.min_seeds, run_id=context.run.run_id)
         previews = {}
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            for r in results[:3]:
-                previews[r.name] = list(Q.pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
-    short = [r for r in results if r.status == "built" and r.candidates < min(r.requested, r.eligible)]
+            for r in [r for r in results if r.status == "staged"][:3]:
+                previews[r.name] = list(Q.staged_pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
+    short = [r for r in results if r.status == "staged" and r.candidates < min(r.requested, r.eligible)]
     for r in results:
         if r.status == "kept":
             context.log.warning(f"{r.name}: too few seeds now, its last pool is kept unchanged")
             continue
-        context.log.info(f"{r.name}: {r.candidates} candidates of {r.eligible} eligible "
-                         f"(+{r.inserted} new, {r.updated} updated, -{r.removed} gone)")
+        context.log.info(f"{r.name}: {r.candidates} candidates of {r.eligible} eligible, by {r.ordered_by}")
     metadata = {
         "tenant": name,
         "audiences": len(results),
         "candidates": sum(r.candidates for r in results),
-        "pools": md_table(["audience", "status", "candidates", "requested", "eligible", "top score", "new", "gone"], [
-            (r.name, r.status, r.candidates, r.requested, r.eligible, r.top_score or 0.0, r.inserted, r.removed)
+        "pools": md_table(["audience", "status", "chosen by", "candidates", "requested", "eligible", "top score"], [
+            (r.name, r.status, r.ordered_by, r.candidates, r.requested, r.eligible, r.top_score or 0.0)
             for r in results
         ]),
         "seconds": round(t.seconds, 3),
     }
     for aud, rows in previews.items():
         metadata[f"preview: {aud}"] = md_table(
-            ["lead", "title", "industry", "similarity", "decile", "why similar"],
-            [(r[0], r[1], r[2], r[3], r[4], ", ".join(f"{k} {v:+.3f}" for k, v in
-                                                      sorted(r[5].items(), key=lambda kv: -kv[1])[:3]))
+            ["lead", "title", "industry", "rank score", "similarity", "decile", "why similar"],
+            [(r[0], r[1], r[2], "-" if r[3] is None else round(r[3], 4), round(r[4], 4), r[5],
+              ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r[6].items(), key=lambda kv: -kv[1])[:3]))
              for r in rows],
         )
     return dg.MaterializeResult(
@@ -122,11 +123,14 @@ def candidate_pools(
 
 @dg.asset(
     partitions_def=tenant_partitions,
-    deps=[candidate_pools, "ranking_model"],
+    deps=[candidate_pools],
     group_name=GROUP,
     kinds={"python", "postgres"},
-    description="Each audience's members after its rules, exclusions and reach cap (lookalike_audience_member), "
-    "written atomically; sets size_estimate, and publishes audiences that ask for it. An audience with an "
+    description="Each audience's members after its rules, exclusions and reach cap, best first by the ranking "
+    "model's score (else similarity): the staged pool becomes its candidates (lookalike_candidate) and the "
+    "members (lookalike_audience_member) are replaced with size_estimate and status in one transaction per "
+    "audience, so readers and exports see the old audience or the new one, never half; publishes audiences "
+    "that ask for it. An audience with an "
     "invalid definition or too few seeds keeps its last members and is reported.",
     check_specs=[dg.AssetCheckSpec("audiences_valid", asset="audience_memberships",
                                    description="Every active audience could be built.")],
@@ -140,7 +144,9 @@ def audience_memberships(
         results = refresh_memberships(conn, tid, min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
     for r in results:
         if r.status == "built":
-            context.log.info(f"{r.name}: {r.size} members (+{r.added} -{r.removed}), cap {r.cap}, dropped {r.dropped}")
+            pc = r.pool_changes
+            context.log.info(f"{r.name}: {r.size} members (+{r.added} -{r.removed}), cap {r.cap}, dropped "
+                             f"{r.dropped}; pool +{pc.get('inserted', 0)} new, -{pc.get('removed', 0)} gone")
         else:
             context.log.warning(f"{r.name}: skipped, last members kept: {r.reason}")
     built = [r for r in results if r.status == "built"]

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from lookalike_assets.db.connect import CHANGES_ROLE
-from lookalike_assets.defs.audiences.assets import candidate_pools
-from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
+from lookalike_assets.defs.audiences.assets import seed_profiles
+from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_step
 from lookalike_assets.defs.jobs import tenant_tags
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
@@ -17,28 +17,37 @@ from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 @dg.asset(
     partitions_def=tenant_partitions,
     # the ranker learns from every day's facts (daily partitions) of its tenant
-    deps=[candidate_pools, dg.AssetDep("conversion_facts", partition_mapping=dg.AllPartitionMapping())],
+    deps=[seed_profiles, dg.AssetDep("conversion_facts", partition_mapping=dg.AllPartitionMapping())],
     group_name="audiences",
     kinds={"python", "lightgbm"},
     description="A LightGBM ranker per tenant: positive-unlabelled (seeds against other leads) until outcomes "
-    "exist, then on conversion outcomes with a time-based holdout. A new model is compared with the champion "
-    "on the same holdout and promoted only if better; candidates get the champion's rank_score. Without a "
-    "model, audiences rank by similarity.",
+    "exist, then on conversion outcomes (exports and conversions, kept whatever pools become) with a time-based "
+    "holdout. A new model is compared with the champion on the same holdout and promoted only on clear evidence "
+    "(a large enough holdout and a bootstrap interval of the AUC difference above zero). The champion then "
+    "scores every embedded lead of the tenant (lookalike_lead_score): candidate_pools takes each audience's top "
+    "N by that score. Without a model, pools and audiences go by similarity.",
 )
 def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
                   lookalike: LookalikeConfig) -> dg.MaterializeResult:
     cfg = RankingConfig(min_seeds=lookalike.ranking_min_seeds, min_outcomes=lookalike.ranking_min_outcomes)
     with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
-        res = train_and_promote(conn, tid, cfg, run_id=context.run.run_id)
+        res = train_and_promote(conn, tid, cfg, run_id=context.run.run_id,
+                                progress=ProgressLog(context, "leads scored"))
     if res.status == "skipped":
         context.log.info(f"{name}: no model ({res.reason})")
     else:
         context.log.info(f"{name}: {res.kind} model v{res.version} {res.status}; challenger {res.challenger}, "
-                         f"champion on the same holdout {res.champion}; {res.scored} candidates scored "
-                         f"in {res.seconds:.1f}s")
+                         f"champion on the same holdout {res.champion}; {res.reason}")
+    if res.scored:
+        context.log.info(f"{name}: {res.scored} leads scored by the champion in {res.scoring_seconds:.1f}s "
+                         f"({res.scored / max(res.scoring_seconds, 1e-9):,.0f}/s)")
+
     def row(label, ev):
-        return (label, "-", "-") if not ev else (label, ev["auc"], ev["lift_at_10"])
+        if not ev:
+            return (label, "-", "-", "-", "-")
+        lo, hi = ev.get("auc_ci") or ("-", "-")
+        return (label, ev["auc"], f"{lo} to {hi}", ev["lift_at_10"], f"{ev['rows']} ({ev['positives']} positive)")
 
     return dg.MaterializeResult(metadata={
         "tenant": name,
@@ -46,12 +55,14 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         "kind": res.kind or "-",
         "version": res.version or 0,
         "reason": res.reason or "",
-        "champion_vs_challenger": md_table(["model", "holdout AUC", "holdout lift@10"],
+        "decision": res.decision["reason"] if res.decision else (res.reason or ""),
+        "champion_vs_challenger": md_table(["model", "holdout AUC", "95% interval", "holdout lift@10", "holdout rows"],
                                            [row("challenger (this run)", res.challenger),
                                             row("champion before this run", res.champion)]),
         "influential_factors": md_table(["feature", "share of gain"], top_factors(res.importances, 15)),
         "excluded_features": ", ".join(res.excluded_features) or "none",
-        "candidates_scored": res.scored,
+        "leads_scored": res.scored,
+        "scoring_seconds": round(res.scoring_seconds, 2),
         "seconds": round(res.seconds, 2),
     })
 
