@@ -16,6 +16,32 @@ from lookalike_assets.settings import get_settings
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+# Runs stuck starting or cancelling are failed, runs past 6 hours are stopped; runs whose process died are found
+# by lookalike's dead_runs_sensor (and `lookalike materialize`). See README: Sensors, schedules and concurrency.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_runtime_seconds: 21600
+  poll_interval_seconds: 60
+  free_slots_after_run_end_seconds: 300
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 2
+    tag_concurrency_limits:
+      - key: lookalike/tenant
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
+# What earlier versions wrote (without run monitoring): replaced by the current config when found unchanged.
+_EARLIER_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -30,11 +56,12 @@ run_coordinator:
 
 
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, by default <home>/dagster, with an instance config if it has none."""
+    """DAGSTER_HOME, by default <home>/dagster, with lookalike's instance config if it has none (or still has the
+    one an earlier version wrote)."""
     home = Path(os.environ.get("DAGSTER_HOME") or get_settings().home / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
-    if not cfg.exists():
+    if not cfg.exists() or cfg.read_text() == _EARLIER_DAGSTER_YAML:
         cfg.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
@@ -125,10 +152,12 @@ def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | No
 
     from lookalike_assets.definitions import defs
     from lookalike_assets.defs.resources import default_resources
+    from lookalike_assets.defs.runs import process_tags
 
     instance = get_instance()
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid.uuid4())
+    tags = {**(tags or {}), **process_tags()}  # the dead-run check knows this process
     if on_event is not None:
         def listen(entry) -> None:
             ev = entry.dagster_event
@@ -147,7 +176,7 @@ def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | No
             stdout_to.parent.mkdir(parents=True, exist_ok=True)
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(stdout_to.open("w", encoding="utf-8"))))
         res = job.execute_in_process(
-            partition_key=partition_key, instance=instance, raise_on_error=False, tags=tags or {}, run_id=run_id,
+            partition_key=partition_key, instance=instance, raise_on_error=False, tags=tags, run_id=run_id,
             resources={**default_resources(), "dbt": _dbt()},
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
@@ -173,10 +202,17 @@ def materialize_tenants(
     tenant_ids: list[str], on_done: Callable[[RunOutcome], None] | None = None, log_level: str = "WARNING",
     job_name: str = "tenant_refresh", on_event: Callable[[StepEvent], None] | None = None,
 ) -> list[RunOutcome]:
-    """Every asset of ``job_name`` for each tenant partition, one run per tenant, in this process."""
+    """Every asset of ``job_name`` for each tenant partition, one run per tenant, in this process. Runs of earlier
+    processes that died are marked failed first (and their tenant leases given back)."""
     from lookalike_assets.defs.jobs import tenant_tags
+    from lookalike_assets.defs.resources import default_resources
+    from lookalike_assets.defs.runs import fail_dead_runs
 
     instance = get_instance()
+    for d in fail_dead_runs(instance, default_resources()["db"]):
+        if on_event:
+            on_event(StepEvent(d.run_id, None, "log", f"an earlier run {d.run_id[:8]} stopped without finishing "
+                                                     f"({d.reason}): marked failed"))
     register_tenants(instance, tenant_ids)
     slugs = tenant_directory()
     out = []

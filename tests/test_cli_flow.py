@@ -190,3 +190,24 @@ def test_a_failed_export_fails_the_command(owner, cli_env, new_slug, tmp_path):
     assert code == 1, out
     assert "audience_exports: check exports_delivered failed" in " ".join(out.split()), out
     assert "Lookalikes of won deals" in out
+
+
+def test_poison_input_gets_a_reason_not_a_stack_trace(owner, cli_env, conn, new_slug, tmp_path):
+    """Inputs that used to end in a stack trace: each is refused with its reason and a non-zero exit."""
+    t = load_tenant(owner, tenant_profile(1, new_slug("poison")), 30, pool_size=10)
+    code, out = cli("audiences", "create", "x", "--tenant", t.slug, "--rules", "@" + str(tmp_path / "missing.json"))
+    assert code == 2 and "missing.json" in out and "Traceback" not in out
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, out = cli("audiences", "create", "x", "--tenant", t.slug, "--rules", "@" + str(deep))
+    assert code == 2 and "nested too deeply" in out and "Traceback" not in out
+    for bad in ("", "x" * 201):
+        code, out = cli("audiences", "create", bad, "--tenant", t.slug)
+        assert code == 2 and "1 to 200 characters" in out
+    code, out = cli("tenants", "create", new_slug("ctl"), "--name", "Evil\x1b[2J Corp")
+    assert code == 2 and "control characters" in out
+    f = tmp_path / "leads.csv"
+    f.write_text("id,company_size,title\nok1,12,CFO\nbig,99999999999999999999,CTO\nnul,5,bad\x00title\n")
+    code, out = cli("leads", "import", str(f), "--tenant", t.slug)
+    assert code == 0 and "1 inserted" in out and "2 rejected" in out, out
+    assert "Traceback" not in out

@@ -43,3 +43,29 @@ def test_two_partitions_in_parallel_on_the_multiprocess_executor(owner, conn, te
     for t in tenants:
         with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
             assert conn.execute("select count(*) from lookalike_audience_member").fetchone()[0] > 0
+
+
+def test_two_runs_of_one_tenant_do_not_interleave(owner, test_url, new_slug, tmp_path):
+    """The tenant lease is held for a whole run: a second run of the same tenant waits at its first step until
+    the first run has finished every step, then does its own."""
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "LOOKALIKE_DATABASE_URL": test_url, "LOOKALIKE_ENCODER": "hashing",
+           "LOOKALIKE_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(home)}
+    t = load_tenant(owner, tenant_profile(2, new_slug("twice")), 300, pool_size=60)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(TENANTS_PARTITION, [str(t.tenant_id)])
+    script = Path(__file__).with_name("parallel_job.py")
+    procs = [subprocess.Popen([sys.executable, str(script), str(t.tenant_id), "in-process"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(script.parent))
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _err in outs]
+    assert all(r["success"] for r in results), [err[-2000:] for _out, err in outs]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        done = {r["run_id"]: sorted(e.timestamp for e in instance.all_logs(r["run_id"])
+                                    if e.dagster_event and e.dagster_event.is_step_success) for r in results}
+    first, second = sorted(done.values(), key=lambda ts: ts[0])
+    assert len(first) == len(second) == 7
+    assert first[-1] <= second[0], "a step of the second run finished while the first run was still working"

@@ -283,3 +283,27 @@ def test_influential_factors_are_listed_most_important_first(cli_env, conn, tena
         shares = [float(x) for x in re.findall(r"(\d+\.\d)%", table)]
         assert len(shares) == 10 and shares == sorted(shares, reverse=True), (args, shares)
         assert max(v for _k, v in stored) * 100 - shares[0] < 0.1
+
+
+def test_a_backtest_stopped_by_sigterm_leaves_no_tenant_behind(owner, bank_sample, test_url, tmp_path):
+    """`timeout` or a cancelled CI job sends SIGTERM: the temporary tenant and its rows are deleted all the same."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "LOOKALIKE_DATABASE_URL": test_url, "LOOKALIKE_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "lookalike"), "backtest", "--csv", str(bank_sample),
+                             "--label-column", "y", "--positive-value", "yes", "--seeds", "50", "--trials", "3"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    count = "select count(*) from tenants where slug like 'backtest-%%'"
+    while owner.execute(count).fetchone()[0] == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # inside the import
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert owner.execute(count).fetchone()[0] == 0, out

@@ -220,3 +220,63 @@ def test_starting_the_daemon_after_the_demo_queues_nothing(test_url, tmp_path, m
         assert tid not in [r.partition_key for r in retrain.run_requests]
     finally:
         get_settings.cache_clear()
+
+
+def test_dead_runs_are_failed_and_their_lease_given_back(owner, conn, test_url, new_slug):
+    """A run whose process is gone, or which holds no live lease and has been silent too long, is marked failed
+    with the reason and its tenant lease is released; a live one is left alone."""
+    import subprocess
+    import uuid
+
+    from lookalike_assets.db import locks
+    from lookalike_assets.defs.resources import LookalikeDatabase
+    from lookalike_assets.defs.runs import HOST_TAG, PID_TAG, dead_runs_sensor, process_tags
+
+    t = load_tenant(owner, tenant_profile(1, new_slug("dead")), 20, pool_size=5)
+    tid = str(t.tenant_id)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    instance = dg.DagsterInstance.ephemeral()
+
+    def started(run_id, **tags):
+        instance.add_run(dg.DagsterRun(job_name="tenant_refresh", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
+                                       tags={"lookalike/tenant": tid, **tags}))
+
+    killed, alive, silent = (str(uuid.uuid4()) for _ in range(3))
+    started(killed, **{**process_tags(), PID_TAG: str(gone.pid)})
+    started(alive, **process_tags())
+    started(silent)  # launched by a code server: no process tags
+    locks.acquire(conn, t.tenant_id, killed, wait_seconds=0)
+    db = LookalikeDatabase(database_url=test_url, lock_wait_seconds=0, lease_ttl_seconds=10)
+    with dg.build_sensor_context(instance=instance, resources={"db": db}) as ctx:
+        dead_runs_sensor(ctx)
+    status = {r: instance.get_run_by_id(r).status for r in (killed, alive, silent)}
+    assert status[killed] == dg.DagsterRunStatus.FAILURE and status[alive] == dg.DagsterRunStatus.STARTED
+    assert locks.holder(conn, t.tenant_id) is None  # the killed run's lease was given back
+    # the silent run holds no lease and never logged anything: dead too
+    assert status[silent] == dg.DagsterRunStatus.FAILURE
+    failure = [e for e in instance.all_logs(killed) if e.dagster_event and e.dagster_event.is_run_failure]
+    assert failure and f"its process {gone.pid}" in failure[0].message
+    assert instance.get_run_by_id(alive).tags[HOST_TAG]
+
+
+def test_every_instance_config_lookalike_writes_or_ships_validates_and_monitors_runs(tmp_path):
+    import shutil
+
+    import yaml
+    from conftest import REPO
+    from dagster._core.instance.config import dagster_instance_config
+
+    from lookalike_assets.orchestration import DAGSTER_YAML
+
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "dagster.yaml").write_text(DAGSTER_YAML)
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", deploy / "dagster.yaml")
+    for folder in (local, deploy):
+        config, _cls = dagster_instance_config(str(folder))
+        monitoring = yaml.safe_load((folder / "dagster.yaml").read_text())["run_monitoring"]
+        assert config["run_monitoring"]["enabled"] and monitoring["start_timeout_seconds"] > 0
+        assert monitoring["cancel_timeout_seconds"] > 0 and monitoring["max_runtime_seconds"] > 0

@@ -30,6 +30,8 @@ def materialize_with_progress(tenants: list[tuple[str, str]], job_name: str = "t
                 bar.update(task, now=f"{current['tenant']}: {current['step']}")
             elif e.kind == "log" and e.step:
                 bar.update(task, now=f"{current['tenant']}: {e.step}: {e.message[:70]}")
+            elif e.kind == "log":
+                bar.console.print(f"  {e.message}")
 
         def done(o) -> None:
             nonlocal ok

@@ -61,6 +61,19 @@ def release(conn: psycopg.Connection, lease: Lease, watermark: str | None = None
         return bool(Q.release_tenant_lease(conn, tenant_id=lease.tenant_id, run_id=lease.run_id, kind=watermark))
 
 
+def holder(conn: psycopg.Connection, tenant_id: uuid.UUID) -> str | None:
+    """The run id holding the tenant's lease, if any."""
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        row = Q.lease_holder(conn, tenant_id=tenant_id)
+    return row[0] if row else None
+
+
+def release_leftover(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str) -> bool:
+    """Give back a lease left by a run known to have finished (it failed while the database was down, say)."""
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        return bool(Q.release_tenant_lease(conn, tenant_id=tenant_id, run_id=run_id, kind=None))
+
+
 class Heartbeat:
     """Refreshes the lease every ``every`` seconds on a connection of its own while a step works."""
 

@@ -13,6 +13,7 @@ import psycopg
 from lookalike_assets.db import locks
 from lookalike_assets.db.connect import PIPELINE_ROLE, parse_tenant_id, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.faults import fault_point
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
 TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
@@ -38,11 +39,19 @@ def tenant_step(context: dg.AssetExecutionContext, db) -> Iterator[tuple[uuid.UU
     tenant at a time, for the whole run."""
     tid = tenant_of(context)
     last, whole = run_position(context)
+    with db.connect() as conn:
+        other = locks.holder(conn, tid)
+        if other is not None and other != context.run.run_id:
+            run = context.instance.get_run_by_id(other)
+            if run is not None and run.is_finished and locks.release_leftover(conn, tid, other):
+                context.log.info(f"run {other} finished ({run.status.value}) without giving the tenant's lease "
+                                 "back: released")
     with db.connect() as conn, locks.tenant_step(
         conn, db.conninfo(), tid, context.run.run_id, last=last, watermark="refresh" if whole else None,
         wait_seconds=db.lock_wait_seconds, ttl_seconds=db.lease_ttl_seconds,
     ):
         yield tid, conn
+    fault_point(f"after:{context.asset_key.to_user_string()}")
 
 
 def tenant_name(conn, tenant_id: uuid.UUID) -> str:

@@ -425,6 +425,9 @@ def build_spec(
             raise FeatureError(f"the columns need {width} dimensions, more than the {budget} left in a vector of "
                                f"{DIM}: leave some out (--exclude-columns)")
         max_categories, bins = max(3, max_categories // 2), max(2, bins - 2)
+    if not out and not text_present:
+        raise FeatureError("no column has values to compare leads by (every feature column is empty or holds one "
+                           "value for every lead)")
     return FeatureSpec(text_columns=text_present, text_weight=text_weight, blocks=out)
 
 

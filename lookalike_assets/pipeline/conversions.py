@@ -25,6 +25,7 @@ from lookalike_assets.domain.conversions import (
     storable,
 )
 from lookalike_assets.domain.csvfiles import SafeWriter
+from lookalike_assets.faults import fault_point
 from lookalike_assets.settings import get_settings
 
 
@@ -210,6 +211,7 @@ def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], days: date | 
             replaced, facts, converted, events = Q.rebuild_facts_for_days(
                 conn, tenant_id=tid, days=days, conversion_types=sorted(conversion_types))
         out.append(FactsResult(str(tid), days, events, facts, replaced, converted))
+        fault_point("facts:after-first-tenant")
     return out
 
 

@@ -22,6 +22,7 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.csvfiles import SafeWriter
 from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, LocalFolderDestination, render
 from lookalike_assets.domain.rules import RuleError, destinations_of
+from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import log
 
 EXPORT_COLUMNS = ("lead_id", "external_id", "audience_id", "audience", "similarity_score", "rank_score", "decile",
@@ -138,6 +139,7 @@ def run_exports(
                 with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
                     Q.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
                 log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
+                fault_point("exports:after-first-file")
             else:
                 log.info("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
         if isinstance(destination, LocalFolderDestination):

@@ -14,6 +14,7 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,
+    FeatureError,
     FeatureSpec,
     build_spec,
     lead_features,
@@ -46,6 +47,8 @@ def lead_row(row: dict) -> dict:
 
 def default_spec(rows: list[dict]) -> FeatureSpec:
     """The demo's blocks for lookalike's own lead columns that hold values, and a block per imported attribute."""
+    if not rows:
+        raise FeatureError("the tenant has no leads yet: import at least one file of leads first")
     blocks = {name: list(cols) for name, cols in DEMO_BLOCKS.items()}
     attr_cols = sorted({k for r in rows for k in r if k not in ("lead_id", "external_id", *TYPED_COLUMNS)})
     blocks.update(one_block_per_column([(c, None) for c in attr_cols], taken=blocks))

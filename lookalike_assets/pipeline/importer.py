@@ -43,11 +43,13 @@ from lookalike_assets.domain.columns import (
 from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,
+    FeatureError,
     FeatureSpec,
     build_spec,
     one_block_per_column,
 )
 from lookalike_assets.domain.files import FileFormatError, Table
+from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.features import load_spec, save_spec
 from lookalike_assets.pipeline.leads import BULK_ROWS, LeadStage
 
@@ -327,7 +329,12 @@ def spec_for_import(rows: list[dict], plan: list[ColumnPlan]) -> FeatureSpec | N
                                        taken=blocks))
     if not blocks and not text:
         return None
-    return build_spec(flat, blocks, text)
+    try:
+        return build_spec(flat, blocks, text)
+    except FeatureError as exc:
+        if "no column has values" in str(exc):
+            return None  # the leads are imported; the spec waits for a file with something to compare them by
+        raise
 
 
 def spec_differences(old: FeatureSpec, new: FeatureSpec) -> list[str]:
@@ -444,6 +451,7 @@ def import_leads(
             if spec is not None and (current is None or update_spec):
                 save_spec(conn, tenant_id, spec)
                 report.spec_version = spec.version
+        fault_point("import:before-commit")
         if dry_run:
             raise psycopg.Rollback()
     if report.inserted >= BULK_ROWS and not dry_run:

@@ -23,6 +23,7 @@ from lookalike_assets.domain.rules import (
     overlap,
     parse_rules,
 )
+from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import log
 from lookalike_assets.pipeline.features import load_spec
 
@@ -160,6 +161,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         new = members[audience_id]
         res.status, res.size = "built", size
         res.added, res.removed = len(new - res.old_members), len(res.old_members - new)
+        fault_point("memberships:after-first-audience")
         res.published = rules.auto_publish
 
     for res in results.values():

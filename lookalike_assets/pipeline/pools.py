@@ -39,6 +39,7 @@ from lookalike_assets.domain.similarity import (
     weighted_centroid,
 )
 from lookalike_assets.domain.vectors import DIM
+from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import Timer, log
 from lookalike_assets.pipeline.features import load_spec
 
@@ -229,6 +230,7 @@ def refresh_candidate_pools(
                     copy.write_row((lead_id, float(sims[i]), None if rank is None else float(rank[i]),
                                     int(deciles[i]), json.dumps(why[i])))
             Q.stage_pool(conn, tenant_id=tenant_id, audience_id=audience_id, run_id=run_id)
+        fault_point("pools:after-first-audience")
         results.append(PoolResult(
             audience_id=audience_id, name=name, requested=n, eligible=eligible, candidates=len(ids),
             top_score=float(order[0]) if len(ids) else None, ordered_by=by,

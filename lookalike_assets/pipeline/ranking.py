@@ -39,6 +39,7 @@ from lookalike_assets.domain.ranking import (
     train_supervised,
 )
 from lookalike_assets.domain.vectors import DIM
+from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import Timer, log
 from lookalike_assets.pipeline.features import load_spec
 
@@ -311,6 +312,7 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
         scored += list(zip(keep, scores.tolist()))
         if progress:
             progress(len(scored), len(ids))
+    fault_point("ranking:before-scores")
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         Q.create_score_stage(conn)
         with conn.cursor() as cur, cur.copy(Q.copy_score_stage.sql) as copy:

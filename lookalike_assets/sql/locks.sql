@@ -45,3 +45,8 @@ insert into lookalike_day_watermark (event_day, horizon, run_id)
 select d, :horizon::xid8, :run_id from unnest(:days::date[]) as d
 on conflict (event_day) do update set horizon = greatest(lookalike_day_watermark.horizon, excluded.horizon),
   run_id = excluded.run_id, updated_at = now();
+
+-- name: lease_is_stale$
+-- Whether the tenant's lease (if any) missed its heartbeats for longer than its time-to-live.
+select coalesce((select heartbeat_at < now() - make_interval(secs => :ttl_seconds)
+                 from lookalike_tenant_lease where tenant_id = :tenant_id), true);
