@@ -1,11 +1,12 @@
--- Reach vs. precision: at each similarity threshold, how large the audience would be and how well it converts.
+-- Reach vs. precision: at each threshold of the score the audience is cut by (the ranking model's score, else
+-- similarity), how large the audience would be and how well it converts.
 with outcomes as (
-    select tenant_id, audience_id, similarity_score::double precision as similarity_score, converted
+    select tenant_id, audience_id, score::double precision as score, converted
     from {{ ref('int_candidate_outcomes') }}
 ),
 
 bounds as (
-    select tenant_id, audience_id, min(similarity_score) as lo, max(similarity_score) as hi
+    select tenant_id, audience_id, min(score) as lo, max(score) as hi
     from outcomes
     group by tenant_id, audience_id
 ),
@@ -25,13 +26,13 @@ select
     t.audience_id,
     t.point::integer as point,
     round(t.threshold::numeric, 6)::double precision as threshold,
-    count(o.similarity_score) as audience_size,
+    count(o.score) as audience_size,
     count(*) filter (where o.converted) as conversions,
-    round((count(*) filter (where o.converted))::numeric / nullif(count(o.similarity_score), 0), 6)::numeric(8, 6)
+    round((count(*) filter (where o.converted))::numeric / nullif(count(o.score), 0), 6)::numeric(8, 6)
         as conversion_rate
 from thresholds as t
 left join outcomes as o
     on o.tenant_id = t.tenant_id
    and o.audience_id = t.audience_id
-   and o.similarity_score >= t.threshold - 1e-9
+   and o.score >= t.threshold - 1e-9
 group by t.tenant_id, t.audience_id, t.point, t.threshold
