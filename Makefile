@@ -13,12 +13,14 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 export DAGSTER_HOME ?= $(CURDIR)/.lookalike/dagster
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# `dg` checks that it runs in the project's virtual environment
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up demo serve down test bench dbt-build clean compose-check
+.PHONY: help install up demo serve down test bench clean compose-check check docs
 
 help:
 	@echo "make up        install, start the embedded database, load the demo, materialize, serve the UI on $(HOST):$(PORT)"
@@ -26,7 +28,9 @@ help:
 	@echo "make serve     serve the Dagster UI (webserver + daemon)"
 	@echo "make down      stop the embedded database"
 	@echo "make test      install and run the test suite"
-	@echo "make bench     run the benchmarks (figures in BENCHMARKS.md; the 1M-lead run is in its header)"
+	@echo "make bench     run the benchmarks (figures in BENCHMARKS.md)"
+	@echo "make check     lint, check the code location (dg check defs) and the compose file"
+	@echo "make docs      generate the dbt docs of the marts and serve them on $(HOST):8081"
 
 PIP := $(BIN)/pip --disable-pip-version-check
 
@@ -70,9 +74,18 @@ bench: install
 	$(BIN)/python bench/embeddings.py --n 2000
 	$(BIN)/python bench/pools.py --leads 100000 --audiences 20
 	$(BIN)/python bench/end_to_end.py --leads 20000 --tenants 4
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/ranking.py --leads 100000
 
 compose-check: install
-	$(BIN)/python -c "import yaml,sys; yaml.safe_load(open('docker-compose.yml'))" && echo "docker-compose.yml parses"
+	$(BIN)/python deploy/check_compose.py
+
+check: install compose-check
+	$(BIN)/ruff check .
+	$(BIN)/dg check defs
+
+docs: install
+	$(BIN)/lookalike docs --host $(HOST) --port 8081
 
 clean: down
 	rm -rf .lookalike dbt_project/target dbt_project/logs

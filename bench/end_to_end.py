@@ -31,15 +31,12 @@ def main() -> None:
 
     from lookalike_assets.db.connect import PIPELINE_ROLE, connect
     from lookalike_assets.definitions import tenant_assets
-    from lookalike_assets.defs.analytics.dbt import dbt_defs, dbt_resource
+    from lookalike_assets.defs.analytics.dbt import dbt_models, dbt_resource
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
     from lookalike_assets.defs.feedback.assets import conversion_facts, performance_reports
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
-    from lookalike_assets.defs.resources import (
-        ExportDestinationResource,
-        LookalikeConfig,
-        LookalikeDatabase,
-        TextEncoderResource,
-    )
+    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
     from lookalike_assets.domain.demo_data import TENANTS
     from lookalike_assets.pipeline.conversions import simulate_demo_conversions
     from lookalike_assets.pipeline.demo import load_tenant
@@ -58,7 +55,7 @@ def main() -> None:
     load_seconds = time.perf_counter() - t0
 
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANTS_PARTITION, [str(t.tenant_id) for t in tenants])
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [t.slug for t in tenants])
     exports = tempfile.mkdtemp(prefix="lookalike-bench-exports-")
     resources = {
         "db": LookalikeDatabase(database_url=url),
@@ -77,7 +74,7 @@ def main() -> None:
 
     t1 = time.perf_counter()
     for t in tenants:
-        record(dg.materialize(tenant_assets, partition_key=str(t.tenant_id), instance=instance, resources=resources,
+        record(dg.materialize(tenant_assets, partition_key=t.slug, instance=instance, resources=resources,
                               raise_on_error=True))
     tenant_seconds = time.perf_counter() - t1
 
@@ -90,7 +87,7 @@ def main() -> None:
     record(dg.materialize([conversion_facts], instance=instance, resources=resources,
                           tags={"dagster/asset_partition_range_start": days[0].isoformat(),
                                 "dagster/asset_partition_range_end": days[-1].isoformat()}))
-    record(dg.materialize([*dbt_defs, performance_reports], instance=instance, resources=resources,
+    record(dg.materialize([dbt_models(), performance_reports], instance=instance, resources=resources,
                           selection=dg.AssetSelection.groups("dbt_staging", "dbt_intermediate", "dbt_marts", "reports")))
     with owner.transaction():
         embedded = owner.execute("select count(*) from lead_embeddings").fetchone()[0]

@@ -30,7 +30,12 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
+    # one run per tenant at a time: by partition (runs launched from the UI, backfills) and by tenant tag
     tag_concurrency_limits:
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
       - key: lookalike/tenant
         value:
           applyLimitPerUniqueValue: true
@@ -74,12 +79,12 @@ def get_instance():
     return dg.DagsterInstance.get()
 
 
-def register_tenants(instance, tenant_ids: list[str]) -> list[str]:
-    """Add missing tenant partitions; returns the ones added."""
+def register_tenants(instance, slugs: list[str]) -> list[str]:
+    """Add missing tenant partitions (keyed by slug); returns the ones added."""
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
 
     known = set(instance.get_dynamic_partitions(TENANTS_PARTITION))
-    new = [t for t in tenant_ids if t not in known]
+    new = [t for t in slugs if t not in known]
     if new:
         instance.add_dynamic_partitions(TENANTS_PARTITION, new)
     return new
@@ -213,14 +218,17 @@ def materialize_tenants(
         if on_event:
             on_event(StepEvent(d.run_id, None, "log", f"an earlier run {d.run_id[:8]} stopped without finishing "
                                                      f"({d.reason}): marked failed"))
-    register_tenants(instance, tenant_ids)
     slugs = tenant_directory()
+    missing = [t for t in tenant_ids if t not in slugs]
+    if missing:
+        raise ValueError(f"no tenant {', '.join(missing)}")
+    register_tenants(instance, [slugs[t] for t in tenant_ids])
     out = []
     for tid in tenant_ids:
-        res, seconds, _ = _execute(job_name, partition_key=tid, on_event=on_event, log_level=log_level,
-                                   tags={**tenant_tags(tid, slugs.get(tid)), "lookalike/trigger": "cli"})
+        res, seconds, _ = _execute(job_name, partition_key=slugs[tid], on_event=on_event, log_level=log_level,
+                                   tags={**tenant_tags(tid, slugs[tid]), "lookalike/trigger": "cli"})
         ok, error = _outcome(res)
-        o = RunOutcome(slugs.get(tid, tid), res.run_id, ok, seconds, error)
+        o = RunOutcome(slugs[tid], res.run_id, ok, seconds, error)
         out.append(o)
         if on_done:
             on_done(o)
@@ -255,13 +263,13 @@ def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome
     return RunOutcome(f"{days[0]}..{days[-1]}", res.run_id, ok, seconds, error)
 
 
-def forget_tenant(tenant_id: str) -> bool:
+def forget_tenant(slug: str) -> bool:
     """Remove a deleted tenant's partition from this Dagster instance (the change sensor does the same in a
     deployment). Returns True when there was one."""
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
 
     instance = get_instance()
-    if tenant_id not in set(instance.get_dynamic_partitions(TENANTS_PARTITION)):
+    if slug not in set(instance.get_dynamic_partitions(TENANTS_PARTITION)):
         return False
-    instance.delete_dynamic_partition(TENANTS_PARTITION, tenant_id)
+    instance.delete_dynamic_partition(TENANTS_PARTITION, slug)
     return True

@@ -41,15 +41,33 @@ class Settings(BaseSettings):
         description="Text encoder: all-MiniLM-L6-v2 (int8 ONNX on CPU, torch fp32 on a GPU; or pinned), a light "
         "hashing encoder, or none (tabular only).",
     )
-    embed_batch_size: int = 256
-    pool_size: int = Field(default=2000, ge=1, description="Default candidate pool size per audience.")
-    min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped.")
-    warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this gives a warning.")
-    stream_batch: int = Field(default=20000, ge=100, description="Rows per batch when streaming vectors.")
+    encoder_batch_size: int = Field(default=256, ge=1, description="Texts per forward pass of the text encoder.")
+    embed_chunk_size: int = Field(default=512, ge=1, description="Leads read, encoded and written together when "
+                                  "embedding (one chunk at a time in memory).")
+    pool_size: int = Field(default=2000, ge=1, description="Candidates per audience when the audience sets no "
+                           "metadata.pool_size.")
+    min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped (their last "
+                           "profile and pool are kept).")
+    warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this: the audience is built with a "
+                            "warning.")
+    stream_batch: int = Field(default=20000, ge=100, description="Vectors per batch when streaming a tenant's "
+                              "embeddings.")
+    ranking_min_seeds: int = Field(default=10, ge=3, description="Fewer embedded seeds: no ranking model, "
+                                   "similarity chooses and orders.")
+    ranking_min_outcomes: int = Field(default=100, ge=10, description="Exposed leads (exported in an audience) "
+                                      "needed before a model learns from outcomes rather than seeds alone.")
     retrain_after_conversions: int = Field(
         default=200, ge=1, description="New conversion events of a tenant that trigger an early retraining."
     )
-    ranking_min_seeds: int = Field(default=10, ge=3, description="Below this, no ranking model: similarity ranks.")
+    lock_wait_seconds: float = Field(default=600.0, ge=0, description="How long a run waits for another run of the "
+                                     "same tenant before it fails naming it.")
+    lease_ttl_seconds: float = Field(default=120.0, ge=10, description="A tenant lease whose heartbeat stopped this "
+                                     "long ago (a killed run) is free for the next run.")
+    export_attempts: int = Field(default=3, ge=1, le=20, description="Attempts to deliver one export file.")
+    export_backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the second attempt (doubling "
+                                          "after each).")
+    export_min_sizes: dict[str, int] = Field(default_factory=dict, description="Per-format minimum audience size, as "
+                                             "JSON, e.g. {\"meta\": 100}: a smaller audience is not exported.")
     events_since: date = Field(default=date(2025, 1, 1), description="The first day conversion events may fall on "
                                "(older events are quarantined): the first daily partition of conversion_facts.")
     metadata_max_bytes: int = Field(default=64 * 1024, ge=256, description="Largest metadata of one conversion "
@@ -62,6 +80,10 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing" / "conversions"
 
     def secret_value(self) -> str:
         """LOOKALIKE_SECRET, or the secret kept in <home>/secret (made on first use, readable by its owner only)."""

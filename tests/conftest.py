@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import warnings
 from pathlib import Path
 
 import psycopg
@@ -15,7 +14,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from lookalike_assets.settings import Settings  # noqa: E402
 
@@ -48,6 +46,9 @@ def test_url() -> str:
         url = with_database(server_url(), "lookalike_test")
     _recreate(url)
     prepare_database(url)
+    # The whole session points at the test database: the code location's resources read LOOKALIKE_DATABASE_URL
+    # when a run starts (dg.EnvVar), whichever test happened to load the definitions first.
+    os.environ["LOOKALIKE_DATABASE_URL"] = url
     return url
 
 

@@ -64,3 +64,26 @@ def test_every_foreign_key_has_an_index_that_starts_with_its_columns(owner):
     assert rows
     missing = [f"{table}.{name}" for table, name, _cols, ok in rows if not ok]
     assert not missing, missing
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from conftest import REPO
+
+    from lookalike_assets.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Performance")]
+    missing = [f"LOOKALIKE_{name.upper()}" for name in Settings.model_fields
+               if f"`LOOKALIKE_{name.upper()}`" not in table]
+    assert not missing, missing
+
+
+def test_resources_declare_no_setting_of_their_own():
+    """One declaration of each setting: a resource field named like a setting takes its default from it."""
+    from lookalike_assets.defs.resources import default_resources
+    from lookalike_assets.settings import Settings
+
+    for key, resource in default_resources().items():
+        for name, field in type(resource).model_fields.items():
+            if name in Settings.model_fields:
+                assert field.default == Settings.model_fields[name].default, (key, name)

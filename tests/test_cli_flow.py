@@ -10,13 +10,10 @@ from conftest import cli, tenant_profile
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
-from lookalike_assets.defs.resources import (
-    ExportDestinationResource,
-    LookalikeConfig,
-    LookalikeDatabase,
-    TextEncoderResource,
-)
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.defs.tenants.sensors import tenant_changes_sensor
 from lookalike_assets.pipeline.demo import load_tenant
 
@@ -41,7 +38,7 @@ def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(owner, cli_e
     ctx = dg.build_sensor_context(instance=instance, cursor=start,
                                   resources={"db": LookalikeDatabase(database_url=test_url)})
     result = tenant_changes_sensor(ctx)
-    assert [r.partition_key for r in result.run_requests] == [str(t.tenant_id)]
+    assert [r.partition_key for r in result.run_requests] == [slug]
     rr = result.run_requests[0]
     instance.add_dynamic_partitions(TENANTS_PARTITION, [rr.partition_key])
 

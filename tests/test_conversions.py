@@ -119,7 +119,8 @@ def test_late_events_land_in_their_day_and_facts_are_idempotent(conn, tenant):
 
 
 def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url, tmp_path):
-    from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_facts, landed_conversions
+    from lookalike_assets.defs.feedback.assets import conversion_facts, landed_conversions
+    from lookalike_assets.defs.feedback.resources import LandingFolder
     from lookalike_assets.defs.feedback.sensors import conversion_facts_sensor, conversion_landing_sensor
     from lookalike_assets.defs.resources import LookalikeDatabase
 
@@ -252,7 +253,8 @@ def test_an_over_long_field_is_a_reason_not_a_stack_trace(conn, tenant, tmp_path
 
 
 def test_a_poison_file_is_moved_aside_and_the_others_load(conn, tenant, test_url, tmp_path):
-    from lookalike_assets.defs.feedback.assets import LandingFolder, landed_conversions
+    from lookalike_assets.defs.feedback.assets import landed_conversions
+    from lookalike_assets.defs.feedback.resources import LandingFolder
     from lookalike_assets.defs.resources import LookalikeDatabase
 
     (_c, lead, ext, _a), = candidates(conn, tenant.tenant_id, 1)
@@ -272,7 +274,7 @@ def test_a_poison_file_is_moved_aside_and_the_others_load(conn, tenant, test_url
 
 
 def test_the_landing_sensor_tries_again_after_a_failed_run(tmp_path):
-    from lookalike_assets.defs.feedback.assets import LandingFolder
+    from lookalike_assets.defs.feedback.resources import LandingFolder
     from lookalike_assets.defs.feedback.sensors import LANDING_TAG, conversion_landing_sensor, ingest_conversions_job
 
     landing = LandingFolder(folder=str(tmp_path / "landing"))

@@ -6,13 +6,10 @@ import dagster as dg
 from conftest import tenant_profile
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
+from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
-from lookalike_assets.defs.resources import (
-    ExportDestinationResource,
-    LookalikeConfig,
-    LookalikeDatabase,
-    TextEncoderResource,
-)
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.pipeline.demo import load_tenant
 
 TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
@@ -35,7 +32,7 @@ def test_tenant_partition_materializes_in_process(owner, conn, test_url, new_slu
     from lookalike_assets.definitions import tenant_assets
 
     t = load_tenant(owner, tenant_profile(0, new_slug("dg")), 250, pool_size=60)
-    tid = str(t.tenant_id)
+    tid = t.slug  # the partition key
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
     resources = {
@@ -82,6 +79,17 @@ def test_unknown_partition_fails_clearly(test_url, tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "does not exist" in str(failure.step_failure_data.user_failure_data or failure.step_failure_data.error)
+    # the same for a slug no tenant has (a deleted tenant's partition)
+    instance.add_dynamic_partitions(TENANTS_PARTITION, ["no-such-tenant"])
+    result = dg.materialize(tenant_assets, partition_key="no-such-tenant", instance=instance, raise_on_error=False,
+                            resources={"db": LookalikeDatabase(database_url=test_url),
+                                       "encoder": TextEncoderResource(encoder="hashing"),
+                                       "lookalike": LookalikeConfig(),
+                                       "exports": ExportDestinationResource(folder=str(tmp_path))},
+                            selection=["lead_features"])
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "there is no tenant 'no-such-tenant'" in str(failure.step_failure_data.user_failure_data
+                                                          or failure.step_failure_data.error)
 
 
 def test_the_code_location_validates_as_a_deployment_validates_it(tmp_path):

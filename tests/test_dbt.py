@@ -57,3 +57,40 @@ def test_bi_cannot_read_staging_or_raw(conn, built, two_tenants):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             with tenant_transaction(conn, a.tenant_id, BI_ROLE):
                 conn.execute(f"select 1 from {rel} limit 1")
+
+
+def test_every_source_model_and_mart_column_is_described(built):
+    """dbt as a dbt user expects it: a description for every source table, model and column, freshness where a
+    table has a load time, the exposures of the BI starter and the report, one naming scheme for marts."""
+    import json
+
+    from conftest import REPO
+
+    manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
+    missing = []
+    for node in [*manifest["nodes"].values(), *manifest["sources"].values()]:
+        if node["resource_type"] not in ("model", "source"):
+            continue
+        if not node.get("description"):
+            missing.append(node["unique_id"])
+        if node["resource_type"] == "model":
+            for col, spec in node["columns"].items():
+                if not spec.get("description"):
+                    missing.append(f"{node['unique_id']}.{col}")
+    assert not missing, missing
+    marts = [n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"
+             and n["fqn"][1] == "marts"]
+    assert marts and all(m.startswith("mart_") for m in marts), marts
+    sources = {n["name"]: n for n in manifest["sources"].values()}
+    assert sources["lookalike_conversion"]["loaded_at_field"] == "received_at"
+    assert sources["lead_embeddings"]["freshness"]["warn_after"]["count"] == 2
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert {"audience_performance_dashboard", "performance_report"} <= set(exposures)
+
+
+def test_dbt_docs_are_generated(cli_env, built):
+    from conftest import REPO, cli
+
+    code, out = cli("docs", "--no-serve")
+    assert code == 0, out
+    assert (REPO / "dbt_project" / "target" / "catalog.json").exists()

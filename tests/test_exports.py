@@ -250,15 +250,12 @@ def test_no_personal_data_in_logs_or_metadata(conn, built_tenant, tmp_path, test
     import dagster as dg
 
     from lookalike_assets.definitions import tenant_assets
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
-    from lookalike_assets.defs.resources import (
-        ExportDestinationResource,
-        LookalikeConfig,
-        LookalikeDatabase,
-        TextEncoderResource,
-    )
+    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 
-    tid = str(built_tenant.tenant_id)
+    tid = built_tenant.slug  # the partition key
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
     caplog.set_level(logging.DEBUG)

@@ -77,7 +77,7 @@ def test_marts_and_facts_are_idempotent(owner, demo, test_url):
     def snapshot():
         with owner.transaction():
             return {m: sorted(owner.execute(f"select * from marts.{m}").fetchall(), key=repr) for m in
-                    ("fct_conversions", "mart_audience_performance_by_decile", "mart_reach_precision_curve")}
+                    ("mart_conversions", "mart_audience_performance_by_decile", "mart_reach_precision_curve")}
 
     before = snapshot()
     res = dbt_build(test_url)
@@ -87,10 +87,10 @@ def test_marts_and_facts_are_idempotent(owner, demo, test_url):
     with owner.transaction():
         day = owner.execute("select max(event_day) from lookalike_conversion_fact").fetchone()[0]
     rebuild_facts(conn, [str(t.tenant_id) for t in tenants], day)
-    assert dbt_build(test_url, "--select", "fct_conversions").returncode == 0
-    after = snapshot()["fct_conversions"]
+    assert dbt_build(test_url, "--select", "mart_conversions").returncode == 0
+    after = snapshot()["mart_conversions"]
     key = lambda rows: sorted((r[0], r[1], r[2]) for r in rows)  # noqa: E731
-    assert key(after) == key(before["fct_conversions"])
+    assert key(after) == key(before["mart_conversions"])
 
 
 def test_reports_are_written_with_charts(demo, test_url, tmp_path, monkeypatch):

@@ -185,7 +185,7 @@ def test_retrain_sensor_threshold(conn, tenant, test_url):
 
     tid = tenant.tenant_id
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANTS_PARTITION, [str(tid)])
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [tenant.slug])
     resources = {"db": LookalikeDatabase(database_url=test_url), "lookalike": LookalikeConfig(retrain_after_conversions=5)}
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         leads = [r[0] for r in conn.execute("select lead_id from leads order by lead_id limit 9")]
@@ -196,7 +196,7 @@ def test_retrain_sensor_threshold(conn, tenant, test_url):
 
     def tick():
         res = ranking_feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        return [r for r in res.run_requests if r.partition_key == str(tid)]
+        return [r for r in res.run_requests if r.partition_key == tenant.slug]
 
     send(leads[:3], "a")
     assert not tick()

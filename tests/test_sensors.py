@@ -41,15 +41,18 @@ def horizon(test_url) -> str:
 
 def test_new_tenant_gets_a_partition_and_a_run(owner, instance, test_url, conn, new_slug):
     start = horizon(test_url)
-    tid = db_admin.create_tenant(owner, new_slug("sens"), "Sensor Co")
+    slug = new_slug("sens")
+    tid = db_admin.create_tenant(owner, slug, "Sensor Co")
     res = tick(instance, test_url, start)
-    assert res.dynamic_partitions_requests[0].partition_keys == [tid]
-    assert [r.partition_key for r in res.run_requests] == [tid]
-    assert res.run_requests[0].tags["lookalike/tenant"] == tid
-    # once the partition exists, no second add request
-    instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
+    assert slug in res.dynamic_partitions_requests[0].partition_keys  # keyed by slug: a person reads it
+    req = next(r for r in res.run_requests if r.partition_key == slug)
+    assert req.tags["lookalike/tenant"] == tid and req.tags["lookalike/tenant_slug"] == slug
+    # once the partitions exist, no second add request; a partition of no tenant (deleted, or a key from before
+    # keys were slugs) is removed
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [*res.dynamic_partitions_requests[0].partition_keys, tid])
     again = tick(instance, test_url, start)
-    assert not again.dynamic_partitions_requests
+    assert [r.partition_keys for r in again.dynamic_partitions_requests] == [[tid]]
+    assert isinstance(again.dynamic_partitions_requests[0], dg.DeleteDynamicPartitionsRequest)
 
 
 def test_burst_over_four_tenants_gives_four_runs(app, owner, instance, test_url, conn, new_slug):
@@ -63,7 +66,7 @@ def test_burst_over_four_tenants_gives_four_runs(app, owner, instance, test_url,
         admin.remove_seeds(app, t.tenant_id, [ext[0][0]])
     res = tick(instance, test_url, start)
     keys = sorted(r.partition_key for r in res.run_requests)
-    assert keys == sorted(str(t.tenant_id) for t in tenants)
+    assert keys == sorted(t.slug for t in tenants)
     assert len({r.run_key for r in res.run_requests}) == 4
     assert all("seed" in r.tags["lookalike/changed"].split(",") for r in res.run_requests)
 
@@ -76,7 +79,7 @@ def test_cursor_across_a_restart_loses_nothing_and_runs_nothing_twice(app, owner
                            (t.tenant_id,)).fetchone()[0]
     admin.add_seeds(app, t.tenant_id, [ext], label="won")
     first = tick(instance, test_url, start)
-    assert [r.partition_key for r in first.run_requests] == [str(t.tenant_id)]
+    assert [r.partition_key for r in first.run_requests] == [t.slug]
     # the daemon died before storing the cursor: the same tick again asks for the very same run keys,
     # which Dagster does not launch twice
     replay = tick(instance, test_url, start)
@@ -87,7 +90,7 @@ def test_cursor_across_a_restart_loses_nothing_and_runs_nothing_twice(app, owner
     # and the next change is seen
     admin.remove_seeds(app, t.tenant_id, [ext])
     nxt = tick(instance, test_url, first.cursor)
-    assert [r.partition_key for r in nxt.run_requests] == [str(t.tenant_id)]
+    assert [r.partition_key for r in nxt.run_requests] == [t.slug]
     assert nxt.run_requests[0].run_key != first.run_requests[0].run_key
 
 
@@ -101,9 +104,9 @@ def test_change_open_during_a_tick_is_not_skipped(owner, instance, test_url, con
             slow.execute("update leads set bio = 'later' where tenant_id = %s and external_id = %s",
                          (t.tenant_id, f"{t.slug[:3]}-0000001"))
             during = tick(instance, test_url, start)
-            assert str(t.tenant_id) not in [r.partition_key for r in during.run_requests]
+            assert t.slug not in [r.partition_key for r in during.run_requests]
         after = tick(instance, test_url, during.cursor)
-        assert str(t.tenant_id) in [r.partition_key for r in after.run_requests]
+        assert t.slug in [r.partition_key for r in after.run_requests]
     finally:
         slow.close()
 
@@ -116,16 +119,18 @@ def test_nightly_schedule_requests_every_tenant_by_name(owner, instance, test_ur
         assert isinstance(nightly_tenant_refresh(ctx), dg.SkipReason)
     slugs = [new_slug("night"), new_slug("night")]
     tids = [db_admin.create_tenant(owner, s, s) for s in slugs]
-    instance.add_dynamic_partitions(TENANTS_PARTITION, [*tids, "00000000-0000-0000-0000-0000000000aa"])  # one deleted
+    instance.add_dynamic_partitions(TENANTS_PARTITION, [*slugs, "gone-tenant"])  # one deleted
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources) as ctx:
         reqs = nightly_tenant_refresh(ctx)
-    assert sorted(r.partition_key for r in reqs) == sorted(tids)
-    assert sorted(r.tags["lookalike/tenant_slug"] for r in reqs) == sorted(slugs)
+    assert sorted(r.partition_key for r in reqs) == sorted(slugs)
+    assert sorted(r.tags["lookalike/tenant"] for r in reqs) == sorted(tids)
     assert len({r.run_key for r in reqs}) == 2
 
 
 def _resources(test_url, folder, pool_size=80):
-    from lookalike_assets.defs.resources import ExportDestinationResource, LookalikeConfig, TextEncoderResource
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
+    from lookalike_assets.defs.resources import LookalikeConfig
 
     return {"db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
             "lookalike": LookalikeConfig(pool_size=pool_size), "exports": ExportDestinationResource(folder=str(folder))}
@@ -138,7 +143,7 @@ def test_a_refresh_does_not_trigger_another_refresh(app, owner, instance, test_u
 
     start = horizon(test_url)
     t = load_tenant(owner, tenant_profile(0, new_slug("loop")), 300, pool_size=80)
-    tid = str(t.tenant_id)
+    tid = t.slug  # the partition key
     first = tick(instance, test_url, start)
     rr = next(r for r in first.run_requests if r.partition_key == tid)
     assert rr.tags["lookalike/tenant_slug"] == t.slug
@@ -162,14 +167,15 @@ def test_a_refresh_does_not_trigger_another_refresh(app, owner, instance, test_u
 def test_a_run_waiting_in_the_queue_is_not_requested_twice(app, owner, instance, test_url, conn, new_slug):
     start = horizon(test_url)
     t = load_tenant(owner, tenant_profile(1, new_slug("queued")), 30, pool_size=10)
-    tid = str(t.tenant_id)
+    tid = t.slug  # the partition key
     first = tick(instance, test_url, start)
     assert tid in [r.partition_key for r in first.run_requests]
     from lookalike_assets.definitions import defs
 
     job = defs.resolve_job_def("tenant_refresh")
     instance.add_dynamic_partitions(TENANTS_PARTITION, [tid])
-    queued = instance.create_run_for_job(job, tags={"dagster/partition": tid, "lookalike/tenant": tid},
+    # launched from the UI: only the partition key names the tenant
+    queued = instance.create_run_for_job(job, tags={"dagster/partition": tid},
                                          status=dg.DagsterRunStatus.NOT_STARTED)
     with owner.transaction():
         ext = owner.execute("select external_id from leads where tenant_id = %s and not is_seed limit 1",
@@ -202,12 +208,13 @@ def test_starting_the_daemon_after_the_demo_queues_nothing(test_url, tmp_path, m
         from lookalike_assets.orchestration import get_instance
 
         instance = get_instance()
-        tid = instance.get_dynamic_partitions(TENANTS_PARTITION)[0]
+        slug = instance.get_dynamic_partitions(TENANTS_PARTITION)[0]
         db = {"db": LookalikeDatabase(database_url=test_url)}
         changes = tenant_changes_sensor(dg.build_sensor_context(instance=instance, cursor=None, resources=db))
-        assert tid not in [r.partition_key for r in changes.run_requests]
+        assert slug not in [r.partition_key for r in changes.run_requests]
         c = connect(test_url)
         with c.transaction():
+            tid = c.execute("select tenant_id from tenants where slug = %s", (slug,)).fetchone()[0]
             days = {r[0].isoformat() for r in c.execute(
                 "select distinct (occurred_at at time zone 'UTC')::date from lookalike_conversion "
                 "where tenant_id = %s", (tid,))}
@@ -217,7 +224,7 @@ def test_starting_the_daemon_after_the_demo_queues_nothing(test_url, tmp_path, m
         assert not days & {r.partition_key for r in facts.run_requests}
         retrain = ranking_feedback_sensor(dg.build_sensor_context(
             instance=instance, cursor=None, resources={**db, "lookalike": LookalikeConfig(retrain_after_conversions=1)}))
-        assert tid not in [r.partition_key for r in retrain.run_requests]
+        assert slug not in [r.partition_key for r in retrain.run_requests]
     finally:
         get_settings.cache_clear()
 

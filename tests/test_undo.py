@@ -79,7 +79,7 @@ def test_a_tenant_is_deleted_with_its_data_partition_and_files(owner, cli_env, c
     t = load_tenant(owner, tenant_profile(1, new_slug("gone")), 150, pool_size=40)
     build_tenant(conn, t.tenant_id, 40, memberships=True)
     run_exports(conn, t.tenant_id, LocalFolderDestination(get_settings().exports_dir))
-    register_tenants(get_instance(), [str(t.tenant_id)])
+    register_tenants(get_instance(), [t.slug])
     code, out = cli("tenants", "delete", t.slug, input="wrong-slug\n")
     assert code == 1 and "nothing was deleted" in out
     assert count(conn, t.tenant_id, "select count(*) from leads") == 150
@@ -90,7 +90,7 @@ def test_a_tenant_is_deleted_with_its_data_partition_and_files(owner, cli_env, c
         assert owner.execute("select count(*) from lookalike_candidate where tenant_id = %s",
                             (t.tenant_id,)).fetchone()[0] == 0
     assert not (cli_env / "exports" / t.slug).exists()
-    assert str(t.tenant_id) not in get_instance().get_dynamic_partitions(TENANTS_PARTITION)
+    assert t.slug not in get_instance().get_dynamic_partitions(TENANTS_PARTITION)
 
 
 def test_suppression_by_lead_and_by_email(owner, cli_env, conn, new_slug):

@@ -6,7 +6,19 @@ from typing import Annotated
 
 import typer
 
-from lookalike_assets.cli import access, audiences, conversions, db, leads, ranking, run, seeds, suppression, tenants
+from lookalike_assets.cli import (
+    access,
+    audiences,
+    bi,
+    conversions,
+    db,
+    leads,
+    ranking,
+    run,
+    seeds,
+    suppression,
+    tenants,
+)
 from lookalike_assets.cli.common import configure_logging
 
 app = typer.Typer(help="lookalike: lookalike audiences on PostgreSQL + pgvector, orchestrated by Dagster.",
@@ -27,6 +39,7 @@ app.add_typer(suppression.app, name="suppression")
 app.add_typer(audiences.app, name="audiences")
 app.add_typer(conversions.app, name="conversions")
 app.add_typer(ranking.app, name="ranking")
+app.add_typer(bi.app, name="bi")
 run.register(app)
 # The command's name before the `leads` group existed.
 app.command("import-leads", hidden=True)(leads.import_leads_cmd)

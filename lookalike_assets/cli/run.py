@@ -63,6 +63,32 @@ def marts() -> None:
         raise typer.Exit(1)
 
 
+def docs(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve them after generating them.")] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.", min=1, max=65535)] = 8081,
+) -> None:
+    """Generate the dbt docs of the marts (every source, model and column described, lineage, exposures) and serve
+    them."""
+    import os
+    import subprocess
+
+    from lookalike_assets.db.connect import database_url, dbt_env
+    from lookalike_assets.defs.analytics.dbt import DBT_PROJECT_DIR, dbt_executable
+
+    env = {**os.environ, **dbt_env(database_url())}
+    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    with console.status("dbt docs generate..."):
+        res = subprocess.run([dbt_executable(), "docs", "generate", *common], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        fail(f"dbt docs generate failed:\n{res.stdout[-3000:]}", code=1)
+    console.print(f"dbt docs generated in {DBT_PROJECT_DIR / 'target'}")
+    if serve:
+        console.print(f"serving them on http://{host}:{port} (Ctrl-C to stop)")
+        raise typer.Exit(subprocess.run([dbt_executable(), "docs", "serve", *common, "--host", host, "--port",
+                                         str(port), "--no-browser"], env=env).returncode)
+
+
 def materialize(
     tenant: Annotated[Optional[list[str]], typer.Option("--tenant", "-t", help="Slug or id; repeatable. "
                                                         "Default: every tenant.")] = None,
@@ -269,5 +295,5 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (demo, materialize, marts, report, summary, backtest):
+    for fn in (demo, materialize, marts, docs, report, summary, backtest):
         app.command()(fn)

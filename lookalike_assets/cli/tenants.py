@@ -80,6 +80,6 @@ def tenants_delete(
     with admin_connection() as conn:
         counts = delete_tenant(conn, tid)
     files = remove_tenant_files(get_settings().home, slug)
-    partition = forget_tenant(tid)
+    partition = forget_tenant(slug)
     console.print(f"tenant {slug} deleted: {counts['leads']} leads, {counts['audiences']} audiences, "
                   f"{len(files)} file(s) or folder(s){', its partition' if partition else ''}")

@@ -1,18 +1,32 @@
-"""Small helpers shared by the asset modules: progress logging and markdown previews for metadata."""
+"""What the asset modules share: the conventions every Python asset follows (owners, a code version, the table it
+writes and its standard table metadata), the tenant step, progress logging and markdown previews."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
 
 import dagster as dg
 import psycopg
 
 from lookalike_assets.db import locks
-from lookalike_assets.db.connect import PIPELINE_ROLE, parse_tenant_id, tenant_transaction
+from lookalike_assets.db.connect import (
+    PIPELINE_ROLE,
+    TenantError,
+    parse_tenant_id,
+    role_transaction,
+    tenant_transaction,
+)
 from lookalike_assets.db.queries import Q
+from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.faults import fault_point
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
@@ -20,8 +34,87 @@ TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "r
                          "audience_memberships", "audience_exports")
 
 
-def tenant_of(context: dg.AssetExecutionContext) -> uuid.UUID:
-    return parse_tenant_id(context.partition_key)
+OWNERS = ["team:lookalike-platform"]
+# Tenant assets are refreshed every night (02:00 UTC) and on changes: late after a day and two hours.
+NIGHTLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25))
+# The marts and reports are rebuilt every hour: late after three.
+HOURLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2))
+
+
+def code_version(*modules: ModuleType) -> str:
+    """A version of the code an asset runs: a hash of the source of its modules (the asset's own and the domain and
+    pipeline modules it calls). A change there makes the asset's materializations stale in the UI."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:12]
+
+
+def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], **kwargs: Any):
+    """``dg.asset`` with lookalike's conventions: its owners, a code version from ``code`` (the asset's module and
+    the domain and pipeline modules it calls), a link to its source, the nightly freshness policy for a tenant
+    asset, and the table it writes: ``dagster/table_name`` on the definition, and with every materialization the
+    table's column schema and (for a tenant's partition) the tenant's row count (``table_metadata``, read after the
+    asset's own work, on its ``db`` resource)."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    if table:
+        metadata["dagster/table_name"] = f"public.{table}"
+    per_tenant = kwargs.get("partitions_def") is not None and getattr(kwargs["partitions_def"], "name", None) == \
+        TENANTS_PARTITION
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def with_table_metadata(*args, **kw):
+            result = fn(*args, **kw)
+            db = kw.get("db")
+            if table and db is not None and isinstance(result, dg.MaterializeResult):
+                context = args[0] if args else kw["context"]
+                with db.connect() as conn:
+                    tid = tenant_for_key(conn, context.partition_key) if per_tenant else None
+                    extra = table_metadata(conn, tid, table)
+                result = result._replace(metadata={**extra, **(result.metadata or {})})
+            return result
+
+        if per_tenant:
+            kwargs.setdefault("freshness_policy", NIGHTLY)
+        asset = dg.asset(owners=OWNERS, code_version=code_version(*code), metadata=metadata, **kwargs)(
+            with_table_metadata)
+        return dg.with_source_code_references([asset])[0]
+
+    return decorate
+
+
+def table_metadata(conn: psycopg.Connection, tenant_id: uuid.UUID | None, table: str) -> dict:
+    """Dagster's standard table metadata of ``table`` now: its full name, column schema, and (for a tenant's
+    partition) the tenant's row count, read under Row-Level Security. An asset over many tenants gets no row count:
+    no login lookalike uses may count other tenants' rows."""
+    with role_transaction(conn, PIPELINE_ROLE):
+        columns = dg.TableSchema(columns=[
+            dg.TableColumn(name, data_type, constraints=dg.TableColumnConstraints(nullable=not required))
+            for name, data_type, required in Q.table_columns(conn, table=table)])
+    rows = None
+    if tenant_id is not None:
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            rows = Q.tenant_rows(conn, table=table)
+    out = {"dagster/table_name": f"{conn.info.dbname}.public.{table}",
+           "dagster/column_schema": dg.MetadataValue.table_schema(columns)}
+    if rows is not None:
+        out["dagster/row_count"] = dg.MetadataValue.int(rows)
+    return out
+
+
+def tenant_for_key(conn: psycopg.Connection, key: str) -> uuid.UUID:
+    """The tenant a partition key names: its slug (or its id, for a partition made before keys were slugs)."""
+    try:
+        return parse_tenant_id(key)
+    except TenantError:
+        pass
+    with role_transaction(conn, PIPELINE_ROLE):
+        tid = Q.tenant_id_of_slug(conn, slug=key)
+    if tid is None:
+        raise dg.Failure(f"there is no tenant {key!r} (deleted? the change sensor removes its partition; "
+                         "`lookalike tenants list` shows the tenants)")
+    return tid
 
 
 def run_position(context: dg.AssetExecutionContext) -> tuple[bool, bool]:
@@ -37,9 +130,9 @@ def run_position(context: dg.AssetExecutionContext) -> tuple[bool, bool]:
 def tenant_step(context: dg.AssetExecutionContext, db) -> Iterator[tuple[uuid.UUID, psycopg.Connection]]:
     """A tenant asset's connection, holding the run's tenant lease for the step (see db/locks.py): one run per
     tenant at a time, for the whole run."""
-    tid = tenant_of(context)
     last, whole = run_position(context)
     with db.connect() as conn:
+        tid = tenant_for_key(conn, context.partition_key)
         other = locks.holder(conn, tid)
         if other is not None and other != context.run.run_id:
             run = context.instance.get_run_by_id(other)

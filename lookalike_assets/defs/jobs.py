@@ -1,7 +1,5 @@
 import dagster as dg
 
-from lookalike_assets.defs.partitions import tenant_partitions
-
 TENANT_GROUPS = ("leads", "audiences")
 # Runs carry their tenant in this tag; the run queue allows one run per tag value (dagster.yaml), and the
 # assets also hold a per-tenant advisory lock in PostgreSQL.
@@ -17,7 +15,6 @@ def tenant_tags(tenant_id: str, slug: str | None) -> dict[str, str]:
 tenant_refresh_job = dg.define_asset_job(
     "tenant_refresh",
     selection=dg.AssetSelection.groups(*TENANT_GROUPS),
-    partitions_def=tenant_partitions,
     # The tenant assets are a chain: one process runs the steps one after the other (no process start-up per step;
     # tenants run in parallel as separate runs).
     executor_def=dg.in_process_executor,

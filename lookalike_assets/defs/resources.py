@@ -1,16 +1,45 @@
+"""The resources every area shares: lookalike's database and the pipeline's knobs.
+
+Each setting is declared once, in ``lookalike_assets/settings.py`` (its name, default, validation and meaning). A
+resource field takes its default and description from there (``setting``), and the definitions configure it with
+``dg.EnvVar`` when the environment sets the variable (``configured``): resolved when a run starts, shown as such in
+the UI. Resources specific to one area live beside its assets (the encoder with the leads, the export destination
+with the audiences, the landing folder with the feedback loop, dbt with the analytics).
+"""
+
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import psycopg
 from pydantic import Field
+from pydantic_core import PydanticUndefined
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, admin_connection, database_url, service_connection
-from lookalike_assets.domain.encoders import TextEncoder, get_encoder
-from lookalike_assets.domain.exports import Destination, LocalFolderDestination
-from lookalike_assets.settings import get_settings
+from lookalike_assets.settings import Settings, get_settings
+
+
+def setting(name: str, **constraints: Any) -> Any:
+    """A resource field whose default and description are the setting's (one declaration of each)."""
+    info = Settings.model_fields[name]
+    if info.default is PydanticUndefined:
+        return Field(default_factory=info.default_factory, description=info.description, **constraints)
+    return Field(default=info.default, description=info.description, **constraints)
+
+
+def configured(name: str, env_vars: bool = True) -> Any:
+    """The value a deployment configures a resource field with: ``dg.EnvVar("LOOKALIKE_<NAME>")`` when that
+    variable is set (resolved when a run starts), else the setting's current value (a ``.env`` file or its
+    default). ``env_vars=False``: the current value always (resources used outside a run, e.g. by the CLI)."""
+    env = f"LOOKALIKE_{name.upper()}"
+    annotation = Settings.model_fields[name].annotation
+    if env_vars and env in os.environ and annotation in (str, int, str | None):
+        return dg.EnvVar.int(env) if annotation is int else dg.EnvVar(env)
+    return getattr(get_settings(), name)
 
 
 class LookalikeDatabase(dg.ConfigurableResource):
@@ -21,12 +50,9 @@ class LookalikeDatabase(dg.ConfigurableResource):
     ``admin()`` is the owner's connection, for the dbt build only.
     """
 
-    database_url: str | None = Field(default=None, description="Owner URL; empty: from the environment.")
-    lock_wait_seconds: float = Field(default=600.0, ge=0,
-                                     description="How long a run waits for another run of the same tenant.")
-    lease_ttl_seconds: float = Field(default=120.0, ge=10,
-                                     description="A tenant lease whose heartbeat stopped this long ago (a killed "
-                                     "run) is free for the next run.")
+    database_url: str | None = setting("database_url")
+    lock_wait_seconds: float = setting("lock_wait_seconds", ge=0)
+    lease_ttl_seconds: float = setting("lease_ttl_seconds", ge=10)
 
     def conninfo(self) -> str:
         return self.database_url or database_url()
@@ -43,47 +69,38 @@ class LookalikeDatabase(dg.ConfigurableResource):
             yield conn
 
 
-class ExportDestinationResource(dg.ConfigurableResource):
-    """Where export files go: a local (or mounted) folder by default. Subclass and override ``get`` for
-    another Destination (see lookalike_assets.domain.exports.Destination)."""
-
-    folder: str | None = Field(default=None, description="Empty: <LOOKALIKE_HOME>/exports.")
-    attempts: int = Field(default=3, ge=1, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-    min_sizes: dict[str, int] = Field(default_factory=dict, description="Per-format minimum audience sizes.")
-
-    def get(self) -> Destination:
-        return LocalFolderDestination(self.folder or get_settings().exports_dir)
-
-
-class TextEncoderResource(dg.ConfigurableResource):
-    """The text encoder: 'minilm' (all-MiniLM-L6-v2, offline), or explicitly 'hashing' or 'none'."""
-
-    encoder: str = Field(default="minilm")
-    batch_size: int = Field(default=256, ge=1)
-
-    def get(self) -> TextEncoder:
-        return get_encoder(self.encoder, self.batch_size)
-
-
 class LookalikeConfig(dg.ConfigurableResource):
-    pool_size: int = Field(default=2000, ge=1, description="Default pool size when an audience sets none.")
-    min_seeds: int = Field(default=3, ge=1)
-    warn_seeds: int = Field(default=20, ge=1)
-    stream_batch: int = Field(default=20000, ge=100)
-    embed_batch: int = Field(default=512, ge=1)
-    ranking_min_seeds: int = Field(default=10, ge=3)
-    ranking_min_outcomes: int = Field(default=100, ge=10)
-    retrain_after_conversions: int = Field(default=200, ge=1)
+    """The pipeline's knobs (see lookalike_assets/settings.py for each)."""
+
+    pool_size: int = setting("pool_size", ge=1)
+    min_seeds: int = setting("min_seeds", ge=1)
+    warn_seeds: int = setting("warn_seeds", ge=1)
+    stream_batch: int = setting("stream_batch", ge=100)
+    embed_chunk_size: int = setting("embed_chunk_size", ge=1)
+    ranking_min_seeds: int = setting("ranking_min_seeds", ge=3)
+    ranking_min_outcomes: int = setting("ranking_min_outcomes", ge=10)
+    retrain_after_conversions: int = setting("retrain_after_conversions", ge=1)
 
 
-def default_resources() -> dict:
-    s = get_settings()
+def shared_resources(env_vars: bool = True) -> dict[str, dg.ConfigurableResource]:
     return {
-        "db": LookalikeDatabase(database_url=s.database_url),
-        "encoder": TextEncoderResource(encoder=s.encoder, batch_size=s.embed_batch_size),
-        "lookalike": LookalikeConfig(pool_size=s.pool_size, min_seeds=s.min_seeds, warn_seeds=s.warn_seeds,
-                                     stream_batch=s.stream_batch, ranking_min_seeds=s.ranking_min_seeds,
-                                     retrain_after_conversions=s.retrain_after_conversions),
-        "exports": ExportDestinationResource(),
+        "db": LookalikeDatabase(**{name: configured(name, env_vars) for name in LookalikeDatabase.model_fields}),
+        "lookalike": LookalikeConfig(**{name: configured(name, env_vars) for name in LookalikeConfig.model_fields}),
     }
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the code location with the values configured now (the command line and the tests: no
+    ``EnvVar`` left to resolve, so they also work outside a run)."""
+    from lookalike_assets.defs.analytics.dbt import dbt_resource
+    from lookalike_assets.defs.audiences.resources import audience_resources
+    from lookalike_assets.defs.feedback.resources import feedback_resources
+    from lookalike_assets.defs.leads.resources import leads_resources
+
+    return {**shared_resources(False), **leads_resources(False), **audience_resources(False),
+            **feedback_resources(False), "dbt": dbt_resource()}
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(resources=shared_resources())

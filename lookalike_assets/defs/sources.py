@@ -7,10 +7,13 @@ from lookalike_assets.defs.partitions import tenant_partitions
 SOURCE_GROUP = "sources"
 
 
+OWNERS = ["team:lookalike-platform"]
+
+
 def _source(name: str, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         name, description=description, group_name=SOURCE_GROUP, partitions_def=tenant_partitions,
-        kinds={"postgres"}, metadata={"table": name},
+        kinds={"postgres"}, owners=OWNERS, metadata={"dagster/table_name": f"public.{name}"},
     )
 
 
@@ -20,7 +23,8 @@ lookalike_audience = _source("lookalike_audience", "Audience definitions: seed s
 suppression_list = _source("suppression_list", "Leads or email hashes that must never be targeted.")
 
 lookalike_conversion = _source("lookalike_conversion", "Conversion events written by applications.")
-tenants = dg.AssetSpec("tenants", description="The tenants (one partition each).", group_name=SOURCE_GROUP,
-                       kinds={"postgres"}, metadata={"table": "tenants"})
+tenants = dg.AssetSpec("tenants", description="The tenants (one partition each, keyed by slug).",
+                       group_name=SOURCE_GROUP, kinds={"postgres"}, owners=OWNERS,
+                       metadata={"dagster/table_name": "public.tenants"})
 
 source_specs = [tenants, leads, lookalike_seed, lookalike_audience, suppression_list, lookalike_conversion]

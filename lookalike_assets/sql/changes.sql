@@ -36,3 +36,7 @@ order by c.tenant_id;
 -- name: tenant_directory
 -- tenant id -> slug and name, for naming runs (no tenant data).
 select tenant_id::text, slug, name from lookalike_tenant_directory();
+
+-- name: tenant_id_of_slug$
+-- The tenant a partition key (its slug) names.
+select tenant_id from lookalike_tenant_directory() where slug = :slug;

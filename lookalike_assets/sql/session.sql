@@ -13,3 +13,14 @@ select current_user;
 -- After bulk writes: fresh planner statistics. A table that grew from nothing to many rows otherwise keeps the
 -- plans of an empty table. (ANALYZE needs the owner: lookalike_analyze runs it for the service logins.)
 select lookalike_analyze(:table);
+
+-- name: table_columns
+-- The columns of one of lookalike's tables, for the column schema Dagster shows.
+select column_name, data_type, is_nullable = 'NO' as required
+from information_schema.columns
+where table_schema = 'public' and table_name = :table
+order by ordinal_position;
+
+-- name: tenant_rows$
+-- Rows of a table the current tenant sees (inside its tenant transaction).
+select lookalike_tenant_rows(:table::regclass);

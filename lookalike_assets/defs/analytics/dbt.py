@@ -1,69 +1,60 @@
 """dbt models as Dagster assets in the same lineage graph as the Python assets.
 
-The manifest is prepared once, by `make` before anything runs (``dagster-dbt project prepare-and-package``) and
-by the Docker build. Importing this module never runs dbt (under `dagster dev`, every step process imports it).
+dbt's own YAML says how each node appears in Dagster (``meta.dagster``): every source table names the Python asset
+that writes it, each layer its group, every model its owners. The manifest is prepared once, by `make` before
+anything runs (``dagster-dbt project prepare-and-package``) and by the Docker build; importing this module never
+runs dbt (under `dagster dev`, every step process imports it), and a missing manifest is an error that says how to
+make it, never a code location without its dbt assets.
 """
 
+import functools
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from lookalike_assets.db.connect import dbt_env
+from lookalike_assets.defs.helpers import HOURLY
 from lookalike_assets.defs.resources import LookalikeDatabase
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-# dbt sources (tables in schema public) -> the Python assets (or external tables) that write them.
-SOURCE_ASSETS: dict[str, str] = {
-    "tenants": "tenants",
-    "leads": "leads",
-    "lead_features": "lead_features",
-    "lead_embeddings": "lead_embeddings",
-    "lookalike_seed": "lookalike_seed",
-    "lookalike_audience": "lookalike_audience",
-    "lookalike_seed_profile": "seed_profiles",
-    "lookalike_candidate": "candidate_pools",
-    "lookalike_audience_member": "audience_memberships",
-    "lookalike_conversion": "lookalike_conversion",
-    "lookalike_conversion_fact": "conversion_facts",
-    "lookalike_export_job": "audience_exports",
-    "suppression_list": "suppression_list",
-}
+class MartsTranslator(DagsterDbtTranslator):
+    """dbt's YAML decides keys, groups and owners (meta.dagster); the marts, rebuilt hourly, get a freshness policy."""
 
-
-class LookalikeDbtTranslator(DagsterDbtTranslator):
-    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+    def get_asset_spec(self, manifest, unique_id, project):
         spec = super().get_asset_spec(manifest, unique_id, project)
-        props = self.get_resource_props(manifest, unique_id)
-        if props["resource_type"] == "source":
-            return spec.replace_attributes(key=dg.AssetKey(SOURCE_ASSETS.get(props["name"], props["name"])))
-        layer = props["fqn"][1] if len(props["fqn"]) > 2 else "dbt"
-        return spec.replace_attributes(group_name=f"dbt_{layer}")
+        return spec.replace_attributes(freshness_policy=HOURLY) if spec.group_name == "dbt_marts" else spec
 
 
-def manifest_ready() -> bool:
-    return dbt_project.manifest_path.exists()
+translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_code_references=True,
+    # two tables (candidates and members) are written by one asset, audience_memberships
+    enable_duplicate_source_asset_keys=True,
+))
 
 
-if manifest_ready():
+@functools.cache
+def dbt_models() -> dg.AssetsDefinition:
+    """The dbt assets, built from the prepared manifest (an error that says how to make it when it is missing)."""
+    if not dbt_project.manifest_path.exists():
+        raise dg.DagsterInvariantViolationError(
+            f"the dbt manifest {dbt_project.manifest_path} is missing, so the marts cannot be loaded: run `make "
+            "install` (or `dagster-dbt project prepare-and-package --file lookalike_assets/defs/analytics/dbt.py`); "
+            "the Docker image prepares it at build time")
 
-    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
-                dagster_dbt_translator=LookalikeDbtTranslator())
+    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
     def lookalike_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, db: LookalikeDatabase):
-        """`dbt build`: staging views, intermediate joins, marts (tables with RLS), and their tests."""
+        """`dbt build`: staging views, intermediate joins, marts (tables with RLS), and their tests; each model's
+        row count is recorded with its materialization."""
         os.environ.update(dbt_env(db.conninfo()))
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
 
-    dbt_defs = [lookalike_dbt_models]
-else:  # pragma: no cover - a checkout where `make` has not prepared the manifest yet
-    dbt_defs = []
+    return lookalike_dbt_models
 
 
 def dbt_executable() -> str:
@@ -74,3 +65,8 @@ def dbt_executable() -> str:
 
 def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[dbt_models()], resources={"dbt": dbt_resource()})

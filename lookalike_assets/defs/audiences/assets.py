@@ -1,19 +1,20 @@
-"""seed_profiles and candidate_pools, per tenant partition."""
+"""seed_profiles, candidate_pools, audience_memberships and audience_exports, per tenant partition."""
 
+import sys
 
 import dagster as dg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import md_table, tenant_name, tenant_step
+from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+from lookalike_assets.defs.helpers import lookalike_asset, md_table, tenant_name, tenant_step
 from lookalike_assets.defs.leads.assets import lead_embeddings
+from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
-from lookalike_assets.defs.resources import (
-    ExportDestinationResource,
-    LookalikeConfig,
-    LookalikeDatabase,
-    TextEncoderResource,
-)
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+from lookalike_assets.domain import audience, exports, identifiers, rules, similarity
+from lookalike_assets.pipeline import exports as export_pipeline
+from lookalike_assets.pipeline import memberships, pools
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
 from lookalike_assets.pipeline.exports import run_exports
@@ -25,7 +26,9 @@ from lookalike_assets.reporting.charts import markdown_image, reach_curve_png
 GROUP = "audiences"
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_seed_profile",
+    code=[sys.modules[__name__], pools, similarity, audience],
     partitions_def=tenant_partitions,
     deps=[lead_embeddings, "lookalike_seed", "lookalike_audience"],
     group_name=GROUP,
@@ -64,7 +67,9 @@ def seed_profiles(
     })
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_pool_stage",
+    code=[sys.modules[__name__], pools, similarity],
     partitions_def=tenant_partitions,
     deps=[seed_profiles, "ranking_model", "suppression_list"],
     group_name=GROUP,
@@ -121,7 +126,9 @@ def candidate_pools(
     )
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_audience_member",
+    code=[sys.modules[__name__], memberships, rules],
     partitions_def=tenant_partitions,
     deps=[candidate_pools],
     group_name=GROUP,
@@ -178,7 +185,9 @@ def audience_memberships(
     )
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_export_job",
+    code=[sys.modules[__name__], export_pipeline, exports, identifiers],
     partitions_def=tenant_partitions,
     deps=[audience_memberships],
     group_name=GROUP,

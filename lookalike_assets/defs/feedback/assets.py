@@ -1,6 +1,6 @@
 """The feedback loop in Dagster: landing-folder conversions, daily conversion facts, performance reports."""
 
-import warnings
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -9,11 +9,15 @@ from pydantic import Field
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import md_table
+from lookalike_assets.defs.feedback.resources import LandingFolder
+from lookalike_assets.defs.helpers import HOURLY, lookalike_asset, md_table
 from lookalike_assets.defs.resources import LookalikeDatabase
+from lookalike_assets.domain import conversions
 from lookalike_assets.domain.conversions import ConversionFileError
+from lookalike_assets.pipeline import conversions as conversion_pipeline
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file, move_aside, rebuild_facts
+from lookalike_assets.reporting import charts, report
 from lookalike_assets.reporting.charts import markdown_image
 from lookalike_assets.reporting.report import build_report, write_report
 from lookalike_assets.settings import get_settings
@@ -24,36 +28,10 @@ MARTS = [dg.AssetKey(["marts", "mart_audience_performance_by_decile"]),
          dg.AssetKey(["marts", "mart_audience_summary"])]
 
 # A whole range of days in one run (the demo's history, a backfill) is the intended use; the API is beta.
-warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 # Days of events, from the first day lookalike keeps events for (older events are quarantined when they arrive).
 conversion_days = dg.DailyPartitionsDefinition(start_date=get_settings().events_since.isoformat(), end_offset=1,
                                                timezone="UTC")
-
-
-class LandingFolder(dg.ConfigurableResource):
-    """Where applications drop conversion files (.csv or .jsonl); processed files move to ``processed/``."""
-
-    folder: str | None = Field(default=None, description="Empty: <LOOKALIKE_HOME>/landing/conversions.")
-
-    @property
-    def path(self) -> Path:
-        return Path(self.folder) if self.folder else get_settings().home / "landing" / "conversions"
-
-    @property
-    def processed(self) -> Path:
-        return self.path / "processed"
-
-    @property
-    def rejected(self) -> Path:
-        """Files that could not be read as conversion events at all, each with a ``.reason.txt``."""
-        return self.path / "rejected"
-
-    def pending(self) -> list[Path]:
-        if not self.path.exists():
-            return []
-        return sorted(p for p in self.path.iterdir()
-                      if p.is_file() and p.suffix.lower() in (".csv", ".jsonl", ".ndjson") and not p.name.startswith("."))
 
 
 class LandingConfig(dg.Config):
@@ -69,7 +47,9 @@ def tenant_directory(conn) -> dict[str, str]:
     return out
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_conversion",
+    code=[sys.modules[__name__], conversion_pipeline, conversions],
     group_name=GROUP,
     deps=["tenants", "lookalike_conversion"],
     kinds={"python", "postgres"},
@@ -117,7 +97,9 @@ def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig,
         metadata={"rejected": ", ".join(n for n, _ in rejected) or "none"})])
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_conversion_fact",
+    code=[sys.modules[__name__], conversion_pipeline],
     partitions_def=conversion_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
@@ -153,7 +135,10 @@ def conversion_facts(context: dg.AssetExecutionContext, db: LookalikeDatabase) -
     })
 
 
-@dg.asset(
+@lookalike_asset(
+    table=None,
+    code=[sys.modules[__name__], report, charts],
+    freshness_policy=HOURLY,
     group_name="reports",
     deps=MARTS,
     kinds={"python", "html"},

@@ -8,7 +8,8 @@ import dagster as dg
 
 from lookalike_assets.db.connect import CHANGES_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.feedback.assets import LandingFolder, conversion_days, conversion_facts, landed_conversions
+from lookalike_assets.defs.feedback.assets import conversion_days, conversion_facts, landed_conversions
+from lookalike_assets.defs.feedback.resources import LandingFolder
 from lookalike_assets.defs.resources import LookalikeDatabase
 
 LANDING_TAG = "lookalike/landing_files"
@@ -17,7 +18,6 @@ MAX_LANDING_ATTEMPTS = 3
 ingest_conversions_job = dg.define_asset_job("ingest_conversions", selection=[landed_conversions],
                                              description="Load conversion files from the landing folder.")
 conversion_facts_job = dg.define_asset_job("conversion_facts_job", selection=[conversion_facts],
-                                           partitions_def=conversion_days,
                                            description="Rebuild the conversion facts of some days.")
 
 

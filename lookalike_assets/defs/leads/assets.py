@@ -1,21 +1,29 @@
 """lead_features and lead_embeddings, per tenant partition."""
 
 
+import sys
+
 import dagster as dg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_step
+from lookalike_assets.defs.helpers import ProgressLog, lookalike_asset, md_table, tenant_name, tenant_step
+from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
-from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase, TextEncoderResource
+from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+from lookalike_assets.domain import encoders, features, vectors
 from lookalike_assets.domain.vectors import DIM
+from lookalike_assets.pipeline import embeddings
+from lookalike_assets.pipeline import features as feature_pipeline
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features
 
 GROUP = "leads"
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lead_features",
+    code=[sys.modules[__name__], feature_pipeline, features],
     partitions_def=tenant_partitions,
     deps=["leads"],
     group_name=GROUP,
@@ -46,7 +54,9 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> d
     })
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lead_embeddings",
+    code=[sys.modules[__name__], embeddings, encoders, vectors, features],
     partitions_def=tenant_partitions,
     deps=[lead_features],
     group_name=GROUP,
@@ -63,7 +73,7 @@ def lead_embeddings(
     enc = encoder.get()
     with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
-        res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_batch,
+        res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_chunk_size,
                                  progress=ProgressLog(context, "embedded"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             leads, embedded, stale = Q.embedding_coverage(conn, tenant_id=tid, model_version=res.model_version)
@@ -75,7 +85,7 @@ def lead_embeddings(
     coverage = embedded / leads if leads else 1.0
     return dg.MaterializeResult(
         metadata={
-            "tenant": name,
+                "tenant": name,
             "model": enc.name,
             "model_version": res.model_version,
             "dimension": DIM,

@@ -1,20 +1,25 @@
 """ranking_model per tenant partition, its weekly retraining and the early retrain sensor."""
 
+import sys
+
 import dagster as dg
 
 from lookalike_assets.db.connect import CHANGES_ROLE
 from lookalike_assets.defs.audiences.assets import seed_profiles
-from lookalike_assets.defs.helpers import ProgressLog, md_table, tenant_name, tenant_step
-from lookalike_assets.defs.jobs import tenant_tags
+from lookalike_assets.defs.helpers import ProgressLog, lookalike_asset, md_table, tenant_name, tenant_step
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-from lookalike_assets.defs.tenants.sensors import schedule_requests, tenant_slugs, waiting_partitions
+from lookalike_assets.defs.tenants.sensors import schedule_requests, tenant_request, tenant_slugs, waiting_tenants
+from lookalike_assets.domain import ranking
 from lookalike_assets.domain.ranking import top_factors
+from lookalike_assets.pipeline import ranking as ranking_pipeline
 from lookalike_assets.pipeline.changes import conversions_since_training
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
 
-@dg.asset(
+@lookalike_asset(
+    table="lookalike_lead_score",
+    code=[sys.modules[__name__], ranking_pipeline, ranking],
     partitions_def=tenant_partitions,
     # the ranker learns from every day's facts (daily partitions) of its tenant
     deps=[seed_profiles, dg.AssetDep("conversion_facts", partition_mapping=dg.AllPartitionMapping())],
@@ -70,9 +75,9 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
 ranking_retrain_job = dg.define_asset_job(
     "ranking_retrain",
     selection=dg.AssetSelection.assets(ranking_model).downstream() & dg.AssetSelection.groups("audiences"),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
-    description="Retrain a tenant's ranker, then refresh what depends on it: memberships and exports.")
+    description="Retrain a tenant's ranker, then refresh what depends on it: its pools (chosen by the new "
+    "champion), memberships and exports.")
 
 
 @dg.schedule(cron_schedule="0 3 * * 0", job=ranking_retrain_job, execution_timezone="UTC",
@@ -92,13 +97,13 @@ def ranking_feedback_sensor(context: dg.SensorEvaluationContext, db: LookalikeDa
         pending = conversions_since_training(conn)
         slugs = tenant_slugs(conn) if pending else {}
     known = set(context.instance.get_dynamic_partitions(TENANTS_PARTITION))
-    waiting = waiting_partitions(context.instance, ranking_retrain_job.name)
+    waiting = waiting_tenants(context.instance, ranking_retrain_job.name, slugs)
     due = sorted(t for t, (n, _w) in pending.items()
-                 if n >= lookalike.retrain_after_conversions and t in known and t in slugs and t not in waiting)
+                 if n >= lookalike.retrain_after_conversions and slugs.get(t) in known and t not in waiting)
     # one request per training watermark: once the tenant retrained, its count starts again from zero
-    requests = [dg.RunRequest(partition_key=t, run_key=f"feedback:{t}:{pending[t][1]}",
-                              tags={**tenant_tags(t, slugs[t]), "lookalike/trigger": "conversions",
-                                    "lookalike/new_conversions": str(pending[t][0])}) for t in due]
+    requests = [tenant_request(t, slugs[t], f"feedback:{slugs[t]}:{pending[t][1]}",
+                               **{"lookalike/trigger": "conversions", "lookalike/new_conversions": str(pending[t][0])})
+                for t in due]
     waiting_total = sum(n for t, (n, _w) in pending.items() if t not in due)
     return dg.SensorResult(run_requests=requests,
                            skip_reason=None if requests else f"{waiting_total} conversion(s) since the last trainings")

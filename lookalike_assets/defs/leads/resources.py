@@ -1,0 +1,28 @@
+"""The text encoder the lead embeddings use."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lookalike_assets.defs.resources import configured, setting
+from lookalike_assets.domain.encoders import TextEncoder, get_encoder
+
+
+class TextEncoderResource(dg.ConfigurableResource):
+    """The text encoder: 'minilm' (all-MiniLM-L6-v2, offline), or explicitly 'hashing' or 'none'."""
+
+    encoder: str = setting("encoder")
+    batch_size: int = setting("encoder_batch_size", ge=1)
+
+    def get(self) -> TextEncoder:
+        return get_encoder(self.encoder, self.batch_size)
+
+
+def leads_resources(env_vars: bool = True) -> dict[str, dg.ConfigurableResource]:
+    return {"encoder": TextEncoderResource(encoder=configured("encoder", env_vars),
+                                           batch_size=configured("encoder_batch_size", env_vars))}
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(resources=leads_resources())
