@@ -80,7 +80,7 @@ def main() -> None:
     with owner.transaction():
         from lookalike_assets.db.queries import Q
 
-        Q.delete_tenant(owner, tenant_id=tid)
+        Q.backtest.delete_tenant(owner, tenant_id=tid)
     conn.close()
     owner.close()
     emit({

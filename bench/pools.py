@@ -67,8 +67,8 @@ def main() -> None:
             seed_leads = [ids[i] for i in rng.choice(args.leads, args.seeds, replace=False)]
             seed_ids = []
             for lid in seed_leads:
-                seed_ids.append(Q.insert_seed(conn, tenant_id=tid, lead_id=lid, label="won", weight=None, source="bench"))
-            conn.execute(Q.insert_audience.sql, {"tenant_id": tid, "name": f"audience {a:02d}", "description": None,
+                seed_ids.append(Q.admin.insert_seed(conn, tenant_id=tid, lead_id=lid, label="won", weight=None, source="bench"))
+            conn.execute(Q.admin.insert_audience.sql, {"tenant_id": tid, "name": f"audience {a:02d}", "description": None,
                                                  "seed_set": psycopg_json({"seed_ids": [str(x) for x in seed_ids]}),
                                                  "rules": psycopg_json({}),
                                                  "metadata": psycopg_json({"pool_size": args.pool_size})})
@@ -79,10 +79,10 @@ def main() -> None:
     # The same vectors and profiles in memory, for the numpy exact search.
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
         batches = list(stream_vectors(conn, tid, args.batch, raw_ids=True))
-        profiles = list(Q.profiles(conn, tenant_id=tid))
+        profiles = list(Q.pools.profiles(conn, tenant_id=tid))
         seeds_by_audience = {}
-        audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tid)}
-        live = {r[0]: r[1] for r in Q.seed_vectors(conn, tenant_id=tid)}
+        audiences = {r[0]: r for r in Q.audiences.active_audiences(conn, tenant_id=tid)}
+        live = {r[0]: r[1] for r in Q.embeddings.seed_vectors(conn, tenant_id=tid)}
     all_ids = np.concatenate([ids_ for ids_, _ in batches])
     V = np.concatenate([v for _, v in batches])
     from lookalike_assets.db.vector_copy import to_numpy
@@ -136,7 +136,7 @@ def main() -> None:
     recalls = [len(got.get(p[0], set()) & set(all_ids[exact[a]])) / args.pool_size for a, p in enumerate(profiles)]
 
     with owner.transaction():
-        Q.delete_tenant(owner, tenant_id=tid)
+        Q.backtest.delete_tenant(owner, tenant_id=tid)
     conn.close()
     owner.close()
     emit({

@@ -200,7 +200,7 @@ def tenant_directory() -> dict[str, str]:
     from lookalike_assets.db.queries import Q
 
     with admin_connection() as conn:
-        return {r[0]: r[1] for r in Q.list_tenants(conn)}
+        return {r[0]: r[1] for r in Q.tenants.list_tenants(conn)}
 
 
 def materialize_tenants(

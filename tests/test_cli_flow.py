@@ -21,7 +21,7 @@ from lookalike_assets.pipeline.demo import load_tenant
 def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(owner, cli_env, conn, test_url, new_slug, tmp_path):
     t = load_tenant(owner, tenant_profile(0, new_slug("cli")), 400, pool_size=120)
     slug = t.slug
-    start = Q.change_horizon(conn)
+    start = Q.changes.change_horizon(conn)
     with owner.transaction():
         fresh = [r[0] for r in owner.execute("select external_id from leads where tenant_id = %s and not is_seed "
                                             "order by external_id limit 3", (t.tenant_id,))]

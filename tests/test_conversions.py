@@ -126,7 +126,7 @@ def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url,
 
     tid = tenant.tenant_id
     rows = candidates(conn, tid, 2)
-    start = Q.change_horizon(conn)
+    start = Q.changes.change_horizon(conn)
     landing = LandingFolder(folder=str(tmp_path / "landing"))
     landing.path.mkdir(parents=True)
     late = (NOW - timedelta(days=4)).replace(microsecond=0)

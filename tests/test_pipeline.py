@@ -186,7 +186,7 @@ def test_tenant_without_leads_builds_nothing(owner, conn, new_slug):
 
     tid = uuid.uuid4()
     with owner.transaction():
-        Q.upsert_tenant(owner, tenant_id=tid, slug=new_slug("empty"), name="Empty")
+        Q.tenants.upsert_tenant(owner, tenant_id=tid, slug=new_slug("empty"), name="Empty")
     with pytest.raises(ValueError, match="has no leads yet"):
         refresh_lead_features(conn, tid)
     assert FeatureError

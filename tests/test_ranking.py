@@ -137,7 +137,7 @@ def test_members_follow_the_ranking_when_a_model_exists(conn, tenant):
 def test_excluded_sensitive_attributes_are_never_used(owner, conn, tenant):
     tid = tenant.tenant_id
     with owner.transaction():
-        Q.set_tenant_ranking_settings(owner, tenant_id=tid, ranking=json.dumps({"exclude_features": ["seniority",
+        Q.ranking.set_tenant_ranking_settings(owner, tenant_id=tid, ranking=json.dumps({"exclude_features": ["seniority",
                                                                                                    "country"]}))
     res = train_and_promote(conn, tid, RankingConfig(min_seeds=10))
     assert res.status == "promoted" and res.excluded_features == ["country", "seniority"]
@@ -148,7 +148,7 @@ def test_excluded_sensitive_attributes_are_never_used(owner, conn, tenant):
     from lookalike_assets.domain.ranking import TrainedModel
 
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        text = Q.champion_model(conn, tenant_id=tid)[3]
+        text = Q.ranking.champion_model(conn, tenant_id=tid)[3]
     model = TrainedModel.from_text(text)
     for booster in model.boosters:
         assert not [f for f in booster.feature_name() if "seniority" in f or "country" in f]
@@ -272,7 +272,7 @@ def test_influential_factors_are_listed_most_important_first(cli_env, conn, tena
 
     assert train_and_promote(conn, tenant.tenant_id, RankingConfig(min_seeds=10)).status == "promoted"
     with tenant_transaction(conn, tenant.tenant_id, PIPELINE_ROLE):
-        stored = list(Q.champion_model(conn, tenant_id=tenant.tenant_id)[4]["importances"].items())
+        stored = list(Q.ranking.champion_model(conn, tenant_id=tenant.tenant_id)[4]["importances"].items())
     assert stored != sorted(stored, key=lambda kv: -kv[1]), "jsonb keeps no order: the test needs it scrambled"
     for args in (["ranking", "show", "--tenant", tenant.slug],
                  ["audiences", "show", "Lookalikes of won deals", "--tenant", tenant.slug]):

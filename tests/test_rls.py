@@ -422,4 +422,4 @@ def test_the_change_reader_sees_nothing_else(login):
     with c.transaction():
         cols = [d.name for d in c.execute("select * from lookalike_change_log limit 1").description]
     assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day", "actor"}
-    assert Q.change_horizon(c)
+    assert Q.changes.change_horizon(c)

@@ -52,7 +52,7 @@ def audiences_list(tenant_ref: TenantOpt) -> None:
     tid = tenant(tenant_ref)
     table = Table("audience", "status", "size", "updated", "audience_id")
     with service_connection(APP_ROLE) as conn, tenant_transaction(conn, tid, APP_ROLE):
-        for aid, name, status, size, updated in Q.list_audiences(conn, tenant_id=tid):
+        for aid, name, status, size, updated in Q.admin.list_audiences(conn, tenant_id=tid):
             table.add_row(name, status, "" if size is None else str(size), f"{updated:%Y-%m-%d %H:%M}", str(aid))
     console.print(table)
 

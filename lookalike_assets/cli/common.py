@@ -79,7 +79,7 @@ def all_tenants() -> list[tuple[str, str, str]]:
     from lookalike_assets.db.queries import Q
 
     with admin_connection() as conn:
-        return [(r[0], r[1], r[2]) for r in Q.list_tenants(conn)]
+        return [(r[0], r[1], r[2]) for r in Q.tenants.list_tenants(conn)]
 
 
 def resolve_tenants(refs: list[str] | None) -> list[tuple[str, str]]:
@@ -92,14 +92,14 @@ def resolve_tenants(refs: list[str] | None) -> list[tuple[str, str]]:
     out = []
     with admin_connection() as conn:
         for ref in refs:
-            row = Q.tenant_by_slug(conn, slug=ref)
+            row = Q.tenants.tenant_by_slug(conn, slug=ref)
             if row is None:
                 try:
                     uuid.UUID(ref)
                 except ValueError:
                     row = None
                 else:
-                    row = Q.get_tenant(conn, tenant_id=ref)
+                    row = Q.tenants.get_tenant(conn, tenant_id=ref)
             if row is None:
                 fail(f"no tenant with slug or id {ref!r} (see `lookalike tenants list`)")
             out.append((row[0], row[1]))

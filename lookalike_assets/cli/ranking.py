@@ -25,7 +25,7 @@ def ranking_show(tenant_ref: TenantOpt,
                   "champion on same holdout", "decision", "trained", title="ranking models")
     champion = None
     with service_connection(APP_ROLE) as conn, tenant_transaction(conn, tid, APP_ROLE):
-        for version, kind, status, metrics, trained, _promoted in Q.model_history(conn, tenant_id=tid, n=history):
+        for version, kind, status, metrics, trained, _promoted in Q.ranking.model_history(conn, tenant_id=tid, n=history):
             h = metrics.get("holdout") or {}
             c = metrics.get("champion_on_same_holdout") or {}
             ci = h.get("auc_ci")

@@ -111,9 +111,9 @@ def print_summary(seconds: float | None = None) -> None:
     with service_connection(APP_ROLE) as conn:
         for tid, slug, _name in tenants:
             with tenant_transaction(conn, tid, APP_ROLE):
-                leads, embedded, seeds = Q.tenant_summary(conn, tenant_id=tid)
-                rows = list(Q.audience_summary(conn, tenant_id=tid))
-                skipped += [(slug, *r) for r in Q.skipped_exports(conn, tenant_id=tid)]
+                leads, embedded, seeds = Q.tenants.tenant_summary(conn, tenant_id=tid)
+                rows = list(Q.tenants.audience_summary(conn, tenant_id=tid))
+                skipped += [(slug, *r) for r in Q.tenants.skipped_exports(conn, tenant_id=tid)]
             totals["tenants"] += 1
             totals["leads"] += leads
             totals["embedded"] += embedded

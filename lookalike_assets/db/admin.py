@@ -52,7 +52,7 @@ def create_tenant(conn: psycopg.Connection, slug: str, name: str) -> str:
         raise AdminError("a tenant name has 1 to 200 characters and no control characters")
     try:
         with conn.transaction():
-            return Q.create_tenant(conn, slug=slug, name=name.strip())
+            return Q.admin.create_tenant(conn, slug=slug, name=name.strip())
     except psycopg.errors.UniqueViolation:
         raise AdminError(f"a tenant with slug {slug!r} exists already") from None
     except psycopg.errors.CheckViolation:
@@ -61,7 +61,7 @@ def create_tenant(conn: psycopg.Connection, slug: str, name: str) -> str:
 
 def upsert_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID, slug: str, name: str) -> None:
     with conn.transaction():
-        Q.upsert_tenant(conn, tenant_id=tenant_id, slug=slug, name=name)
+        Q.tenants.upsert_tenant(conn, tenant_id=tenant_id, slug=slug, name=name)
 
 
 @dataclass
@@ -74,16 +74,16 @@ class TenantRow:
 
 
 def list_tenants(conn: psycopg.Connection) -> list[TenantRow]:
-    return [TenantRow(r[0], r[1], r[2], int(r[4]), r[5] or {}) for r in Q.list_tenants(conn)]
+    return [TenantRow(r[0], r[1], r[2], int(r[4]), r[5] or {}) for r in Q.tenants.list_tenants(conn)]
 
 
 def delete_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str, int]:
     """Delete a tenant and everything of it (its logins too). The change log records it, so the sensor removes
     the tenant's partition."""
     with conn.transaction():
-        counts = Q.tenant_counts(conn, tenant_id=tenant_id)
-        roles = [r[0] for r in Q.tenant_logins(conn, tenant_id=tenant_id)]
-        Q.delete_tenant(conn, tenant_id=tenant_id)
+        counts = Q.tenants.tenant_counts(conn, tenant_id=tenant_id)
+        roles = [r[0] for r in Q.tenants.tenant_logins(conn, tenant_id=tenant_id)]
+        Q.backtest.delete_tenant(conn, tenant_id=tenant_id)
         for role in roles:
             _drop_login(conn, role)
     return {"leads": int(counts[0]), "audiences": int(counts[1]), "logins": len(roles)}
@@ -93,19 +93,19 @@ def set_ranking_settings(conn: psycopg.Connection, tenant_id: uuid.UUID, ranking
     import json
 
     with conn.transaction():
-        Q.set_tenant_ranking_settings(conn, tenant_id=tenant_id, ranking=json.dumps(ranking))
+        Q.ranking.set_tenant_ranking_settings(conn, tenant_id=tenant_id, ranking=json.dumps(ranking))
 
 
 def mark_temporary(conn: psycopg.Connection, tenant_id: uuid.UUID, what: str) -> None:
     """A tenant that a command makes for itself (a backtest) and deletes when it ends; `tenants list` marks one
     that a killed command left behind."""
     with conn.transaction():
-        Q.mark_tenant_temporary(conn, tenant_id=tenant_id, what=what)
+        Q.tenants.mark_tenant_temporary(conn, tenant_id=tenant_id, what=what)
 
 
 def _drop_login(conn: psycopg.Connection, role: str) -> None:
     """Inside the caller's transaction: end the login's sessions and drop it."""
-    Q.terminate_sessions_of(conn, role=role)
+    Q.tenants.terminate_sessions_of(conn, role=role)
     conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
     conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
 
@@ -142,7 +142,7 @@ def grant_access(conn: psycopg.Connection, tenant_id: uuid.UUID, kind: str, name
 
     if kind not in ACCESS_GROUPS:
         raise AdminError(f"unknown kind {kind!r}: one of {', '.join(ACCESS_GROUPS)}")
-    row = Q.get_tenant(conn, tenant_id=str(tenant_id))
+    row = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))
     if row is None:
         raise AdminError(f"no tenant {tenant_id}")
     slug = row[1]
@@ -156,13 +156,13 @@ def grant_access(conn: psycopg.Connection, tenant_id: uuid.UUID, kind: str, name
         conn.execute(sql.SQL("create role {} login password {} nosuperuser nocreatedb nocreaterole nobypassrls "
                              "noreplication inherit connection limit 20 in role {}").format(
             sql.Identifier(role), sql.Literal(password), sql.Identifier(ACCESS_GROUPS[kind])))
-        Q.insert_tenant_login(conn, role=role, tenant_id=str(tenant_id), kind=kind, name=name)
+        Q.tenants.insert_tenant_login(conn, role=role, tenant_id=str(tenant_id), kind=kind, name=name)
     return Login(role, password, str(tenant_id), slug, kind, name)
 
 
 def list_access(conn: psycopg.Connection, tenant_id: uuid.UUID | None = None) -> list[Login]:
     return [Login(r[0], None, r[1], r[2], r[3], r[4], r[5])
-            for r in Q.list_tenant_logins(conn, tenant_id=None if tenant_id is None else str(tenant_id))]
+            for r in Q.tenants.list_tenant_logins(conn, tenant_id=None if tenant_id is None else str(tenant_id))]
 
 
 def revoke_access(conn: psycopg.Connection, role: str) -> Login:
@@ -171,7 +171,7 @@ def revoke_access(conn: psycopg.Connection, role: str) -> Login:
     if not found:
         raise AdminError(f"{role!r} is not a tenant login (see `lookalike access list`)")
     with conn.transaction():
-        Q.delete_tenant_login(conn, role=role)
+        Q.tenants.delete_tenant_login(conn, role=role)
         _drop_login(conn, role)
     return found[0]
 
@@ -181,7 +181,7 @@ def erase_from_marts(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_ids: l
     would not remove); the marts are rebuilt afterwards. Returns the rows deleted."""
     n = 0
     with conn.transaction():
-        for (table,) in Q.marts_with_leads(conn):
+        for (table,) in Q.admin.marts_with_leads(conn):
             cur = conn.execute(sql.SQL("delete from marts.{} where tenant_id = %s and lead_id = any(%s::uuid[])")
                                .format(sql.Identifier(table)), (tenant_id, lead_ids))
             n += cur.rowcount

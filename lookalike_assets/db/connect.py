@@ -16,11 +16,14 @@ Who connects decides what can be read:
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -111,6 +114,22 @@ def service_url(role: str, owner_url: str | None = None) -> str:
     return make_conninfo(**params)
 
 
+@functools.lru_cache(maxsize=512)
+def _row_type(names: tuple[str, ...]) -> type:
+    return collections.namedtuple("Row", names, rename=True)  # an unnamed or repeated column: _<position>
+
+
+def named_row(cursor: psycopg.Cursor) -> Callable[[Sequence[Any]], Any]:
+    """Rows as named tuples, by column name (``row.model_text``) as well as by position. Unlike psycopg's
+    ``namedtuple_row``, a column without a usable name (``?column?``, a repeated ``count``) is renamed to its
+    position instead of failing the query."""
+    desc = cursor.description
+    if desc is None:
+        return tuple
+    make = _row_type(tuple(c.name for c in desc))._make
+    return make
+
+
 def _register(conn: psycopg.Connection) -> psycopg.Connection:
     try:
         from pgvector.psycopg import register_vector
@@ -123,8 +142,10 @@ def _register(conn: psycopg.Connection) -> psycopg.Connection:
 
 def connect(conninfo: str | None = None, *, role: str | None = None, **kwargs) -> psycopg.Connection:
     """An autocommit connection (every ``conn.transaction()`` is a real transaction, so the transaction-local
-    tenant ends with it): as the owner of ``conninfo``, or, with ``role``, as that service login."""
+    tenant ends with it): as the owner of ``conninfo``, or, with ``role``, as that service login. Rows are named
+    tuples: code reads them by column name (``row.model_text``)."""
     kwargs.setdefault("autocommit", True)
+    kwargs.setdefault("row_factory", named_row)
     url = service_url(role, conninfo) if role else (conninfo or database_url())
     try:
         return _register(psycopg.connect(url, **kwargs))
@@ -208,9 +229,9 @@ def role_transaction(conn: psycopg.Connection, role: str | None,
         )
     with conn.transaction():
         if tid is not None:
-            Q.set_tenant(conn, tenant_id=str(tid))
+            Q.session.set_tenant(conn, tenant_id=str(tid))
         if switch is not None:
-            Q.set_role(conn, role=switch)
+            Q.session.set_role(conn, role=switch)
         yield conn
 
 

@@ -41,8 +41,8 @@ def acquire(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str, *, wait
     while True:
         try:
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                row = Q.acquire_tenant_lease(conn, tenant_id=tenant_id, run_id=run_id, ttl_seconds=ttl_seconds)
-                holder = None if row else Q.lease_holder(conn, tenant_id=tenant_id)
+                row = Q.locks.acquire_tenant_lease(conn, tenant_id=tenant_id, run_id=run_id, ttl_seconds=ttl_seconds)
+                holder = None if row else Q.locks.lease_holder(conn, tenant_id=tenant_id)
         except psycopg.errors.ForeignKeyViolation:
             raise TenantError(f"tenant {tenant_id} does not exist (a stale partition? `lookalike tenants list` "
                               "shows the tenants)") from None
@@ -58,20 +58,20 @@ def acquire(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str, *, wait
 def release(conn: psycopg.Connection, lease: Lease, watermark: str | None = None) -> bool:
     """Give the lease up; with ``watermark`` ('refresh'), record the run's horizon as that watermark."""
     with tenant_transaction(conn, lease.tenant_id, PIPELINE_ROLE):
-        return bool(Q.release_tenant_lease(conn, tenant_id=lease.tenant_id, run_id=lease.run_id, kind=watermark))
+        return bool(Q.locks.release_tenant_lease(conn, tenant_id=lease.tenant_id, run_id=lease.run_id, kind=watermark))
 
 
 def holder(conn: psycopg.Connection, tenant_id: uuid.UUID) -> str | None:
     """The run id holding the tenant's lease, if any."""
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        row = Q.lease_holder(conn, tenant_id=tenant_id)
+        row = Q.locks.lease_holder(conn, tenant_id=tenant_id)
     return row[0] if row else None
 
 
 def release_leftover(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str) -> bool:
     """Give back a lease left by a run known to have finished (it failed while the database was down, say)."""
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        return bool(Q.release_tenant_lease(conn, tenant_id=tenant_id, run_id=run_id, kind=None))
+        return bool(Q.locks.release_tenant_lease(conn, tenant_id=tenant_id, run_id=run_id, kind=None))
 
 
 class Heartbeat:
@@ -89,7 +89,7 @@ class Heartbeat:
             try:
                 conn = conn or connect(self.conninfo, role=PIPELINE_ROLE)
                 with tenant_transaction(conn, self.lease.tenant_id, PIPELINE_ROLE):
-                    Q.heartbeat_tenant_lease(conn, tenant_id=self.lease.tenant_id, run_id=self.lease.run_id)
+                    Q.locks.heartbeat_tenant_lease(conn, tenant_id=self.lease.tenant_id, run_id=self.lease.run_id)
             except psycopg.Error:
                 if conn is not None:
                     conn.close()

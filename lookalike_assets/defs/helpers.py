@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,10 +44,14 @@ HOURLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_win
 
 def code_version(*modules: ModuleType) -> str:
     """A version of the code an asset runs: a hash of the source of its modules (the asset's own and the domain and
-    pipeline modules it calls). A change there makes the asset's materializations stale in the UI."""
+    pipeline modules it calls) and of the query file beside each (``pipeline/pools.sql``). A change there makes the
+    asset's materializations stale in the UI."""
     h = hashlib.sha256()
     for m in modules:
         h.update(inspect.getsource(m).encode())
+        queries = Path(inspect.getfile(m)).with_suffix(".sql")
+        if queries.exists():
+            h.update(queries.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -91,11 +96,11 @@ def table_metadata(conn: psycopg.Connection, tenant_id: uuid.UUID | None, table:
     with role_transaction(conn, PIPELINE_ROLE):
         columns = dg.TableSchema(columns=[
             dg.TableColumn(name, data_type, constraints=dg.TableColumnConstraints(nullable=not required))
-            for name, data_type, required in Q.table_columns(conn, table=table)])
+            for name, data_type, required in Q.session.table_columns(conn, table=table)])
     rows = None
     if tenant_id is not None:
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            rows = Q.tenant_rows(conn, table=table)
+            rows = Q.session.tenant_rows(conn, table=table)
     out = {"dagster/table_name": f"{conn.info.dbname}.public.{table}",
            "dagster/column_schema": dg.MetadataValue.table_schema(columns)}
     if rows is not None:
@@ -110,7 +115,7 @@ def tenant_for_key(conn: psycopg.Connection, key: str) -> uuid.UUID:
     except TenantError:
         pass
     with role_transaction(conn, PIPELINE_ROLE):
-        tid = Q.tenant_id_of_slug(conn, slug=key)
+        tid = Q.changes.tenant_id_of_slug(conn, slug=key)
     if tid is None:
         raise dg.Failure(f"there is no tenant {key!r} (deleted? the change sensor removes its partition; "
                          "`lookalike tenants list` shows the tenants)")
@@ -149,7 +154,7 @@ def tenant_step(context: dg.AssetExecutionContext, db) -> Iterator[tuple[uuid.UU
 
 def tenant_name(conn, tenant_id: uuid.UUID) -> str:
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        row = Q.get_tenant(conn, tenant_id=tenant_id)
+        row = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
     if row is None:
         raise dg.Failure(f"tenant {tenant_id} does not exist (is the partition stale?)")
     return f"{row[2]} ({row[1]})"

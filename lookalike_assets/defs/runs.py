@@ -76,8 +76,8 @@ def find_dead_runs(instance: dg.DagsterInstance, db: LookalikeDatabase) -> list[
         if tenant is None or tags.get(HOST_TAG):
             continue  # not a tenant run, or another machine's command line: run monitoring's max runtime
         with db.connect() as conn, tenant_transaction(conn, parse_tenant_id(tenant), PIPELINE_ROLE):
-            holder = Q.lease_holder(conn, tenant_id=parse_tenant_id(tenant))
-            stale = Q.lease_is_stale(conn, tenant_id=parse_tenant_id(tenant), ttl_seconds=db.lease_ttl_seconds)
+            holder = Q.locks.lease_holder(conn, tenant_id=parse_tenant_id(tenant))
+            stale = Q.locks.lease_is_stale(conn, tenant_id=parse_tenant_id(tenant), ttl_seconds=db.lease_ttl_seconds)
         holds_live_lease = holder is not None and holder[0] == run.run_id and not stale
         age = _last_event_age(instance, run.run_id)
         if not holds_live_lease and age > silent_for:
@@ -97,7 +97,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, db: LookalikeDatabase) -> list[
         if d.tenant:
             tid = parse_tenant_id(d.tenant)
             with db.connect() as conn, tenant_transaction(conn, tid, PIPELINE_ROLE):
-                Q.release_tenant_lease(conn, tenant_id=tid, run_id=d.run_id, kind=None)
+                Q.locks.release_tenant_lease(conn, tenant_id=tid, run_id=d.run_id, kind=None)
     return dead
 
 

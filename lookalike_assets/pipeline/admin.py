@@ -44,7 +44,7 @@ def add_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], l
     out = SeedChange()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         found = {}
-        for lead_id, ext in Q.resolve_leads(conn, tenant_id=tenant_id, refs=refs):
+        for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=refs):
             found[ext] = lead_id
             found[str(lead_id)] = lead_id
         for ref in refs:
@@ -52,7 +52,7 @@ def add_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], l
             if lead is None:
                 out.not_found.append(ref)
                 continue
-            sid = Q.insert_seed(conn, tenant_id=tenant_id, lead_id=lead, label=label, weight=weight, source=source)
+            sid = Q.admin.insert_seed(conn, tenant_id=tenant_id, lead_id=lead, label=label, weight=weight, source=source)
             (out.added if sid else out.already).append(ref)
     return out
 
@@ -60,12 +60,12 @@ def add_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], l
 def remove_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], label: str | None = None) -> int:
     """Soft-delete seeds by seed id, lead external id or lead id."""
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return Q.soft_delete_seeds(conn, tenant_id=tenant_id, refs=refs, label=label)
+        return Q.admin.soft_delete_seeds(conn, tenant_id=tenant_id, refs=refs, label=label)
 
 
 def list_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, include_deleted: bool = False) -> list[tuple]:
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return list(Q.list_seeds(conn, tenant_id=tenant_id, include_deleted=include_deleted))
+        return list(Q.admin.list_seeds(conn, tenant_id=tenant_id, include_deleted=include_deleted))
 
 
 def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *, seed_set: dict | None = None,
@@ -87,7 +87,7 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
         validate_audience(conn, tenant_id, rules, seed_set)
         try:
             with conn.transaction():
-                return Q.insert_audience(conn, tenant_id=tenant_id, name=name, description=description,
+                return Q.admin.insert_audience(conn, tenant_id=tenant_id, name=name, description=description,
                                          seed_set=Jsonb(seed_set), rules=Jsonb(rules), metadata=Jsonb(metadata))
         except psycopg.errors.UniqueViolation:
             raise AdminError(f"an audience named {name!r} exists already") from None
@@ -122,7 +122,7 @@ def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, n
                           old_seed_set if seed_set is None else seed_set)
         try:
             with conn.transaction():
-                row = Q.update_audience(conn, tenant_id=tenant_id, audience_id=audience_id,
+                row = Q.admin.update_audience(conn, tenant_id=tenant_id, audience_id=audience_id,
                                         name=name.strip() if name else None, description=description,
                                         seed_set=None if seed_set is None else Jsonb(seed_set),
                                         rules=None if rules is None else Jsonb(rules),
@@ -136,7 +136,7 @@ def delete_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) ->
     """Delete an audience with its profile, pool, members, export log and attributed facts."""
     audience_id = find_audience(conn, tenant_id, ref)[0]
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        name = Q.delete_audience(conn, tenant_id=tenant_id, audience_id=audience_id)
+        name = Q.admin.delete_audience(conn, tenant_id=tenant_id, audience_id=audience_id)
     return audience_id, name
 
 
@@ -155,7 +155,7 @@ def delete_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str]
     out = LeadDeletion()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         for i in range(0, len(refs), 10_000):
-            out.deleted += [r[0] for r in Q.delete_leads(conn, tenant_id=tenant_id, refs=refs[i:i + 10_000])]
+            out.deleted += [r[0] for r in Q.admin.delete_leads(conn, tenant_id=tenant_id, refs=refs[i:i + 10_000])]
     gone = set(out.deleted)
     out.not_found = [r for r in refs if r not in gone]
     return out
@@ -185,21 +185,21 @@ def add_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, *, leads: li
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         found = {}
         if leads:
-            for lead_id, ext in Q.resolve_leads(conn, tenant_id=tenant_id, refs=list(leads)):
+            for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=list(leads)):
                 found[ext] = lead_id
                 found[str(lead_id)] = lead_id
         for ref in leads:
             if ref not in found:
                 out.not_found.append(ref)
                 continue
-            added = Q.add_suppression(conn, tenant_id=tenant_id, lead_id=found[ref], email_sha256=None, reason=reason)
+            added = Q.admin.add_suppression(conn, tenant_id=tenant_id, lead_id=found[ref], email_sha256=None, reason=reason)
             out.added += added is not None
             out.already += added is None
         for e in emails:
             if normalize_email(e) is None:
                 out.invalid.append(e)
                 continue
-            added = Q.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),
+            added = Q.admin.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),
                                       reason=reason)
             out.added += added is not None
             out.already += added is None
@@ -208,19 +208,19 @@ def add_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, *, leads: li
 
 def list_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID) -> list[tuple]:
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return list(Q.list_suppression(conn, tenant_id=tenant_id))
+        return list(Q.admin.list_suppression(conn, tenant_id=tenant_id))
 
 
 def remove_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str]) -> int:
     """Remove entries by suppression id, lead (external id or id), or email."""
     hashes = [email_sha256(r) for r in refs if "@" in r]
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return Q.remove_suppression(conn, tenant_id=tenant_id, refs=list(refs), hashes=hashes)
+        return Q.admin.remove_suppression(conn, tenant_id=tenant_id, refs=list(refs), hashes=hashes)
 
 
 def find_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) -> tuple:
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        row = Q.find_audience(conn, tenant_id=tenant_id, ref=ref)
+        row = Q.admin.find_audience(conn, tenant_id=tenant_id, ref=ref)
     if row is None:
         raise AdminError(f"no audience {ref!r} in this tenant")
     return row
@@ -232,14 +232,14 @@ def set_status(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, status:
         raise AdminError(f"unknown status {status!r}")
     audience_id = find_audience(conn, tenant_id, ref)[0]
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return Q.set_audience_status(conn, tenant_id=tenant_id, audience_id=audience_id, status=status) is not None
+        return Q.admin.set_audience_status(conn, tenant_id=tenant_id, audience_id=audience_id, status=status) is not None
 
 
 def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, top: int = 10) -> dict:
     audience_id, name, description, seed_set, rules, metadata, status, size, updated = find_audience(conn, tenant_id, ref)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        members = list(Q.top_members(conn, tenant_id=tenant_id, audience_id=audience_id, n=top))
-        count = Q.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
+        members = list(Q.admin.top_members(conn, tenant_id=tenant_id, audience_id=audience_id, n=top))
+        count = Q.admin.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
     from lookalike_assets.pipeline.ranking import champion_summary
 
     return {

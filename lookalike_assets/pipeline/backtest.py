@@ -220,14 +220,14 @@ def _run(conn, tid, cfg: BacktestConfig, data: LabelledFile, say) -> BacktestRes
     encoder = get_encoder("minilm" if cfg.text_columns else "none")
     emb = refresh_embeddings(conn, tid, encoder, batch_size=4096)
     with tenant_transaction(conn, tid, APP_ROLE):
-        by_ext = {ext: lid for lid, ext in Q.lead_external_ids(conn, tenant_id=tid) if ext in data.labels}
+        by_ext = {ext: lid for lid, ext in Q.backtest.lead_external_ids(conn, tenant_id=tid) if ext in data.labels}
     externals = sorted(by_ext)  # every draw below is from this order: deterministic for a given --seed
     lead_ids = [by_ext[e] for e in externals]
     rows = {by_ext[e]: data.labels[e] for e in externals}
     y_all = np.array([rows[lid] for lid in lead_ids])
     with tenant_transaction(conn, tid, APP_ROLE):
         # an audience as a user would create it: default rules, the default pool size
-        audience_id = Q.insert_audience(conn, tenant_id=tid, name="backtest", description=None,
+        audience_id = Q.admin.insert_audience(conn, tenant_id=tid, name="backtest", description=None,
                                         seed_set=Jsonb({}), rules=Jsonb({}), metadata=Jsonb({"source": "backtest"}))
     baseline_rows = [data.values[e] for e in externals]
     trials = []
@@ -242,7 +242,7 @@ def _run(conn, tid, cfg: BacktestConfig, data: LabelledFile, say) -> BacktestRes
 
 def _reset(conn, tid) -> None:
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        Q.backtest_reset(conn, tenant_id=tid)
+        Q.backtest.backtest_reset(conn, tenant_id=tid)
 
 
 def _audience(conn, tid, cfg: BacktestConfig) -> None:
@@ -255,11 +255,11 @@ def _production_order(conn, tid, audience_id) -> tuple[list, dict]:
     """(the audience's members in the order it is cut by, every lead's score production has for it: the
     champion's score where there is one, else similarity to the seed profile)."""
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        members = [r[0] for r in Q.backtest_members(conn, tenant_id=tid, audience_id=audience_id)]
-        scored = {r[0]: r[1] for r in Q.backtest_lead_scores(conn, tenant_id=tid)}
+        members = [r[0] for r in Q.backtest.backtest_members(conn, tenant_id=tid, audience_id=audience_id)]
+        scored = {r[0]: r[1] for r in Q.backtest.backtest_lead_scores(conn, tenant_id=tid)}
         if scored:
             return members, scored
-        profile = to_numpy(Q.backtest_profile(conn, tenant_id=tid, audience_id=audience_id))
+        profile = to_numpy(Q.backtest.backtest_profile(conn, tenant_id=tid, audience_id=audience_id))
         sims = {}
         for ids, vecs in stream_vectors(conn, tid, 20000):
             sims.update(zip(ids, (vecs @ profile).tolist()))
@@ -307,7 +307,7 @@ def _trial(conn, tid, audience_id, lead_ids, y_all, rows, model_version, cfg, rn
     seed_leads = [lead_ids[i] for i in seed_idx]
     with tenant_transaction(conn, tid, APP_ROLE):
         for lid in seed_leads:
-            Q.insert_seed(conn, tenant_id=tid, lead_id=lid, label="won", weight=None, source="backtest")
+            Q.admin.insert_seed(conn, tenant_id=tid, lead_id=lid, label="won", weight=None, source="backtest")
     refresh_seed_profiles(conn, tid, model_version, min_seeds=3)
     seed_set = set(seed_leads)
     others = [lid for lid in lead_ids if lid not in seed_set]
@@ -332,7 +332,7 @@ def _trial(conn, tid, audience_id, lead_ids, y_all, rows, model_version, cfg, rn
     when = {lid: now - timedelta(days=int(rng.integers(1, 60)), seconds=int(rng.integers(0, 86400)))
             for lid in revealed}
     with tenant_transaction(conn, tid, PIPELINE_ROLE):
-        Q.backtest_expose(conn, tenant_id=tid, audience_id=audience_id, lead_ids=revealed)
+        Q.backtest.backtest_expose(conn, tenant_id=tid, audience_id=audience_id, lead_ids=revealed)
     # every revealed lead was contacted at some time; the positives then closed
     events = [{"event_id": f"bt-{trial}-{lid}-sent", "lead_id": str(lid), "event_type": "sent",
                "occurred_at": when[lid].isoformat()} for lid in revealed]

@@ -44,9 +44,9 @@ def read_changes(conn: psycopg.Connection, after: str | None, kind: str = "refre
     stores ``horizon`` as its next cursor."""
     after = after or "0"
     with role_transaction(conn, CHANGES_ROLE):
-        horizon = Q.change_horizon(conn)
-        rows = list(Q.changes_between(conn, after=after, horizon=horizon, kind=kind, ignore_actor=PIPELINE_ROLE))
-        tenants = list(Q.tenants_between(conn, after=after, horizon=horizon))
+        horizon = Q.changes.change_horizon(conn)
+        rows = list(Q.changes.changes_between(conn, after=after, horizon=horizon, kind=kind, ignore_actor=PIPELINE_ROLE))
+        tenants = list(Q.changes.tenants_between(conn, after=after, horizon=horizon))
     by_tenant: dict[str, dict[str, int]] = defaultdict(dict)
     last: dict[str, str] = {}
     for tenant_id, entity, n, last_xid in rows:
@@ -60,5 +60,5 @@ def read_changes(conn: psycopg.Connection, after: str | None, kind: str = "refre
 def conversions_since_training(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
     """tenant -> (conversion events logged since its last ranking training, that training's watermark)."""
     with role_transaction(conn, CHANGES_ROLE):
-        horizon = Q.change_horizon(conn)
-        return {str(t): (int(n), w) for t, n, w in Q.conversions_since_watermark(conn, horizon=horizon)}
+        horizon = Q.changes.change_horizon(conn)
+        return {str(t): (int(n), w) for t, n, w in Q.changes.conversions_since_watermark(conn, horizon=horizon)}

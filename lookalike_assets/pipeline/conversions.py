@@ -67,10 +67,10 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
         lead_ids = [e.lead_id for _, e in parsed if e.lead_id]
         exts = [e.lead_external_id for _, e in parsed if e.lead_external_id]
         by_id, by_ext = {}, {}
-        for lid, ext in Q.resolve_event_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids, external_ids=exts):
+        for lid, ext in Q.conversions.resolve_event_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids, external_ids=exts):
             by_id[lid] = lid
             by_ext[ext] = lid
-        cands = dict(Q.resolve_event_candidates(conn, tenant_id=tenant_id,
+        cands = dict(Q.conversions.resolve_event_candidates(conn, tenant_id=tenant_id,
                                                 ids=[e.candidate_id for _, e in parsed if e.candidate_id]))
         rows, seen = [], {}
         for raw, e in parsed:
@@ -103,24 +103,24 @@ def record_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, events: l
             rows.append((e.event_id, lead, e.candidate_id, e.event_type, e.value, e.occurred_at,
                          json.dumps(e.metadata)))
         if rows:
-            Q.create_conversion_stage(conn)
-            with conn.cursor() as cur, cur.copy(Q.copy_conversion_stage.sql) as copy:
+            Q.conversions.create_conversion_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.conversions.copy_conversion_stage.sql) as copy:
                 for r in rows:
                     copy.write_row(r)
-            conflicts = {r[0] for r in Q.conflicting_events(conn, tenant_id=tenant_id)}
+            conflicts = {r[0] for r in Q.conversions.conflicting_events(conn, tenant_id=tenant_id)}
             if conflicts:
-                Q.drop_staged_events(conn, event_ids=sorted(conflicts))
+                Q.conversions.drop_staged_events(conn, event_ids=sorted(conflicts))
                 by_event = {raw.get("event_id") and str(raw.get("event_id")).strip(): raw for raw, _ in parsed}
                 for eid in sorted(conflicts):
                     bad.append((by_event.get(eid, {"event_id": eid}),
                                 f"event id {eid!r} was recorded before with different content"))
-            days = [r[0] for r in Q.merge_conversion_stage(conn, tenant_id=tenant_id, source=source)]
+            days = [r[0] for r in Q.conversions.merge_conversion_stage(conn, tenant_id=tenant_id, source=source)]
             rep.inserted = len(days)
             rep.duplicates += len(rows) - len(conflicts) - len(days)
             rep.days = set(days)
         for raw, reason in bad:
             clean = {k: v for k, v in raw.items() if not k.startswith("__")} or {"raw": raw.get("__raw__")}
-            Q.quarantine_event(conn, tenant_id=tenant_id, event_id=_str(raw.get("event_id")),
+            Q.conversions.quarantine_event(conn, tenant_id=tenant_id, event_id=_str(raw.get("event_id")),
                                raw=Jsonb(storable(clean)), reason=reason[:500], source=source[:200])
             rep.quarantined.append((_str(raw.get("event_id")), reason))
     return rep
@@ -208,7 +208,7 @@ def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], days: date | 
     out = []
     for tid in tenant_ids:
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            replaced, facts, converted, events = Q.rebuild_facts_for_days(
+            replaced, facts, converted, events = Q.conversions.rebuild_facts_for_days(
                 conn, tenant_id=tid, days=days, conversion_types=sorted(conversion_types))
         out.append(FactsResult(str(tid), days, events, facts, replaced, converted))
         fault_point("facts:after-first-tenant")
@@ -221,7 +221,7 @@ def simulate_demo_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, se
     same path as real events (deterministic ids: a re-run adds nothing)."""
     today = today or datetime.now(timezone.utc).date()
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        rows = list(Q.demo_candidates_with_propensity(conn, tenant_id=tenant_id))
+        rows = list(Q.conversions.demo_candidates_with_propensity(conn, tenant_id=tenant_id))
     rng = np.random.default_rng([seed, int(uuid.UUID(str(tenant_id)).int % (2**32))])
     events = []
     for lead_id, ext, p in rows:

@@ -65,7 +65,7 @@ def _load(conn: psycopg.Connection, pipe: psycopg.Connection, tid: uuid.UUID, pr
         props.append(p)
     inserted, updated = upsert_leads(conn, tid, leads, APP_ROLE)
     with tenant_transaction(pipe, tid, PIPELINE_ROLE):
-        Q.upsert_propensity(pipe, [
+        Q.leads.upsert_propensity(pipe, [
             {"tenant_id": tid, "lead_id": lead["lead_id"], "propensity": p} for lead, p in zip(leads, props)
         ])
     rng = np.random.default_rng([seed, leads_per_tenant])
@@ -74,10 +74,10 @@ def _load(conn: psycopg.Connection, pipe: psycopg.Connection, tid: uuid.UUID, pr
         seed_ids = []
         for idx, label in sorted(seeds.items()):
             seed_ids.append(uuid.uuid5(tid, f"seed:{idx}:{label}"))
-            Q.demo_seed(conn, tenant_id=tid, seed_id=seed_ids[-1], lead_id=leads[idx]["lead_id"], label=label)
-        Q.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
+            Q.demo.demo_seed(conn, tenant_id=tid, seed_id=seed_ids[-1], lead_id=leads[idx]["lead_id"], label=label)
+        Q.demo.retire_other_demo_seeds(conn, tenant_id=tid, seed_ids=seed_ids)
         for a in profile.audiences:
-            Q.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
+            Q.demo.demo_audience(conn, tenant_id=tid, audience_id=uuid.uuid5(tid, f"audience:{a['name']}"),
                             name=a["name"], seed_set=Jsonb(a["seed_set"]), rules=Jsonb(a.get("rules", {})),
                             metadata=Jsonb({"pool_size": pool_size, "source": "demo"}))
     return DemoTenant(tid, profile.slug, profile.name, len(leads), inserted, updated, len(seeds),

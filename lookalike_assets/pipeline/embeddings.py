@@ -61,7 +61,7 @@ def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec
     tenant's transaction."""
     if not spec.needs_calibration(encoder.version):
         return spec
-    texts = [r[0] for r in Q.sample_text_blobs(conn, tenant_id=tenant_id, n=CALIBRATION_TEXTS)]
+    texts = [r[0] for r in Q.embeddings.sample_text_blobs(conn, tenant_id=tenant_id, n=CALIBRATION_TEXTS)]
     spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, encoder.encode(texts))})
     save_spec(conn, tenant_id, spec)
     log.info("text calibration of %d texts with %s", len(texts), encoder.version)
@@ -72,10 +72,10 @@ def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[u
                      vectors: np.ndarray, version: str) -> int:
     """Validate and store vectors of one batch (inside the caller's tenant transaction)."""
     vecs = normalize(vectors, DIM, ids=ids)
-    Q.create_embeddings_stage(conn)
-    with conn.cursor() as cur, cur.copy(Q.copy_embeddings_stage.sql) as copy:
+    Q.embeddings.create_embeddings_stage(conn)
+    with conn.cursor() as cur, cur.copy(Q.embeddings.copy_embeddings_stage.sql) as copy:
         copy.write(pack_id_hash_vector(ids, hashes, vecs))
-    return Q.merge_embeddings_stage(conn, tenant_id=tenant_id, model_version=version)
+    return Q.embeddings.merge_embeddings_stage(conn, tenant_id=tenant_id, model_version=version)
 
 
 def refresh_embeddings(
@@ -92,7 +92,7 @@ def refresh_embeddings(
             raise NoFeatureSpecError(f"tenant {tenant_id} has no feature spec: materialize lead_features first")
         spec = calibrated(conn, tenant_id, spec, encoder)
         version = model_version(encoder, spec)
-        todo = list(Q.leads_to_embed(conn, tenant_id=tenant_id, model_version=version))
+        todo = list(Q.embeddings.leads_to_embed(conn, tenant_id=tenant_id, model_version=version))
     result = EmbedResult(model_version=version, to_embed=len(todo), embedded=0)
     log.info("%d leads to embed with %s", len(todo), version)
     done = 0
@@ -109,6 +109,6 @@ def refresh_embeddings(
         if progress:
             progress(done, len(todo))
     if result.embedded >= BULK_ROWS:
-        Q.analyze_table(conn, table="lead_embeddings")
+        Q.session.analyze_table(conn, table="lead_embeddings")
     result.seconds = t.seconds
     return result

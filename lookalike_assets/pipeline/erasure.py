@@ -60,7 +60,7 @@ def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (
         raise AdminError("no one to erase: give lead ids, external ids or emails")
     out = Erasure()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        rows = list(Q.erasure_leads(conn, tenant_id=tenant_id, refs=refs, emails=normalized))
+        rows = list(Q.admin.erasure_leads(conn, tenant_id=tenant_id, refs=refs, emails=normalized))
         found = {str(r[0]) for r in rows} | {r[1] for r in rows} | {(r[2] or "").strip().lower() for r in rows}
         out.not_found = [r for r in refs if r not in found]
         lead_ids = [r[0] for r in rows]
@@ -69,15 +69,15 @@ def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (
         if lead_ids:
             out.counts = dict(zip(
                 ("features", "embeddings", "seeds", "candidates", "memberships", "conversions", "facts"),
-                (int(n) for n in Q.erasure_counts(conn, tenant_id=tenant_id, lead_ids=lead_ids))))
-            out.counts["quarantined_events"] = Q.erase_quarantined(
+                (int(n) for n in Q.admin.erasure_counts(conn, tenant_id=tenant_id, lead_ids=lead_ids))))
+            out.counts["quarantined_events"] = Q.admin.erase_quarantined(
                 conn, tenant_id=tenant_id, lead_ids=[str(x) for x in lead_ids], external_ids=[r[1] for r in rows])
-            out.leads = len(list(Q.erase_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids)))
+            out.leads = len(list(Q.admin.erase_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids)))
         for e in sorted({*(r[2].strip().lower() for r in rows if r[2]), *normalized}):
-            if Q.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),
+            if Q.admin.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),
                                  reason="erasure") is not None:
                 out.suppressed += 1
-        out.erasure_id = Q.log_erasure(conn, tenant_id=tenant_id, leads=out.leads,
+        out.erasure_id = Q.admin.log_erasure(conn, tenant_id=tenant_id, leads=out.leads,
                                        counts=Jsonb({**out.counts, "suppressed": out.suppressed}))
     return out
 

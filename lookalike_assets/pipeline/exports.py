@@ -98,8 +98,8 @@ def run_exports(
     min_sizes: dict[str, int] | None = None,
 ) -> list[ExportResult]:
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        tenant = Q.get_tenant(conn, tenant_id=tenant_id)
-        audiences = list(Q.published_audiences(conn, tenant_id=tenant_id))
+        tenant = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
+        audiences = list(Q.exports.published_audiences(conn, tenant_id=tenant_id))
     slug = tenant[1]
     out: list[ExportResult] = []
     for audience_id, name, rules_raw in audiences:
@@ -110,13 +110,13 @@ def run_exports(
             out.append(ExportResult(audience_id, name, "-", destination.name, "skipped", error=str(exc)))
             continue
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            members = [dict(zip(EXPORT_COLUMNS, r)) for r in Q.export_members(conn, tenant_id=tenant_id,
+            members = [dict(zip(EXPORT_COLUMNS, r)) for r in Q.exports.export_members(conn, tenant_id=tenant_id,
                                                                               audience_id=audience_id)]
         for fmt in formats:
             res = ExportResult(audience_id, name, fmt, destination.name, "failed")
             out.append(res)
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                job = Q.start_export_job(conn, tenant_id=tenant_id, audience_id=audience_id,
+                job = Q.exports.start_export_job(conn, tenant_id=tenant_id, audience_id=audience_id,
                                          destination=destination.name, format=fmt, run_id=run_id)
             try:
                 rendered = render(fmt, members, (min_sizes or {}).get(fmt))
@@ -137,7 +137,7 @@ def run_exports(
             _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
             if res.status == "succeeded":
                 with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                    Q.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
+                    Q.exports.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
                 log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
                 fault_point("exports:after-first-file")
             else:
@@ -162,7 +162,7 @@ def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, 
             return destination.deliver(path, content)
         except Exception as exc:
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                Q.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
+                Q.exports.export_job_attempt(conn, tenant_id=tenant_id, export_job_id=job, attempts=res.attempts,
                                      error=_safe_error(exc))
             log.info("export %s/%s to %s: attempt %d failed: %s", res.audience, res.format, destination.name,
                         res.attempts, type(exc).__name__)
@@ -181,5 +181,5 @@ def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, 
 
 def _finish(conn, tenant_id, job, res: ExportResult, sha: str | None) -> None:
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        Q.finish_export_job(conn, tenant_id=tenant_id, export_job_id=job, status=res.status, attempts=res.attempts,
+        Q.exports.finish_export_job(conn, tenant_id=tenant_id, export_job_id=job, status=res.status, attempts=res.attempts,
                             file=res.file, row_count=res.rows, sha=sha, error=res.error)

@@ -58,7 +58,7 @@ def default_spec(rows: list[dict]) -> FeatureSpec:
 def load_spec(conn: psycopg.Connection, tenant_id: uuid.UUID) -> FeatureSpec | None:
     """The tenant's spec; None when it has none, or only one of the first format (``refresh_lead_features``
     rebuilds that one from the tenant's leads, keeping its columns, kinds and text columns)."""
-    raw = Q.get_feature_spec(conn, tenant_id=tenant_id)
+    raw = Q.tenants.get_feature_spec(conn, tenant_id=tenant_id)
     if not raw or raw.get("format") != 2:
         return None
     return FeatureSpec.model_validate(raw)
@@ -72,12 +72,12 @@ def upgrade_spec(raw: dict, rows: list[dict]) -> FeatureSpec:
 
 
 def save_spec(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec) -> None:
-    Q.save_feature_spec(conn, tenant_id=tenant_id, spec=Jsonb(spec.model_dump(mode="json")), version=spec.version)
+    Q.tenants.save_feature_spec(conn, tenant_id=tenant_id, spec=Jsonb(spec.model_dump(mode="json")), version=spec.version)
 
 
 def _rows(conn: psycopg.Connection, tenant_id: uuid.UUID, limit: int | None = None):
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(Q.stream_leads_for_features.sql, {"tenant_id": tenant_id})
+        cur.execute(Q.leads.stream_leads_for_features.sql, {"tenant_id": tenant_id})
         n = 0
         while True:
             batch = cur.fetchmany(5000)
@@ -96,13 +96,13 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         spec = load_spec(conn, tenant_id)
         if spec is None:
-            old = Q.get_feature_spec(conn, tenant_id=tenant_id)
+            old = Q.tenants.get_feature_spec(conn, tenant_id=tenant_id)
             sample = list(_rows(conn, tenant_id, SPEC_SAMPLE))
             spec = upgrade_spec(old, sample) if old else default_spec(sample)
             save_spec(conn, tenant_id, spec)
             log.info("inferred feature spec %s: text=%s blocks=%s", spec.version, spec.text_columns,
                      [b.name for b in spec.blocks])
-        known = {r[0]: r[1] for r in Q.feature_hashes(conn, tenant_id=tenant_id)}
+        known = {r[0]: r[1] for r in Q.features.feature_hashes(conn, tenant_id=tenant_id)}
         staged: list[tuple] = []
         n = 0
         for row in _rows(conn, tenant_id):
@@ -114,11 +114,11 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
                 progress(n, None)
         changed = 0
         if staged:
-            Q.create_features_stage(conn)
-            with conn.cursor() as cur, cur.copy(Q.copy_features_stage.sql) as copy:
+            Q.features.create_features_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.features.copy_features_stage.sql) as copy:
                 for r in staged:
                     copy.write_row(r)
-            changed = Q.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
+            changed = Q.features.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
     if changed >= BULK_ROWS:
-        Q.analyze_table(conn, table="lead_features")
+        Q.session.analyze_table(conn, table="lead_features")
     return FeaturesResult(leads=n, changed=changed, spec_version=spec.version, spec=spec, seconds=t.seconds)

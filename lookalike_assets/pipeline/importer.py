@@ -455,5 +455,5 @@ def import_leads(
         if dry_run:
             raise psycopg.Rollback()
     if report.inserted >= BULK_ROWS and not dry_run:
-        Q.analyze_table(conn, table="leads")
+        Q.session.analyze_table(conn, table="leads")
     return report

@@ -25,10 +25,10 @@ class LeadStage:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.rows = 0
-        Q.create_leads_stage(conn)
+        Q.leads.create_leads_stage(conn)
 
     def add(self, rows: Iterable[dict]) -> None:
-        with self.conn.cursor() as cur, cur.copy(Q.copy_leads_stage.sql) as copy:
+        with self.conn.cursor() as cur, cur.copy(Q.leads.copy_leads_stage.sql) as copy:
             for r in rows:
                 vals = [r.get(c) for c in LEAD_COLUMNS]
                 vals[-1] = json.dumps(r.get("attributes") or {}, default=str)
@@ -38,7 +38,7 @@ class LeadStage:
     def merge(self, tenant_id: uuid.UUID, present: Sequence[str] = FIELDS,
               attribute_keys: Sequence[str] = ()) -> tuple[int, int, int]:
         """(inserted, updated, unchanged). Only the ``present`` lead fields and ``attribute_keys`` are written."""
-        ins, upd, staged = Q.merge_leads_stage(self.conn, tenant_id=tenant_id, present=list(present),
+        ins, upd, staged = Q.leads.merge_leads_stage(self.conn, tenant_id=tenant_id, present=list(present),
                                                attribute_keys=list(attribute_keys))
         return int(ins), int(upd), int(staged) - int(ins) - int(upd)
 
@@ -51,5 +51,5 @@ def upsert_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, rows: Iterable[
         stage.add(rows)
         ins, upd, _ = stage.merge(tenant_id)
     if ins >= BULK_ROWS:
-        Q.analyze_table(conn, table="leads")  # many new rows: fresh planner statistics
+        Q.session.analyze_table(conn, table="leads")  # many new rows: fresh planner statistics
     return ins, upd

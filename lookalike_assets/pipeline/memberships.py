@@ -51,7 +51,7 @@ def attribute_types(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict[str,
     """Imported columns a rule may name, numeric when the tenant's feature spec says so."""
     spec = load_spec(conn, tenant_id)
     numeric = {c.name for b in (spec.blocks if spec else []) for c in b.columns if c.kind == "numeric"}
-    return {k: ("number" if k in numeric else "text") for (k,) in Q.attribute_keys(conn, tenant_id=tenant_id)}
+    return {k: ("number" if k in numeric else "text") for (k,) in Q.memberships.attribute_keys(conn, tenant_id=tenant_id)}
 
 
 def validate_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, rules_raw, seed_set_raw) -> Rules:
@@ -64,19 +64,19 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
                         warn_seeds: int = 20) -> list[MembershipResult]:
     results: dict[uuid.UUID, MembershipResult] = {}
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        audiences = list(Q.active_audiences(conn, tenant_id=tenant_id))
+        audiences = list(Q.audiences.active_audiences(conn, tenant_id=tenant_id))
         attrs = attribute_types(conn, tenant_id)
-        seeds = [SeedRow(*r) for r in Q.live_seeds(conn, tenant_id=tenant_id)]
-        seed_leads = {r[0] for r in Q.live_seed_lead_ids(conn, tenant_id=tenant_id)}
-        customers = {r[0] for r in Q.customer_lead_ids(conn, tenant_id=tenant_id)}
-        suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
-        eligible = Q.eligible_lead_count(conn, tenant_id=tenant_id)
+        seeds = [SeedRow(*r) for r in Q.embeddings.live_seeds(conn, tenant_id=tenant_id)]
+        seed_leads = {r[0] for r in Q.memberships.live_seed_lead_ids(conn, tenant_id=tenant_id)}
+        customers = {r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)}
+        suppressed = {r[0] for r in Q.audiences.suppressed_lead_ids(conn, tenant_id=tenant_id)}
+        eligible = Q.memberships.eligible_lead_count(conn, tenant_id=tenant_id)
         members = defaultdict(set)
-        for aid, lead in Q.member_lead_ids(conn, tenant_id=tenant_id):
+        for aid, lead in Q.memberships.member_lead_ids(conn, tenant_id=tenant_id):
             members[aid].add(lead)
 
-    by_name = {a[1]: a for a in audiences}
-    by_id = {str(a[0]): a for a in audiences}
+    by_name = {a.name: a for a in audiences}
+    by_id = {str(a.audience_id): a for a in audiences}
     parsed: dict[str, Rules] = {}
     for audience_id, name, seed_set, rules_raw, _meta, _status in audiences:
         res = MembershipResult(audience_id, name, "skipped")
@@ -100,7 +100,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         parsed[name] = rules
 
     def excluded_names(rules: Rules) -> list[str]:
-        return [by_name[r][1] if r in by_name else by_id[r][1] for r in rules.exclude.audiences]
+        return [by_name[r].name if r in by_name else by_id[r].name for r in rules.exclude.audiences]
 
     try:
         order = exclusion_order({n: excluded_names(r) for n, r in parsed.items()})
@@ -116,7 +116,8 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         rules = parsed[name]
         res = results[audience_id]
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            pool = [dict(zip(POOL_COLUMNS, r)) for r in Q.pool_rows(conn, tenant_id=tenant_id, audience_id=audience_id)]
+            pool = [dict(zip(POOL_COLUMNS, r))
+                    for r in Q.memberships.pool_rows(conn, tenant_id=tenant_id, audience_id=audience_id)]
             res.old_members = set(members.get(audience_id, set()))
         if not pool:
             res.reason = "no candidate pool yet: materialize candidate_pools first"
@@ -136,7 +137,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
     for audience_id, plan in plans.items():
         res = results[audience_id]
         rules = parsed[res.name]
-        others = {a[1]: members.get(a[0], set()) for a in audiences if a[0] != audience_id}
+        others = {a.name: members.get(a.audience_id, set()) for a in audiences if a.audience_id != audience_id}
         res.overlap = overlap(members[audience_id], others)
         res.dropped = dict(plan.dropped)
         res.reach_curve = plan.reach_curve
@@ -148,15 +149,15 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         }
         # one transaction: a reader sees the old pool, members, size and status, or all of the new ones
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            res.pool_changes = dict(zip(("inserted", "updated", "removed", "staged"), Q.merge_staged_pool(
+            res.pool_changes = dict(zip(("inserted", "updated", "removed", "staged"), Q.memberships.merge_staged_pool(
                 conn, tenant_id=tenant_id, audience_id=audience_id)))
-            Q.create_members_stage(conn)
-            with conn.cursor() as cur, cur.copy(Q.copy_members_stage.sql) as copy:
+            Q.memberships.create_members_stage(conn)
+            with conn.cursor() as cur, cur.copy(Q.memberships.copy_members_stage.sql) as copy:
                 for lead_id in plan.members:
                     copy.write_row((lead_id,))
-            Q.resolve_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
-            _added, _removed, size = Q.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
-            Q.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
+            Q.memberships.resolve_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            _added, _removed, size = Q.memberships.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            Q.memberships.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
                                                auto_publish=rules.auto_publish, stats=json.dumps(stats))
         new = members[audience_id]
         res.status, res.size = "built", size
@@ -168,7 +169,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         if res.status == "skipped":
             log.info("audience %s skipped: %s", res.name, res.reason)
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                Q.record_membership_skip(conn, tenant_id=tenant_id, audience_id=res.audience_id, reason=res.reason)
+                Q.memberships.record_membership_skip(conn, tenant_id=tenant_id, audience_id=res.audience_id, reason=res.reason)
     return [results[a[0]] for a in audiences]
 
 

@@ -73,10 +73,11 @@ def refresh_seed_profiles(
     previous profile (and so its pool) and is reported as skipped with the reason."""
     out: list[ProfileResult] = []
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        audiences = list(Q.active_audiences(conn, tenant_id=tenant_id))
-        seeds = list(Q.seed_vectors(conn, tenant_id=tenant_id))
-        live = [SeedRow(seed_id=r[0], lead_id=r[1], label=r[2], weight=r[3], embedded=r[4] is not None) for r in seeds]
-        vec_by_seed = {r[0]: r[4] for r in seeds if r[4] is not None}
+        audiences = list(Q.audiences.active_audiences(conn, tenant_id=tenant_id))
+        seeds = list(Q.embeddings.seed_vectors(conn, tenant_id=tenant_id))
+        live = [SeedRow(seed_id=r.seed_id, lead_id=r.lead_id, label=r.label, weight=r.weight,
+                        embedded=r.embedding is not None) for r in seeds]
+        vec_by_seed = {r.seed_id: r.embedding for r in seeds if r.embedding is not None}
         for audience_id, name, seed_set_raw, _rules, _meta, _status in audiences:
             try:
                 seed_set = parse_seed_set(seed_set_raw)
@@ -100,7 +101,7 @@ def refresh_seed_profiles(
                 res.warnings.append(f"only {len(sel.seeds)} seeds: the profile may be noisy (>= {warn_seeds} advised)")
             vecs = np.stack([to_numpy(vec_by_seed[s.seed_id]) for s in sel.seeds])
             profile = weighted_centroid(vecs, sel.weights)
-            changed = Q.upsert_profile(
+            changed = Q.pools.upsert_profile(
                 conn, tenant_id=tenant_id, audience_id=audience_id, profile=profile, seed_count=len(sel.seeds),
                 weight_total=float(sum(sel.weights)), seed_hash=sel.digest, model_version=model_version,
             )
@@ -118,7 +119,7 @@ def refresh_seed_profiles(
 def stream_vectors(conn: psycopg.Connection, tenant_id: uuid.UUID, batch: int, raw_ids: bool = False):
     """Batches of (lead ids, vectors) of the current tenant (call inside its tenant transaction). With
     ``raw_ids`` the ids are a numpy ``S16`` array (cheap); otherwise UUIDs."""
-    with conn.cursor() as cur, cur.copy(Q.copy_tenant_vectors.sql, {"tenant_id": tenant_id}) as copy:
+    with conn.cursor() as cur, cur.copy(Q.embeddings.copy_tenant_vectors.sql, {"tenant_id": tenant_id}) as copy:
         for ids, vecs in iter_id_vector(copy, DIM, batch):
             yield (ids if raw_ids else [uuid_of(b) for b in ids]), vecs
 
@@ -148,17 +149,17 @@ def _ranked_pool(conn: psycopg.Connection, tenant_id: uuid.UUID, spec, profile: 
     """The top ``n`` leads by the champion's score (leaving out ``exclude``), with each one's similarity to the
     audience's profile and its per-block parts: (lead ids, rank scores, similarity, parts, eligible)."""
     mark = time.perf_counter()
-    rows = list(Q.top_scored_leads(conn, tenant_id=tenant_id, exclude=sorted(exclude), n=n))
-    eligible = Q.scored_lead_count(conn, tenant_id=tenant_id, exclude=sorted(exclude))
+    rows = list(Q.pools.top_scored_leads(conn, tenant_id=tenant_id, exclude=sorted(exclude), n=n))
+    eligible = Q.pools.scored_lead_count(conn, tenant_id=tenant_id, exclude=sorted(exclude))
     ids = [r[0] for r in rows]
     vectors = {}
-    with conn.cursor() as cur, cur.copy(Q.copy_vectors_of.sql, {"tenant_id": tenant_id, "lead_ids": ids}) as cp:
+    with conn.cursor() as cur, cur.copy(Q.ranking.copy_vectors_of.sql, {"tenant_id": tenant_id, "lead_ids": ids}) as cp:
         for raw, vecs in iter_id_vector(cp, DIM, 20_000):
             vectors.update(zip((uuid_of(b) for b in raw), vecs))
     now = time.perf_counter()
     clock["read"] += now - mark
     ids = [i for i in ids if i in vectors]
-    rank = np.array([r[1] for r in rows if r[0] in vectors], dtype=np.float32)
+    rank = np.array([r.score for r in rows if r.lead_id in vectors], dtype=np.float32)
     mat = np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, DIM), np.float32)
     contrib = block_contributions(mat, profile, spec.layout)
     parts = np.stack(list(contrib.values()), axis=1) if contrib else np.zeros((len(ids), 0), np.float32)
@@ -183,16 +184,16 @@ def refresh_candidate_pools(
     results: list[PoolResult] = []
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         spec = load_spec(conn, tenant_id)
-        profiles = list(Q.profiles(conn, tenant_id=tenant_id))
+        profiles = list(Q.pools.profiles(conn, tenant_id=tenant_id))
         if not profiles:
             return []
-        live = [SeedRow(*r) for r in Q.live_seeds(conn, tenant_id=tenant_id)]
-        suppressed = {r[0] for r in Q.suppressed_lead_ids(conn, tenant_id=tenant_id)}
-        audiences = {r[0]: r for r in Q.active_audiences(conn, tenant_id=tenant_id)}
-        ranked = Q.scored_lead_count(conn, tenant_id=tenant_id, exclude=[]) > 0
+        live = [SeedRow(*r) for r in Q.embeddings.live_seeds(conn, tenant_id=tenant_id)]
+        suppressed = {r[0] for r in Q.audiences.suppressed_lead_ids(conn, tenant_id=tenant_id)}
+        audiences = {r[0]: r for r in Q.audiences.active_audiences(conn, tenant_id=tenant_id)}
+        ranked = Q.pools.scored_lead_count(conn, tenant_id=tenant_id, exclude=[]) > 0
         by_similarity, plan = [], []
         for audience_id, name, profile_raw, _n, _mv, meta_raw in profiles:
-            sel = select_seeds(parse_seed_set(audiences[audience_id][2]), live)
+            sel = select_seeds(parse_seed_set(audiences[audience_id].seed_set), live)
             if len(sel.seeds) < min_seeds:
                 # The seed set fell below the minimum since the profile was built: keep the last pool.
                 results.append(PoolResult(audience_id, name, 0, 0, 0, None, status="kept"))
@@ -223,13 +224,13 @@ def refresh_candidate_pools(
         order = rank if rank is not None else sims
         deciles = ntile_desc(len(ids))  # rows are best first by what cuts the audience
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            Q.clear_pool_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
-            Q.create_pool_copy(conn)
-            with conn.cursor() as cur, cur.copy(Q.copy_pool_copy.sql) as copy:
+            Q.pools.clear_pool_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            Q.pools.create_pool_copy(conn)
+            with conn.cursor() as cur, cur.copy(Q.pools.copy_pool_copy.sql) as copy:
                 for i, lead_id in enumerate(ids):
                     copy.write_row((lead_id, float(sims[i]), None if rank is None else float(rank[i]),
                                     int(deciles[i]), json.dumps(why[i])))
-            Q.stage_pool(conn, tenant_id=tenant_id, audience_id=audience_id, run_id=run_id)
+            Q.pools.stage_pool(conn, tenant_id=tenant_id, audience_id=audience_id, run_id=run_id)
         fault_point("pools:after-first-audience")
         results.append(PoolResult(
             audience_id=audience_id, name=name, requested=n, eligible=eligible, candidates=len(ids),
@@ -239,5 +240,5 @@ def refresh_candidate_pools(
     if timings is not None:
         timings.update(clock)
     if sum(r.candidates for r in results) > 20000:
-        Q.analyze_table(conn, table="lookalike_pool_stage")
+        Q.session.analyze_table(conn, table="lookalike_pool_stage")
     return results

@@ -105,9 +105,9 @@ def _load(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list) -> tuple[di
     external, features, vectors = {}, {}, {}
     for i in range(0, len(ids), SCORE_BATCH):
         chunk = ids[i:i + SCORE_BATCH]
-        for lid, ext, feats in Q.lead_features_of(conn, tenant_id=tenant_id, lead_ids=chunk):
+        for lid, ext, feats in Q.ranking.lead_features_of(conn, tenant_id=tenant_id, lead_ids=chunk):
             external[lid], features[lid] = ext, feats
-        with conn.cursor() as cur, cur.copy(Q.copy_vectors_of.sql, {"tenant_id": tenant_id, "lead_ids": chunk}) as cp:
+        with conn.cursor() as cur, cur.copy(Q.ranking.copy_vectors_of.sql, {"tenant_id": tenant_id, "lead_ids": chunk}) as cp:
             for raw_ids, vecs in iter_id_vector(cp, DIM, SCORE_BATCH):
                 for b, v in zip(raw_ids, vecs):
                     vectors[uuid_of(b)] = v
@@ -119,13 +119,13 @@ def load_tenant_data(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Rankin
         spec = load_spec(conn, tenant_id)
         if spec is None:
             raise RankingError("no feature spec: materialize lead_features first")
-        settings = Q.tenant_settings(conn, tenant_id=tenant_id) or {}
+        settings = Q.ranking.tenant_settings(conn, tenant_id=tenant_id) or {}
         excluded = sorted(set(cfg.exclude_features) | set((settings.get("ranking") or {}).get("exclude_features", [])))
-        seeds = [r[0] for r in Q.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
-        customers = [r[0] for r in Q.customer_lead_ids(conn, tenant_id=tenant_id)]
-        labelled = {r[0]: (bool(r[1]), r[2]) for r in Q.labelled_outcomes(
+        seeds = [r[0] for r in Q.ranking.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
+        customers = [r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)]
+        labelled = {r[0]: (bool(r[1]), r[2]) for r in Q.ranking.labelled_outcomes(
             conn, tenant_id=tenant_id, conversion_types=sorted(CONVERSION_TYPES))}
-        unlabelled = [r[0] for r in Q.stable_lead_sample(conn, tenant_id=tenant_id, n=cfg.unlabelled_sample,
+        unlabelled = [r[0] for r in Q.ranking.stable_lead_sample(conn, tenant_id=tenant_id, n=cfg.unlabelled_sample,
                                                          salt=f"pu:{cfg.seed}")]
         needed = list(dict.fromkeys([*seeds, *customers, *labelled, *unlabelled]))
         external, features, vectors = _load(conn, tenant_id, needed)
@@ -151,10 +151,10 @@ def train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Ranki
     """Train a challenger, promote it on clear evidence, score every lead of the tenant with the champion.
     Records the change-log horizon it started from as the tenant's 'ranking' watermark: the conversions below
     it were seen."""
-    horizon = Q.change_horizon(conn)
+    horizon = Q.changes.change_horizon(conn)
     res = _train_and_promote(conn, tenant_id, cfg or RankingConfig(), run_id, progress)
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        Q.set_watermark(conn, tenant_id=tenant_id, kind="ranking", horizon=horizon, run_id=run_id)
+        Q.locks.set_watermark(conn, tenant_id=tenant_id, kind="ranking", horizon=horizon, run_id=run_id)
     return res
 
 
@@ -214,16 +214,16 @@ def _train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Rank
     hold_X = _frame(schema, data, ctx, hold_ids)
     challenger_eval = evaluate(model, hold_X, y_hold, seed=cfg.seed)
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        champ_row = Q.champion_model(conn, tenant_id=tenant_id)
+        champ_row = Q.ranking.champion_model(conn, tenant_id=tenant_id)
     champion_eval: Evaluation | None = None
     if champ_row is not None:
         try:
-            champ = TrainedModel.from_text(champ_row[6])  # trained without the holdout, like the challenger
+            champ = TrainedModel.from_text(champ_row.eval_model_text)  # trained without the holdout, like the challenger
             champ_ctx = _context(champ.schema, data, ctx.seed_ids)  # its own blocks, the same seeds
             champion_eval = evaluate(champ, _frame(champ.schema, data, champ_ctx, hold_ids), y_hold, seed=cfg.seed)
         except Exception as exc:  # a champion that cannot score today's data is no champion
-            log.warning("champion v%s cannot be evaluated: %s", champ_row[1], exc)
-    upgrade = kind == "feedback" and champ_row is not None and champ_row[2] == "pu"
+            log.warning("champion v%s cannot be evaluated: %s", champ_row.version, exc)
+    upgrade = kind == "feedback" and champ_row is not None and champ_row.kind == "pu"
     decision: Decision = decide(challenger_eval, champion_eval, y_hold, min_rows=cfg.min_holdout_rows,
                                 min_positives=cfg.min_holdout_positives, seed=cfg.seed, upgrade=upgrade)
     metrics = {"holdout": challenger_eval.to_json(), "champion_on_same_holdout":
@@ -236,10 +236,10 @@ def _train_and_promote(conn: psycopg.Connection, tenant_id: uuid.UUID, cfg: Rank
         model = _refit(kind, schema, data, cfg, labelled) or model
         metrics["importances"] = model.importances
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        version = Q.next_model_version(conn, tenant_id=tenant_id)
+        version = Q.ranking.next_model_version(conn, tenant_id=tenant_id)
         if decision.promote:
-            Q.retire_champion(conn, tenant_id=tenant_id)
-        Q.insert_model(conn, tenant_id=tenant_id, version=version, kind=kind,
+            Q.ranking.retire_champion(conn, tenant_id=tenant_id)
+        Q.ranking.insert_model(conn, tenant_id=tenant_id, version=version, kind=kind,
                        status="champion" if decision.promote else "rejected", model_text=model.to_text(),
                        eval_model_text=eval_model.to_text() if eval_model is not model else None,
                        features=Jsonb(schema.to_json()), metrics=Jsonb(_finite(metrics)), run_id=run_id)
@@ -289,18 +289,18 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
     """The champion's score of every embedded lead of the tenant, in batches, replacing the tenant's scores in
     one transaction; without a champion the scores are cleared (audiences then order by similarity)."""
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        champ_row = Q.champion_model(conn, tenant_id=tenant_id)
+        champ_row = Q.ranking.champion_model(conn, tenant_id=tenant_id)
     if champ_row is None:
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-            Q.clear_lead_scores(conn, tenant_id=tenant_id)
+            Q.ranking.clear_lead_scores(conn, tenant_id=tenant_id)
         return 0
     data = data or load_tenant_data(conn, tenant_id, cfg or RankingConfig())
     if not data.seeds:
         return 0
-    model = TrainedModel.from_text(champ_row[3])
+    model = TrainedModel.from_text(champ_row.model_text)
     ctx = _context(model.schema, data, list(data.seeds))
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        ids = [r[0] for r in Q.embedded_lead_ids(conn, tenant_id=tenant_id)]
+        ids = [r[0] for r in Q.ranking.embedded_lead_ids(conn, tenant_id=tenant_id)]
     scored: list[tuple] = []
     for i in range(0, len(ids), SCORE_BATCH):
         chunk = ids[i:i + SCORE_BATCH]
@@ -314,18 +314,18 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
             progress(len(scored), len(ids))
     fault_point("ranking:before-scores")
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-        Q.create_score_stage(conn)
-        with conn.cursor() as cur, cur.copy(Q.copy_score_stage.sql) as copy:
+        Q.ranking.create_score_stage(conn)
+        with conn.cursor() as cur, cur.copy(Q.ranking.copy_score_stage.sql) as copy:
             for lid, s in scored:
                 copy.write_row((lid, float(s)))
-        Q.clear_lead_scores(conn, tenant_id=tenant_id)
-        Q.insert_lead_scores(conn, tenant_id=tenant_id, model_id=champ_row[0])
+        Q.ranking.clear_lead_scores(conn, tenant_id=tenant_id)
+        Q.ranking.insert_lead_scores(conn, tenant_id=tenant_id, model_id=champ_row.model_id)
     return len(scored)
 
 
 def champion_summary(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict | None:
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        row = Q.champion_model(conn, tenant_id=tenant_id)
+        row = Q.ranking.champion_model(conn, tenant_id=tenant_id)
     if row is None:
         return None
     _mid, version, kind, _text, metrics, trained_at, _eval = row

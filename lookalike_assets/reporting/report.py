@@ -55,9 +55,9 @@ def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str
     rep = TenantReport(str(tenant_id), name)
     try:
         with tenant_transaction(conn, tenant_id, BI_ROLE), conn.cursor(row_factory=dict_row) as cur:
-            rep.deciles = cur.execute(Q.report_deciles.sql).fetchall()
-            rep.reach = cur.execute(Q.report_reach.sql).fetchall()
-            rep.summary = cur.execute(Q.report_summary.sql).fetchall()
+            rep.deciles = cur.execute(Q.reports.report_deciles.sql).fetchall()
+            rep.reach = cur.execute(Q.reports.report_reach.sql).fetchall()
+            rep.summary = cur.execute(Q.reports.report_summary.sql).fetchall()
     except psycopg.errors.UndefinedTable:
         rep.missing = NO_MARTS
         return rep

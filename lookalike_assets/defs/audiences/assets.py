@@ -93,7 +93,7 @@ def candidate_pools(
         previews = {}
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             for r in [r for r in results if r.status == "staged"][:3]:
-                previews[r.name] = list(Q.staged_pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
+                previews[r.name] = list(Q.pools.staged_pool_preview(conn, tenant_id=tid, audience_id=r.audience_id, n=5))
     short = [r for r in results if r.status == "staged" and r.candidates < min(r.requested, r.eligible)]
     for r in results:
         if r.status == "kept":
@@ -113,8 +113,9 @@ def candidate_pools(
     for aud, rows in previews.items():
         metadata[f"preview: {aud}"] = md_table(
             ["lead", "title", "industry", "rank score", "similarity", "decile", "why similar"],
-            [(r[0], r[1], r[2], "-" if r[3] is None else round(r[3], 4), round(r[4], 4), r[5],
-              ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r[6].items(), key=lambda kv: -kv[1])[:3]))
+            [(r.external_id, r.title, r.industry, "-" if r.rank_score is None else round(r.rank_score, 4),
+              round(r.similarity_score, 4), r.decile,
+              ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]))
              for r in rows],
         )
     return dg.MaterializeResult(

@@ -41,7 +41,7 @@ class LandingConfig(dg.Config):
 def tenant_directory(conn) -> dict[str, str]:
     """slug or id -> tenant id, for files that name tenants either way (any service login but the app's)."""
     out = {}
-    for tid, slug, _name in Q.tenant_directory(conn):
+    for tid, slug, _name in Q.changes.tenant_directory(conn):
         out[slug] = tid
         out[tid] = tid
     return out
@@ -113,24 +113,24 @@ def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig,
 def conversion_facts(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
     t = Timer()
     days = [date.fromisoformat(k) for k in context.partition_keys]
-    rows = []
     with db.connect() as conn:
-        horizon = Q.change_horizon(conn)  # every event below it is in the rebuilt facts
-        tenant_ids = [r[0] for r in Q.tenant_directory(conn)]
+        horizon = Q.changes.change_horizon(conn)  # every event below it is in the rebuilt facts
+        tenant_ids = [r[0] for r in Q.changes.tenant_directory(conn)]
         facts = rebuild_facts(conn, tenant_ids, days)
         with role_transaction(conn, PIPELINE_ROLE):
-            Q.set_day_watermarks(conn, days=days, horizon=horizon, run_id=context.run.run_id)
-        for r in facts:
-            if r.events or r.replaced:
-                rows.append((f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0]), r.tenant_id, r.events,
-                             r.facts, r.replaced, r.converted))
-    context.log.info(f"{len(days)} day(s), {sum(r[2] for r in rows)} events, {sum(r[3] for r in rows)} facts, "
-                     f"{sum(r[5] for r in rows)} newly converted candidates in {t.seconds:.1f}s")
+            Q.locks.set_day_watermarks(conn, days=days, horizon=horizon, run_id=context.run.run_id)
+        touched = [r for r in facts if r.events or r.replaced]
+        span = f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+        rows = [(span, r.tenant_id, r.events, r.facts, r.replaced, r.converted) for r in touched]
+    events, n_facts = sum(r.events for r in touched), sum(r.facts for r in touched)
+    converted = sum(r.converted for r in touched)
+    context.log.info(f"{len(days)} day(s), {events} events, {n_facts} facts, {converted} newly converted candidates "
+                     f"in {t.seconds:.1f}s")
     return dg.MaterializeResult(metadata={
         "days": len(days),
-        "events": sum(r[2] for r in rows),
-        "facts": sum(r[3] for r in rows),
-        "newly_converted": sum(r[5] for r in rows),
+        "events": events,
+        "facts": n_facts,
+        "newly_converted": converted,
         "by_tenant": md_table(["days", "tenant", "events", "facts", "replaced", "converted"], rows[:200]),
     })
 
@@ -150,7 +150,7 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
     metadata: dict = {}
     rows = []
     with db.connect() as conn:
-        tenants = list(Q.tenant_directory(conn))
+        tenants = list(Q.changes.tenant_directory(conn))
         reports = [(slug, build_report(conn, tid, name)) for tid, slug, name in tenants]
         # charts in the metadata for the tenants with outcomes first (the UI shows a bounded number)
         reports.sort(key=lambda sr: (not sr[1].has_outcomes, sr[0]))

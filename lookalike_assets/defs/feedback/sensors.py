@@ -48,8 +48,8 @@ def days_with_conversions(conn, after: str | None) -> tuple[dict[date, str], str
     """Days that got conversion events since ``after`` and whose facts were not rebuilt since (day -> the last
     event's transaction id), and the new horizon."""
     with role_transaction(conn, CHANGES_ROLE):
-        horizon = Q.change_horizon(conn)
-        days = {r[0]: r[1] for r in Q.conversion_days_between(conn, after=after or "0", horizon=horizon)}
+        horizon = Q.changes.change_horizon(conn)
+        days = {r[0]: r[1] for r in Q.conversions.conversion_days_between(conn, after=after or "0", horizon=horizon)}
     return days, horizon
 
 

@@ -36,7 +36,7 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> d
         name = tenant_name(conn, tid)
         res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            preview = list(Q.feature_preview(conn, tenant_id=tid, n=5))
+            preview = list(Q.features.feature_preview(conn, tenant_id=tid, n=5))
     context.log.info(f"{name}: {res.leads} leads, {res.changed} changed, spec {res.spec_version}, "
                      f"{res.seconds:.2f}s")
     return dg.MaterializeResult(metadata={
@@ -76,7 +76,7 @@ def lead_embeddings(
         res = refresh_embeddings(conn, tid, enc, batch_size=lookalike.embed_chunk_size,
                                  progress=ProgressLog(context, "embedded"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            leads, embedded, stale = Q.embedding_coverage(conn, tenant_id=tid, model_version=res.model_version)
+            leads, embedded, stale = Q.embeddings.embedding_coverage(conn, tenant_id=tid, model_version=res.model_version)
     context.log.info(f"{name}: embedded {res.embedded} of {res.to_embed} changed leads in {res.seconds:.1f}s "
                      f"({res.rate:,.0f}/s); coverage {embedded}/{leads}")
     if res.skipped_empty:

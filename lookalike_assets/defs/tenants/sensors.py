@@ -15,7 +15,7 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
 def tenant_slugs(conn) -> dict[str, str]:
     """tenant id -> slug (the partition key) of every tenant."""
     with role_transaction(conn, CHANGES_ROLE):
-        return {t: slug for t, slug, _name in Q.tenant_directory(conn)}
+        return {t: slug for t, slug, _name in Q.changes.tenant_directory(conn)}
 
 
 def waiting_tenants(instance: dg.DagsterInstance, job_name: str, slugs: dict[str, str]) -> set[str]:

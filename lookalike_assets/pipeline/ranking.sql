@@ -55,7 +55,8 @@ left join events e on e.lead_id = coalesce(x.lead_id, c.lead_id)
 order by 1;
 
 -- name: champion_model^
-select model_id, version, kind, model_text, metrics, trained_at, coalesce(eval_model_text, model_text)
+select model_id, version, kind, model_text, metrics, trained_at,
+       coalesce(eval_model_text, model_text) as eval_model_text
 from lookalike_ranking_model
 where tenant_id = :tenant_id and status = 'champion';
 
