@@ -20,7 +20,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up demo serve down test bench clean compose-check check docs
+.PHONY: help install up demo serve down test bench clean compose-check check docs api
 
 help:
 	@echo "make up        install, start the embedded database, load the demo, materialize, serve the UI on $(HOST):$(PORT)"
@@ -76,6 +76,9 @@ bench: install
 	$(BIN)/python bench/end_to_end.py --leads 20000 --tenants 4
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/ranking.py --leads 100000
+
+api: install
+	$(BIN)/lookalike api
 
 compose-check: install
 	$(BIN)/python deploy/check_compose.py

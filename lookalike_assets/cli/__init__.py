@@ -40,6 +40,19 @@ app.add_typer(audiences.app, name="audiences")
 app.add_typer(conversions.app, name="conversions")
 app.add_typer(ranking.app, name="ranking")
 app.add_typer(bi.app, name="bi")
+
+
+@app.command("api")
+def api_cmd(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) against lookalike's database."""
+    import uvicorn
+
+    from lookalike_assets.api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, access_log=False)  # keys never reach a log
 run.register(app)
 # The command's name before the `leads` group existed.
 app.command("import-leads", hidden=True)(leads.import_leads_cmd)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -174,6 +175,47 @@ def revoke_access(conn: psycopg.Connection, role: str) -> Login:
         Q.tenants.delete_tenant_login(conn, role=role)
         _drop_login(conn, role)
     return found[0]
+
+
+@dataclass
+class ApiKey:
+    key_id: str
+    tenant_id: str
+    slug: str
+    name: str
+    created_at: Any
+    last_used_at: Any = None
+    revoked_at: Any = None
+    key: str | None = None  # only when just created: shown once, stored as a hash
+
+
+def grant_api_key(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str | None = None) -> ApiKey:
+    """An API key bound to the tenant: returned once; only its SHA-256 is stored."""
+    from lookalike_assets.domain.apikeys import hash_key, new_key
+
+    row = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))
+    if row is None:
+        raise AdminError(f"no tenant {tenant_id}")
+    name = (name or "api key").strip()
+    if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
+        raise AdminError("a key's name has 1 to 100 characters and no control characters")
+    key = new_key()
+    with conn.transaction():
+        made = Q.tenants.insert_api_key(conn, tenant_id=str(tenant_id), name=name, key_hash=hash_key(key))
+    return ApiKey(str(made.key_id), str(tenant_id), row[1], name, made.created_at, key=key)
+
+
+def list_api_keys(conn: psycopg.Connection, tenant_id: uuid.UUID | None = None) -> list[ApiKey]:
+    return [ApiKey(str(r.key_id), str(r.tenant_id), r.slug, r.name, r.created_at, r.last_used_at, r.revoked_at)
+            for r in Q.tenants.list_api_keys(conn, tenant_id=None if tenant_id is None else str(tenant_id))]
+
+
+def revoke_api_key(conn: psycopg.Connection, key_id: str) -> ApiKey:
+    with conn.transaction():
+        row = Q.tenants.revoke_api_key(conn, key_id=key_id)
+    if row is None:
+        raise AdminError(f"{key_id!r} is not an API key (see `lookalike access list`)")
+    return next(k for k in list_api_keys(conn, row.tenant_id) if k.key_id == str(row.key_id))
 
 
 def erase_from_marts(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_ids: list[str]) -> int:

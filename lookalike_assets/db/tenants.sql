@@ -77,3 +77,17 @@ order by t.slug, r.created_at;
 
 -- name: delete_tenant_login!
 delete from lookalike_tenant_role where role_name = :role;
+
+-- name: insert_api_key^
+insert into lookalike_api_key (tenant_id, name, key_hash) values (:tenant_id, :name, :key_hash)
+returning key_id, created_at;
+
+-- name: list_api_keys
+select k.key_id, k.tenant_id, t.slug, k.name, k.created_at, k.last_used_at, k.revoked_at
+from lookalike_api_key k join tenants t using (tenant_id)
+where :tenant_id::uuid is null or k.tenant_id = :tenant_id::uuid
+order by t.slug, k.created_at;
+
+-- name: revoke_api_key^
+update lookalike_api_key set revoked_at = coalesce(revoked_at, now()) where key_id::text = :key_id
+returning key_id, tenant_id, name;

@@ -323,6 +323,35 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
     return len(scored)
 
 
+def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[dict],
+                    vectors: np.ndarray) -> np.ndarray | None:
+    """The champion's scores of leads that are not stored (their attributes and vectors), exactly as
+    ``score_leads`` scores stored ones; None when the tenant has no champion. Runs as the application."""
+    from lookalike_assets.db.connect import APP_ROLE
+    from lookalike_assets.domain.features import lead_features
+    from lookalike_assets.pipeline.features import lead_row
+
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        champ = Q.ranking.champion_model(conn, tenant_id=tenant_id)
+        if champ is None:
+            return None
+        spec = load_spec(conn, tenant_id)
+        seeds = [r[0] for r in Q.ranking.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
+        customers = [r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)]
+        external, features, vecs = _load(conn, tenant_id, list(dict.fromkeys([*seeds, *customers])))
+    if spec is None or not any(s in vecs for s in seeds):
+        return None
+    model = TrainedModel.from_text(champ.model_text)
+    data = TenantData(spec, [], external, features, vecs, sorted((s for s in seeds if s in vecs), key=external.get),
+                      sorted((c for c in customers if c in vecs), key=external.get), {}, [])
+    ctx = _context(model.schema, data, data.seeds)
+    ids = [uuid.uuid4() for _ in leads]
+    batch = TenantData(spec, [], {}, {i: lead_features(lead_row({"attributes": {}, **a}), spec)[0]
+                                      for i, a in zip(ids, leads)},
+                       dict(zip(ids, vectors)), [], [], {}, [])
+    return model.predict(_frame(model.schema, batch, ctx, ids))
+
+
 def champion_summary(conn: psycopg.Connection, tenant_id: uuid.UUID) -> dict | None:
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         row = Q.ranking.champion_model(conn, tenant_id=tenant_id)

@@ -1,0 +1,68 @@
+-- name: lead_vector^
+-- One lead's vector by lead id or external id.
+select l.lead_id, l.external_id, e.embedding
+from leads l left join lead_embeddings e using (tenant_id, lead_id)
+where l.tenant_id = :tenant_id and (l.lead_id::text = :ref or l.external_id = :ref)
+order by (l.lead_id::text = :ref) desc limit 1;
+
+-- name: nearest_leads
+-- Exact nearest neighbours among the tenant's own vectors (no approximate index: exactly k rows when the tenant
+-- has k other embedded leads).
+select l.lead_id, l.external_id, e.embedding, 1 - (e.embedding <=> :vector) as similarity
+from lead_embeddings e join leads l using (tenant_id, lead_id)
+where e.tenant_id = :tenant_id and e.lead_id <> all(:exclude::uuid[])
+order by e.embedding <=> :vector, e.lead_id
+limit :k;
+
+-- name: published_profiles
+select p.audience_id, a.name, p.profile
+from lookalike_seed_profile p join lookalike_audience a using (tenant_id, audience_id)
+where p.tenant_id = :tenant_id and a.status = 'published' order by a.name;
+
+-- name: nearest_customer^
+-- The existing customer (a live 'won' seed or a closed deal) most like a vector.
+with customers as (
+  select lead_id from lookalike_seed where tenant_id = :tenant_id and deleted_at is null and label = 'won'
+  union
+  select lead_id from lookalike_conversion where tenant_id = :tenant_id and event_type = 'deal_closed'
+)
+select e.lead_id, 1 - (e.embedding <=> :vector) as similarity
+from lead_embeddings e join customers c using (lead_id)
+where e.tenant_id = :tenant_id
+order by e.embedding <=> :vector limit 1;
+
+-- name: duplicate_lead^
+-- A stored lead with the same external id or the same normalized email.
+select lead_id from leads
+where tenant_id = :tenant_id
+  and ((:external_id::text is not null and external_id = :external_id)
+       or (:email::text is not null and lower(btrim(email)) = :email))
+order by (external_id = :external_id) desc nulls last, lead_id limit 1;
+
+-- name: audience_deciles
+-- The lowest score of each decile of an audience's pool, in the order it is cut by.
+select decile, min(coalesce(rank_score, similarity_score)) as floor
+from lookalike_candidate where tenant_id = :tenant_id and audience_id = :audience_id
+group by decile order by decile desc;
+
+-- name: insert_job^
+insert into lookalike_api_job (tenant_id, kind, audience_id) values (:tenant_id, :kind, :audience_id)
+returning job_id, created_at;
+
+-- name: get_job^
+select j.job_id, j.kind, j.audience_id, j.created_at, t.slug
+from lookalike_api_job j join tenants t using (tenant_id)
+where j.tenant_id = :tenant_id and j.job_id::text = :job_id;
+
+-- name: members_page
+-- An audience's members, best first, from a cursor (the last row's order key).
+select c.candidate_id, l.lead_id, l.external_id, c.similarity_score, c.rank_score, c.decile, c.reasons,
+       coalesce(c.rank_score, c.similarity_score) as score
+from lookalike_audience_member m
+join lookalike_candidate c using (tenant_id, candidate_id)
+join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+  and (:after_score::float8 is null
+       or (coalesce(c.rank_score, c.similarity_score), c.candidate_id) < (:after_score::float8, :after_id::uuid))
+order by coalesce(c.rank_score, c.similarity_score) desc, c.candidate_id desc
+limit :n;

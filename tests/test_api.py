@@ -1,0 +1,200 @@
+"""The REST API against the real database: keys bound to a tenant, every path refusing another tenant's key,
+seeds, audiences, jobs, similar leads, scoring a new lead, lead upserts and feedback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import build_tenant, tenant_profile
+from fastapi.testclient import TestClient
+
+from lookalike_assets.db.admin import grant_api_key, revoke_api_key
+from lookalike_assets.db.connect import PIPELINE_ROLE, connect
+from lookalike_assets.pipeline.online import as_array
+
+
+@pytest.fixture(scope="module")
+def api(test_url):
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.demo import load_tenant
+
+    own, pipe = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
+    tenants = []
+    for base, slug in ((0, "api-a"), (1, "api-b")):
+        t = load_tenant(own, tenant_profile(base, slug), 300, pool_size=100)
+        build_tenant(pipe, t.tenant_id, 100)
+        tenants.append((t, grant_api_key(own, t.tenant_id, f"{slug} tests").key))
+    with TestClient(create_app(test_url, encoder=get_encoder("hashing"))) as client:
+        yield client, tenants, own
+    own.close()
+    pipe.close()
+
+
+def auth(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_health_and_openapi(api):
+    client, *_ = api
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/ready").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/tenants/{tenant_id}/leads/{lead_id}/similar" in paths
+
+
+def test_no_key_a_bad_key_and_a_revoked_key_get_401(api, owner):
+    client, ((a, key_a), _), own = api
+    url = f"/v1/tenants/{a.tenant_id}/lookalike/seed"
+    r = client.get(url)
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    assert client.get(url, headers=auth("lk_" + "x" * 40)).json()["code"] == "invalid_key"
+    made = grant_api_key(own, a.tenant_id, "short-lived")
+    assert client.get(url, headers=auth(made.key)).status_code == 200
+    revoke_api_key(own, made.key_id)
+    assert client.get(url, headers=auth(made.key)).status_code == 401
+
+
+def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
+    client, ((_a, key_a), (b, _key_b)), _ = api
+    tb = str(b.tenant_id)
+    some = "00000000-0000-0000-0000-000000000001"
+    calls = [
+        ("get", f"/v1/tenants/{tb}/lookalike/seed", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/seed", {"lead_ids": ["x"]}),
+        ("delete", f"/v1/tenants/{tb}/lookalike/seed/{some}", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience", {"name": "x"}),
+        ("get", f"/v1/tenants/{tb}/lookalike/audience/{some}", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/publish", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/retire", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/feedback",
+         {"candidate_id": some, "event_type": "click", "event_id": "e"}),
+        ("get", f"/v1/tenants/{tb}/lookalike/jobs/{some}", None),
+        ("get", f"/v1/tenants/{tb}/leads/x/similar", None),
+        ("post", f"/v1/tenants/{tb}/leads/score", {"attributes": {"title": "CFO"}}),
+        ("post", f"/v1/tenants/{tb}/leads", {"leads": [{"external_id": "n1"}]}),
+    ]
+    covered = {(m, p.replace(tb, "{tenant_id}")) for m, p, _ in calls}
+    assert len(covered) == len(calls)
+    for method, path, body in calls:
+        r = client.request(method, path, headers=auth(key_a), json=body)
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["code"] == "forbidden"
+    # every tenant path of the service is in the list
+    routes = {p for p in client.get("/openapi.json").json()["paths"] if "{tenant_id}" in p}
+    assert len(routes) == len({p for _, p in covered})
+
+
+def test_seeds_add_list_and_delete(api, owner):
+    client, ((a, key), _), _ = api
+    base = f"/v1/tenants/{a.tenant_id}/lookalike/seed"
+    ext = [r[0] for r in owner.execute("select external_id from leads where tenant_id = %s and not is_seed "
+                                       "order by external_id limit 2", (a.tenant_id,))]
+    r = client.post(base, headers=auth(key), json={"lead_ids": ext, "label": "won"})
+    assert r.status_code == 201, r.text
+    seed_ids = r.json()["seed_ids"]
+    assert len(seed_ids) == 2
+    assert client.post(base, headers=auth(key), json={"lead_ids": ["nobody"]}).status_code == 404
+    r = client.post(base, headers=auth(key), json={"lead_ids": ext, "label": "bogus"})
+    assert r.status_code == 422 and r.json()["field"] == "label"
+    page = client.get(base, headers=auth(key), params={"limit": 5}).json()
+    assert len(page["items"]) == 5 and page["next_cursor"]
+    seen = {i["seed_id"] for i in page["items"]}
+    nxt = client.get(base, headers=auth(key), params={"limit": 5, "cursor": page["next_cursor"]}).json()
+    assert not seen & {i["seed_id"] for i in nxt["items"]}
+    assert client.get(base, headers=auth(key), params={"cursor": "!!"}).json()["code"] == "invalid_cursor"
+    assert client.delete(f"{base}/{seed_ids[0]}", headers=auth(key)).status_code == 204
+    assert client.delete(f"{base}/{seed_ids[0]}", headers=auth(key)).status_code == 404
+
+
+def test_audiences_create_get_publish_and_jobs(api, owner):
+    client, ((a, key), _), _ = api
+    base = f"/v1/tenants/{a.tenant_id}/lookalike"
+    r = client.post(f"{base}/audience", headers=auth(key), json={"name": "API buyers", "seed_set": {"labels": ["won"]},
+                                                                 "rules": {"reach": {"max_size": 50}}})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert client.post(f"{base}/audience", headers=auth(key), json={"name": "API buyers"}).status_code == 409
+    bad = client.post(f"{base}/audience", headers=auth(key), json={"name": "x", "rules": {"filters": [{"field": "salary"}]}})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_audience"
+    job = client.get(f"{base}/jobs/{created['job_id']}", headers=auth(key)).json()
+    assert job["status"] == "pending" and job["audience_id"] == created["audience_id"]
+    assert client.get(f"{base}/jobs/00000000-0000-0000-0000-000000000009", headers=auth(key)).status_code == 404
+    # an audience the pipeline built: members with scores, reasons and deciles, by page
+    aid = owner.execute("select audience_id from lookalike_audience where tenant_id = %s and size_estimate > 10 "
+                        "order by name limit 1", (a.tenant_id,)).fetchone()[0]
+    first = client.get(f"{base}/audience/{aid}", headers=auth(key), params={"limit": 10}).json()
+    assert len(first["members"]) == 10 and first["next_cursor"]
+    m = first["members"][0]
+    assert m["decile"] and m["reasons"] and m["similarity_score"] is not None
+    second = client.get(f"{base}/audience/{aid}", headers=auth(key),
+                        params={"limit": 10, "cursor": first["next_cursor"]}).json()
+    assert not {x["candidate_id"] for x in first["members"]} & {x["candidate_id"] for x in second["members"]}
+    assert client.post(f"{base}/audience/{created['audience_id']}/publish", headers=auth(key)).json()["changed"]
+    assert client.post(f"{base}/audience/{created['audience_id']}/retire", headers=auth(key)).json()["status"] == "retired"
+    assert client.get(f"{base}/audience/00000000-0000-0000-0000-000000000009", headers=auth(key)).status_code == 404
+
+
+def test_similar_returns_k_of_the_tenants_own_leads(api, owner):
+    client, ((a, key), (b, _)), _ = api
+    ext = owner.execute("select external_id from leads where tenant_id = %s order by external_id limit 1",
+                        (a.tenant_id,)).fetchone()[0]
+    r = client.get(f"/v1/tenants/{a.tenant_id}/leads/{ext}/similar", headers=auth(key), params={"k": 25})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert len(rows) == 25
+    ours = {str(x[0]) for x in owner.execute("select lead_id from leads where tenant_id = %s", (a.tenant_id,))}
+    assert {x["lead_id"] for x in rows} <= ours
+    assert [x["similarity_score"] for x in rows] == sorted((x["similarity_score"] for x in rows), reverse=True)
+    assert abs(sum(rows[0]["reasons"].values()) - rows[0]["similarity_score"]) < 1e-3
+    high = client.get(f"/v1/tenants/{a.tenant_id}/leads/{ext}/similar", headers=auth(key),
+                      params={"k": 25, "min_score": rows[5]["similarity_score"] - 1e-6}).json()
+    assert len(high) >= 6 and all(x["similarity_score"] >= rows[5]["similarity_score"] - 1e-6 for x in high)
+    other = owner.execute("select external_id from leads where tenant_id = %s limit 1", (b.tenant_id,)).fetchone()[0]
+    assert client.get(f"/v1/tenants/{a.tenant_id}/leads/{other}/similar", headers=auth(key)).status_code in (200, 404)
+    assert client.get(f"/v1/tenants/{a.tenant_id}/leads/no-such/similar", headers=auth(key)).status_code == 404
+
+
+def test_score_matches_the_pipeline_and_finds_duplicates(api, owner):
+    client, ((a, key), _), _ = api
+    lead = owner.execute(
+        "select l.lead_id, l.external_id, l.company, l.industry, l.company_size, l.country, l.region, l.title, "
+        "l.seniority, l.bio, l.property_type, l.email_opens, l.web_visits, e.embedding "
+        "from leads l join lead_embeddings e using (tenant_id, lead_id) where l.tenant_id = %s "
+        "order by l.external_id limit 1", (a.tenant_id,)).fetchone()
+    attrs = {k: v for k, v in lead._asdict().items() if k not in ("lead_id", "embedding") and v is not None}
+    r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": attrs})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["duplicate_of"] == str(lead.lead_id)
+    profile = owner.execute("select profile from lookalike_seed_profile where tenant_id = %s and audience_id = %s",
+                            (a.tenant_id, out["audience_id"])).fetchone()[0]
+    expected = float(np.dot(as_array(lead.embedding), as_array(profile)))
+    assert abs(out["s_look"] - expected) < 1e-6
+    assert out["decile"] in range(1, 11) and len(out["neighbors"]) == 5
+    assert out["neighbors"][0]["lead_id"] == str(lead.lead_id)
+    assert out["contrast"] is not None and 0 <= out["s_novel"] <= 2
+    empty = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": {}})
+    assert empty.status_code == 400 and empty.json()["code"] == "no_features"
+
+
+def test_leads_upsert_and_feedback(api, owner):
+    client, ((a, key), _), _ = api
+    url = f"/v1/tenants/{a.tenant_id}/leads"
+    r = client.post(url, headers=auth(key), json={"leads": [
+        {"external_id": "api-new-1", "title": "CFO", "industry": "Software", "email": "cfo@example.com"},
+        {"external_id": "api-new-2", "title": "CTO", "industry": "Fintech", "email": "cto@example.com"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == 2
+    assert client.post(url, headers=auth(key), json={"leads": [{"title": "x"}]}).status_code == 400
+    cand = owner.execute("select audience_id, candidate_id from lookalike_candidate where tenant_id = %s "
+                         "order by candidate_id limit 1", (a.tenant_id,)).fetchone()
+    fb = f"/v1/tenants/{a.tenant_id}/lookalike/audience/{cand.audience_id}/feedback"
+    body = {"candidate_id": str(cand.candidate_id), "event_type": "meeting", "event_id": "api-ev-1"}
+    r = client.post(fb, headers=auth(key), json=body)
+    assert r.status_code == 202, r.text
+    assert r.json()["recorded"] == 1
+    again = client.post(fb, headers=auth(key), json=body)
+    assert again.json().get("duplicates") == 1, again.text
+    missing = {**body, "candidate_id": "00000000-0000-0000-0000-000000000009"}
+    assert client.post(fb, headers=auth(key), json=missing).status_code == 404
