@@ -229,11 +229,8 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
             if not ch.added and not ch.already:
                 raise ApiError(404, "not_found", f"no lead {', '.join(ch.not_found[:5])} in this tenant", "lead_ids")
             with tenant_transaction(conn, tid, API_ROLE):
-                ids = [str(r.seed_id) for r in conn.execute(
-                    "select s.seed_id from lookalike_seed s join leads l using (tenant_id, lead_id) "
-                    "where s.tenant_id = %s and s.deleted_at is null and s.label = %s "
-                    "and (l.external_id = any(%s) or l.lead_id::text = any(%s)) order by s.seed_id",
-                    (tid, body.label, ch.added + ch.already, ch.added + ch.already))]
+                ids = [str(r.seed_id) for r in Q.online.live_seed_ids(conn, tenant_id=tid, label=body.label,
+                                                                       refs=ch.added + ch.already)]
         return SeedOut(seed_ids=ids, not_found=ch.not_found, already=ch.already)
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/seed", tags=["seeds"])
@@ -319,11 +316,9 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
             with tenant_transaction(conn, tid, API_ROLE):
-                cand = conn.execute("select lead_id from lookalike_candidate where tenant_id = %s and audience_id = %s "
-                                    "and candidate_id = %s", (tid, a[0], body.candidate_id)).fetchone()
+                cand = Q.online.candidate_lead(conn, tenant_id=tid, audience_id=a[0], candidate_id=body.candidate_id)
                 # a retry without occurred_at is the same event: it keeps the time of its first receipt
-                seen = conn.execute("select occurred_at from lookalike_conversion where tenant_id = %s "
-                                    "and event_id = %s", (tid, body.event_id)).fetchone()
+                seen = Q.online.event_time(conn, tenant_id=tid, event_id=body.event_id)
             if cand is None:
                 raise ApiError(404, "not_found", f"no candidate {body.candidate_id} in this audience", "candidate_id")
             event = {"event_id": body.event_id, "lead_id": str(cand.lead_id), "event_type": body.event_type,
@@ -345,8 +340,7 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
                 job = Q.online.get_job(conn, tenant_id=tid, job_id=str(job_id))
                 if job is None:
                     raise ApiError(404, "not_found", f"no job {job_id}")
-                members = conn.execute("select count(*) from lookalike_audience_member where tenant_id = %s "
-                                       "and audience_id = %s", (tid, job.audience_id)).fetchone()[0]
+                members = Q.online.member_count(conn, tenant_id=tid, audience_id=job.audience_id)
         status, run_id = dagster_status(job.slug, job.created_at)
         return JobOut(job_id=str(job.job_id), kind=job.kind, status=status, run_id=run_id,
                       audience_id=str(job.audience_id) if job.audience_id else None, members=members)

@@ -66,3 +66,19 @@ where m.tenant_id = :tenant_id and m.audience_id = :audience_id
        or (coalesce(c.rank_score, c.similarity_score), c.candidate_id) < (:after_score::float8, :after_id::uuid))
 order by coalesce(c.rank_score, c.similarity_score) desc, c.candidate_id desc
 limit :n;
+
+-- name: live_seed_ids
+select s.seed_id from lookalike_seed s join leads l using (tenant_id, lead_id)
+where s.tenant_id = :tenant_id and s.deleted_at is null and s.label = :label
+  and (l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+order by s.seed_id;
+
+-- name: candidate_lead^
+select lead_id from lookalike_candidate
+where tenant_id = :tenant_id and audience_id = :audience_id and candidate_id = :candidate_id;
+
+-- name: event_time^
+select occurred_at from lookalike_conversion where tenant_id = :tenant_id and event_id = :event_id;
+
+-- name: member_count$
+select count(*) from lookalike_audience_member where tenant_id = :tenant_id and audience_id = :audience_id;
