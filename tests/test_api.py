@@ -198,3 +198,26 @@ def test_leads_upsert_and_feedback(api, owner):
     assert again.json().get("duplicates") == 1, again.text
     missing = {**body, "candidate_id": "00000000-0000-0000-0000-000000000009"}
     assert client.post(fb, headers=auth(key), json=missing).status_code == 404
+
+
+def test_keys_from_the_command_line(api, cli_env):
+    """`access grant --kind api` prints a key once (only its hash is stored), `access list` shows it with when it
+    was last used, `access revoke <key id>` ends it at once."""
+    import re
+
+    from conftest import cli
+
+    client, ((a, _), _), own = api
+    code, out = cli("access", "grant", "--tenant", a.slug, "--kind", "api", "--name", "CRM sync")
+    assert code == 0, out
+    key = re.search(r"key: (lk_\S+)", out).group(1)
+    key_id = re.search(r"API key (\S+) for", out).group(1)
+    assert own.execute("select count(*) from lookalike_api_key where key_hash = %s", (key,)).fetchone()[0] == 0
+    assert client.get(f"/v1/tenants/{a.tenant_id}/lookalike/seed", headers=auth(key)).status_code == 200
+    code, out = cli("access", "list", "--tenant", a.slug)
+    assert code == 0 and key_id[:8] in out and "CRM sync" in out and key not in out
+    code, out = cli("access", "revoke", key_id)
+    assert code == 0 and "revoked" in out
+    assert client.get(f"/v1/tenants/{a.tenant_id}/lookalike/seed", headers=auth(key)).status_code == 401
+    code, out = cli("access", "revoke", "00000000-0000-0000-0000-000000000009")
+    assert code != 0 and "not an API key" in out

@@ -80,19 +80,15 @@ def access_revoke(login: Annotated[str, typer.Argument(help="The login's role na
 
     try:
         _uuid.UUID(login)
+        is_key = True
     except ValueError:
-        pass
-    else:
-        with admin_connection() as conn:
-            try:
-                gone = revoke_api_key(conn, login)
-            except AdminError as exc:
-                fail(str(exc))
-        console.print(f"API key {gone.key_id} of {gone.slug} revoked")
-        return
+        is_key = False
     with admin_connection() as conn:
         try:
-            gone = revoke_access(conn, login)
+            gone = revoke_api_key(conn, login) if is_key else revoke_access(conn, login)
         except AdminError as exc:
             fail(str(exc))
+    if is_key:
+        console.print(f"API key {gone.key_id} of {gone.slug} revoked")
+        return
     console.print(f"login {gone.role} of {gone.slug} revoked")

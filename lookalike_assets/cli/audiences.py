@@ -9,7 +9,19 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from lookalike_assets.cli.common import TenantOpt, console, fail, json_arg, resolve_tenants, split_list, tenant
+from lookalike_assets.cli.common import (
+    DescriptionOpt,
+    PoolByOpt,
+    PoolSizeOpt,
+    SeedSetOpt,
+    TenantOpt,
+    console,
+    fail,
+    json_arg,
+    resolve_tenants,
+    split_list,
+    tenant,
+)
 
 app = typer.Typer(help="Audiences: define, inspect, publish, retire.", no_args_is_help=True)
 
@@ -19,13 +31,11 @@ def audiences_create(
     name: Annotated[str, typer.Argument(help="Audience name (unique in the tenant).")],
     tenant_ref: TenantOpt,
     labels: Annotated[str, typer.Option(help="Seed labels to use, comma-separated; empty: all seeds.")] = "",
-    seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
+    seed_set: SeedSetOpt = None,
     rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json (see README: rule language).")] = None,
-    pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
-    pool_by: Annotated[Optional[str], typer.Option(help="What chooses the pool: 'ranking' (the tenant's model, "
-                                                    "where it has one; the default) or 'similarity' (to this "
-                                                    "audience's own seeds).")] = None,
-    description: Annotated[Optional[str], typer.Option()] = None,
+    pool_size: PoolSizeOpt = None,
+    pool_by: PoolByOpt = None,
+    description: DescriptionOpt = None,
 ) -> None:
     """Define a draft audience; its seed set and rules are validated now, not at the next run."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
@@ -148,13 +158,11 @@ def audiences_edit(
     tenant_ref: TenantOpt,
     name: Annotated[Optional[str], typer.Option(help="A new name.")] = None,
     labels: Annotated[Optional[str], typer.Option(help="Seed labels to use, comma-separated.")] = None,
-    seed_set: Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")] = None,
+    seed_set: SeedSetOpt = None,
     rules: Annotated[Optional[str], typer.Option(help="rules as JSON or @file.json: replaces the rules.")] = None,
-    pool_size: Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)] = None,
-    pool_by: Annotated[Optional[str], typer.Option(help="What chooses the pool: 'ranking' (the tenant's model, "
-                                                    "where it has one; the default) or 'similarity' (to this "
-                                                    "audience's own seeds).")] = None,
-    description: Annotated[Optional[str], typer.Option()] = None,
+    pool_size: PoolSizeOpt = None,
+    pool_by: PoolByOpt = None,
+    description: DescriptionOpt = None,
 ) -> None:
     """Change an audience's name, seed set, rules, pool size or what chooses its pool; validated now, built at
     the next refresh."""

@@ -7,12 +7,19 @@ import logging
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant slug or id.")]
+# The options `audiences create` and `audiences edit` share.
+SeedSetOpt = Annotated[Optional[str], typer.Option(help="seed_set as JSON or @file.json (overrides --labels).")]
+PoolSizeOpt = Annotated[Optional[int], typer.Option(help="Candidate pool size.", min=1)]
+PoolByOpt = Annotated[Optional[str], typer.Option(help="What chooses the pool: 'ranking' (the tenant's model, where "
+                                                  "it has one; the default) or 'similarity' (to this audience's "
+                                                  "own seeds).")]
+DescriptionOpt = Annotated[Optional[str], typer.Option()]
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)

@@ -115,7 +115,7 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
     rank_score = None if rank is None else float(rank[0])
     s_look = looks[0][0] if looks else None
     s_novel = None if customer is None else 1.0 - float(customer.similarity)
-    score = rank_score if rank_score is not None and any(True for _ in floors) else s_look
+    score = s_look if rank_score is None else rank_score  # what the audience's pool is cut by
     decile = next((f.decile for f in floors if score is not None and f.floor is not None and score >= f.floor), None)
     if decile is None and floors and score is not None:
         decile = min(f.decile for f in floors)
