@@ -341,7 +341,11 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
                 if job is None:
                     raise ApiError(404, "not_found", f"no job {job_id}")
                 members = Q.online.member_count(conn, tenant_id=tid, audience_id=job.audience_id)
-        status, run_id = dagster_status(job.slug, job.created_at)
+        if "instance" not in state:  # one Dagster instance for the service's life, made on first use
+            from lookalike_assets.orchestration import get_instance
+
+            state["instance"] = get_instance()
+        status, run_id = dagster_status(state["instance"], job.slug, job.created_at)
         return JobOut(job_id=str(job.job_id), kind=job.kind, status=status, run_id=run_id,
                       audience_id=str(job.audience_id) if job.audience_id else None, members=members)
 
@@ -400,16 +404,10 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
     return app
 
 
-def dagster_status(slug: str, since: datetime) -> tuple[str, str | None]:
+def dagster_status(instance, slug: str, since: datetime) -> tuple[str, str | None]:
     """The newest run of the tenant's partition created after ``since``: its status; pending without one."""
     import dagster as dg
 
-    from lookalike_assets.orchestration import get_instance
-
-    try:
-        instance = get_instance()
-    except Exception:  # noqa: BLE001 - no Dagster instance configured here: nothing has run yet
-        return "pending", None
     runs = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": slug}, created_after=since), limit=1)
     if not runs:
         return "pending", None
