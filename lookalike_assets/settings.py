@@ -46,6 +46,9 @@ class Settings(BaseSettings):
                                   "embedding (one chunk at a time in memory).")
     pool_size: int = Field(default=2000, ge=1, description="Candidates per audience when the audience sets no "
                            "metadata.pool_size.")
+    ann_index_min_leads: int = Field(default=20_000, ge=1, description="A tenant with this many embedded leads gets "
+                                     "an approximate (HNSW) index of its own for the API's similar-leads search "
+                                     "(dropped below half of it); smaller tenants are searched exactly.")
     min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped (their last "
                            "profile and pool are kept).")
     warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this: the audience is built with a "

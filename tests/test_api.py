@@ -69,6 +69,8 @@ def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
         ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/retire", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/feedback",
          {"candidate_id": some, "event_type": "click", "event_id": "e"}),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/export", {"platform": "meta"}),
+        ("get", f"/v1/tenants/{tb}/lookalike/audience/{some}/performance", None),
         ("get", f"/v1/tenants/{tb}/lookalike/jobs/{some}", None),
         ("get", f"/v1/tenants/{tb}/leads/x/similar", None),
         ("post", f"/v1/tenants/{tb}/leads/score", {"attributes": {"title": "CFO"}}),
@@ -102,7 +104,10 @@ def test_seeds_add_list_and_delete(api, owner):
     seen = {i["seed_id"] for i in page["items"]}
     nxt = client.get(base, headers=auth(key), params={"limit": 5, "cursor": page["next_cursor"]}).json()
     assert not seen & {i["seed_id"] for i in nxt["items"]}
-    assert client.get(base, headers=auth(key), params={"cursor": "!!"}).json()["code"] == "invalid_cursor"
+    assert client.get(base, headers=auth(key), params={"cursor": "abc"}).json()["code"] == "invalid_cursor"
+    assert client.get(base, headers=auth(key), params={"cursor": "!!"}).json()["field"] == "cursor"
+    nul = client.post(base, headers=auth(key), json={"lead_ids": ["a\u0000b"]})
+    assert nul.status_code == 422 and nul.json()["field"] == "lead_ids.0"
     assert client.delete(f"{base}/{seed_ids[0]}", headers=auth(key)).status_code == 204
     assert client.delete(f"{base}/{seed_ids[0]}", headers=auth(key)).status_code == 404
 
@@ -155,6 +160,50 @@ def test_similar_returns_k_of_the_tenants_own_leads(api, owner):
     assert client.get(f"/v1/tenants/{a.tenant_id}/leads/no-such/similar", headers=auth(key)).status_code == 404
 
 
+def test_a_large_tenant_gets_its_own_ann_index_and_similar_still_returns_k(api, owner, test_url):
+    """Past the threshold the pipeline gives the tenant a partial HNSW index; searches of that tenant use it (and
+    no other tenant's do), return exactly k rows, and agree with the exact search; below half the threshold it
+    goes. The pipeline cannot build one for another tenant."""
+    import psycopg
+
+    from lookalike_assets.db.connect import tenant_transaction
+    from lookalike_assets.pipeline.embeddings import ensure_ann_index
+
+    client, ((a, key), (b, _)), _ = api
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    try:
+        assert ensure_ann_index(pipe, a.tenant_id, 50) == "created"
+        assert ensure_ann_index(pipe, a.tenant_id, 50) == "exists"
+        assert ensure_ann_index(pipe, b.tenant_id, 10_000) == "none"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with tenant_transaction(pipe, a.tenant_id, PIPELINE_ROLE):
+                pipe.execute("select lookalike_tenant_ann_index(%s, 1)", (b.tenant_id,))
+        probe = owner.execute("select embedding from lead_embeddings where tenant_id = %s limit 1",
+                              (a.tenant_id,)).fetchone()[0]
+        sql = "explain select lead_id from lead_embeddings where tenant_id = %s order by embedding <=> %s limit 10"
+        for tenant, used in ((a.tenant_id, True), (b.tenant_id, False)):
+            with tenant_transaction(pipe, tenant, PIPELINE_ROLE):
+                # at 300 rows sorting them all is cheaper; at 100k the planner picks the index by itself
+                pipe.execute("set local enable_seqscan = off")
+                pipe.execute("set local enable_sort = off")
+                plan = "\n".join(r[0] for r in pipe.execute(sql, (tenant, probe)))
+            assert ("lead_embeddings_ann_" in plan) is used, plan
+        ext = owner.execute("select external_id from leads where tenant_id = %s order by external_id limit 1",
+                            (a.tenant_id,)).fetchone()[0]
+        rows = client.get(f"/v1/tenants/{a.tenant_id}/leads/{ext}/similar", headers=auth(key),
+                          params={"k": 25}).json()
+        assert len(rows) == 25
+        exact = owner.execute(
+            "select e.lead_id::text from lead_embeddings e join leads l using (tenant_id, lead_id) "
+            "where e.tenant_id = %s and l.external_id <> %s order by (e.embedding <=> (select embedding from "
+            "lead_embeddings x join leads y using (tenant_id, lead_id) where y.tenant_id = %s and y.external_id = %s))"
+            " limit 25", (a.tenant_id, ext, a.tenant_id, ext)).fetchall()
+        assert len({r["lead_id"] for r in rows} & {r[0] for r in exact}) >= 23
+        assert ensure_ann_index(pipe, a.tenant_id, 10_000) == "dropped"
+    finally:
+        pipe.close()
+
+
 def test_score_matches_the_pipeline_and_finds_duplicates(api, owner):
     client, ((a, key), _), _ = api
     lead = owner.execute(
@@ -175,7 +224,10 @@ def test_score_matches_the_pipeline_and_finds_duplicates(api, owner):
     assert out["neighbors"][0]["lead_id"] == str(lead.lead_id)
     assert out["contrast"] is not None and 0 <= out["s_novel"] <= 2
     empty = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": {}})
-    assert empty.status_code == 400 and empty.json()["code"] == "no_features"
+    assert empty.status_code == 422 and empty.json()["field"] == "attributes"
+    blank = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key),
+                        json={"attributes": {"nickname": "x"}})
+    assert blank.status_code == 400 and blank.json()["code"] == "no_features"
 
 
 def test_leads_upsert_and_feedback(api, owner):
@@ -186,7 +238,10 @@ def test_leads_upsert_and_feedback(api, owner):
         {"external_id": "api-new-2", "title": "CTO", "industry": "Fintech", "email": "cto@example.com"}]})
     assert r.status_code == 200, r.text
     assert r.json()["inserted"] == 2
-    assert client.post(url, headers=auth(key), json={"leads": [{"title": "x"}]}).status_code == 400
+    r = client.post(url, headers=auth(key), json={"leads": [{"title": "x"}]})
+    assert r.status_code == 422 and r.json()["field"] == "leads.0.external_id"
+    r = client.post(url, headers=auth(key), json={"leads": [{"external_id": "api-nul", "title": "a\u0000b"}]})
+    assert r.status_code == 400 and r.json()["code"] in ("invalid_value", "invalid_leads"), r.text
     cand = owner.execute("select audience_id, candidate_id from lookalike_candidate where tenant_id = %s "
                          "order by candidate_id limit 1", (a.tenant_id,)).fetchone()
     fb = f"/v1/tenants/{a.tenant_id}/lookalike/audience/{cand.audience_id}/feedback"
@@ -221,3 +276,110 @@ def test_keys_from_the_command_line(api, cli_env):
     assert client.get(f"/v1/tenants/{a.tenant_id}/lookalike/seed", headers=auth(key)).status_code == 401
     code, out = cli("access", "revoke", "00000000-0000-0000-0000-000000000009")
     assert code != 0 and "not an API key" in out
+
+
+def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, tmp_path):
+    """POST export makes a job; the export sensor requests one run for it (once, by its run key); the run exports
+    the audience with the shared export code; the job then reads completed with the rows written."""
+    import dagster as dg
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.defs.audiences.api_exports import api_export_job, api_exports_sensor
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.resources import LookalikeDatabase
+    from lookalike_assets.domain.encoders import get_encoder
+
+    _client, ((a, key), _), _ = api
+    instance = dg.DagsterInstance.ephemeral()
+    base = f"/v1/tenants/{a.tenant_id}/lookalike"
+    aud = owner.execute("select audience_id, name from lookalike_audience where tenant_id = %s and size_estimate > 10 "
+                        "order by name limit 1", (a.tenant_id,)).fetchone()
+    owner.execute("update lookalike_audience set status = 'published' where tenant_id = %s and audience_id = %s",
+                  (a.tenant_id, aud.audience_id))
+    with TestClient(create_app(test_url, encoder=get_encoder("hashing"), instance=instance)) as client:
+        r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "tiktok"})
+        assert r.status_code == 422 and r.json()["field"] == "platform"
+        r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "google"})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["export_job_id"]
+        assert client.get(f"{base}/jobs/{job_id}", headers=auth(key)).json()["status"] == "pending"
+
+        db = LookalikeDatabase(database_url=test_url)
+        requests = [rr for rr in api_exports_sensor(dg.build_sensor_context(instance=instance, resources={"db": db}))
+                    if rr.tags.get("lookalike/api_job") == job_id]
+        assert len(requests) == 1
+        rr = requests[0]
+        result = api_export_job.execute_in_process(
+            run_config=rr.run_config, instance=instance, tags=rr.tags,
+            resources={"db": db, "exports": ExportDestinationResource(folder=str(tmp_path), min_sizes={"google": 1})})
+        assert result.success
+        job = client.get(f"{base}/jobs/{job_id}", headers=auth(key)).json()
+        assert job["status"] == "completed" and job["run_id"] == result.run_id, job
+        assert job["kind"] == "export" and job["platform"] == "google" and job["export_status"] == "succeeded"
+        assert job["exported_rows"] > 10
+        assert [p.name for p in tmp_path.rglob("*.csv")] == ["google.csv"]  # only the asked-for file, no index
+
+        owner.execute("update lookalike_audience set status = 'draft' where tenant_id = %s and audience_id = %s",
+                      (a.tenant_id, aud.audience_id))
+        r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "meta"})
+        assert r.status_code == 409 and r.json()["code"] == "not_published"
+        gone = client.post(f"{base}/audience/00000000-0000-0000-0000-000000000009/export", headers=auth(key),
+                           json={"platform": "meta"})
+        assert gone.status_code == 404
+
+
+def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
+    """An audience created through the API: its job is pending until a run of the tenant's partition exists, and
+    completed with the audience's members once that run succeeded."""
+    import dagster as dg
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.definitions import tenant_assets
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+    from lookalike_assets.domain.encoders import get_encoder
+
+    _client, (_, (b, key)), _ = api
+    instance = dg.DagsterInstance.ephemeral()
+    base = f"/v1/tenants/{b.tenant_id}/lookalike"
+    with TestClient(create_app(test_url, encoder=get_encoder("hashing"), instance=instance)) as client:
+        r = client.post(f"{base}/audience", headers=auth(key), json={
+            "name": "Polled", "seed_set": {"labels": ["won"]}, "rules": {"reach": {"max_size": 40}}})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["job_id"]
+        assert client.get(f"{base}/jobs/{job_id}", headers=auth(key)).json()["status"] == "pending"
+        instance.add_dynamic_partitions(TENANTS_PARTITION, [b.slug])
+        run = dg.materialize(tenant_assets, partition_key=b.slug, instance=instance, resources={
+            "db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
+            "lookalike": LookalikeConfig(pool_size=100), "exports": ExportDestinationResource(folder=str(tmp_path))})
+        assert run.success
+        job = client.get(f"{base}/jobs/{job_id}", headers=auth(key)).json()
+        assert job["status"] == "completed" and job["run_id"] == run.run_id, job
+        assert 0 < job["members"] <= 40
+
+
+def test_performance_from_the_marts(owner, test_url, marts_built, two_tenants):
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.domain.encoders import get_encoder
+
+    t = two_tenants[0]
+    key = grant_api_key(owner, t.tenant_id, "performance").key
+    aud = owner.execute("select audience_id from marts.mart_audience_summary where tenant_id = %s "
+                        "order by members desc limit 1", (t.tenant_id,)).fetchone()
+    base = f"/v1/tenants/{t.tenant_id}/lookalike/audience"
+    with TestClient(create_app(test_url, encoder=get_encoder("hashing"))) as client:
+        r = client.get(f"{base}/{aud.audience_id}/performance", headers=auth(key))
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["metrics"]["members"] > 0 and "tenant_base_rate" in out["metrics"]
+        buckets = out["by_similarity_bucket"]
+        assert [b["decile"] for b in buckets] == sorted((b["decile"] for b in buckets), reverse=True)
+        assert sum(b["members"] for b in buckets) == out["metrics"]["members"]
+        fresh = client.post(f"/v1/tenants/{t.tenant_id}/lookalike/audience", headers=auth(key),
+                            json={"name": "Not in the marts yet"}).json()["audience_id"]
+        r = client.get(f"{base}/{fresh}/performance", headers=auth(key))
+        assert r.status_code == 409 and r.json()["code"] == "not_ready"
+        assert client.get(f"{base}/00000000-0000-0000-0000-000000000009/performance",
+                          headers=auth(key)).status_code == 404

@@ -22,10 +22,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lookalike_assets.db.connect import API_ROLE, database_url, service_url, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.apikeys import hash_key, looks_like_key
+from lookalike_assets.domain.exports import FORMATS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline.admin import AdminError
 from lookalike_assets.pipeline.online import OnlineError, score_lead, similar_leads
@@ -49,8 +51,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# An identifier as the database stores it: text without NUL characters (PostgreSQL's text cannot hold one).
+Ident = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+
+
 class SeedIn(Strict):
-    lead_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=10_000,
+    lead_ids: list[Ident] = Field(min_length=1, max_length=10_000,
                                                                                  description="lead ids or external ids")
     label: Literal["won", "meeting", "replied", "scored", "manual"] = "manual"
     weight: float | None = Field(default=None, gt=0, le=100)
@@ -78,11 +84,24 @@ class AudienceCreated(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    kind: str
+    kind: Literal["audience", "export"]
     status: Literal["pending", "running", "completed", "failed"]
     run_id: str | None = None
     audience_id: str | None = None
-    members: int | None = None
+    members: int | None = Field(default=None, description="the audience's members now")
+    platform: str | None = Field(default=None, description="an export job's platform")
+    exported_rows: int | None = Field(default=None, description="rows an export job wrote")
+    export_status: str | None = Field(default=None, description="succeeded, skipped (below the platform's "
+                                      "minimum) or failed")
+    detail: str | None = None
+
+
+class ExportIn(Strict):
+    platform: Literal[tuple(FORMATS)]  # type: ignore[valid-type]
+
+
+class ExportCreated(BaseModel):
+    export_job_id: str
 
 
 class FeedbackIn(Strict):
@@ -94,13 +113,43 @@ class FeedbackIn(Strict):
     occurred_at: datetime | None = None
 
 
+class LeadIn(BaseModel):
+    """A lead: ``external_id`` (the key an upsert goes by) and any of the tenant's fields or new attributes."""
+    model_config = ConfigDict(extra="allow")
+    external_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
 class LeadsIn(Strict):
-    leads: list[dict] = Field(min_length=1, max_length=5_000)
+    leads: list[LeadIn] = Field(min_length=1, max_length=5_000)
 
 
 class ScoreIn(Strict):
-    attributes: dict = Field(description="the lead's fields (title, industry, ..., imported attributes), "
+    attributes: dict = Field(min_length=1, description="the lead's fields (title, industry, ..., imported attributes), "
                                          "optionally external_id and email for the duplicate check")
+
+
+class ErrorOut(BaseModel):
+    code: str = Field(description="stable: unauthenticated, invalid_key, forbidden, not_found, invalid_request, "
+                                  "conflict, not_ready, ...")
+    message: str
+    field: str | None = Field(default=None, description="the field a validation error is about")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text} for status, text in (
+        (400, "The request is well-formed but the data says no (an unknown lead, an invalid rule)."),
+        (401, "No API key, or one that is unknown or revoked."),
+        (403, "The key is of another tenant."),
+        (404, "No such thing in this tenant."),
+        (409, "Not possible in the current state (exists already, not published, not built yet)."),
+        (422, "The request does not match the schema: `field` names the first bad field."),
+    )
+}
+
+
+CURSOR = r"^[A-Za-z0-9_-]+={0,2}$"
+Cursor = Annotated[str | None, Query(max_length=2000, pattern=CURSOR,
+                                     description="next_cursor of the previous page")]
 
 
 class Page(BaseModel):
@@ -122,11 +171,22 @@ def _uncursor(cursor: str | None) -> Any:
 
 
 # ---- the application -------------------------------------------------------------------------------------------
-def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
+def create_app(conninfo: str | None = None, encoder=None, instance=None) -> FastAPI:
+    """The application against the database at ``conninfo`` (the owner's URL; the service logs in as
+    lookalike_api), with a text encoder and a Dagster instance made on first use unless given."""
     owner_url = conninfo or database_url()
     pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=1, max_size=8, open=False,
                           kwargs={"autocommit": True}, configure=_configure)
     state: dict[str, Any] = {"encoder": encoder}
+    if instance is not None:
+        state["instance"] = instance
+
+    def dagster():
+        if "instance" not in state:  # one Dagster instance for the service's life, made on first use
+            from lookalike_assets.orchestration import get_instance
+
+            state["instance"] = get_instance()
+        return state["instance"]
 
     def get_encoder():
         if state["encoder"] is None:
@@ -144,7 +204,7 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
         yield
         pool.close()
 
-    app = FastAPI(title="lookalike", version="1", lifespan=lifespan,
+    app = FastAPI(title="lookalike", version="1", lifespan=lifespan, responses=ERRORS,
                   description="Tenant-scoped lookalike audiences: seeds, audiences, similar leads, scoring.")
 
     @contextmanager
@@ -158,10 +218,19 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
     async def _api_error(_req, exc: ApiError):
         return _error(exc.status_code, exc.code, exc.detail, exc.field)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_req, exc: HTTPException):
-        return _error(exc.status_code, {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error"),
-                      str(exc.detail))
+    @app.exception_handler(StarletteHTTPException)  # the framework's own (404, 405, a body that is not JSON)
+    async def _http_error(req: Request, exc: StarletteHTTPException):
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method the path has, not only the first route's
+            response.headers["Allow"] = ", ".join(sorted(allowed_methods(app, req.scope)))
+        return response
+
+    @app.exception_handler(psycopg.errors.DataException)
+    async def _bad_value(_req, exc: psycopg.errors.DataException):
+        # a value the database cannot hold (a NUL character in free text, a number out of range): the caller's
+        return _error(400, "invalid_value", f"a value cannot be stored: {type(exc).__name__}")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req, exc: RequestValidationError):
@@ -234,7 +303,7 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
         return SeedOut(seed_ids=ids, not_found=ch.not_found, already=ch.already)
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/seed", tags=["seeds"])
-    def list_seed(tid: Tenant, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page:
+    def list_seed(tid: Tenant, cursor: Cursor = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page:
         after = _uncursor(cursor)
         with connection() as conn:
             rows = admin_ops.list_seeds(conn, tid)
@@ -270,11 +339,11 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
             except ValueError as exc:
                 raise ApiError(400, "invalid_audience", str(exc)) from None
             with tenant_transaction(conn, tid, API_ROLE):
-                job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=aid)
+                job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=aid, platform=None)
         return AudienceCreated(audience_id=str(aid), size_estimate=None, job_id=str(job.job_id))
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}", tags=["audiences"])
-    def get_audience(tid: Tenant, audience_id: uuid.UUID, cursor: str | None = None,
+    def get_audience(tid: Tenant, audience_id: uuid.UUID, cursor: Cursor = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
         after = _uncursor(cursor)
         with connection() as conn:
@@ -332,6 +401,37 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
                            "event_type")
         return {"recorded": report.inserted, "duplicates": report.duplicates}
 
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/export", tags=["audiences"],
+              status_code=202)
+    def export(tid: Tenant, audience_id: uuid.UUID, body: ExportIn) -> ExportCreated:
+        """Export a published audience to a platform's upload format, whatever its destinations say: a job the
+        export sensor runs (poll it at .../jobs/{export_job_id})."""
+        with connection() as conn:
+            a = audience_row(conn, tid, str(audience_id))
+            if a[6] != "published":
+                raise ApiError(409, "not_published", f"audience {a[1]!r} is {a[6]}: publish it before exporting")
+            with tenant_transaction(conn, tid, API_ROLE):
+                job = Q.online.insert_job(conn, tenant_id=tid, kind="export", audience_id=a[0], platform=body.platform)
+        return ExportCreated(export_job_id=str(job.job_id))
+
+    @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/performance", tags=["audiences"])
+    def performance(tid: Tenant, audience_id: uuid.UUID) -> dict:
+        """The audience's figures from the marts (as of their last build): size, conversions and rates against
+        the tenant's base rate, the last export, and conversion by similarity decile (10 = the best tenth)."""
+        with connection() as conn:
+            a = audience_row(conn, tid, str(audience_id))
+            try:
+                with tenant_transaction(conn, tid, API_ROLE):
+                    summary = Q.online.audience_summary(conn, tenant_id=tid, audience_id=a[0])
+                    buckets = list(Q.online.audience_deciles_performance(conn, tenant_id=tid, audience_id=a[0]))
+            except psycopg.errors.UndefinedTable:
+                summary = None
+        if summary is None:
+            raise ApiError(409, "not_ready", f"the marts have no figures for audience {a[1]!r} yet: they are "
+                           "rebuilt hourly (or by `lookalike run marts`)")
+        return {"audience_id": str(a[0]), "name": a[1], "metrics": _plain(summary._asdict()),
+                "by_similarity_bucket": [_plain(b._asdict()) for b in buckets]}
+
     # -- jobs
     @app.get("/v1/tenants/{tenant_id}/lookalike/jobs/{job_id}", tags=["jobs"])
     def get_job(tid: Tenant, job_id: uuid.UUID) -> JobOut:
@@ -341,13 +441,21 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
                 if job is None:
                     raise ApiError(404, "not_found", f"no job {job_id}")
                 members = Q.online.member_count(conn, tenant_id=tid, audience_id=job.audience_id)
-        if "instance" not in state:  # one Dagster instance for the service's life, made on first use
-            from lookalike_assets.orchestration import get_instance
+            if job.kind == "export":
+                from lookalike_assets.defs.audiences.api_exports import API_JOB_TAG
 
-            state["instance"] = get_instance()
-        status, run_id = dagster_status(state["instance"], job.slug, job.created_at)
-        return JobOut(job_id=str(job.job_id), kind=job.kind, status=status, run_id=run_id,
-                      audience_id=str(job.audience_id) if job.audience_id else None, members=members)
+                status, run = dagster_status(dagster(), {API_JOB_TAG: str(job.job_id)}, job.created_at)
+                with tenant_transaction(conn, tid, API_ROLE):
+                    done = list(Q.exports.export_results(conn, tenant_id=tid, run_id=run.run_id)) if run else []
+                return JobOut(job_id=str(job.job_id), kind="export", status=status, run_id=run and run.run_id,
+                              audience_id=str(job.audience_id), members=members, platform=job.platform,
+                              exported_rows=sum(r.row_count or 0 for r in done) if done else None,
+                              export_status=done[0].status if done else None,
+                              detail=(done[0].error if done else None) or _failure(run))
+        status, run = dagster_status(dagster(), {"dagster/partition": job.slug}, job.created_at)
+        return JobOut(job_id=str(job.job_id), kind=job.kind, status=status, run_id=run and run.run_id,
+                      audience_id=str(job.audience_id) if job.audience_id else None, members=members,
+                      detail=_failure(run))
 
     # -- leads
     @app.get("/v1/tenants/{tenant_id}/leads/{lead_id}/similar", tags=["leads"])
@@ -378,16 +486,14 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
 
         from lookalike_assets.pipeline.importer import ImportMapping, LeadImportError, import_leads
 
-        missing = [i for i, lead in enumerate(body.leads) if not str(lead.get("external_id") or "").strip()]
-        if missing:
-            raise ApiError(400, "invalid_leads", f"lead {missing[0]} has no external_id", f"leads.{missing[0]}")
-        columns = list(dict.fromkeys(k for lead in body.leads for k in lead))
+        leads = [lead.model_dump() for lead in body.leads]
+        columns = list(dict.fromkeys(k for lead in leads for k in lead))
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "leads.csv"
             with path.open("w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=columns)
                 w.writeheader()
-                for lead in body.leads:
+                for lead in leads:
                     w.writerow({k: "" if v is None else v if not isinstance(v, (dict, list)) else json.dumps(v)
                                 for k, v in lead.items()})
             with connection() as conn:
@@ -404,11 +510,12 @@ def create_app(conninfo: str | None = None, encoder=None) -> FastAPI:
     return app
 
 
-def dagster_status(instance, slug: str, since: datetime) -> tuple[str, str | None]:
-    """The newest run of the tenant's partition created after ``since``: its status; pending without one."""
+def dagster_status(instance, tags: dict[str, str], since: datetime):
+    """The newest Dagster run with these tags created after ``since``: its status for a poller, and the run
+    (pending and None without one)."""
     import dagster as dg
 
-    runs = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": slug}, created_after=since), limit=1)
+    runs = instance.get_run_records(dg.RunsFilter(tags=tags, created_after=since), limit=1)
     if not runs:
         return "pending", None
     run = runs[0].dagster_run
@@ -416,13 +523,46 @@ def dagster_status(instance, slug: str, since: datetime) -> tuple[str, str | Non
               dg.DagsterRunStatus.CANCELED: "failed"}.get(run.status, "running")
     if run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
         status = "pending"
-    return status, run.run_id
+    return status, run
+
+
+def _failure(run) -> str | None:
+    import dagster as dg
+
+    if run is None or run.status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        return None
+    return f"run {run.status.value.lower()}: see run {run.run_id} in the Dagster UI"
+
+
+def _plain(row: dict) -> dict:
+    """A row as JSON: numbers as floats, times as ISO strings, ids as strings."""
+    from decimal import Decimal
+
+    def one(v):
+        if isinstance(v, Decimal):
+            return float(v)
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, uuid.UUID):
+            return str(v)
+        return v
+
+    return {k: one(v) for k, v in row.items() if k != "tenant_id"}
+
+
+def allowed_methods(app: FastAPI, scope) -> set[str]:
+    from starlette.routing import Match
+
+    return {m for route in app.router.routes if route.matches(scope)[0] == Match.PARTIAL
+            for m in (getattr(route, "methods", None) or ())}
 
 
 def _configure(conn: psycopg.Connection) -> None:
     from lookalike_assets.db.connect import named_row
 
     conn.row_factory = named_row
+    # a plan per call: a generic plan (a parameter for the tenant) could not use a tenant's partial ANN index
+    conn.execute("set plan_cache_mode = force_custom_plan")
     try:
         from pgvector.psycopg import register_vector
 

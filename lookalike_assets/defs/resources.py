@@ -77,6 +77,7 @@ class LookalikeConfig(dg.ConfigurableResource):
     warn_seeds: int = setting("warn_seeds", ge=1)
     stream_batch: int = setting("stream_batch", ge=100)
     embed_chunk_size: int = setting("embed_chunk_size", ge=1)
+    ann_index_min_leads: int = setting("ann_index_min_leads", ge=1)
     ranking_min_seeds: int = setting("ranking_min_seeds", ge=3)
     ranking_min_outcomes: int = setting("ranking_min_outcomes", ge=10)
     retrain_after_conversions: int = setting("retrain_after_conversions", ge=1)

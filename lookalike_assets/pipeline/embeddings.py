@@ -112,3 +112,11 @@ def refresh_embeddings(
         Q.session.analyze_table(conn, table="lead_embeddings")
     result.seconds = t.seconds
     return result
+
+
+def ensure_ann_index(conn: psycopg.Connection, tenant_id: uuid.UUID, min_rows: int) -> str:
+    """The tenant's own approximate (HNSW) index for similar-leads search: created once it has ``min_rows``
+    vectors, dropped below half of that (see lookalike_tenant_ann_index). Returns created, exists, dropped or
+    none. Building it takes a share lock on lead_embeddings for its duration (writes of other tenants wait)."""
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        return Q.embeddings.tenant_ann_index(conn, tenant_id=tenant_id, min_rows=min_rows)

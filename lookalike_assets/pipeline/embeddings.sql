@@ -55,3 +55,6 @@ order by s.seed_id;
 select text_blob from (select distinct text_blob from lead_features
                        where tenant_id = :tenant_id and text_blob <> '') t
 order by md5(text_blob) limit :n;
+
+-- name: tenant_ann_index$
+select lookalike_tenant_ann_index(:tenant_id, :min_rows);

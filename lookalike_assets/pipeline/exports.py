@@ -96,15 +96,21 @@ def run_exports(
     attempts: int = 3,
     backoff_seconds: float = 1.0,
     min_sizes: dict[str, int] | None = None,
+    audience: uuid.UUID | None = None,
+    platforms: list[str] | None = None,
 ) -> list[ExportResult]:
+    """Export the tenant's published audiences to their destinations' formats; or, on request (the API's export
+    jobs), one published ``audience`` to the given ``platforms`` whatever its destinations say (then the
+    tenant's index.csv, which lists every audience, is left as it is)."""
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         tenant = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
-        audiences = list(Q.exports.published_audiences(conn, tenant_id=tenant_id))
+        audiences = [a for a in Q.exports.published_audiences(conn, tenant_id=tenant_id)
+                     if audience is None or a[0] == audience]
     slug = tenant[1]
     out: list[ExportResult] = []
     for audience_id, name, rules_raw in audiences:
         try:
-            formats = destinations_of(rules_raw)
+            formats = platforms or destinations_of(rules_raw)
         except RuleError as exc:
             log.info("audience %s: no exports: %s", name, exc)
             out.append(ExportResult(audience_id, name, "-", destination.name, "skipped", error=str(exc)))
@@ -144,7 +150,7 @@ def run_exports(
                 log.info("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
         if isinstance(destination, LocalFolderDestination):
             remove_audience_files(destination.root, slug, audience_id, keep=audience_folder(name, audience_id))
-    if out:
+    if out and audience is None:
         try:
             destination.deliver([slug, "index.csv"], index_csv(out))
         except Exception as exc:  # the index is for people; the exports themselves are logged above

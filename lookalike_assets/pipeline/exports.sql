@@ -46,3 +46,20 @@ join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.c
 where m.tenant_id = :tenant_id and m.audience_id = :audience_id
 on conflict (tenant_id, audience_id, lead_id) do update set
   last_exported_at = now(), exports = x.exports + 1;
+
+-- name: pending_api_exports
+-- Export jobs the API was asked for in the last day (read by lookalike_changes: ids and the platform only); the
+-- sensor starts one run per job (its run key), so a job seen twice runs once.
+select j.tenant_id, j.job_id, j.audience_id, j.platform, j.created_at
+from lookalike_api_job j
+where j.kind = 'export' and j.created_at > now() - interval '1 day'
+order by j.created_at, j.job_id;
+
+-- name: api_export_job^
+select job_id, audience_id, platform, created_at from lookalike_api_job
+where tenant_id = :tenant_id and job_id = :job_id and kind = 'export';
+
+-- name: export_results
+-- What the exports of one run did (the API's export job reads them back).
+select audience_id, format, status, row_count, file, error from lookalike_export_job
+where tenant_id = :tenant_id and run_id = :run_id order by format;

@@ -53,8 +53,20 @@ def similar_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, k: i
         if row.embedding is None or spec is None:
             raise OnlineError(f"lead {ref!r} has no vector yet: it is embedded by the next refresh", "not_embedded")
         vec = as_array(row.embedding)
-        rows = list(Q.online.nearest_leads(conn, tenant_id=tenant_id, vector=vec, exclude=[row.lead_id], k=k))
+        rows = nearest(conn, tenant_id, vec, k, exclude=[row.lead_id])
     return _neighbors(rows, vec, spec, min_score)
+
+
+def nearest(conn: psycopg.Connection, tenant_id: uuid.UUID, vec: np.ndarray, k: int, exclude=()) -> list:
+    """The k stored leads nearest to ``vec`` (inside the tenant's transaction): through the tenant's approximate
+    index when it has one, and exactly k rows whenever the tenant has k eligible leads (an approximate search that
+    came back short is answered again exactly)."""
+    exclude = list(exclude)
+    Q.online.set_ef_search(conn, ef=min(1000, max(64, 2 * (k + len(exclude)))))
+    rows = list(Q.online.nearest_leads(conn, tenant_id=tenant_id, vector=vec, exclude=exclude, k=k))
+    if len(rows) < k and Q.online.eligible_count(conn, tenant_id=tenant_id, exclude=exclude) > len(rows):
+        rows = list(Q.online.nearest_leads_exact(conn, tenant_id=tenant_id, vector=vec, exclude=exclude, k=k))
+    return rows
 
 
 def _neighbors(rows, vec: np.ndarray, spec, min_score: float | None) -> list[Neighbor]:
@@ -108,7 +120,7 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
         customer = Q.online.nearest_customer(conn, tenant_id=tenant_id, vector=vec)
         dup = Q.online.duplicate_lead(conn, tenant_id=tenant_id, external_id=_str(attributes.get("external_id")),
                                       email=normalized_email(attributes.get("email")))
-        near = list(Q.online.nearest_leads(conn, tenant_id=tenant_id, vector=vec, exclude=[], k=k))
+        near = nearest(conn, tenant_id, vec, k)
         best = looks[0][1] if looks else None
         floors = list(Q.online.audience_deciles(conn, tenant_id=tenant_id, audience_id=best.audience_id)) if best else []
     rank = score_new_leads(conn, tenant_id, [attributes], vec[None, :])

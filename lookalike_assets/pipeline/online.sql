@@ -5,14 +5,41 @@ from leads l left join lead_embeddings e using (tenant_id, lead_id)
 where l.tenant_id = :tenant_id and (l.lead_id::text = :ref or l.external_id = :ref)
 order by (l.lead_id::text = :ref) desc limit 1;
 
+-- name: set_ef_search!
+-- How many candidates the approximate index keeps while searching (this transaction only): at least twice k.
+select set_config('hnsw.ef_search', :ef::text, true);
+
 -- name: nearest_leads
--- Exact nearest neighbours among the tenant's own vectors (no approximate index: exactly k rows when the tenant
--- has k other embedded leads).
-select l.lead_id, l.external_id, e.embedding, 1 - (e.embedding <=> :vector) as similarity
-from lead_embeddings e join leads l using (tenant_id, lead_id)
-where e.tenant_id = :tenant_id and e.lead_id <> all(:exclude::uuid[])
-order by e.embedding <=> :vector, e.lead_id
-limit :k;
+-- Nearest neighbours among the tenant's own vectors. A large tenant has a partial HNSW index of its own
+-- (lookalike_tenant_ann_index): the inner query, ordered by distance alone, is what that index answers; a small
+-- tenant's rows are scanned exactly. Ties are broken by lead id outside.
+select n.lead_id, l.external_id, n.embedding, n.similarity
+from (
+  select e.lead_id, e.embedding, 1 - (e.embedding <=> :vector) as similarity
+  from lead_embeddings e
+  where e.tenant_id = :tenant_id and e.lead_id <> all(:exclude::uuid[])
+  order by e.embedding <=> :vector
+  limit :k
+) n
+join leads l on l.tenant_id = :tenant_id and l.lead_id = n.lead_id
+order by n.similarity desc, n.lead_id;
+
+-- name: nearest_leads_exact
+-- The same, never through an approximate index (the order is by an expression no index has): the reference
+-- for recall, and the fallback when the index returned fewer than k rows.
+select n.lead_id, l.external_id, n.embedding, n.similarity
+from (
+  select e.lead_id, e.embedding, 1 - (e.embedding <=> :vector) as similarity
+  from lead_embeddings e
+  where e.tenant_id = :tenant_id and e.lead_id <> all(:exclude::uuid[])
+  order by (e.embedding <=> :vector) + 0
+  limit :k
+) n
+join leads l on l.tenant_id = :tenant_id and l.lead_id = n.lead_id
+order by n.similarity desc, n.lead_id;
+
+-- name: eligible_count$
+select count(*) from lead_embeddings where tenant_id = :tenant_id and lead_id <> all(:exclude::uuid[]);
 
 -- name: published_profiles
 select p.audience_id, a.name, p.profile
@@ -20,7 +47,8 @@ from lookalike_seed_profile p join lookalike_audience a using (tenant_id, audien
 where p.tenant_id = :tenant_id and a.status = 'published' order by a.name;
 
 -- name: nearest_customer^
--- The existing customer (a live 'won' seed or a closed deal) most like a vector.
+-- The existing customer (a live 'won' seed or a closed deal) most like a vector; exact (an approximate index
+-- would search all leads and filter afterwards, and could miss every customer).
 with customers as (
   select lead_id from lookalike_seed where tenant_id = :tenant_id and deleted_at is null and label = 'won'
   union
@@ -29,7 +57,7 @@ with customers as (
 select e.lead_id, 1 - (e.embedding <=> :vector) as similarity
 from lead_embeddings e join customers c using (lead_id)
 where e.tenant_id = :tenant_id
-order by e.embedding <=> :vector limit 1;
+order by (e.embedding <=> :vector) + 0 limit 1;
 
 -- name: duplicate_lead^
 -- A stored lead with the same external id or the same normalized email.
@@ -46,11 +74,12 @@ from lookalike_candidate where tenant_id = :tenant_id and audience_id = :audienc
 group by decile order by decile desc;
 
 -- name: insert_job^
-insert into lookalike_api_job (tenant_id, kind, audience_id) values (:tenant_id, :kind, :audience_id)
+insert into lookalike_api_job (tenant_id, kind, audience_id, platform)
+values (:tenant_id, :kind, :audience_id, :platform)
 returning job_id, created_at;
 
 -- name: get_job^
-select j.job_id, j.kind, j.audience_id, j.created_at, t.slug
+select j.job_id, j.kind, j.audience_id, j.platform, j.created_at, t.slug
 from lookalike_api_job j join tenants t using (tenant_id)
 where j.tenant_id = :tenant_id and j.job_id::text = :job_id;
 
@@ -82,3 +111,17 @@ select occurred_at from lookalike_conversion where tenant_id = :tenant_id and ev
 
 -- name: member_count$
 select count(*) from lookalike_audience_member where tenant_id = :tenant_id and audience_id = :audience_id;
+
+-- name: audience_summary^
+-- An audience's row of the summary mart (as of the marts' last build).
+select audience_name, status, members, candidates, seeds, embedding_coverage, last_refresh_at, conversions,
+       conversion_rate, candidate_conversions, candidate_conversion_rate, tenant_base_rate, conversion_value,
+       last_export_status, last_export_at
+from marts.mart_audience_summary where tenant_id = :tenant_id and audience_id = :audience_id;
+
+-- name: audience_deciles_performance
+-- Conversion by decile of the pool (10 = the best tenth), from the decile mart.
+select decile, min_similarity, max_similarity, members, member_conversions, conversion_rate, lift_vs_audience,
+       lift_vs_base, candidates, candidate_conversions, candidate_conversion_rate
+from marts.mart_audience_performance_by_decile
+where tenant_id = :tenant_id and audience_id = :audience_id order by decile desc;

@@ -15,7 +15,7 @@ from lookalike_assets.domain import encoders, features, vectors
 from lookalike_assets.domain.vectors import DIM
 from lookalike_assets.pipeline import embeddings
 from lookalike_assets.pipeline import features as feature_pipeline
-from lookalike_assets.pipeline.embeddings import refresh_embeddings
+from lookalike_assets.pipeline.embeddings import ensure_ann_index, refresh_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features
 
 GROUP = "leads"
@@ -77,6 +77,9 @@ def lead_embeddings(
                                  progress=ProgressLog(context, "embedded"))
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             leads, embedded, stale = Q.embeddings.embedding_coverage(conn, tenant_id=tid, model_version=res.model_version)
+        ann = ensure_ann_index(conn, tid, lookalike.ann_index_min_leads)
+        if ann in ("created", "dropped"):
+            context.log.info(f"{name}: approximate index for similar-leads search {ann}")
     context.log.info(f"{name}: embedded {res.embedded} of {res.to_embed} changed leads in {res.seconds:.1f}s "
                      f"({res.rate:,.0f}/s); coverage {embedded}/{leads}")
     if res.skipped_empty:
@@ -96,6 +99,7 @@ def lead_embeddings(
             "skipped_no_content": len(res.skipped_empty),
             "seconds": round(res.seconds, 3),
             "leads_per_second": round(res.rate, 1),
+            "ann_index": ann,
         },
         check_results=[dg.AssetCheckResult(
             check_name="every_lead_embedded", passed=bool(embedded == leads and stale == 0),
