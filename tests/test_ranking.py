@@ -89,6 +89,34 @@ def test_promoted_only_when_better(conn, tenant):
     assert rows[0][4]["holdout"]["auc"] > 0.5
 
 
+def test_scoring_a_new_lead_matches_the_stored_score_and_its_cache_follows_the_seeds(conn, tenant):
+    """score_new_leads (the API's score) gives a lead the champion's stored score (real: to 1e-6); its cached
+    scorer is reused while nothing changed and replaced when a seed goes."""
+    from lookalike_assets.pipeline import ranking
+    from lookalike_assets.pipeline.online import as_array
+
+    tid = tenant.tenant_id
+    assert train_and_promote(conn, tid, RankingConfig(min_seeds=10)).status == "promoted"
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        rows = conn.execute(
+            "select l.company, l.industry, l.company_size, l.country, l.region, l.title, l.seniority, l.bio, "
+            "l.property_type, l.email_opens, l.web_visits, s.score, e.embedding from leads l "
+            "join lookalike_lead_score s using (tenant_id, lead_id) join lead_embeddings e using (tenant_id, lead_id) "
+            "order by l.external_id limit 3").fetchall()
+    attrs = [{k: v for k, v in r._asdict().items() if k not in ("score", "embedding") and v is not None} for r in rows]
+    vecs = np.stack([as_array(r.embedding) for r in rows])
+    ranking._SCORERS.clear()
+    first = ranking.score_new_leads(conn, tid, attrs, vecs)
+    assert np.allclose(first, [r.score for r in rows], atol=1e-6)
+    again = ranking.score_new_leads(conn, tid, attrs, vecs)
+    assert np.array_equal(first, again) and len(ranking._SCORERS) == 1
+    with tenant_transaction(conn, tid, PIPELINE_ROLE):
+        conn.execute("update lookalike_seed set deleted_at = now() where seed_id = "
+                     "(select seed_id from lookalike_seed where deleted_at is null order by seed_id limit 1)")
+    ranking.score_new_leads(conn, tid, attrs, vecs)
+    assert len(ranking._SCORERS) == 2
+
+
 def test_fallback_to_similarity_without_a_model(conn, tenant):
     tid = tenant.tenant_id
     with tenant_transaction(conn, tid, PIPELINE_ROLE):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -323,28 +325,55 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
     return len(scored)
 
 
+_SCORERS: OrderedDict = OrderedDict()  # what scoring a new lead needs, per tenant and state (see score_new_leads)
+_SCORERS_LOCK = threading.Lock()
+SCORER_CACHE_SIZE = 32
+
+
 def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[dict],
                     vectors: np.ndarray) -> np.ndarray | None:
     """The champion's scores of leads that are not stored (their attributes and vectors), exactly as
-    ``score_leads`` scores stored ones; None when the tenant has no champion. Runs as the application."""
+    ``score_leads`` scores stored ones; None when the tenant has no champion. Runs as the application.
+
+    The parsed model and its similarity context (the seeds' and customers' vectors) are kept between calls, keyed
+    by the champion, the feature spec, the seed and customer ids and when their vectors were last
+    written: a new champion, seed, customer or embedding makes a new key, so a cached scorer is never stale."""
     from lookalike_assets.db.connect import APP_ROLE
     from lookalike_assets.domain.features import lead_features
     from lookalike_assets.pipeline.features import lead_row
 
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        champ = Q.ranking.champion_model(conn, tenant_id=tenant_id)
+        champ = Q.ranking.champion_model_id(conn, tenant_id=tenant_id)
         if champ is None:
             return None
         spec = load_spec(conn, tenant_id)
         seeds = [r[0] for r in Q.ranking.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
         customers = [r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)]
-        external, features, vecs = _load(conn, tenant_id, list(dict.fromkeys([*seeds, *customers])))
-    if spec is None or not any(s in vecs for s in seeds):
+        both = list(dict.fromkeys([*seeds, *customers]))
+        written = Q.ranking.vectors_written_at(conn, tenant_id=tenant_id, lead_ids=both)
+        spec_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest() if spec else None
+        key = (tenant_id, champ.model_id, spec_hash, tuple(seeds), tuple(customers), written)
+        with _SCORERS_LOCK:
+            scorer = _SCORERS.get(key)
+            if scorer is not None:
+                _SCORERS.move_to_end(key)
+        if scorer is None:
+            model_text = Q.ranking.champion_model(conn, tenant_id=tenant_id).model_text
+            external, features, vecs = _load(conn, tenant_id, both)
+    if spec is None:
         return None
-    model = TrainedModel.from_text(champ.model_text)
-    data = TenantData(spec, [], external, features, vecs, sorted((s for s in seeds if s in vecs), key=external.get),
-                      sorted((c for c in customers if c in vecs), key=external.get), {}, [])
-    ctx = _context(model.schema, data, data.seeds)
+    if scorer is None:
+        if not any(s in vecs for s in seeds):
+            return None
+        model = TrainedModel.from_text(model_text)
+        data = TenantData(spec, [], external, features, vecs, sorted((s for s in seeds if s in vecs), key=external.get),
+                          sorted((c for c in customers if c in vecs), key=external.get), {}, [])
+        scorer = (model, _context(model.schema, data, data.seeds))
+        with _SCORERS_LOCK:
+            _SCORERS[key] = scorer
+            while len(_SCORERS) > SCORER_CACHE_SIZE:
+                _SCORERS.popitem(last=False)
+    model, ctx = scorer
     ids = [uuid.uuid4() for _ in leads]
     batch = TenantData(spec, [], {}, {i: lead_features(lead_row({"attributes": {}, **a}), spec)[0]
                                       for i, a in zip(ids, leads)},

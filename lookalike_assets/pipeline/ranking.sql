@@ -60,6 +60,13 @@ select model_id, version, kind, model_text, metrics, trained_at,
 from lookalike_ranking_model
 where tenant_id = :tenant_id and status = 'champion';
 
+-- name: champion_model_id^
+select model_id, version from lookalike_ranking_model where tenant_id = :tenant_id and status = 'champion';
+
+-- name: vectors_written_at$
+-- When the vectors of some leads were last written (part of the key of a cached scorer).
+select max(computed_at) from lead_embeddings where tenant_id = :tenant_id and lead_id = any(:lead_ids::uuid[]);
+
 -- name: next_model_version$
 select coalesce(max(version), 0) + 1 from lookalike_ranking_model where tenant_id = :tenant_id;
 
