@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python bench/end_to_end.py --leads 20000 --tenants 4
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/ranking.py --leads 100000
+	$(BIN)/python bench/api.py --leads 20000 --tenants 4 --seconds 30
 
 api: install
 	$(BIN)/lookalike api

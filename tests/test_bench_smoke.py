@@ -56,3 +56,12 @@ def test_quality_benchmark(bench_env):
     assert demo["rows"] == 2500 and demo["pool_size"] == 300
     # the generator's hidden propensity is the ceiling; lookalike ranks far better than chance below it
     assert demo["oracle"]["auc"] > demo["ranked"]["auc"] > 0.6
+
+
+def test_api_benchmark(bench_env):
+    """The load benchmark end to end at a tiny size: the service as shipped (`lookalike api`) under locust."""
+    out = run_bench("api.py", "--leads", "1500", "--tenants", "2", "--other-leads", "500", "--clients", "3",
+                    "--seconds", "5", "--encoder", "hashing", env_extra=bench_env)
+    assert {"recall_at_10", "endpoints", "errors", "exact_search_ms", "machine"} <= set(out)
+    assert out["errors"] == 0 and out["endpoints"]["similar"]["requests"] > 0
+    assert out["recall_at_10"] == 1.0  # below the index threshold the search is exact

@@ -201,6 +201,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     @asynccontextmanager
     async def lifespan(_app):
         pool.open()
+        get_encoder()  # loaded before the first request, not during it
         yield
         pool.close()
 
