@@ -50,10 +50,7 @@ on conflict (tenant_id, audience_id, lead_id) do update set
 -- name: pending_api_exports
 -- Export jobs the API was asked for in the last day (read by lookalike_changes: ids and the platform only); the
 -- sensor starts one run per job (its run key), so a job seen twice runs once.
-select j.tenant_id, j.job_id, j.audience_id, j.platform, j.created_at
-from lookalike_api_job j
-where j.kind = 'export' and j.created_at > now() - interval '1 day'
-order by j.created_at, j.job_id;
+select tenant_id, job_id, audience_id, platform, created_at from lookalike_pending_api_exports();
 
 -- name: api_export_job^
 select job_id, audience_id, platform, created_at from lookalike_api_job

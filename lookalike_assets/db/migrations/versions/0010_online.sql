@@ -7,8 +7,18 @@ ALTER TABLE lookalike_api_job ADD CONSTRAINT lookalike_api_job_export_platform
 CREATE INDEX lookalike_api_job_recent_export_idx ON lookalike_api_job (created_at) WHERE kind = 'export';
 COMMENT ON COLUMN lookalike_api_job.platform IS 'For an export job: the format asked for (meta, google, linkedin, crm).';
 
-CREATE POLICY change_reader ON lookalike_api_job FOR SELECT TO lookalike_changes USING (kind = 'export');
-GRANT SELECT (tenant_id, job_id, kind, audience_id, platform, created_at) ON lookalike_api_job TO lookalike_changes;
+-- The sensor reads them through one definer function (ids and the platform of the last day's export jobs), so the
+-- change reader still reads no tenant table.
+CREATE OR REPLACE FUNCTION lookalike_pending_api_exports()
+RETURNS TABLE (tenant_id uuid, job_id uuid, audience_id uuid, platform text, created_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+  SELECT j.tenant_id, j.job_id, j.audience_id, j.platform, j.created_at
+  FROM public.lookalike_api_job j
+  WHERE j.kind = 'export' AND j.created_at > now() - interval '1 day'
+  ORDER BY j.created_at, j.job_id
+$fn$;
+REVOKE ALL ON FUNCTION lookalike_pending_api_exports() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lookalike_pending_api_exports() TO lookalike_changes;
 
 -- An approximate nearest-neighbour index (HNSW, cosine) per large tenant: a partial index on that tenant's rows,
 -- so a search never leaves the tenant (every query has tenant_id = <the tenant>, which implies the index's
