@@ -96,17 +96,25 @@ def new_slug():
 @pytest.fixture(scope="session")
 def two_tenants(test_url):
     """Two small demo tenants (A: software, B: real estate), loaded and fully built with the hashing encoder."""
+    return built_tenants(test_url, [(0, "rls-a"), (1, "rls-b")], 400, pool_size=150)
+
+
+def built_tenants(url: str, profiles: list[tuple[int, str]], leads: int, pool_size: int) -> list:
+    """Demo tenants (profile number, slug) of ``leads`` leads each, loaded and fully built with the hashing
+    encoder."""
     from lookalike_assets.pipeline.demo import load_tenant
 
-    own, pipe = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
-    out = []
-    for base, slug in ((0, "rls-a"), (1, "rls-b")):
-        t = load_tenant(own, tenant_profile(base, slug), 400, pool_size=150)
-        build_tenant(pipe, t.tenant_id, 150)
-        out.append(t)
-    own.close()
-    pipe.close()
-    return out
+    own, pipe = connect(url), connect(url, role=PIPELINE_ROLE)
+    try:
+        out = []
+        for base, slug in profiles:
+            t = load_tenant(own, tenant_profile(base, slug), leads, pool_size=pool_size)
+            build_tenant(pipe, t.tenant_id, pool_size)
+            out.append(t)
+        return out
+    finally:
+        own.close()
+        pipe.close()
 
 
 def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import build_tenant, tenant_profile
+from conftest import built_tenants
 from fastapi.testclient import TestClient
 
 from lookalike_assets.db.admin import grant_api_key, revoke_api_key
@@ -17,18 +17,13 @@ from lookalike_assets.pipeline.online import as_array
 def api(test_url):
     from lookalike_assets.api.app import create_app
     from lookalike_assets.domain.encoders import get_encoder
-    from lookalike_assets.pipeline.demo import load_tenant
 
-    own, pipe = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
-    tenants = []
-    for base, slug in ((0, "api-a"), (1, "api-b")):
-        t = load_tenant(own, tenant_profile(base, slug), 300, pool_size=100)
-        build_tenant(pipe, t.tenant_id, 100)
-        tenants.append((t, grant_api_key(own, t.tenant_id, f"{slug} tests").key))
+    own = connect(test_url)
+    tenants = [(t, grant_api_key(own, t.tenant_id, f"{t.slug} tests").key)
+               for t in built_tenants(test_url, [(0, "api-a"), (1, "api-b")], 300, pool_size=100)]
     with TestClient(create_app(test_url, encoder=get_encoder("hashing"))) as client:
         yield client, tenants, own
     own.close()
-    pipe.close()
 
 
 def auth(key):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import build_tenant, tenant_profile
+from conftest import built_tenants
 from hypothesis import HealthCheck, settings
 
 from lookalike_assets.db.admin import grant_api_key
-from lookalike_assets.db.connect import PIPELINE_ROLE, connect
+from lookalike_assets.db.connect import connect
 
 
 def _schema():
@@ -43,12 +43,11 @@ def fuzz_target(test_url):
 
     from lookalike_assets.api.app import create_app
     from lookalike_assets.domain.encoders import get_encoder
-    from lookalike_assets.pipeline.demo import load_tenant
 
-    own, pipe = connect(test_url), connect(test_url, role=PIPELINE_ROLE)
-    t = load_tenant(own, tenant_profile(2, "api-fuzz"), 200, pool_size=80)
-    build_tenant(pipe, t.tenant_id, 80)
+    t, = built_tenants(test_url, [(2, "api-fuzz")], 200, pool_size=80)
+    own = connect(test_url)
     key = grant_api_key(own, t.tenant_id, "fuzz").key
+    own.close()
     app = create_app(test_url, encoder=get_encoder("hashing"), instance=dg.DagsterInstance.ephemeral())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,8 +62,6 @@ def fuzz_target(test_url):
     yield f"http://127.0.0.1:{port}", t.tenant_id, key
     server.should_exit = True
     thread.join(10)
-    own.close()
-    pipe.close()
 
 
 @pytest.mark.slow

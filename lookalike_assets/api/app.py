@@ -430,8 +430,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
         if summary is None:
             raise ApiError(409, "not_ready", f"the marts have no figures for audience {a[1]!r} yet: they are "
                            "rebuilt hourly (or by `lookalike run marts`)")
-        return {"audience_id": str(a[0]), "name": a[1], "metrics": _plain(summary._asdict()),
-                "by_similarity_bucket": [_plain(b._asdict()) for b in buckets]}
+        return {"audience_id": str(a[0]), "name": a[1], "metrics": summary._asdict(),  # FastAPI encodes the numerics and times
+                "by_similarity_bucket": [b._asdict() for b in buckets]}
 
     # -- jobs
     @app.get("/v1/tenants/{tenant_id}/lookalike/jobs/{job_id}", tags=["jobs"])
@@ -533,22 +533,6 @@ def _failure(run) -> str | None:
     if run is None or run.status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return None
     return f"run {run.status.value.lower()}: see run {run.run_id} in the Dagster UI"
-
-
-def _plain(row: dict) -> dict:
-    """A row as JSON: numbers as floats, times as ISO strings, ids as strings."""
-    from decimal import Decimal
-
-    def one(v):
-        if isinstance(v, Decimal):
-            return float(v)
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, uuid.UUID):
-            return str(v)
-        return v
-
-    return {k: one(v) for k, v in row.items() if k != "tenant_id"}
 
 
 def allowed_methods(app: FastAPI, scope) -> set[str]:

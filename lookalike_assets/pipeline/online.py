@@ -123,7 +123,7 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
         near = nearest(conn, tenant_id, vec, k)
         best = looks[0][1] if looks else None
         floors = list(Q.online.audience_deciles(conn, tenant_id=tenant_id, audience_id=best.audience_id)) if best else []
-    rank = score_new_leads(conn, tenant_id, [attributes], vec[None, :])
+    rank = score_new_leads(conn, tenant_id, [attributes], vec[None, :], spec=spec)
     rank_score = None if rank is None else float(rank[0])
     s_look = looks[0][0] if looks else None
     s_novel = None if customer is None else 1.0 - float(customer.similarity)

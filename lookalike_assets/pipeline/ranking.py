@@ -25,6 +25,7 @@ from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transact
 from lookalike_assets.db.queries import Q
 from lookalike_assets.db.vector_copy import iter_id_vector, uuid_of
 from lookalike_assets.domain.conversions import CONVERSION_TYPES
+from lookalike_assets.domain.features import FeatureSpec
 from lookalike_assets.domain.ranking import (
     Decision,
     Evaluation,
@@ -331,9 +332,10 @@ SCORER_CACHE_SIZE = 32
 
 
 def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[dict],
-                    vectors: np.ndarray) -> np.ndarray | None:
+                    vectors: np.ndarray, spec: FeatureSpec | None = None) -> np.ndarray | None:
     """The champion's scores of leads that are not stored (their attributes and vectors), exactly as
-    ``score_leads`` scores stored ones; None when the tenant has no champion. Runs as the application.
+    ``score_leads`` scores stored ones; None when the tenant has no champion. Runs as the application. ``spec``:
+    the tenant's feature spec when the caller has just read it (else it is read here).
 
     The parsed model and its similarity context (the seeds' and customers' vectors) are kept between calls, keyed
     by the champion, the feature spec, the seed and customer ids and when their vectors were last
@@ -346,7 +348,7 @@ def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[
         champ = Q.ranking.champion_model_id(conn, tenant_id=tenant_id)
         if champ is None:
             return None
-        spec = load_spec(conn, tenant_id)
+        spec = spec or load_spec(conn, tenant_id)
         seeds = [r[0] for r in Q.ranking.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
         customers = [r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)]
         both = list(dict.fromkeys([*seeds, *customers]))

@@ -31,14 +31,12 @@ def api_export(context: dg.OpExecutionContext, config: ApiExportConfig, db: Look
             job = Q.exports.api_export_job(conn, tenant_id=tid, job_id=job_id)
         if job is None:
             raise dg.Failure(f"no export job {job_id} for tenant {tid}")
-        lease = locks.acquire(conn, tid, context.run.run_id, wait_seconds=db.lock_wait_seconds,
-                              ttl_seconds=db.lease_ttl_seconds)
-        try:
+        # the tenant's lease, kept alive by its heartbeat, as every tenant step holds it (one step: the last)
+        with locks.tenant_step(conn, db.conninfo(), tid, context.run.run_id, last=True,
+                               wait_seconds=db.lock_wait_seconds, ttl_seconds=db.lease_ttl_seconds):
             results = run_exports(conn, tid, exports.get(), run_id=context.run.run_id, attempts=exports.attempts,
                                   backoff_seconds=exports.backoff_seconds, min_sizes=exports.min_sizes,
                                   audience=job.audience_id, platforms=[job.platform])
-        finally:
-            locks.release(conn, lease)
     if not results:
         raise dg.Failure(f"audience {job.audience_id} is not published (any more): nothing to export")
     for r in results:
