@@ -9,6 +9,7 @@ import pytest
 from lookalike_assets.domain.rules import (
     RuleError,
     apply_rules,
+    compile_filters,
     destinations_of,
     exclusion_order,
     overlap,
@@ -148,8 +149,46 @@ def test_reach_curve_is_monotone():
     assert sizes == sorted(sizes) and sizes[-1] == 4 and curve[0]["threshold"] == 0.9
 
 
+def platforms(raw):
+    return [(d.platform, d.per_segment) for d in destinations_of(raw)]
+
+
 def test_destinations():
-    assert destinations_of(None) == ["crm"]
-    assert destinations_of({"destinations": ["meta", "meta", "crm"]}) == ["meta", "crm"]
+    assert platforms(None) == [("crm", False)]
+    assert platforms({"destinations": ["meta", "meta", "crm"]}) == [("meta", False), ("crm", False)]
+    assert platforms({"destinations": [{"platform": "meta", "per_segment": True}, "crm"]}) == [
+        ("meta", True), ("crm", False)]
     with pytest.raises(RuleError):
         destinations_of({"destinations": "meta"})
+    with pytest.raises(RuleError, match=r"rules.destinations\[0\].per_segment"):
+        destinations_of({"destinations": [{"platform": "meta", "per_segment": "often"}]})
+    with pytest.raises(RuleError, match="unknown destination 'myspace'"):
+        destinations_of({"destinations": ["meta", "myspace"]})
+
+
+@pytest.mark.parametrize("segments, message", [
+    ({"k_min": 5, "k_max": 2}, "k_min \\(5\\) is greater than k_max"),
+    ({"min_share": 0.6, "max_share": 0.5}, "min_share"),
+    ({"k": 3}, "unknown key 'k'"),
+    ({"min_percent": 0}, "greater than 0"),
+])
+def test_segment_settings_are_validated(segments, message):
+    with pytest.raises(RuleError, match=message):
+        parse_rules({"segments": segments})
+
+
+def test_relative_dates_are_fixed_when_the_audience_is_refreshed():
+    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    rules = parse_rules({"filters": [{"field": "last_activity_at", "op": "within_last", "value": "P30D"}]})
+    (f,) = compile_filters(rules, now=now)
+    assert f.matches({"last_activity_at": "2026-11-01T00:00:00Z"})
+    assert not f.matches({"last_activity_at": "2026-10-01T00:00:00Z"}) and not f.matches({})
+    (g,) = compile_filters(parse_rules({"filters": [
+        {"field": "last_activity_at", "op": "not_within_last", "value": "P2W"}]}), now=now)
+    assert g.matches({"last_activity_at": "2026-10-01"}) and g.matches({}) and not g.matches(
+        {"last_activity_at": "2026-11-20"})
+    for bad, msg in (("30 days", "ISO 8601 duration"), ("-P3D", "ISO 8601|positive"), (30, "ISO 8601")):
+        with pytest.raises(RuleError, match=msg):
+            parse_rules({"filters": [{"field": "last_activity_at", "op": "within_last", "value": bad}]})
+    with pytest.raises(RuleError, match="does not apply to number field"):
+        parse_rules({"filters": [{"field": "web_visits", "op": "within_last", "value": "P3D"}]})

@@ -53,6 +53,72 @@ def audiences_create(
     console.print(f"audience {name!r} created as draft: {aid}")
 
 
+@app.command("draft")
+def audiences_draft(
+    description: Annotated[str, typer.Argument(help="The audience in words, e.g. \"CFOs at fintech companies in "
+                                                     "Germany with more than 200 employees who opened our emails\".")],
+    tenant_ref: TenantOpt,
+    name: Annotated[Optional[str], typer.Option(help="Name of the draft (default: the description).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Create the draft audience (otherwise only show the proposal).")
+                   ] = False,
+    partial: Annotated[bool, typer.Option("--partial", help="With --yes: create it even if some words were not "
+                                                            "understood.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
+) -> None:
+    """Turn a description into proposed rules and a seed set, with the reason for each part; --yes creates it."""
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.domain.audience import AudienceDefinitionError
+    from lookalike_assets.domain.describe import DescriptionError
+    from lookalike_assets.domain.encoders import EncoderError
+    from lookalike_assets.domain.rules import RuleError
+    from lookalike_assets.pipeline.admin import AdminError, create_audience
+    from lookalike_assets.pipeline.describe import describe_audience, description_encoder
+
+    tid = tenant(tenant_ref)
+    try:
+        encoder = description_encoder()
+    except EncoderError as exc:
+        fail(f"the text encoder could not be loaded: {exc}", 1)
+    with service_connection(APP_ROLE) as conn:
+        try:
+            draft = describe_audience(conn, tid, description, encoder)
+        except (DescriptionError, RuleError) as exc:
+            fail(str(exc))
+        if as_json:
+            typer.echo(json.dumps(draft.as_dict(), default=str, indent=2))
+        else:
+            print_draft(draft)
+        if not yes:
+            if not as_json:
+                console.print("nothing created: run again with --yes to create this draft audience")
+            return
+        if draft.not_understood and not partial:
+            fail("not created: some words were not understood ("
+                 + ", ".join(map(repr, draft.not_understood)) + "); reword them, or add --partial", 1)
+        audience_name = (name or description).strip()[:200]
+        try:
+            aid = create_audience(conn, tid, audience_name, seed_set=draft.seed_set, rules=draft.rules,
+                                  description=description)
+        except (AdminError, RuleError, AudienceDefinitionError, ValueError) as exc:
+            fail(str(exc))
+    console.print(f"audience {audience_name!r} created as draft: {aid}")
+
+
+def print_draft(draft) -> None:
+    table = Table("words", "field", "operator", "value", "matched by", "confidence", title="understood")
+    for p in draft.parts:
+        value = p.value if not isinstance(p.value, dict) else f"{p.value.get('min')} .. {p.value.get('max')}"
+        table.add_row(p.phrase, p.field, p.op, str(value), p.how, f"{p.confidence:.2f}")
+    console.print(table)
+    for phrase in draft.not_understood:
+        console.print(f"[yellow]not understood:[/yellow] {phrase!r} (matches no field or value of this tenant "
+                      "well enough to guess)")
+    for note in draft.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"seed set {json.dumps(draft.seed_set)}: {draft.seed_reason}")
+    console.print("rules " + json.dumps(draft.rules, indent=2))
+
+
 @app.command("list")
 def audiences_list(tenant_ref: TenantOpt) -> None:
     """The tenant's audiences."""

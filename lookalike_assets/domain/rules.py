@@ -15,7 +15,8 @@ Example::
       "reach": {"max_percent": 5},
       "exclude": {"seeds": true, "customers": true, "audiences": ["Engaged lookalikes"]},
       "auto_publish": true,
-      "destinations": ["meta", "google", "linkedin", "crm"]
+      "destinations": ["meta", "google", "linkedin", {"platform": "crm", "per_segment": true}],
+      "segments": {"k_max": 8}
     }
 
 Only known fields and operators are accepted; anything else is refused with an error that names it. Rules are
@@ -30,10 +31,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 FieldType = Literal["text", "number", "datetime"]
 
@@ -60,7 +61,9 @@ PRESENCE_ONLY = {"email", "phone"}
 
 TEXT_OPS = {"in", "not_in", "eq", "ne", "contains", "present", "absent"}
 NUMBER_OPS = {"in", "not_in", "eq", "ne", "gt", "gte", "lt", "lte", "between", "present", "absent"}
-DATETIME_OPS = {"gt", "gte", "lt", "lte", "between", "present", "absent"}
+# within_last / not_within_last: relative to when the audience is refreshed, with an ISO 8601 duration ("P30D")
+DATETIME_OPS = {"gt", "gte", "lt", "lte", "between", "present", "absent", "within_last", "not_within_last"}
+RELATIVE_OPS = {"within_last", "not_within_last"}
 ALL_OPS = sorted(TEXT_OPS | NUMBER_OPS | DATETIME_OPS)
 DESTINATIONS = ("meta", "google", "linkedin", "crm")
 MAX_LIST = 1000
@@ -147,6 +150,40 @@ class Exclude(BaseModel):
                                  description="Members of these audiences (names or ids) are left out.")
 
 
+class DestinationSpec(BaseModel):
+    """A destination written as an object: its platform, and whether each segment also gets its own file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["meta", "google", "linkedin", "crm"]
+    per_segment: bool = False
+
+
+class Segments(BaseModel):
+    """How ``audience_segments`` splits the audience once it is published: into k (``k_min``..``k_max``)
+    segments, each between ``min_percent`` and ``max_percent`` of the tenant's scored leads where the audience is
+    big enough for that, else between ``min_share`` and ``max_share`` of the audience; never below ``min_size``
+    members."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    k_min: int = Field(default=2, ge=1, le=50)
+    k_max: int = Field(default=10, ge=1, le=50)
+    min_percent: float = Field(default=5.0, gt=0, le=100)
+    max_percent: float = Field(default=10.0, gt=0, le=100)
+    min_share: float = Field(default=0.1, gt=0, le=1)
+    max_share: float = Field(default=0.5, gt=0, le=1)
+    min_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Segments:
+        for lo, hi in (("k_min", "k_max"), ("min_percent", "max_percent"), ("min_share", "max_share")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"{lo} ({getattr(self, lo)}) is greater than {hi} ({getattr(self, hi)})")
+        return self
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -155,17 +192,31 @@ class Rules(BaseModel):
     reach: Reach | None = None
     exclude: Exclude = Field(default_factory=Exclude)
     auto_publish: bool = False
-    destinations: list[Literal["meta", "google", "linkedin", "crm"]] = Field(default_factory=lambda: ["crm"])
+    destinations: list[Literal["meta", "google", "linkedin", "crm"] | DestinationSpec] = Field(
+        default_factory=lambda: ["crm"])
+    segments: Segments = Field(default_factory=Segments)
+
+    def destination_specs(self) -> list[DestinationSpec]:
+        """Each destination once (the first mention wins), as objects."""
+        out: dict[str, DestinationSpec] = {}
+        for d in self.destinations:
+            spec = d if isinstance(d, DestinationSpec) else DestinationSpec(platform=d)
+            out.setdefault(spec.platform, spec)
+        return list(out.values())
 
 
 def _format_errors(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
-        loc = "rules" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
+        # union members' tags ("DestinationSpec", "literal[...]") are pydantic's, not places in the rules
+        path = [p for p in e["loc"] if not (isinstance(p, str) and (p == "DestinationSpec" or p.startswith("literal[")))]
+        loc = "rules" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown key {e['loc'][-1]!r}"
-        elif e["type"] == "literal_error" and "destinations" in map(str, e["loc"]):
+        elif e["type"] in ("literal_error", "model_type") and "destinations" in map(str, e["loc"]):
+            if e["type"] == "model_type" or not isinstance(e["input"], str):
+                continue  # the other member of the union (a name, or an object) explains it
             msg = f"unknown destination {e['input']!r} (known: {', '.join(DESTINATIONS)})"
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
@@ -262,7 +313,25 @@ def _convert(v: Any, ftype: FieldType, what: str):
     return out
 
 
-def _operands(f: Filter, ftype: FieldType) -> tuple:
+DURATION = TypeAdapter(timedelta)
+
+
+def parse_duration(v: Any) -> timedelta:
+    """An ISO 8601 duration (``P30D``, ``P2W``, ``PT12H``), positive."""
+    if not isinstance(v, str) or not v.strip().lstrip("-").upper().startswith("P"):
+        raise ValueError(f"value {v!r} is not an ISO 8601 duration such as 'P30D'")
+    try:
+        d = DURATION.validate_python(v.strip())
+    except ValidationError:
+        raise ValueError(f"value {v!r} is not an ISO 8601 duration such as 'P30D'") from None
+    if d <= timedelta(0):
+        raise ValueError(f"duration {v!r} must be positive")
+    return d
+
+
+def _operands(f: Filter, ftype: FieldType, now: datetime | None = None) -> tuple:
+    if f.op in RELATIVE_OPS:
+        return ((now or datetime.now(timezone.utc)) - parse_duration(f.value),)
     if f.op in ("in", "not_in"):
         return (frozenset(_convert(v, ftype, "value") for v in f.values or []),)
     if f.op == "between":
@@ -296,8 +365,13 @@ class CompiledFilter:
         conv = {"text": norm_text, "number": to_number, "datetime": to_datetime}[self.ftype]
         v = conv(raw)
         if v is None:
-            return self.op in ("not_in", "ne")  # a missing value is not in a list, and differs from anything
+            # a missing value is not in a list, differs from anything, and was not active lately
+            return self.op in ("not_in", "ne", "not_within_last")
         op, o = self.op, self.operands
+        if op == "within_last":
+            return v >= o[0]
+        if op == "not_within_last":
+            return v < o[0]
         if op == "in":
             return v in o[0]
         if op == "not_in":
@@ -331,13 +405,17 @@ def lookup(row: Mapping[str, Any], name: str) -> Any:
     return row.get(name)
 
 
-def compile_filters(rules: Rules, attribute_types: Mapping[str, FieldType] | None = None) -> list[CompiledFilter]:
+def compile_filters(rules: Rules, attribute_types: Mapping[str, FieldType] | None = None,
+                    now: datetime | None = None) -> list[CompiledFilter]:
+    """Filters ready to test rows; relative dates (``within_last``) are fixed at ``now`` (default: this moment, the
+    refresh)."""
     attribute_types = attribute_types or {}
+    now = now or datetime.now(timezone.utc)
     out = []
     for f in rules.filters:
         ftype = field_type(f.field, attribute_types)
         assert ftype is not None  # parse_rules checked it
-        out.append(CompiledFilter(f.field, f.op, ftype, _operands(f, ftype)))
+        out.append(CompiledFilter(f.field, f.op, ftype, _operands(f, ftype, now)))
     return out
 
 
@@ -459,13 +537,12 @@ def exclusion_order(names: Mapping[str, list[str]]) -> list[str]:
     return order
 
 
-def destinations_of(raw: Mapping[str, Any] | None) -> list[str]:
-    """Just the export formats of an audience's rules (exports need nothing else)."""
+def destinations_of(raw: Mapping[str, Any] | None) -> list[DestinationSpec]:
+    """Just the export destinations of an audience's rules (exports need nothing else), each once."""
     dests = (raw or {}).get("destinations", ["crm"])
-    if not isinstance(dests, list) or not all(isinstance(d, str) for d in dests):
-        raise RuleError("rules.destinations: must be a list of names")
-    bad = [d for d in dests if d not in DESTINATIONS]
-    if bad:
-        raise RuleError(f"rules.destinations: unknown destination(s) {', '.join(map(repr, bad))} "
-                        f"(known: {', '.join(DESTINATIONS)})")
-    return list(dict.fromkeys(dests))
+    if not isinstance(dests, list):
+        raise RuleError("rules.destinations: must be a list of names or objects")
+    try:
+        return Rules.model_validate({"destinations": dests}).destination_specs()
+    except ValidationError as exc:
+        raise RuleError(_format_errors(exc)) from None

@@ -1,0 +1,118 @@
+"""Audiences described in words: how many rule parts of the test set (tests/data/descriptions.json) the parser gets
+right, over the demo tenants and a tenant imported from ../shared/datasets/bank-marketing/bank-full.csv.
+
+    python bench/describe.py [--leads 300] [--bank-every 15] [--encoder minilm] [--show-misses]
+
+Prints per tenant and overall: filters right / expected, filters proposed that were not meant, invented fields
+(must be 0), and the other parts (reach, exclusions, seed labels). Needs no timing: it measures quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from common import ROOT, bench_database, emit, machine
+
+CASES = ROOT / "tests" / "data" / "descriptions.json"
+BANK = ROOT.parent / "shared" / "datasets" / "bank-marketing" / "bank-full.csv"
+DEMO = {"northwind": 0, "harbor": 1, "evergreen": 2, "atlas": 3}
+
+
+def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -> dict[str, uuid.UUID]:
+    """The demo tenants the cases name (``leads`` each) and, when the data set is here, a bank tenant of every
+    ``bank_every``-th row of bank-full.csv (its outcome ``y`` and the leaky ``duration`` left out)."""
+    from lookalike_assets.db import admin as db_admin
+    from lookalike_assets.db.connect import PIPELINE_ROLE, connect
+    from lookalike_assets.domain.demo_data import TENANTS
+    from lookalike_assets.pipeline.demo import load_tenant
+    from lookalike_assets.pipeline.importer import ImportMapping, import_leads
+
+    out = {}
+    with connect(url) as own, connect(url, role=PIPELINE_ROLE) as pipe:
+        for name, i in DEMO.items():
+            profile = dataclasses.replace(TENANTS[i], slug=f"{prefix}-{name}")
+            out[name] = load_tenant(own, profile, leads).tenant_id
+        if BANK.exists():
+            tid = uuid.UUID(db_admin.create_tenant(own, f"{prefix}-bank", "Bank marketing"))
+            with tempfile.TemporaryDirectory() as d, open(BANK, newline="") as src:
+                sample = Path(d) / "bank.csv"
+                rows = csv.reader(src)
+                with open(sample, "w", newline="") as dst:
+                    w = csv.writer(dst)
+                    w.writerow(next(rows))
+                    for n, row in enumerate(rows, start=1):
+                        if n % bank_every == 0:
+                            w.writerow(row)
+                import_leads(pipe, tid, sample, ImportMapping(exclude=["y", "duration"]))
+            out["bank"] = tid
+    return out
+
+
+def evaluate(url: str, tenants: dict[str, uuid.UUID], encoder_name: str, show_misses: bool = False) -> dict:
+    from lookalike_assets.db.connect import APP_ROLE, connect
+    from lookalike_assets.domain.describe import draft_rules, score_draft
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.describe import load_catalog
+
+    cases = json.loads(CASES.read_text())["cases"]
+    encoder = get_encoder(encoder_name) if encoder_name != "none" else None
+    totals: dict[str, dict[str, int]] = {}
+    misses = []
+    with connect(url, role=APP_ROLE) as conn:
+        catalogs = {name: load_catalog(conn, tid) for name, tid in tenants.items()}
+        for case in cases:
+            if case["tenant"] not in catalogs:
+                continue
+            draft = draft_rules(case["text"], catalogs[case["tenant"]], encoder)
+            score = score_draft(draft, case, catalogs[case["tenant"]])
+            for scope in (case["tenant"], "all", "heldout" if case.get("heldout") else "tuned"):
+                t = totals.setdefault(scope, {"cases": 0})
+                t["cases"] += 1
+                for k, v in score.items():
+                    t[k] = t.get(k, 0) + v
+            if score["filters_right"] < score["filters_expected"] or score["filters_extra"] or \
+                    score["other_right"] < score["other_expected"] or score["other_extra"]:
+                misses.append({"text": case["text"], "expected": case["filters"], "got": draft.rules["filters"],
+                               "not_understood": draft.not_understood})
+    for t in totals.values():
+        t["filter_accuracy"] = round(t["filters_right"] / max(t["filters_expected"], 1), 4)
+        t["other_accuracy"] = round(t["other_right"] / t["other_expected"], 4) if t["other_expected"] else None
+    out = {"by_tenant": totals, "misses": len(misses)}
+    if show_misses:
+        out["missed"] = misses
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--leads", type=int, default=300, help="leads per demo tenant")
+    ap.add_argument("--bank-every", type=int, default=15, help="every n-th row of bank-full.csv")
+    ap.add_argument("--encoder", default="minilm", help="minilm (the project's), or none: exact and fuzzy only")
+    ap.add_argument("--show-misses", action="store_true")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    url = bench_database("lookalike_bench_describe")
+    tenants = load_tenants(url, args.leads, args.bank_every)
+    result = evaluate(url, tenants, args.encoder, args.show_misses)
+    all_ = result["by_tenant"]["all"]
+    print(f"{all_['cases']} descriptions: {all_['filters_right']}/{all_['filters_expected']} filters right "
+          f"({all_['filter_accuracy']:.1%}), {all_['filters_extra']} not meant, {all_['invented_fields']} invented "
+          f"fields; other parts {all_['other_right']}/{all_['other_expected']}", flush=True)
+    for scope in ("tuned", "heldout"):
+        t = result["by_tenant"].get(scope)
+        if t:
+            print(f"  {scope}: {t['cases']} descriptions, {t['filters_right']}/{t['filters_expected']} filters right "
+                  f"({t['filter_accuracy']:.1%}), {t['filters_extra']} not meant", flush=True)
+    emit({"benchmark": "describe", "machine": machine(), "encoder": args.encoder, **result,
+          "seconds": round(time.perf_counter() - t0, 1)})
+
+
+if __name__ == "__main__":
+    main()

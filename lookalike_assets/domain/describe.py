@@ -1,0 +1,913 @@
+"""Audiences described in words: a sentence such as "CFOs and finance directors at fintech companies in Germany
+with more than 200 employees who opened our emails" becomes a proposed, validated ``rules`` object and a seed-set
+suggestion, with the reason for each part (which words matched which field and value, how, with what confidence).
+
+Offline, with no hosted language model. The parser knows the tenant's own catalog (``Catalog``): its fields, the
+values of each categorical field, which fields are numbers and dates. Phrases are read in this order:
+
+1. structures: numbers with comparatives and units ("more than 200 employees", "at least 3 visits", "between 50
+   and 500", "aged over 60"), relative dates ("active in the last 30 days"), reach ("top 5 %", "up to 500
+   leads"), seed references ("like our customers"), engagement verbs ("opened our emails"), yes/no columns ("with
+   a housing loan", "no personal loan");
+2. values of categorical fields, exactly (after case, plural and punctuation folding; countries also by any name
+   or code pycountry knows), then fuzzily (rapidfuzz, for typos), then by meaning: the project's own text encoder
+   over the catalog, with a small glossary that spells out abbreviations (CFO, SaaS) before encoding;
+3. negations ("not in Brazil", "excluding real estate") turn the values after them, in the same clause, into
+   ``not_in``.
+
+A phrase that matches nothing above the thresholds is reported as not understood, never guessed; every proposal
+goes through ``parse_rules`` with the tenant's fields, so a field that is not in the catalog cannot appear.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from dateutil import parser as dateparser
+from rapidfuzz import fuzz
+
+from lookalike_assets.domain import identifiers
+from lookalike_assets.domain.rules import FieldType, parse_rules
+
+SEMANTIC_THRESHOLD = 0.55  # cosine of the phrase and a catalog value (all-MiniLM-L6-v2) below which nothing is guessed
+SEMANTIC_MARGIN = 0.03  # the best value must beat the best value of another field by this much, else: ambiguous
+FUZZY_THRESHOLD = 88  # rapidfuzz ratio (0-100) for a misspelt value
+PLACEHOLDERS = {"unknown", "other", "none", "n/a", "na", "null", "-", ""}
+SEED_LABELS = ("won", "meeting", "replied", "scored", "manual")
+
+# Function words and generic nouns: they join the parts of a description and are never reported as not understood.
+STOPWORDS = set("""
+a an the and or of at in on for to from by with who whose that which are is was were be been being have has had
+having our we their them they it its this these those as than then there here into over about across per any
+some all each every only also just very more most less least much many few such do does did done can could
+may might will would should like similar similarly look looks looking lookalike lookalikes resemble resembling
+leads lead people persons person prospects prospect contacts contact clients client customers customer accounts
+account companies company firms firm businesses organisations organizations teams team folks users members
+working work works worked employed based located living live lives from where whose currently recently
+everyone anyone someone me my you your us audience audiences segment group find show give want get
+own owns owning owned buy buys buying bought interested looking considering thinking planning jobs job workers
+roles times time
+""".split())
+NEGATIONS = {"not", "no", "non", "excluding", "exclude", "except", "without", "outside", "never", "nor", "neither",
+             "but not", "other than", "apart from", "besides"}
+CLAUSE_BREAKS = {"who", "whose", "that", "which", "with", "but", "while", "where"}
+
+# Abbreviations spelt out before encoding, on both sides (a phrase and a catalog value): the text encoder knows
+# words, not initialisms. A tenant can add its own (settings "describe.glossary").
+GLOSSARY = {
+    "cfo": "chief financial officer", "ceo": "chief executive officer", "cto": "chief technology officer",
+    "coo": "chief operating officer", "cmo": "chief marketing officer", "cio": "chief information officer",
+    "cdo": "chief data officer", "vp": "vice president", "svp": "senior vice president", "hr": "human resources",
+    "saas": "software as a service", "b2b": "business to business", "b2c": "business to consumer",
+    "it": "information technology", "ai": "artificial intelligence", "ml": "machine learning",
+    "cpg": "consumer packaged goods", "fmcg": "fast moving consumer goods", "smb": "small business",
+    "c-level": "chief executive", "admin": "administration", "exec": "executive", "execs": "executives",
+    "mgr": "manager", "eng": "engineering", "ops": "operations", "fin": "finance",
+}
+
+# Units and names that point at the built-in numeric and date fields.
+NUMBER_UNITS = {
+    "company_size": ("employees", "employee", "staff", "headcount", "people", "workers", "fte", "ftes",
+                     "person company", "people company", "company size", "size"),
+    "web_visits": ("visits", "visit", "site visits", "web visits", "website visits", "page visits", "sessions",
+                   "site", "website", "web site", "pages"),
+    "email_opens": ("opens", "email opens", "emails opened", "emails", "email", "opened emails", "newsletters"),
+}
+FIELD_HINTS = {
+    "industry": ("industry", "industries", "sector", "sectors", "vertical", "verticals", "space", "market"),
+    "country": ("country", "countries", "nation", "based in", "located in"),
+    "region": ("region", "regions", "state", "states", "province", "provinces", "area"),
+    "title": ("title", "titles", "job title", "role", "roles", "job", "jobs", "position", "as a", "as an"),
+    "seniority": ("seniority", "level", "levels", "seniority level"),
+    "property_type": ("property", "properties", "home", "homes", "property type", "house", "houses"),
+}
+REACH_UNITS = ("leads", "contacts", "prospects", "records", "members", "people")
+SEED_WORDS = {
+    "won": ("customers", "customer", "clients", "client", "closed deals", "won deals", "deals", "wins", "closings",
+            "installs", "accounts", "buyers", "best customers", "closed won"),
+    "meeting": ("meetings", "meeting", "booked meetings", "demos"),
+    "replied": ("replies", "replied", "responders", "responded", "repliers"),
+    "scored": ("top scores", "high scores", "top scored", "scored leads", "top scorers"),
+}
+ACTIVITY_WORDS = r"(?:active|activity|engaged|engagement|seen|interacted|touched|heard from|in touch)"
+NUMBER_WORDS = {"once": 1, "twice": 2, "thrice": 3,
+                "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+                "thirty": 30, "sixty": 60, "ninety": 90}
+UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
+
+
+class DescriptionError(ValueError):
+    """A description that cannot be read at all (empty, or nothing in it understood)."""
+
+
+@dataclass(frozen=True)
+class CatalogField:
+    name: str  # "industry", "attributes.job"
+    ftype: FieldType
+    values: tuple[str, ...] = ()  # categorical values, most frequent first
+    counts: tuple[int, ...] = ()
+
+    @property
+    def words(self) -> str:
+        """The field's name as words (``attributes.poutcome`` -> ``poutcome``)."""
+        return self.name.removeprefix("attributes.").replace("_", " ")
+
+    @property
+    def is_yes_no(self) -> bool:
+        vals = {norm(v) for v in self.values} - PLACEHOLDERS
+        return bool(vals) and vals <= {"yes", "no", "true", "false", "y", "n"}
+
+
+@dataclass
+class Catalog:
+    """What a tenant's leads hold: the fields a rule may name, and the values of the categorical ones."""
+
+    fields: dict[str, CatalogField]
+    seed_labels: dict[str, int] = field(default_factory=dict)  # live seeds by label
+    glossary: dict[str, str] = field(default_factory=dict)  # the tenant's own abbreviations
+
+    def attribute_types(self) -> dict[str, FieldType]:
+        return {n.removeprefix("attributes."): f.ftype for n, f in self.fields.items() if n.startswith("attributes.")}
+
+
+@dataclass
+class Part:
+    """One understood phrase and what it became."""
+
+    phrase: str
+    field: str
+    op: str
+    value: Any
+    how: str  # exact, country, fuzzy, meaning, number, date, yes/no, engagement, reach, seeds, exclusion
+    confidence: float
+    start: int = 0
+
+
+@dataclass
+class Draft:
+    description: str
+    rules: dict[str, Any]
+    seed_set: dict[str, Any]
+    parts: list[Part]
+    not_understood: list[str]
+    seed_reason: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "rules": self.rules, "seed_set": self.seed_set,
+                "seed_reason": self.seed_reason, "parts": [asdict(p) for p in self.parts],
+                "not_understood": self.not_understood, "notes": self.notes}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Text
+
+
+def norm(s: str) -> str:
+    s = unicodedata.normalize("NFKC", str(s)).casefold()
+    s = re.sub(r"[\-_/]+", " ", s)
+    s = re.sub(r"[^\w\s&+%.,$€£]", " ", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def singular(w: str) -> str:
+    if len(w) <= 3 or w.endswith(("ss", "us", "is")):
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("ches", "shes", "xes")):
+        return w[:-2]
+    if w.endswith("s"):
+        return w[:-1]
+    return w
+
+
+def key(s: str) -> str:
+    """What two spellings of a value share: case, punctuation and plurals folded."""
+    return " ".join(singular(w) for w in re.findall(r"[\w&+]+", norm(s).replace(".", " ")))
+
+
+@dataclass
+class Token:
+    text: str  # as written
+    low: str
+    key: str
+    start: int
+    end: int
+    clause: int = 0
+    used: bool = False
+    stop: bool = False
+
+
+def tokenize(text: str) -> list[Token]:
+    out: list[Token] = []
+    clause = 0
+    pos = 0
+    for m in re.finditer(r"[\w][\w&+.'’]*|[,;:()!?]", text):
+        w = m.group().rstrip(".'’")
+        if not w:
+            continue
+        low = unicodedata.normalize("NFKC", w).casefold()
+        between = text[pos:m.start()]
+        pos = m.end()
+        if re.search(r"[,;:()!?]", between) or low in {",", ";", ":", "(", ")", "!", "?"} or \
+                (m.group().endswith(".") and not re.fullmatch(r"[\w]+\.", m.group())):
+            clause += 1
+        if low in {",", ";", ":", "(", ")", "!", "?"}:
+            continue
+        if low in CLAUSE_BREAKS:
+            clause += 1
+        # "VPs", "CFOs": the plural of an abbreviation
+        k = low[:-1] if re.fullmatch(r"[A-Z]{2,}s", w) else key(low)
+        out.append(Token(w, low, k, m.start(), m.start() + len(w), clause, stop=low in STOPWORDS))
+    return out
+
+
+def expand(phrase: str, glossary: Mapping[str, str]) -> str:
+    """Abbreviations replaced by their words ("SaaS" -> "software as a service"): what the encoder compares."""
+    words = norm(phrase).split()
+    return " ".join(glossary.get(w) or glossary.get(singular(w)) or w for w in words)
+
+
+def content_key(tokens: Sequence[str]) -> str:
+    """A key without function words inside it: "VPs of engineering" and "vp engineering" are one."""
+    kept = [t for t in tokens if t not in STOPWORDS]
+    return " ".join(kept) if kept else " ".join(tokens)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The parser
+
+
+class _Reader:
+    def __init__(self, text: str, catalog: Catalog, encoder: Any | None, now: datetime):
+        self.text = text
+        self.low = unicodedata.normalize("NFKC", text).casefold()
+        self.catalog = catalog
+        self.encoder = encoder
+        self.now = now
+        self.tokens = tokenize(text)
+        self.parts: list[Part] = []
+        self.reach: dict[str, Any] = {}
+        self.exclude: dict[str, Any] = {}
+        self.seed_labels: list[str] = []
+        self.seed_phrase: str | None = None
+        self.notes: list[str] = []
+        self.glossary = {**GLOSSARY, **{norm(k): norm(v) for k, v in catalog.glossary.items()}}
+        self.hints: list[tuple[int, str]] = []  # (token index, field) of words that name a field
+
+    # -- helpers
+    def has(self, name: str) -> bool:
+        return name in self.catalog.fields
+
+    def consume(self, start: int, end: int) -> None:
+        for t in self.tokens:
+            if t.start >= start and t.end <= end:
+                t.used = True
+
+    def free(self, start: int, end: int) -> bool:
+        return not any(t.used for t in self.tokens if t.start < end and t.end > start)
+
+    def negated_at(self, start: int) -> bool:
+        """A negation word in the same clause before ``start`` (up to the previous value of another field)."""
+        idx = next((i for i, t in enumerate(self.tokens) if t.start >= start), len(self.tokens))
+        if idx >= len(self.tokens):
+            return False
+        clause = self.tokens[idx].clause
+        for j in range(idx - 1, -1, -1):
+            t = self.tokens[j]
+            if t.clause != clause:
+                return False
+            if t.used and (t.low in NEGATIONS or t.low.endswith("n't")):
+                return False  # the negation of an earlier part ("no personal loan"), spent there
+            if t.low in NEGATIONS or (t.low == "than" and j and self.tokens[j - 1].low == "other") or \
+                    (t.low == "from" and j and self.tokens[j - 1].low == "apart") or t.low.endswith("n't"):
+                return True
+        return False
+
+    def add(self, phrase: str, field_: str, op: str, value: Any, how: str, confidence: float, start: int) -> None:
+        self.parts.append(Part(phrase.strip(), field_, op, value, how, round(float(confidence), 3), start))
+
+    # -- 1. structures
+    def numbers(self) -> None:
+        words = "|".join(w for w in NUMBER_WORDS if len(w) > 2)
+        num = rf"([$€£]?\s?\d[\d,]*(?:\.\d+)?\s?(?:k|m|thousand|million)?\b|(?:{words})\b)"
+        cmp_words = {
+            "gt": r"more than|greater than|larger than|bigger than|over|above|exceeding|upwards of|in excess of",
+            "gte": r"at least|no less than|no fewer than|not less than|not fewer than|a minimum of|minimum of|min",
+            "lt": r"fewer than|less than|under|below|smaller than",
+            "lte": r"at most|no more than|not more than|up to|a maximum of|maximum of|max",
+        }
+        patterns = [
+            ("between", rf"\b(?:between)\s+{num}\s+(?:and|to|-)\s+{num}"),
+            ("between", rf"\bfrom\s+{num}\s+to\s+{num}"),
+            ("between", rf"(?<![\w.]){num}\s?(?:-|–|to)\s?{num}(?=\s+[a-z])"),
+            ("gte", rf"(?<![\w.]){num}\s?(?:\+|or more|or above|or over|and more|and above|and up)"),
+            ("lte", rf"(?<![\w.]){num}\s?(?:or fewer|or less|or below|or under)"),
+        ] + [(op, rf"\b(?:{alts})\s+{num}") for op, alts in cmp_words.items()]
+        for op, pat in patterns:
+            for m in re.finditer(pat, self.low):
+                if not self.free(m.start(), m.end()):
+                    continue
+                vals = [_to_number(g) for g in m.groups() if g is not None]
+                if any(v is None for v in vals):
+                    continue
+                if op == "between" and vals[0] > vals[1]:
+                    vals = [vals[1], vals[0]]
+                field_, span = self.numeric_field(m.start(), m.end())
+                if field_ == "__reach__":
+                    if op in ("lt", "lte"):
+                        self.reach["max_size"] = int(vals[-1])
+                        self.add(self.low[span[0]:span[1]], "reach.max_size", "cap", int(vals[-1]), "reach", 1.0,
+                                 span[0])
+                        self.consume(*span)
+                    continue
+                if field_ is None:
+                    continue
+                if op == "between":
+                    value: Any = {"min": _clean(vals[0]), "max": _clean(vals[1])}
+                else:
+                    value = _clean(vals[0])
+                if self.negated_at(m.start()) and op != "between":
+                    op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
+                self.add(self.low[span[0]:span[1]], field_, op, value, "number", 1.0, span[0])
+                self.consume(*span)
+
+    def ages(self) -> None:
+        """"older than 40", "younger than 30": the tenant's numeric column named age."""
+        age = next((n for n, f in self.catalog.fields.items() if f.ftype == "number" and key(f.words) == "age"), None)
+        if age is None:
+            return
+        for m in re.finditer(r"\b(older|younger)\s+than\s+(\d+)", self.low):
+            if self.free(m.start(), m.end()):
+                self.add(m.group(), age, "gt" if m.group(1) == "older" else "lt", int(m.group(2)), "number", 1.0,
+                         m.start())
+                self.consume(m.start(), m.end())
+
+    def signs(self) -> None:
+        """"a negative balance", "positive balance": a number field below or above zero."""
+        for m in re.finditer(r"\b(negative|positive)\s+(\w+)", self.low):
+            f = next((n for n, f in self.catalog.fields.items() if f.ftype == "number"
+                      and key(m.group(2)) == key(f.words)), None)
+            if f and self.free(m.start(), m.end()):
+                self.add(m.group(), f, "lt" if m.group(1) == "negative" else "gt", 0, "number", 1.0, m.start())
+                self.consume(m.start(), m.end())
+
+    def numeric_field(self, start: int, end: int) -> tuple[str | None, tuple[int, int]]:
+        """The numeric field a number is about: by the unit after it ("200 employees", "60 years old"), else by
+        the field named just before it ("balance over 1000", "aged between 30 and 40")."""
+        after = self.low[end:end + 40]
+        words_after = re.findall(r"[a-z]+", after)[:4]
+        numeric = {n: f for n, f in self.catalog.fields.items() if f.ftype == "number"}
+        for k in (3, 2, 1):
+            if len(words_after) < k:
+                continue
+            phrase = " ".join(words_after[:k])
+            if phrase in REACH_UNITS or singular(phrase) in {singular(u) for u in REACH_UNITS}:
+                if phrase != "people" or "compan" not in self.low:
+                    return "__reach__", (start, end + _span_of(after, k))
+            for name, units in NUMBER_UNITS.items():
+                if name in numeric and phrase in units:
+                    return name, (start, end + _span_of(after, k))
+            if phrase in ("years old", "year old", "years of age", "yrs old", "years"):
+                age = next((n for n in numeric if key(n.removeprefix("attributes.")) == "age"), None)
+                if age:
+                    return age, (start, end + _span_of(after, k))
+            for name, f in numeric.items():
+                if key(phrase) == key(f.words):
+                    return name, (start, end + _span_of(after, k))
+        # "more than 3 times in this campaign": a numeric field named a few words on
+        for k, w in enumerate(words_after[:4], start=1):
+            for name, f in numeric.items():
+                if name.startswith("attributes.") and key(w) == key(f.words):
+                    return name, (start, end + _span_of(after, k))
+        before = self.low[max(0, start - 40):start]
+        words_before = [w for w in re.findall(r"[a-z]+", before) if w not in STOPWORDS or w == "size"][-4:]
+        for k in (3, 2, 1):
+            if len(words_before) < k:
+                continue
+            phrase = " ".join(words_before[-k:])
+            for name, f in numeric.items():
+                names = {key(f.words)} | {key(u) for u in NUMBER_UNITS.get(name, ())}
+                if key(phrase) in names or (k == 1 and _stem_match(phrase, f.words)):
+                    at = before.rfind(words_before[-k]) + max(0, start - 40)
+                    return name, (at, end)
+        return None, (start, end)
+
+    def dates(self) -> None:
+        if not self.has("last_activity_at"):
+            return
+        n_words = "|".join(NUMBER_WORDS)
+        units = r"(day|week|month|quarter|year)s?\b"
+        for m in re.finditer(rf"\b(?:in|within|during|over|for)\s+the\s+(?:last|past|previous)\s+(\d+|{n_words})?"
+                             rf"\s*{units}", self.low):
+            # the activity the period is about, earlier in the clause: "active", "engaged", "opened", ...
+            before = self.low[max(0, m.start() - 40):m.start()]
+            before = re.split(r"[,;.]", before)[-1]
+            act = list(re.finditer(rf"\b(in)?{ACTIVITY_WORDS}|\b(?:opened|visited|clicked|replied|responded)\b",
+                                   before))
+            if not act or not self.free(m.start(), m.end()):
+                continue
+            n = m.group(1)
+            count = 1 if n is None else (int(n) if n.isdigit() else NUMBER_WORDS[n])
+            start = m.start() - len(before) + act[-1].start()
+            neg = bool(act[-1].group(1)) or bool(re.search(r"\b(not|never|no|dormant)\b", before))
+            op = "not_within_last" if neg else "within_last"
+            self.add(self.low[start:m.end()], "last_activity_at", op, f"P{count * UNIT_DAYS[m.group(2)]}D", "date",
+                     1.0, start)
+            negation = list(re.finditer(r"\b(not|never|no)\b", before))
+            if neg and negation:
+                start = min(start, m.start() - len(before) + negation[-1].start())
+            if re.match(rf"(in)?{ACTIVITY_WORDS}|(not|never|no)\b", self.low[start:]):
+                self.consume(start, m.end())
+            else:
+                self.consume(m.start(), m.end())
+        for m in re.finditer(rf"\b(inactive|dormant|quiet)\s+(?:for|since)\s+(\d+|{n_words})\s*{units}", self.low):
+            if self.free(m.start(), m.end()):
+                count = int(m.group(2)) if m.group(2).isdigit() else NUMBER_WORDS[m.group(2)]
+                self.add(m.group(), "last_activity_at", "not_within_last", f"P{count * UNIT_DAYS[m.group(3)]}D",
+                         "date", 1.0, m.start())
+                self.consume(m.start(), m.end())
+        for m in re.finditer(rf"\b(?:{ACTIVITY_WORDS}\s+)(since|after|before)\s+([a-z0-9 ,]{{3,24}}?\d{{4}}"
+                             r"(?:-\d{2}-\d{2})?)\b", self.low):
+            if not self.free(m.start(), m.end()):
+                continue
+            try:
+                d = dateparser.parse(m.group(2), default=datetime(self.now.year, 1, 1))
+            except (ValueError, OverflowError):
+                continue
+            op = "lt" if m.group(1) == "before" else "gte"
+            self.add(m.group(), "last_activity_at", op, d.date().isoformat(), "date", 0.95, m.start())
+            self.consume(m.start(), m.end())
+
+    def reach_and_seeds(self) -> None:
+        for m in re.finditer(r"\btop\s+(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)", self.low):
+            self.reach["max_percent"] = _clean(float(m.group(1)))
+            self.add(m.group(), "reach.max_percent", "cap", self.reach["max_percent"], "reach", 1.0, m.start())
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:the\s+)?(?:best|top)\s+(\d[\d,]*)\s+(?:leads|contacts|prospects|people|matches)\b",
+                             self.low):
+            if self.free(m.start(), m.end()):
+                self.reach["max_size"] = int(m.group(1).replace(",", ""))
+                self.add(m.group(), "reach.max_size", "cap", self.reach["max_size"], "reach", 1.0, m.start())
+                self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:excluding|exclude|except|not|but not|without)\s+(?:our\s+|the\s+|existing\s+|"
+                             r"current\s+)*(customers|clients|accounts)\b", self.low):
+            self.exclude["customers"] = True
+            self.add(m.group(), "exclude.customers", "set", True, "exclusion", 1.0, m.start())
+            self.consume(m.start(), m.end())
+        labels = []
+        for label, words in SEED_WORDS.items():
+            alt = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+            pat = (rf"\b(?:like|similar to|resembling|resemble|lookalikes? of|look like|looking like|the same as)\s+"
+                   rf"(?:our|the|my|existing|recent|past|current|best|top|\s)*\b({alt})\b")
+            for m in re.finditer(pat, self.low):
+                labels.append(label)
+                self.seed_phrase = m.group()
+                self.consume(m.start(), m.end())
+            if label in ("replied", "meeting"):
+                for m in re.finditer(r"\b(?:who|that)\s+(?:have\s+|has\s+|had\s+)?(replied|responded|booked\s+"
+                                     r"(?:a\s+)?meetings?|took\s+(?:a\s+)?meetings?)\b", self.low):
+                    got = "replied" if m.group(1) in ("replied", "responded") else "meeting"
+                    if got == label and self.free(m.start(), m.end()):
+                        labels.append(label)
+                        self.seed_phrase = m.group()
+                        self.consume(m.start(), m.end())
+        self.seed_labels = list(dict.fromkeys(labels))
+
+    def engagement(self) -> None:
+        verbs = [("email_opens", r"(?:opened|open|opens|read|reads|clicked)\s+(?:our\s+|the\s+|an?\s+|any\s+|some\s+|"
+                                 r"one\s+of\s+our\s+)*(?:e-?mails?|newsletters?|mailings?|campaigns?)"),
+                 ("web_visits", r"(?:visited|visit|visits|browsed|came\s+to)\s+(?:our\s+|the\s+)*(?:web\s?site|site|"
+                                r"pages?|pricing\s+page|blog)"),
+                 ("web_visits", r"(?:website|site|web)\s+visitors")]
+        for name, verb in verbs:
+            if not self.has(name):
+                continue
+            for m in re.finditer(rf"\b(?:(never|not|did not|didn't|have not|haven't|has not|hasn't)\s+)?{verb}\b",
+                                 self.low):
+                if not self.free(m.start(), m.end()):
+                    continue
+                neg = m.group(1) is not None
+                self.add(m.group(), name, "eq" if neg else "gte", 0 if neg else 1, "engagement", 0.9, m.start())
+                self.consume(m.start(), m.end())
+
+    def yes_no(self) -> None:
+        """Yes/no columns named in the text: "with a housing loan" -> housing = yes, "no personal loan" -> no."""
+        cols = {key(f.words): f for f in self.catalog.fields.values() if f.ftype == "text" and f.is_yes_no}
+        if not cols:
+            return
+        for i, t in enumerate(self.tokens):
+            f = cols.get(t.key)
+            if f is None or t.used:
+                continue
+            values = {norm(v): v for v in f.values}
+            yes = next((values[v] for v in ("yes", "true", "y") if v in values), None)
+            no = next((values[v] for v in ("no", "false", "n") if v in values), None)
+            negative, first = False, i
+            for j in range(i - 1, max(i - 4, -1), -1):
+                b = self.tokens[j]
+                if b.used or b.clause != t.clause:
+                    break
+                if b.low in NEGATIONS or b.low.endswith("n't"):
+                    negative, first = True, j
+                    break
+                if b.low in ("with", "has", "have", "having", "had", "holding", "holds"):
+                    first = j
+                    break
+            value = no if negative else yes
+            if value is None:
+                continue
+            last = i
+            # "housing loan": a following column name is the head noun of this one, not a column of its own
+            if i + 1 < len(self.tokens) and self.tokens[i + 1].key in cols and not self.tokens[i + 1].used:
+                last = i + 1
+            phrase = self.text[self.tokens[first].start:self.tokens[last].end]
+            self.add(phrase, f.name, "eq", value, "yes/no", 0.95, self.tokens[first].start)
+            for k in range(first, last + 1):
+                self.tokens[k].used = True
+
+    # -- 2. categorical values
+    def value_index(self) -> dict[str, list[tuple[str, str, int]]]:
+        """key(value) -> [(field, value, count)] over every categorical field."""
+        idx: dict[str, list[tuple[str, str, int]]] = {}
+        for name, f in self.catalog.fields.items():
+            if f.ftype != "text" or f.is_yes_no:
+                continue
+            counts = f.counts or (1,) * len(f.values)
+            for v, c in zip(f.values, counts):
+                k = content_key(key(v).split())
+                if k and norm(v) not in PLACEHOLDERS:
+                    idx.setdefault(k, []).append((name, v, c))
+        return idx
+
+    def field_hints(self) -> None:
+        for name, words in FIELD_HINTS.items():
+            if not self.has(name):
+                continue
+            for i in range(len(self.tokens)):
+                for w in words:
+                    ws = w.split()
+                    if [x.low for x in self.tokens[i:i + len(ws)]] == ws:
+                        self.hints.append((i, name))
+        for name, f in self.catalog.fields.items():
+            if name.startswith("attributes."):
+                for i, t in enumerate(self.tokens):
+                    if not t.used and (t.key == key(f.words) or _stem_match(t.low, f.words) or (
+                            len(t.key) >= 5 and fuzz.ratio(t.key, key(f.words)) >= FUZZY_THRESHOLD)):
+                        self.hints.append((i, name))
+
+    def pick_field(self, candidates: list[tuple[str, str, int]], token_index: int) -> tuple[str, str, float]:
+        """Where a value is in several fields: the field a word in its clause names, else the most frequent."""
+        if len(candidates) == 1:
+            return candidates[0][0], candidates[0][1], 1.0
+        clause = self.tokens[token_index].clause
+        near = [(abs(i - token_index), f) for i, f in self.hints if self.tokens[i].clause == clause]
+        names = {c[0] for c in candidates}
+        for _, f in sorted(near):
+            if f in names:
+                c = next(c for c in candidates if c[0] == f)
+                return c[0], c[1], 0.95
+        best = max(candidates, key=lambda c: c[2])
+        return best[0], best[1], 0.8
+
+    def exact(self, idx: dict[str, list[tuple[str, str, int]]]) -> None:
+        """Values as written. A one-word value inside a longer noun phrase ("finance directors") waits: the phrase as
+        a whole may mean another value, which the meaning pass decides (``deferred`` is applied after it)."""
+        longest = max((len(k.split()) for k in idx), default=0)
+        self.deferred: list[tuple[int, list[tuple[str, str, int]]]] = []
+        for n in range(min(longest + 2, 8), 0, -1):
+            for i in range(len(self.tokens) - n + 1):
+                span = self.tokens[i:i + n]
+                if any(t.used for t in span) or span[0].stop or span[-1].stop or \
+                        len({t.clause for t in span}) > 1:
+                    continue
+                k = content_key([t.key for t in span])
+                if k not in idx:
+                    continue
+                if n == 1 and self.in_compound(i, idx):
+                    self.deferred.append((i, idx[k]))
+                    continue
+                self.take(i, i + n, idx[k], "exact")
+
+    def in_compound(self, i: int, idx: Mapping[str, Any]) -> bool:
+        """A word with a neighbour that is neither a function word, nor a value, nor a field's name: "finance" in
+        "finance directors"."""
+        t = self.tokens[i]
+        hinted = {h for h, _ in self.hints}
+        return any(0 <= j < len(self.tokens) and not self.tokens[j].used and not self.tokens[j].stop
+                   and self.tokens[j].clause == t.clause and self.tokens[j].low not in NEGATIONS
+                   and not self.tokens[j].low.isdigit() and self.tokens[j].key not in idx and j not in hinted
+                   for j in (i - 1, i + 1))
+
+    def take(self, a: int, b: int, candidates: list[tuple[str, str, int]], how: str, score: float = 1.0) -> None:
+        fld, value, conf = self.pick_field(candidates, a)
+        self.add(self.text[self.tokens[a].start:self.tokens[b - 1].end], fld, "in", value, how, conf * score,
+                 self.tokens[a].start)
+        for t in self.tokens[a:b]:
+            t.used = True
+
+    def apply_deferred(self) -> None:
+        for i, candidates in self.deferred:
+            if not self.tokens[i].used:
+                self.take(i, i + 1, candidates, "exact")
+
+    def countries(self) -> None:
+        if not self.has("country"):
+            return
+        by_code: dict[str, str] = {}
+        for v in self.catalog.fields["country"].values:
+            code = identifiers.country_code(v)
+            if code:
+                by_code.setdefault(code, v)
+        if not by_code:
+            return
+        for n in (3, 2, 1):
+            for i in range(len(self.tokens) - n + 1):
+                span = self.tokens[i:i + n]
+                if any(t.used or t.stop for t in span):
+                    continue
+                phrase = self.text[span[0].start:span[-1].end]
+                # a two- or three-letter code only as written in capitals ("US", "UK"): "in" is not India
+                if len(phrase) <= 3 and not phrase.isupper():
+                    continue
+                code = identifiers.country_code(phrase)
+                if code in by_code:
+                    self.add(phrase, "country", "in", by_code[code], "country", 0.95, span[0].start)
+                elif code is not None and n == len(phrase.split()) and len(phrase) > 3 or (code and phrase.isupper()):
+                    self.notes.append(f"{phrase!r} is a country none of this tenant's leads is in: left out")
+                else:
+                    continue
+                for t in span:
+                    t.used = True
+
+    def months(self) -> None:
+        """A column of month names ("may", "jun"): a month written any way dateutil reads ("June", "Sept")."""
+        for name, f in self.catalog.fields.items():
+            if f.ftype != "text":
+                continue
+            by_month = {m: v for v in f.values if (m := _month(v)) is not None}
+            if len(by_month) < 6:
+                continue
+            for t in self.tokens:
+                m = _month(t.low)
+                if not t.used and m in by_month:
+                    self.add(t.text, name, "in", by_month[m], "date", 0.95, t.start)
+                    t.used = True
+
+    def fuzzy(self, idx: dict[str, list[tuple[str, str, int]]]) -> None:
+        keys = list(idx)
+        waiting = {i for i, _ in self.deferred}
+        for n in (3, 2, 1):
+            for i in range(len(self.tokens) - n + 1):
+                span = self.tokens[i:i + n]
+                if any(t.used or t.stop for t in span) or waiting & set(range(i, i + n)):
+                    continue
+                k = " ".join(t.key for t in span)
+                if len(k) < 5:
+                    continue
+                best, score = None, 0.0
+                for cand in keys:
+                    if abs(len(cand) - len(k)) > 3:
+                        continue
+                    s = fuzz.ratio(k, cand)
+                    if s > score:
+                        best, score = cand, s
+                if best is not None and score >= FUZZY_THRESHOLD:
+                    self.take(i, i + n, idx[best], "fuzzy", score / 100)
+
+    def chunks(self) -> list[list[int]]:
+        """Runs of tokens not yet understood and not function words, within a clause."""
+        out, cur = [], []
+        for i, t in enumerate(self.tokens):
+            if t.used or t.stop or t.low in NEGATIONS or (cur and self.tokens[cur[-1]].clause != t.clause) or \
+                    (cur and cur[-1] != i - 1):
+                if cur:
+                    out.append(cur)
+                cur = []
+                if t.used or t.stop or t.low in NEGATIONS:
+                    continue
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    def meaning(self, idx: dict[str, list[tuple[str, str, int]]]) -> None:
+        if self.encoder is None or not idx:
+            return
+        entries = [(k, fld, v, c) for k, lst in idx.items() for fld, v, c in lst]
+        texts = [expand(v, self.glossary) for _, _, v, _ in entries]
+        hint_words = {key(w) for ws in FIELD_HINTS.values() for w in ws}
+        hint_words |= {self.tokens[i].key for i, f in self.hints if f.startswith("attributes.")}
+        spans: list[tuple[int, int]] = []
+        for ch in self.chunks():
+            for a in range(len(ch)):
+                for b in range(a + 1, min(a + 4, len(ch)) + 1):
+                    spans.append((ch[a], ch[b - 1] + 1))
+        waiting = {i for i, _ in self.deferred}
+        # a word that is a value as written only competes as part of a longer phrase; alone, it is taken as written
+        spans = [(a, b) for a, b in spans if not all(self.tokens[i].key in hint_words for i in range(a, b))
+                 and not (b - a == 1 and a in waiting)]
+        if not spans:
+            return
+        phrases = [self.text[self.tokens[a].start:self.tokens[b - 1].end] for a, b in spans]
+        vecs = np.asarray(self.encoder.encode([expand(p, self.glossary) for p in phrases] + texts), dtype=np.float32)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        sims = vecs[:len(phrases)] @ vecs[len(phrases):].T
+        # the best match first; a longer phrase wins over a part of it that matches about as well
+        order = sorted(range(len(spans)), key=lambda s: -(float(sims[s].max()) + 0.03 * (spans[s][1] - spans[s][0])))
+        for s in order:
+            a, b = spans[s]
+            if any(self.tokens[i].used for i in range(a, b)):
+                continue
+            row = sims[s]
+            j = int(row.argmax())
+            best = float(row[j])
+            if best < SEMANTIC_THRESHOLD:
+                continue
+            other = max((float(row[i]) for i, e in enumerate(entries) if e[1] != entries[j][1]), default=-1.0)
+            fld, value = entries[j][1], entries[j][2]
+            if best - other < SEMANTIC_MARGIN:
+                # as close to a value of another field: a word of the clause that names a field decides
+                rivals = [(e[1], e[2], e[3]) for i, e in enumerate(entries) if float(row[i]) >= best - SEMANTIC_MARGIN]
+                fld, value, conf = self.pick_field(rivals, a)
+                if conf < 0.95:
+                    continue
+            self.add(phrases[s], fld, "in", value, "meaning", best, self.tokens[a].start)
+            for i in range(a, b):
+                self.tokens[i].used = True
+
+    # -- the whole
+    def read(self) -> None:
+        self.reach_and_seeds()
+        self.dates()
+        self.ages()
+        self.numbers()
+        self.signs()
+        self.engagement()
+        self.yes_no()
+        idx = self.value_index()
+        self.field_hints()
+        self.exact(idx)
+        self.countries()
+        self.months()
+        self.fuzzy(idx)
+        self.meaning(idx)
+        self.apply_deferred()
+        hinted = {i for i, _ in self.hints}
+        for i in hinted:
+            self.tokens[i].used = True
+
+    def not_understood(self) -> list[str]:
+        return [self.text[self.tokens[c[0]].start:self.tokens[c[-1]].end] for c in self.chunks()
+                if not all(self.tokens[i].low in NEGATIONS for i in c)]
+
+
+def _month(word: str) -> int | None:
+    """The month a word names (``"jun"``, ``"June"``, ``"sept"``), by dateutil; None for anything else."""
+    w = norm(word).strip(".")
+    if not w.isalpha() or len(w) < 3:
+        return None
+    info = dateparser.parserinfo()
+    return info.month(w)
+
+
+def _span_of(after: str, k: int) -> int:
+    m = re.match(r"\s*" + r"\s+".join([r"[a-z]+"] * k), after)
+    return m.end() if m else 0
+
+
+def _stem_match(word: str, name: str) -> bool:
+    """"aged" names "age", "balances" names "balance": the field's name and a short ending."""
+    name = norm(name)
+    return len(name) >= 3 and word.startswith(name) and len(word) - len(name) <= 2
+
+
+def _to_number(s: str) -> float | None:
+    if s.strip() in NUMBER_WORDS:
+        return float(NUMBER_WORDS[s.strip()])
+    s = s.strip().lstrip("$€£").strip().replace(",", "")
+    mult = 1.0
+    for suffix, m in (("thousand", 1e3), ("million", 1e6), ("k", 1e3), ("m", 1e6)):
+        if s.endswith(suffix):
+            s, mult = s[: -len(suffix)].strip(), m
+            break
+    try:
+        v = float(s) * mult
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clean(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else v
+
+
+def draft_rules(description: str, catalog: Catalog, encoder: Any | None = None, *,
+                now: datetime | None = None) -> Draft:
+    """Read ``description`` against the tenant's ``catalog``: proposed rules (validated), a seed-set suggestion,
+    the parts with their reasons, and the phrases not understood.
+
+    ``encoder``: the project's text encoder for matching by meaning (None: exact and fuzzy matching only)."""
+    if not isinstance(description, str) or not description.strip():
+        raise DescriptionError("the description is empty")
+    if len(description) > 2000:
+        raise DescriptionError("the description is longer than 2,000 characters")
+    r = _Reader(description, catalog, encoder, now or datetime.now(timezone.utc))
+    r.read()
+    parts = sorted(r.parts, key=lambda p: p.start)
+    filters: list[dict[str, Any]] = []
+    grouped: dict[tuple[str, bool], dict[str, Any]] = {}
+    for p in parts:
+        if p.field.startswith(("reach.", "exclude.")):
+            continue
+        if p.op == "in":
+            neg = r.negated_at(p.start)
+            if neg:
+                p.op = "not_in"
+            g = grouped.get((p.field, neg))
+            if g is None:
+                g = {"field": p.field, "op": "not_in" if neg else "in", "values": []}
+                grouped[(p.field, neg)] = g
+                filters.append(g)
+            if p.value not in g["values"]:
+                g["values"].append(p.value)
+        elif p.op == "between":
+            filters.append({"field": p.field, "op": "between", **p.value})
+        else:
+            filters.append({"field": p.field, "op": p.op, "value": p.value})
+    rules: dict[str, Any] = {"filters": filters}
+    if r.reach:
+        rules["reach"] = dict(r.reach)
+    if r.exclude:
+        rules["exclude"] = dict(r.exclude)
+    # every proposal goes through the same validation as anything a person writes
+    parse_rules(rules, catalog.attribute_types())
+    seed_set, seed_reason = _seed_suggestion(r.seed_labels, r.seed_phrase, catalog.seed_labels)
+    unknown = r.not_understood()
+    if not parts and not r.seed_labels:
+        raise DescriptionError(f"nothing in {description!r} matches this tenant's fields or values"
+                               + (f" (not understood: {', '.join(map(repr, unknown))})" if unknown else ""))
+    if encoder is None:
+        r.notes.append("no text encoder: values were matched exactly and fuzzily only, not by meaning")
+    return Draft(description, rules, seed_set, parts, unknown, seed_reason, r.notes)
+
+
+def _seed_suggestion(labels: Sequence[str], phrase: str | None, available: Mapping[str, int]) -> tuple[dict, str]:
+    have = {k: v for k, v in available.items() if v > 0}
+    if labels:
+        missing = [label for label in labels if label not in have]
+        reason = f"{phrase!r} names {', '.join(labels)} seeds"
+        if missing:
+            reason += f"; the tenant has no live {', '.join(missing)} seeds yet"
+        return {"labels": list(labels)}, reason
+    if have.get("won", 0) >= 3:
+        return {"labels": ["won"]}, f"no seeds named: the tenant's {have['won']} won deals (its best evidence)"
+    if have:
+        return {"labels": sorted(have)}, "no seeds named and few won deals: every live seed"
+    return {}, "no seeds named, and the tenant has no live seeds yet: add some before building"
+
+
+def fields_in_catalog(rules: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    """Fields a proposal names that the catalog does not have (should always be empty)."""
+    known = set(catalog.fields)
+    return [f["field"] for f in rules.get("filters", []) if f["field"] not in known]
+
+
+def _canonical(f: Mapping[str, Any]) -> tuple:
+    if "values" in f:
+        operand: Any = frozenset(norm(v) for v in f["values"])
+    elif f.get("op") == "between":
+        operand = (f.get("min"), f.get("max"))
+    else:
+        operand = norm(f["value"]) if isinstance(f.get("value"), str) else f.get("value")
+    return f["field"], f["op"], operand
+
+
+def score_draft(draft: Draft, expected: Mapping[str, Any], catalog: Catalog) -> dict[str, int]:
+    """How a proposal compares with what a person meant (``expected``: ``filters`` and optional ``reach``,
+    ``exclude`` and ``seeds`` labels): counts per rule part, for the test set and its benchmark."""
+    want = [_canonical(f) for f in expected.get("filters", [])]
+    got = [_canonical(f) for f in draft.rules.get("filters", [])]
+    out = {"filters_expected": len(want), "filters_right": sum(1 for w in want if w in got),
+           "filters_extra": sum(1 for g in got if g not in want),
+           "invented_fields": len(fields_in_catalog(draft.rules, catalog)),
+           "other_expected": 0, "other_right": 0, "other_extra": 0}
+    for part in ("reach", "exclude"):
+        if part in expected:
+            out["other_expected"] += 1
+            out["other_right"] += int(draft.rules.get(part) == expected[part])
+        elif part in draft.rules:
+            out["other_extra"] += 1
+    if "seeds" in expected:
+        out["other_expected"] += 1
+        out["other_right"] += int(draft.seed_set.get("labels") == expected["seeds"])
+    return out

@@ -1,0 +1,59 @@
+"""Audiences described in words, against a tenant's own catalog (``domain/describe.py`` does the reading): the
+catalog from the tenant's leads, seeds and settings, and a draft audience from a confirmed proposal."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.describe import Catalog, CatalogField, Draft, draft_rules
+from lookalike_assets.pipeline.memberships import attribute_types
+
+MAX_VALUES = 300  # values of one field in the catalog at most (the most frequent)
+
+
+def load_catalog(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> Catalog:
+    """The tenant's fields and the values of its categorical ones; its live seeds by label; its glossary
+    (tenant setting ``describe.glossary``: abbreviation -> words)."""
+    with tenant_transaction(conn, tenant_id, role):
+        values: dict[str, list[tuple[str, int]]] = {}
+        for fld, value, n in Q.describe.catalog_values(conn, tenant_id=tenant_id):
+            if len(values.setdefault(fld, [])) < MAX_VALUES:
+                values[fld].append((value, n))
+        presence = Q.describe.catalog_presence(conn, tenant_id=tenant_id)
+        labels = {label: n for label, n in Q.describe.live_seed_labels(conn, tenant_id=tenant_id)}
+        attrs = attribute_types(conn, tenant_id)
+        tenant = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
+    fields: dict[str, CatalogField] = {}
+    for fld, vals in values.items():
+        if fld.startswith("attributes.") and attrs.get(fld.removeprefix("attributes.")) != "text":
+            continue
+        fields[fld] = CatalogField(fld, "text", tuple(v for v, _ in vals), tuple(n for _, n in vals))
+    for name, n in presence._asdict().items():
+        if n:
+            fields[name] = CatalogField(name, "datetime" if name == "last_activity_at" else "number")
+    for name, ftype in attrs.items():
+        if ftype == "number":
+            fields[f"attributes.{name}"] = CatalogField(f"attributes.{name}", "number")
+    glossary = ((tenant.settings or {}).get("describe") or {}).get("glossary") or {} if tenant else {}
+    return Catalog(fields, labels, {str(k): str(v) for k, v in glossary.items()})
+
+
+def description_encoder() -> Any | None:
+    """The tenant-independent text encoder that matches words by meaning: the configured one
+    (``LOOKALIKE_ENCODER``) when it is the MiniLM model; None for the hashing or no encoder (exact and fuzzy
+    matching only; the draft says so)."""
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.settings import get_settings
+
+    name = get_settings().encoder
+    return get_encoder(name) if name.startswith("minilm") else None
+
+
+def describe_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, description: str, encoder: Any | None) -> Draft:
+    """A proposal for ``description`` (nothing is written)."""
+    return draft_rules(description, load_catalog(conn, tenant_id), encoder)

@@ -1,0 +1,29 @@
+-- name: catalog_values
+-- Values of the categorical lead fields and of imported text columns, most frequent first, over a bounded sample of
+-- the tenant's leads (what a description is matched against).
+with sample as (
+  select industry, country, region, title, seniority, property_type, attributes
+  from leads where tenant_id = :tenant_id limit 200000
+)
+select field, value, count(*) as n from (
+  select 'industry' as field, industry as value from sample
+  union all select 'country', country from sample
+  union all select 'region', region from sample
+  union all select 'title', title from sample
+  union all select 'seniority', seniority from sample
+  union all select 'property_type', property_type from sample
+  union all select 'attributes.' || a.key, a.value from sample s, jsonb_each_text(s.attributes) a
+  where jsonb_typeof(s.attributes -> a.key) in ('string', 'boolean')
+) v
+where value is not null and btrim(value) <> ''
+group by field, value
+order by field, n desc, value;
+
+-- name: catalog_presence^
+-- Which number and date fields of the tenant hold any value.
+select count(company_size) as company_size, count(email_opens) as email_opens, count(web_visits) as web_visits,
+       count(last_activity_at) as last_activity_at
+from leads where tenant_id = :tenant_id;
+
+-- name: live_seed_labels
+select label, count(*) from lookalike_seed where tenant_id = :tenant_id and deleted_at is null group by label;
