@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/ranking.py --leads 100000
 	$(BIN)/python bench/api.py --leads 20000 --tenants 4 --seconds 30
+	$(BIN)/python bench/describe.py
 
 api: install
 	$(BIN)/lookalike api

@@ -11,6 +11,7 @@ import dagster as dg
 from lookalike_assets.defs.audiences.assets import (
     audience_exports,
     audience_memberships,
+    audience_segments,
     candidate_pools,
     seed_profiles,
 )
@@ -22,4 +23,4 @@ defs = dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().par
 # The per-tenant assets in graph order, unbound (what `tenant_refresh` materializes for one partition; tests and
 # benchmarks materialize them with their own resources).
 tenant_assets = [lead_features, lead_embeddings, seed_profiles, ranking_model, candidate_pools,
-                 audience_memberships, audience_exports]
+                 audience_memberships, audience_segments, audience_exports]

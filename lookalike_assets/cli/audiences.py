@@ -174,6 +174,7 @@ def audiences_show(
         print_factors(r["metrics"].get("importances") or {})
     else:
         console.print("ordered by similarity (no ranking model yet)")
+    print_segments(rep)
     curve = m.get("reach_curve") or []
     if curve:
         peak = max(p["size"] for p in curve) or 1
@@ -181,6 +182,23 @@ def audiences_show(
         for p in curve[:: max(len(curve) // 10, 1)]:
             bar_len = int(40 * p["size"] / peak)
             console.print(f"  >= {p['threshold']:.3f} {'#' * bar_len} {p['size']}")
+
+
+def print_segments(rep: dict) -> None:
+    seg = rep.get("segmentation") or {}
+    if rep.get("segments"):
+        table = Table("#", "segment", "size", "share", "mean similarity", "traits (share, lift vs the audience)",
+                      title=f"{len(rep['segments'])} segments (cohesion by k: {seg.get('cohesion', {})})")
+        for s in rep["segments"]:
+            traits = ", ".join(
+                f"{t['field'].removeprefix('attributes.')}={t['value']} ({t['share']:.0%}, ×{t['lift']:.2f})"
+                if "share" in t else f"{t['value']} (median {t['median']:g} vs {t['audience_median']:g})"
+                for t in s["traits"][:3])
+            table.add_row(str(s["segment_no"]), s["name"], str(s["size"]), f"{s['share']:.0%}",
+                          f"{s['mean_similarity']:.3f}", traits)
+        console.print(table)
+    elif seg.get("skipped"):
+        console.print(f"no segments: {seg['skipped']}")
 
 
 def print_factors(importances: dict, top: int = 10) -> None:

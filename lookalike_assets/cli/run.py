@@ -107,6 +107,7 @@ def print_summary(seconds: float | None = None) -> None:
                   title="lookalike")
     totals = {"tenants": 0, "leads": 0, "embedded": 0}
     skipped = []
+    segments = []
     tenants = all_tenants()
     with service_connection(APP_ROLE) as conn:
         for tid, slug, _name in tenants:
@@ -114,6 +115,7 @@ def print_summary(seconds: float | None = None) -> None:
                 leads, embedded, seeds = Q.tenants.tenant_summary(conn, tenant_id=tid)
                 rows = list(Q.tenants.audience_summary(conn, tenant_id=tid))
                 skipped += [(slug, *r) for r in Q.tenants.skipped_exports(conn, tenant_id=tid)]
+                segments += [(slug, *r) for r in Q.tenants.segment_summary(conn, tenant_id=tid)]
             totals["tenants"] += 1
             totals["leads"] += leads
             totals["embedded"] += embedded
@@ -132,6 +134,8 @@ def print_summary(seconds: float | None = None) -> None:
     console.print(f"export files under {get_settings().exports_dir}")
     for slug, audience, fmt, why in skipped:
         console.print(f"  not exported: {slug} / {audience} -> {fmt}: {why}")
+    for slug, audience, segs, why in segments:
+        console.print(f"  segments of {slug} / {audience}: {segs or 'none (' + (why or 'not built yet') + ')'}")
     _print_performance()
 
 

@@ -57,6 +57,17 @@ select a.name, a.status,
          where j.tenant_id = a.tenant_id and j.audience_id = a.audience_id and j.status = 'succeeded')
 from lookalike_audience a where a.tenant_id = :tenant_id order by a.name;
 
+-- name: segment_summary
+-- Per segmented audience, its segments (number, name, size), largest first; or why it has none.
+select a.name,
+       string_agg(s.segment_no || ' ' || s.name || ' (' || s.size || ')', ', ' order by s.segment_no) as segments,
+       a.metadata -> 'segments' ->> 'skipped' as skipped
+from lookalike_audience a
+left join lookalike_audience_segment s on s.tenant_id = a.tenant_id and s.audience_id = a.audience_id
+where a.tenant_id = :tenant_id and a.status = 'published'
+group by a.name, a.metadata
+order by a.name;
+
 -- name: skipped_exports
 -- Per audience and format, the latest export when it was skipped, with why (below a platform's minimum, ...).
 select name, format, error from (

@@ -32,7 +32,7 @@ from lookalike_assets.faults import fault_point
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
 TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
-                         "audience_memberships", "audience_exports")
+                         "audience_memberships", "audience_segments", "audience_exports")
 
 
 OWNERS = ["team:lookalike-platform"]

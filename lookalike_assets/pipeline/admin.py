@@ -240,6 +240,8 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         members = list(Q.admin.top_members(conn, tenant_id=tenant_id, audience_id=audience_id, n=top))
         count = Q.admin.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
+        segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tenant_id,
+                                                                      audience_id=audience_id)]
     from lookalike_assets.pipeline.ranking import champion_summary
 
     return {
@@ -247,6 +249,7 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
         "size_estimate": size, "members": count, "seed_set": seed_set, "rules": rules,
         "membership": (metadata or {}).get("membership", {}), "updated_at": updated,
+        "segments": segments, "segmentation": (metadata or {}).get("segments", {}),
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }

@@ -21,7 +21,7 @@ from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.csvfiles import SafeWriter
 from lookalike_assets.domain.exports import AudienceTooSmall, Destination, ExportError, LocalFolderDestination, render
-from lookalike_assets.domain.rules import RuleError, destinations_of
+from lookalike_assets.domain.rules import DestinationSpec, RuleError, destinations_of
 from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import log
 
@@ -40,6 +40,7 @@ class ExportResult:
     attempts: int = 0
     file: str | None = None
     error: str | None = None
+    segment_no: int | None = None
 
 
 def audience_folder(name: str, audience_id: uuid.UUID) -> str:
@@ -76,9 +77,12 @@ def index_csv(results: list[ExportResult]) -> bytes:
     """``index.csv`` beside a tenant's export folders: which folder holds which audience."""
     buf = io.StringIO()
     w = SafeWriter(buf)
-    w.writerow(["audience_id", "audience", "folder", "format", "status", "rows", "file"])
-    for r in sorted(results, key=lambda r: (r.audience, r.format)):
-        w.writerow([str(r.audience_id), r.audience, audience_folder(r.audience, r.audience_id), r.format, r.status,
+    w.writerow(["audience_id", "audience", "folder", "segment", "format", "status", "rows", "file"])
+    for r in sorted(results, key=lambda r: (r.audience, r.format, r.segment_no or 0)):
+        folder = audience_folder(r.audience, r.audience_id)
+        if r.segment_no:
+            folder += f"/segment-{r.segment_no:02d}"
+        w.writerow([str(r.audience_id), r.audience, folder, r.segment_no or "", r.format, r.status,
                     r.rows, Path(r.file).name if r.file else ""])
     return buf.getvalue().encode("utf-8")
 
@@ -110,52 +114,106 @@ def run_exports(
     out: list[ExportResult] = []
     for audience_id, name, rules_raw in audiences:
         try:
-            formats = platforms or destinations_of(rules_raw)
-        except RuleError as exc:
+            specs = [DestinationSpec(platform=p) for p in platforms] if platforms else destinations_of(rules_raw)
+        except (RuleError, ValueError) as exc:
             log.info("audience %s: no exports: %s", name, exc)
             out.append(ExportResult(audience_id, name, "-", destination.name, "skipped", error=str(exc)))
             continue
         with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
             members = [dict(zip(EXPORT_COLUMNS, r)) for r in Q.exports.export_members(conn, tenant_id=tenant_id,
-                                                                              audience_id=audience_id)]
-        for fmt in formats:
-            res = ExportResult(audience_id, name, fmt, destination.name, "failed")
+                                                                                      audience_id=audience_id)]
+            segments = list(Q.exports.segment_member_leads(conn, tenant_id=tenant_id, audience_id=audience_id)) \
+                if any(d.per_segment for d in specs) else []
+        folder = audience_folder(name, audience_id)
+        job = _Export(conn, tenant_id, destination, slug, run_id, attempts, backoff_seconds, min_sizes or {})
+        for spec in specs:
+            res = job.export(audience_id, name, spec.platform, members, [folder])
             out.append(res)
-            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
-                job = Q.exports.start_export_job(conn, tenant_id=tenant_id, audience_id=audience_id,
-                                         destination=destination.name, format=fmt, run_id=run_id)
-            try:
-                rendered = render(fmt, members, (min_sizes or {}).get(fmt))
-            except (AudienceTooSmall, ExportError) as exc:
-                res.status, res.error = "skipped", str(exc)
-                _finish(conn, tenant_id, job, res, None)
-                log.info("export %s/%s skipped: %s", name, fmt, exc)
-                continue
-            res.rows = rendered.rows
-            folder = audience_folder(name, audience_id)
-            for file_name, part in zip(rendered.file_names(), rendered.parts):
-                _deliver(conn, tenant_id, job, res, destination, [slug, folder, file_name], part, attempts,
-                         backoff_seconds)
-                if res.status == "failed":
-                    break
-            if res.status != "failed" and isinstance(destination, LocalFolderDestination):
-                remove_stale_parts(destination.root / slug / folder, fmt, rendered.file_names())
-            _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
             if res.status == "succeeded":
                 with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
                     Q.exports.mark_members_exported(conn, tenant_id=tenant_id, audience_id=audience_id)
-                log.info("export %s/%s: %d rows to %s", name, fmt, res.rows, res.file)
                 fault_point("exports:after-first-file")
-            else:
-                log.info("export %s/%s to %s failed after %d attempt(s)", name, fmt, destination.name, res.attempts)
+            if not spec.per_segment:
+                continue
+            by_segment: dict[int, set] = {}
+            for segment_no, lead_id in segments:
+                by_segment.setdefault(segment_no, set()).add(lead_id)
+            if not by_segment:
+                out.append(ExportResult(audience_id, name, spec.platform, destination.name, "skipped",
+                                        error="per-segment export asked for, but the audience has no segments "
+                                        "(materialize audience_segments; small audiences are not split)"))
+            for segment_no, leads in sorted(by_segment.items()):
+                part = [m for m in members if m["lead_id"] in leads]
+                out.append(job.export(audience_id, name, spec.platform, part, [folder, f"segment-{segment_no:02d}"],
+                                      segment_no=segment_no))
+            if isinstance(destination, LocalFolderDestination):
+                remove_stale_segment_folders(destination.root / slug / folder, spec.platform, set(by_segment))
         if isinstance(destination, LocalFolderDestination):
-            remove_audience_files(destination.root, slug, audience_id, keep=audience_folder(name, audience_id))
+            remove_audience_files(destination.root, slug, audience_id, keep=folder)
     if out and audience is None:
         try:
             destination.deliver([slug, "index.csv"], index_csv(out))
         except Exception as exc:  # the index is for people; the exports themselves are logged above
             log.warning("export index for %s not written: %s", slug, _safe_error(exc))
     return out
+
+
+def remove_stale_segment_folders(folder: Path, fmt: str, current: set[int]) -> None:
+    """A format's files of segments the audience no longer has (it has fewer segments now)."""
+    for d in folder.glob("segment-*"):
+        try:
+            no = int(d.name.removeprefix("segment-"))
+        except ValueError:
+            continue
+        if d.is_dir() and no not in current:
+            remove_stale_parts(d, fmt, [])
+            if not any(d.iterdir()):
+                d.rmdir()
+
+
+@dataclass
+class _Export:
+    """One format of one audience (or segment) rendered, delivered with retries, and logged as an export job."""
+
+    conn: psycopg.Connection
+    tenant_id: uuid.UUID
+    destination: Destination
+    slug: str
+    run_id: str | None
+    attempts: int
+    backoff_seconds: float
+    min_sizes: dict[str, int]
+
+    def export(self, audience_id: uuid.UUID, name: str, fmt: str, members: list[dict], path: list[str],
+               segment_no: int | None = None) -> ExportResult:
+        conn, tenant_id, destination = self.conn, self.tenant_id, self.destination
+        res = ExportResult(audience_id, name, fmt, destination.name, "failed", segment_no=segment_no)
+        with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+            job = Q.exports.start_export_job(conn, tenant_id=tenant_id, audience_id=audience_id,
+                                             destination=destination.name, format=fmt, run_id=self.run_id,
+                                             segment_no=segment_no)
+        what = f"{name}/{fmt}" + (f" segment {segment_no}" if segment_no else "")
+        try:
+            rendered = render(fmt, members, self.min_sizes.get(fmt))
+        except (AudienceTooSmall, ExportError) as exc:
+            res.status, res.error = "skipped", str(exc)
+            _finish(conn, tenant_id, job, res, None)
+            log.info("export %s skipped: %s", what, exc)
+            return res
+        res.rows = rendered.rows
+        for file_name, part in zip(rendered.file_names(), rendered.parts):
+            _deliver(conn, tenant_id, job, res, destination, [self.slug, *path, file_name], part, self.attempts,
+                     self.backoff_seconds)
+            if res.status == "failed":
+                break
+        if res.status != "failed" and isinstance(destination, LocalFolderDestination):
+            remove_stale_parts(destination.root.joinpath(self.slug, *path), fmt, rendered.file_names())
+        _finish(conn, tenant_id, job, res, rendered.sha256 if res.status == "succeeded" else None)
+        if res.status == "succeeded":
+            log.info("export %s: %d rows to %s", what, res.rows, res.file)
+        else:
+            log.info("export %s to %s failed after %d attempt(s)", what, destination.name, res.attempts)
+        return res
 
 
 def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, path: list[str], content: bytes,

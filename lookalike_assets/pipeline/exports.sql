@@ -14,9 +14,16 @@ join lookalike_audience a on a.tenant_id = m.tenant_id and a.audience_id = m.aud
 where m.tenant_id = :tenant_id and m.audience_id = :audience_id
 order by coalesce(c.rank_score, c.similarity_score) desc, c.lead_id;
 
+-- name: segment_member_leads
+-- The lead of every member of one audience's segments (for exports per segment).
+select s.segment_no, c.lead_id
+from lookalike_segment_member s
+join lookalike_candidate c on c.tenant_id = s.tenant_id and c.candidate_id = s.candidate_id
+where s.tenant_id = :tenant_id and s.audience_id = :audience_id;
+
 -- name: start_export_job$
-insert into lookalike_export_job (tenant_id, audience_id, destination, format, run_id)
-values (:tenant_id, :audience_id, :destination, :format, :run_id)
+insert into lookalike_export_job (tenant_id, audience_id, destination, format, run_id, segment_no)
+values (:tenant_id, :audience_id, :destination, :format, :run_id, :segment_no)
 returning export_job_id;
 
 -- name: export_job_attempt!
@@ -59,4 +66,4 @@ where tenant_id = :tenant_id and job_id = :job_id and kind = 'export';
 -- name: export_results
 -- What the exports of one run did (the API's export job reads them back).
 select audience_id, format, status, row_count, file, error from lookalike_export_job
-where tenant_id = :tenant_id and run_id = :run_id order by format;
+where tenant_id = :tenant_id and run_id = :run_id and segment_no is null order by format;

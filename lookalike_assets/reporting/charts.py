@@ -77,3 +77,28 @@ def decile_lift_png(series: Mapping[str, Sequence[tuple[int, float]]], base_rate
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def segment_sizes_png(segments: Mapping[str, Sequence[Mapping[str, object]]],
+                      title: str = "Segments: size and top trait") -> bytes:
+    """One horizontal bar per segment (its size), grouped by audience, labelled with the segment's name and the lift
+    of its most distinctive trait."""
+    rows = [(aud, s) for aud, segs in segments.items() for s in segs]
+    fig, ax = plt.subplots(figsize=(6.4, max(1.8, 0.38 * len(rows) + 0.9)))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    auds = list(segments)
+    labels = []
+    for i, (aud, s) in enumerate(rows):
+        traits = s.get("traits") or []
+        lift = f" (×{traits[0]['lift']:.1f})" if traits else ""
+        ax.barh(i, s["size"], color=colors[auds.index(aud) % len(colors)],
+                label=aud if all(r[0] != aud for r in rows[:i]) else None)
+        labels.append(f"{s['name']}{lift}")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("members")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    if rows:
+        ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)

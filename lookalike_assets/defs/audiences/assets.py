@@ -1,4 +1,5 @@
-"""seed_profiles, candidate_pools, audience_memberships and audience_exports, per tenant partition."""
+"""seed_profiles, candidate_pools, audience_memberships, audience_segments and audience_exports, per tenant
+partition."""
 
 import sys
 
@@ -13,15 +14,17 @@ from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.domain import audience, exports, identifiers, rules, similarity
+from lookalike_assets.domain import segments as segment_domain
 from lookalike_assets.pipeline import exports as export_pipeline
 from lookalike_assets.pipeline import memberships, pools
+from lookalike_assets.pipeline import segments as segment_pipeline
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
 from lookalike_assets.pipeline.exports import run_exports
 from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.memberships import refresh_memberships
 from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
-from lookalike_assets.reporting.charts import markdown_image, reach_curve_png
+from lookalike_assets.reporting.charts import markdown_image, reach_curve_png, segment_sizes_png
 
 GROUP = "audiences"
 
@@ -187,15 +190,78 @@ def audience_memberships(
 
 
 @lookalike_asset(
-    table="lookalike_export_job",
-    code=[sys.modules[__name__], export_pipeline, exports, identifiers],
+    table="lookalike_audience_segment",
+    code=[sys.modules[__name__], segment_pipeline, segment_domain],
     partitions_def=tenant_partitions,
     deps=[audience_memberships],
     group_name=GROUP,
+    kinds={"python", "postgres"},
+    description="Each published audience split into k balanced segments (constrained k-medians over its members' "
+    "vectors, k chosen by cohesion within the size bounds of rules.segments: by default 5-10 % of the tenant's "
+    "scored leads when the audience allows it, else 10-50 % of the audience), with a readable profile per segment "
+    "(size, share, dominant values and their lift, mean similarity and rank score, a name from its two most "
+    "distinctive traits), in lookalike_audience_segment and lookalike_segment_member; one transaction per "
+    "audience. An audience too small for its bounds gets no segments and the reason.",
+    check_specs=[dg.AssetCheckSpec("segments_within_bounds", asset="audience_segments",
+                                   description="Every segment's size is within its audience's bounds; audiences "
+                                   "that could not be split say why.")],
+)
+def audience_segments(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
+    t = Timer()
+    with tenant_step(context, db) as (tid, conn):
+        name = tenant_name(conn, tid)
+        results = segment_pipeline.refresh_segments(conn, tid)
+    built = [r for r in results if r.status == "built"]
+    out_of_bounds = []
+    for r in results:
+        if r.status == "built":
+            context.log.info(f"{r.name}: {r.k} segments of {r.members} members ({r.bounds}; cohesion by k "
+                             f"{r.scores}) in {r.seconds:.1f}s")
+            out_of_bounds += [f"{r.name} / {s.name}: {s.size}" for s in r.segments if not r.lo <= s.size <= r.hi]
+        elif r.status == "skipped":
+            context.log.warning(f"{r.name}: no segments: {r.reason}")
+    metadata = {
+        "tenant": name,
+        "audiences": len(results),
+        "segmented": len(built),
+        "segments": md_table(["audience", "status", "k", "members", "bounds", "notes"], [
+            (r.name, r.status, r.k or "-", r.members or "-", r.bounds or "-", r.reason or "") for r in results
+        ]),
+        "seconds": round(t.seconds, 3),
+    }
+    for r in built:
+        metadata[f"segments: {r.name}"] = md_table(
+            ["#", "segment", "size", "share", "mean similarity", "mean rank score", "traits (lift)"],
+            [(s.segment_no, s.name, s.size, f"{s.share:.1%}", s.mean_similarity,
+              "-" if s.mean_rank_score is None else s.mean_rank_score,
+              ", ".join(f"{t['field'].removeprefix('attributes.')}={t['value']} ×{t['lift']:.2f}" for t in s.traits[:3]))
+             for s in r.segments])
+    if built:
+        chart = segment_sizes_png({r.name: [{"name": s.name, "size": s.size, "traits": s.traits} for s in r.segments]
+                                   for r in built})
+        metadata["segment_chart"] = dg.MetadataValue.md(markdown_image(chart, "segment sizes and traits"))
+    skipped = [r for r in results if r.status == "skipped"]
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(
+            check_name="segments_within_bounds", passed=not out_of_bounds, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"out_of_bounds": ", ".join(out_of_bounds) or "none",
+                      "not_split": "; ".join(f"{r.name}: {r.reason}" for r in skipped) or "none"},
+        )],
+    )
+
+
+@lookalike_asset(
+    table="lookalike_export_job",
+    code=[sys.modules[__name__], export_pipeline, exports, identifiers],
+    partitions_def=tenant_partitions,
+    deps=[audience_memberships, audience_segments],
+    group_name=GROUP,
     kinds={"python", "csv"},
     description="For each published audience and each of its destinations, the CSV the platform's upload "
-    "accepts (Meta, Google Customer Match, LinkedIn, CRM), delivered to the configured destination with "
-    "retries; every export is logged in lookalike_export_job.",
+    "accepts (Meta, Google Customer Match, LinkedIn, CRM), and one per segment for a destination with "
+    "per_segment, delivered to the configured destination with retries; every export is logged in "
+    "lookalike_export_job.",
     check_specs=[dg.AssetCheckSpec("exports_delivered", asset="audience_exports",
                                    description="No export failed (skipped ones below a platform minimum are fine).")],
 )
