@@ -118,19 +118,22 @@ def built_tenants(url: str, profiles: list[tuple[int, str]], leads: int, pool_si
 
 
 def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = True):
-    """features -> embeddings -> seed profiles -> pools -> memberships (which publish the pools) of one tenant,
-    as the assets do, on the pipeline's login ``conn``. ``memberships=False`` leaves the pools staged."""
+    """features -> embeddings -> seed profiles -> pools -> memberships (which publish the pools) -> segments of one
+    tenant, as the assets do, on the pipeline's login ``conn``. ``memberships=False`` leaves the pools staged."""
     from lookalike_assets.domain.encoders import get_encoder
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features
     from lookalike_assets.pipeline.memberships import refresh_memberships
     from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
+    from lookalike_assets.pipeline.segments import refresh_segments
 
     f = refresh_lead_features(conn, tenant_id)
     e = refresh_embeddings(conn, tenant_id, get_encoder(encoder))
     p = refresh_seed_profiles(conn, tenant_id, e.model_version)
     c = refresh_candidate_pools(conn, tenant_id, pool_size)
     m = refresh_memberships(conn, tenant_id) if memberships else None
+    if memberships:
+        refresh_segments(conn, tenant_id)
     return f, e, p, c, m
 
 

@@ -13,7 +13,7 @@ from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.pipeline.demo import load_tenant
 
 TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
-                 "audience_memberships", "audience_exports"]
+                 "audience_memberships", "audience_segments", "audience_exports"]
 
 
 def test_definitions_load():
@@ -51,7 +51,7 @@ def test_tenant_partition_materializes_in_process(owner, conn, test_url, new_slu
     assert emb_meta["model"].value == "all-MiniLM-L6-v2"
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True, "audiences_valid": True,
-                      "exports_delivered": True}
+                      "exports_delivered": True, "segments_within_bounds": True}
     pools_meta = mats["candidate_pools"].materialization.metadata
     assert pools_meta["candidates"].value == 60 * t.audiences
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):

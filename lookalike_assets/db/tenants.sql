@@ -73,7 +73,7 @@ order by a.name;
 select name, format, error from (
   select distinct on (j.audience_id, j.format) a.name, j.format, j.status, j.error
   from lookalike_export_job j join lookalike_audience a using (tenant_id, audience_id)
-  where j.tenant_id = :tenant_id and a.status = 'published'
+  where j.tenant_id = :tenant_id and a.status = 'published' and j.segment_no is null
   order by j.audience_id, j.format, j.started_at desc
 ) last where status = 'skipped' order by name, format;
 
