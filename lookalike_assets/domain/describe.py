@@ -642,7 +642,7 @@ class _Reader:
                 code = identifiers.country_code(phrase)
                 if code in by_code:
                     self.add(phrase, "country", "in", by_code[code], "country", 0.95, span[0].start)
-                elif code is not None and n == len(phrase.split()) and len(phrase) > 3 or (code and phrase.isupper()):
+                elif code is not None:
                     self.notes.append(f"{phrase!r} is a country none of this tenant's leads is in: left out")
                 else:
                     continue
@@ -771,13 +771,15 @@ class _Reader:
                 if not all(self.tokens[i].low in NEGATIONS for i in c)]
 
 
+_PARSER_INFO = dateparser.parserinfo()
+
+
 def _month(word: str) -> int | None:
     """The month a word names (``"jun"``, ``"June"``, ``"sept"``), by dateutil; None for anything else."""
     w = norm(word).strip(".")
     if not w.isalpha() or len(w) < 3:
         return None
-    info = dateparser.parserinfo()
-    return info.month(w)
+    return _PARSER_INFO.month(w)
 
 
 def _span_of(after: str, k: int) -> int:
