@@ -59,6 +59,7 @@ def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
         ("post", f"/v1/tenants/{tb}/lookalike/seed", {"lead_ids": ["x"]}),
         ("delete", f"/v1/tenants/{tb}/lookalike/seed/{some}", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience", {"name": "x"}),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/draft", {"description": "CFOs in Germany", "create": True}),
         ("get", f"/v1/tenants/{tb}/lookalike/audience/{some}", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/publish", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience/{some}/retire", None),
@@ -101,6 +102,10 @@ def test_seeds_add_list_and_delete(api, owner):
     assert not seen & {i["seed_id"] for i in nxt["items"]}
     assert client.get(base, headers=auth(key), params={"cursor": "abc"}).json()["code"] == "invalid_cursor"
     assert client.get(base, headers=auth(key), params={"cursor": "!!"}).json()["field"] == "cursor"
+    # well-formed base64 of something else than a position this API wrote: a 400, never a 500
+    for forged in ("NR==", "WzFd", "WyJhIiwgMV0=", "bnVsbA=="):  # 5, [1], ["a", 1], null
+        r = client.get(base, headers=auth(key), params={"cursor": forged})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", (forged, r.text)
     nul = client.post(base, headers=auth(key), json={"lead_ids": ["a\u0000b"]})
     assert nul.status_code == 422 and nul.json()["field"] == "lead_ids.0"
     assert client.delete(f"{base}/{seed_ids[0]}", headers=auth(key)).status_code == 204
@@ -122,17 +127,114 @@ def test_audiences_create_get_publish_and_jobs(api, owner):
     assert client.get(f"{base}/jobs/00000000-0000-0000-0000-000000000009", headers=auth(key)).status_code == 404
     # an audience the pipeline built: members with scores, reasons and deciles, by page
     aid = owner.execute("select audience_id from lookalike_audience where tenant_id = %s and size_estimate > 10 "
-                        "order by name limit 1", (a.tenant_id,)).fetchone()[0]
+                        "and status = 'published' order by name limit 1", (a.tenant_id,)).fetchone()[0]
     first = client.get(f"{base}/audience/{aid}", headers=auth(key), params={"limit": 10}).json()
     assert len(first["members"]) == 10 and first["next_cursor"]
     m = first["members"][0]
     assert m["decile"] and m["reasons"] and m["similarity_score"] is not None
+    # a published audience's balanced segments, and each member's
+    members = owner.execute("select count(*) from lookalike_audience_member where tenant_id = %s and audience_id = %s",
+                            (a.tenant_id, aid)).fetchone()[0]
+    assert len(first["segments"]) >= 2 and sum(s["size"] for s in first["segments"]) == members
+    assert {x["segment_no"] for x in first["members"]} <= {s["segment_no"] for s in first["segments"]}
+    assert None not in {x["segment_no"] for x in first["members"]}
+    assert first["segments"][0]["name"] and first["segmentation"]["k"] == len(first["segments"])
     second = client.get(f"{base}/audience/{aid}", headers=auth(key),
                         params={"limit": 10, "cursor": first["next_cursor"]}).json()
     assert not {x["candidate_id"] for x in first["members"]} & {x["candidate_id"] for x in second["members"]}
+    for forged in ("NR==", "WyJhIiwgImIiXQ==", "WzAuNSwgIm5vdC1hLXV1aWQiXQ=="):  # 5, ["a", "b"], [0.5, "not-a-uuid"]
+        r = client.get(f"{base}/audience/{aid}", headers=auth(key), params={"cursor": forged})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", (forged, r.text)
     assert client.post(f"{base}/audience/{created['audience_id']}/publish", headers=auth(key)).json()["changed"]
     assert client.post(f"{base}/audience/{created['audience_id']}/retire", headers=auth(key)).json()["status"] == "retired"
     assert client.get(f"{base}/audience/00000000-0000-0000-0000-000000000009", headers=auth(key)).status_code == 404
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(api, owner):
+    client, ((a, key), _), _ = api
+    ext = owner.execute("select external_id from leads where tenant_id = %s order by external_id limit 1",
+                        (a.tenant_id,)).fetchone()[0]
+    r = client.get(f"/v1/tenants/{a.tenant_id}/leads/{ext}/similar", headers=auth(key), params={"min_scroe": 0.9})
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "unknown_parameter" and r.json()["field"] == "min_scroe"
+    assert "k, min_score" in r.json()["message"]
+    r = client.get(f"/v1/tenants/{a.tenant_id}/lookalike/seed?=false", headers=auth(key))
+    assert r.status_code == 400 and r.json()["code"] == "unknown_parameter"
+    assert client.get("/health", params={"verbose": 1}).json()["code"] == "unknown_parameter"
+
+
+def test_draft_an_audience_from_words_then_create_it(api, owner):
+    """The description reader behind the API: a proposal with a reason per part (nothing written), then the
+    same with create (a draft audience and its job); words it cannot place are refused unless partial; another
+    tenant's key gets 403 and creates nothing."""
+    client, ((a, key), (b, key_b)), _ = api
+    base = f"/v1/tenants/{a.tenant_id}/lookalike/audience"
+    before = owner.execute("select count(*) from lookalike_audience where tenant_id = %s", (a.tenant_id,)).fetchone()[0]
+    text = "CFOs at fintech companies in Germany with more than 200 employees"
+    r = client.post(f"{base}/draft", headers=auth(key), json={"description": text})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["audience_id"] is None and d["not_understood"] == []
+    fields = {f["field"]: f for f in d["rules"]["filters"]}
+    assert fields["country"]["values"] == ["germany"] and fields["industry"]["values"] == ["fintech"]
+    assert fields["company_size"] == {"field": "company_size", "op": "gt", "value": 200}
+    assert {p["how"] for p in d["parts"]} == {"exact", "number"} and all(p["phrase"] in text for p in d["parts"])
+    assert any("no text encoder" in n for n in d["notes"])  # the service runs the hashing encoder here
+    assert owner.execute("select count(*) from lookalike_audience where tenant_id = %s",
+                         (a.tenant_id,)).fetchone()[0] == before
+    made = client.post(f"{base}/draft", headers=auth(key), json={"description": text, "create": True,
+                                                                 "name": "Fintech CFOs (API draft)"})
+    assert made.status_code == 201, made.text
+    aid = made.json()["audience_id"]
+    row = owner.execute("select name, status, rules, description from lookalike_audience where tenant_id = %s "
+                        "and audience_id = %s", (a.tenant_id, aid)).fetchone()
+    assert row[0] == "Fintech CFOs (API draft)" and row[1] == "draft" and row[2]["filters"] == d["rules"]["filters"]
+    assert row[3] == text
+    assert client.get(f"/v1/tenants/{a.tenant_id}/lookalike/jobs/{made.json()['job_id']}",
+                      headers=auth(key)).json()["audience_id"] == aid
+    again = client.post(f"{base}/draft", headers=auth(key), json={"description": text, "create": True,
+                                                                  "name": "Fintech CFOs (API draft)"})
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    vague = "fintech companies run by zorblax wizards"
+    r = client.post(f"{base}/draft", headers=auth(key), json={"description": vague, "create": True})
+    assert r.status_code == 400 and r.json()["code"] == "not_understood" and r.json()["field"] == "description"
+    partial = client.post(f"{base}/draft", headers=auth(key), json={"description": vague, "create": True,
+                                                                    "partial": True})
+    assert partial.status_code == 201 and partial.json()["not_understood"]
+    nothing = client.post(f"{base}/draft", headers=auth(key), json={"description": "zorblax wizards"})
+    assert nothing.status_code == 400 and nothing.json()["code"] == "invalid_description"
+    assert client.post(f"{base}/draft", headers=auth(key), json={"description": "  "}).status_code == 422
+    assert client.post(f"{base}/draft", headers=auth(key), json={"description": text, "extra": 1}).status_code == 422
+    assert client.post(f"{base}/draft", json={"description": text}).status_code == 401
+    r = client.post(f"{base}/draft", headers=auth(key_b), json={"description": text, "create": True})
+    assert r.status_code == 403
+    assert owner.execute("select count(*) from lookalike_audience where tenant_id = %s",
+                         (a.tenant_id,)).fetchone()[0] == before + 2
+
+
+def test_meaning_draws_on_the_catalog_cached_between_drafts(test_url, two_tenants):
+    """With the MiniLM encoder, words are matched by meaning; the tenant's catalog is encoded once and reused,
+    and a draft from the cache is the same as a fresh one."""
+    from lookalike_assets.db.connect import APP_ROLE
+    from lookalike_assets.domain.describe import VectorCache
+    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
+
+    encoder = meaning_encoder(get_encoder("minilm"))
+    assert encoder is not None and meaning_encoder(get_encoder("hashing")) is None
+    cache = VectorCache()
+    conn = connect(test_url, role=APP_ROLE)
+    try:
+        t = two_tenants[0].tenant_id
+        text = "chief financial officers at payments companies"
+        first = describe_audience(conn, t, text, encoder, cache=cache)
+        second = describe_audience(conn, t, text, encoder, cache=cache)
+        fresh = describe_audience(conn, t, text, encoder)
+    finally:
+        conn.close()
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert first.as_dict() == second.as_dict() == fresh.as_dict()
+    assert any(p.how == "meaning" for p in first.parts)
 
 
 def test_similar_returns_k_of_the_tenants_own_leads(api, owner):

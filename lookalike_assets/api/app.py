@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -74,6 +74,36 @@ class AudienceIn(Strict):
     seed_set: dict | None = None
     rules: dict | None = None
     description: str | None = Field(default=None, max_length=2000)
+
+
+class DraftIn(Strict):
+    description: str = Field(min_length=1, max_length=2000, pattern=r"\S",
+                             description="the audience in words, e.g. 'CFOs at fintechs in Germany, top 5%'")
+    create: bool = Field(default=False, description="create the draft audience (otherwise only propose it)")
+    partial: bool = Field(default=False, description="with create: create it even if some words were not understood")
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S",
+                             description="the audience's name (default: the description)")
+
+
+class DraftPart(BaseModel):
+    phrase: str = Field(description="the words this part was read from")
+    field: str
+    op: str
+    value: Any
+    how: str = Field(description="how it was matched: exact, country, fuzzy, meaning, number, date, ...")
+    confidence: float
+
+
+class DraftOut(BaseModel):
+    description: str
+    rules: dict
+    seed_set: dict
+    seed_reason: str = Field(description="why this seed set")
+    parts: list[DraftPart]
+    not_understood: list[str] = Field(description="words that match no field or value well enough to guess")
+    notes: list[str]
+    audience_id: str | None = Field(default=None, description="the draft audience, when create was asked")
+    job_id: str | None = None
 
 
 class AudienceCreated(BaseModel):
@@ -161,13 +191,18 @@ def _cursor(obj: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj, default=str).encode()).decode()
 
 
-def _uncursor(cursor: str | None) -> Any:
+def _uncursor(cursor: str | None, *types: type | tuple[type, ...]) -> list | None:
+    """The position a cursor holds: a list of values of these types (what ``_cursor`` wrote), else a 400."""
     if not cursor:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError):
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from None
+        after = None
+    if not (isinstance(after, list) and len(after) == len(types)
+            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, types))):
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor")
+    return after
 
 
 # ---- the application -------------------------------------------------------------------------------------------
@@ -178,6 +213,9 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=1, max_size=8, open=False,
                           kwargs={"autocommit": True}, configure=_configure)
     state: dict[str, Any] = {"encoder": encoder}
+    from lookalike_assets.domain.describe import VectorCache
+
+    catalog_vectors = VectorCache()  # a tenant's catalog encoded once, not on every draft
     if instance is not None:
         state["instance"] = instance
 
@@ -206,6 +244,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
         pool.close()
 
     app = FastAPI(title="lookalike", version="1", lifespan=lifespan, responses=ERRORS,
+                  dependencies=[Depends(known_query_parameters)],
                   description="Tenant-scoped lookalike audiences: seeds, audiences, similar leads, scoring.")
 
     @contextmanager
@@ -305,7 +344,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/seed", tags=["seeds"])
     def list_seed(tid: Tenant, cursor: Cursor = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page:
-        after = _uncursor(cursor)
+        after = _uncursor(cursor, str, str)
         with connection() as conn:
             rows = admin_ops.list_seeds(conn, tid)
         items = [{"seed_id": str(r[0]), "external_id": r[1], "label": r[2], "weight": r[3],
@@ -325,42 +364,84 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                 raise ApiError(404, "not_found", f"no live seed {seed_id}")
 
     # -- audiences
+    def new_audience(conn, tid: uuid.UUID, name: str, seed_set: dict, rules: dict | None,
+                     description: str | None) -> tuple[uuid.UUID, uuid.UUID]:
+        """A draft audience and the job that builds it (the tenant's partition runs on the next sensor tick)."""
+        try:
+            aid = admin_ops.create_audience(conn, tid, name, seed_set=seed_set, rules=rules, description=description)
+        except AdminError as exc:
+            status, code = (409, "conflict") if "exists already" in str(exc) else (400, "invalid_audience")
+            raise ApiError(status, code, str(exc)) from None
+        except ValueError as exc:
+            raise ApiError(400, "invalid_audience", str(exc)) from None
+        with tenant_transaction(conn, tid, API_ROLE):
+            job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=aid, platform=None)
+        return aid, job.job_id
+
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/draft", tags=["audiences"],
+              responses={201: {"model": DraftOut, "description": "The proposal, created as a draft audience."}})
+    def draft_audience(tid: Tenant, body: DraftIn, response: Response) -> DraftOut:
+        """Read a description against the tenant's own fields, values and seeds into proposed rules and a seed
+        set, with the reason for each part (200); with ``create``, also create it as a draft audience (201).
+        Words it cannot place are listed in ``not_understood``, never guessed; creating refuses them (400
+        ``not_understood``) unless ``partial``."""
+        from lookalike_assets.domain.describe import DescriptionError
+        from lookalike_assets.domain.rules import RuleError
+        from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
+
+        with connection() as conn:
+            try:
+                draft = describe_audience(conn, tid, body.description, meaning_encoder(get_encoder()),
+                                          cache=catalog_vectors, role=API_ROLE)
+            except (DescriptionError, RuleError) as exc:
+                raise ApiError(400, "invalid_description", str(exc), "description") from None
+            out = DraftOut(**draft.as_dict())
+            if not body.create:
+                return out
+            if draft.not_understood and not body.partial:
+                raise ApiError(400, "not_understood", "not created: some words were not understood ("
+                               + ", ".join(map(repr, draft.not_understood)) + "); reword them, or set partial",
+                               "description")
+            aid, job_id = new_audience(conn, tid, (body.name or body.description).strip()[:200], draft.seed_set,
+                                       draft.rules, body.description)
+        response.status_code = 201
+        return out.model_copy(update={"audience_id": str(aid), "job_id": str(job_id)})
+
     @app.post("/v1/tenants/{tenant_id}/lookalike/audience", tags=["audiences"], status_code=201)
     def create_audience(tid: Tenant, body: AudienceIn) -> AudienceCreated:
         if body.seed_ids is not None and body.seed_set is not None:
             raise ApiError(400, "invalid_request", "give seed_ids or seed_set, not both", "seed_ids")
         seed_set = body.seed_set or ({"seed_ids": body.seed_ids} if body.seed_ids else {})
         with connection() as conn:
-            try:
-                aid = admin_ops.create_audience(conn, tid, body.name, seed_set=seed_set, rules=body.rules,
-                                                description=body.description)
-            except AdminError as exc:
-                status, code = (409, "conflict") if "exists already" in str(exc) else (400, "invalid_audience")
-                raise ApiError(status, code, str(exc)) from None
-            except ValueError as exc:
-                raise ApiError(400, "invalid_audience", str(exc)) from None
-            with tenant_transaction(conn, tid, API_ROLE):
-                job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=aid, platform=None)
-        return AudienceCreated(audience_id=str(aid), size_estimate=None, job_id=str(job.job_id))
+            aid, job_id = new_audience(conn, tid, body.name, seed_set, body.rules, body.description)
+        return AudienceCreated(audience_id=str(aid), size_estimate=None, job_id=str(job_id))
 
-    @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}", tags=["audiences"])
+    @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"])
     def get_audience(tid: Tenant, audience_id: uuid.UUID, cursor: Cursor = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-        after = _uncursor(cursor)
+        after = _uncursor(cursor, (int, float), str)
+        if after:
+            try:
+                after[1] = str(uuid.UUID(after[1]))
+            except ValueError:
+                raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from None
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
             with tenant_transaction(conn, tid, API_ROLE):
                 rows = list(Q.online.members_page(conn, tenant_id=tid, audience_id=a[0],
                                                   after_score=after[0] if after else None,
                                                   after_id=after[1] if after else None, n=limit + 1))
+                segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tid,
+                                                                              audience_id=a[0])]
         more = len(rows) > limit
         rows = rows[:limit]
         return {
             "audience_id": str(a[0]), "name": a[1], "description": a[2], "status": a[6], "size_estimate": a[7],
             "seed_set": a[3], "rules": a[4], "membership": (a[5] or {}).get("membership", {}),
+            "segments": segments, "segmentation": (a[5] or {}).get("segments", {}),
             "members": [{"candidate_id": str(r.candidate_id), "lead_id": str(r.lead_id), "external_id": r.external_id,
                          "similarity_score": r.similarity_score, "rank_score": r.rank_score, "decile": r.decile,
-                         "reasons": r.reasons} for r in rows],
+                         "reasons": r.reasons, "segment_no": r.segment_no} for r in rows],
             "next_cursor": _cursor([rows[-1].score, str(rows[-1].candidate_id)]) if more else None,
         }
 
@@ -370,15 +451,15 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
             changed = admin_ops.set_status(conn, tid, str(a[0]), status)
         return {"audience_id": str(a[0]), "status": status, "changed": changed}
 
-    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/publish", tags=["audiences"])
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/publish", tags=["audiences"])
     def publish(tid: Tenant, audience_id: uuid.UUID) -> dict:
         return _status(tid, audience_id, "published")
 
-    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/retire", tags=["audiences"])
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/retire", tags=["audiences"])
     def retire(tid: Tenant, audience_id: uuid.UUID) -> dict:
         return _status(tid, audience_id, "retired")
 
-    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/feedback", tags=["audiences"],
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/feedback", tags=["audiences"],
               status_code=202)
     def feedback(tid: Tenant, audience_id: uuid.UUID, body: FeedbackIn) -> dict:
         from lookalike_assets.pipeline.conversions import record_conversions
@@ -402,7 +483,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                            "event_type")
         return {"recorded": report.inserted, "duplicates": report.duplicates}
 
-    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/export", tags=["audiences"],
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/export", tags=["audiences"],
               status_code=202)
     def export(tid: Tenant, audience_id: uuid.UUID, body: ExportIn) -> ExportCreated:
         """Export a published audience to a platform's upload format, whatever its destinations say: a job the
@@ -415,7 +496,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                 job = Q.online.insert_job(conn, tenant_id=tid, kind="export", audience_id=a[0], platform=body.platform)
         return ExportCreated(export_job_id=str(job.job_id))
 
-    @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id}/performance", tags=["audiences"])
+    @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/performance", tags=["audiences"])
     def performance(tid: Tenant, audience_id: uuid.UUID) -> dict:
         """The audience's figures from the marts (as of their last build): size, conversions and rates against
         the tenant's base rate, the last export, and conversion by similarity decile (10 = the best tenth)."""
@@ -533,6 +614,26 @@ def _failure(run) -> str | None:
     if run is None or run.status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return None
     return f"run {run.status.value.lower()}: see run {run.run_id} in the Dagster UI"
+
+
+def known_query_parameters(request: Request) -> None:
+    """A query parameter the operation does not have is refused (400 ``unknown_parameter``), not ignored: a
+    misspelt ``min_scroe`` would otherwise return an unfiltered answer as if it had been applied."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:
+        d = stack.pop()
+        known.update(f.alias for f in d.query_params)
+        stack.extend(d.dependencies)
+    for name in request.query_params:
+        if name not in known:
+            raise ApiError(400, "unknown_parameter", f"unknown query parameter {name!r}"
+                           + (f"; this operation takes {', '.join(sorted(known))}" if known else
+                              "; this operation takes none"), name or None)
 
 
 def allowed_methods(app: FastAPI, scope) -> set[str]:

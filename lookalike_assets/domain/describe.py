@@ -247,8 +247,49 @@ def content_key(tokens: Sequence[str]) -> str:
 # The parser
 
 
+def _unit_rows(vecs: Any) -> np.ndarray:
+    vecs = np.asarray(vecs, dtype=np.float32)
+    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+class VectorCache:
+    """A catalog's encoded values, kept between drafts (a service reads many descriptions against one catalog).
+    The values are always encoded together and apart from a description's phrases, so a cached and a fresh
+    draft are the same (a quantized encoder's output depends on what shares its batch). Bounded, thread-safe."""
+
+    def __init__(self, max_entries: int = 64) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self._items: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.hits = self.misses = 0
+
+    def vectors(self, encoder: Any, texts: Sequence[str]) -> np.ndarray:
+        import hashlib
+
+        digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()
+        k = (str(getattr(encoder, "version", type(encoder).__name__)), len(texts), digest)
+        with self._lock:
+            got = self._items.get(k)
+            if got is not None:
+                self._items.move_to_end(k)
+                self.hits += 1
+                return got
+        vecs = _unit_rows(encoder.encode(list(texts)))
+        with self._lock:
+            self.misses += 1
+            self._items[k] = vecs
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return vecs
+
+
 class _Reader:
-    def __init__(self, text: str, catalog: Catalog, encoder: Any | None, now: datetime):
+    def __init__(self, text: str, catalog: Catalog, encoder: Any | None, now: datetime,
+                 cache: VectorCache | None = None):
+        self.cache = cache
         self.text = text
         self.low = unicodedata.normalize("NFKC", text).casefold()
         self.catalog = catalog
@@ -719,9 +760,9 @@ class _Reader:
         if not spans:
             return
         phrases = [self.text[self.tokens[a].start:self.tokens[b - 1].end] for a, b in spans]
-        vecs = np.asarray(self.encoder.encode([expand(p, self.glossary) for p in phrases] + texts), dtype=np.float32)
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        sims = vecs[:len(phrases)] @ vecs[len(phrases):].T
+        # the catalog's values in a batch of their own (cacheable, and a draft does not depend on the cache)
+        values = (self.cache or VectorCache(1)).vectors(self.encoder, texts)
+        sims = _unit_rows(self.encoder.encode([expand(p, self.glossary) for p in phrases])) @ values.T
         # the best match first; a longer phrase wins over a part of it that matches about as well
         order = sorted(range(len(spans)), key=lambda s: -(float(sims[s].max()) + 0.03 * (spans[s][1] - spans[s][0])))
         for s in order:
@@ -814,16 +855,17 @@ def _clean(v: float) -> int | float:
 
 
 def draft_rules(description: str, catalog: Catalog, encoder: Any | None = None, *,
-                now: datetime | None = None) -> Draft:
+                now: datetime | None = None, cache: VectorCache | None = None) -> Draft:
     """Read ``description`` against the tenant's ``catalog``: proposed rules (validated), a seed-set suggestion,
     the parts with their reasons, and the phrases not understood.
 
-    ``encoder``: the project's text encoder for matching by meaning (None: exact and fuzzy matching only)."""
+    ``encoder``: the project's text encoder for matching by meaning (None: exact and fuzzy matching only);
+    ``cache``: where the catalog's encoded values are kept between calls."""
     if not isinstance(description, str) or not description.strip():
         raise DescriptionError("the description is empty")
     if len(description) > 2000:
         raise DescriptionError("the description is longer than 2,000 characters")
-    r = _Reader(description, catalog, encoder, now or datetime.now(timezone.utc))
+    r = _Reader(description, catalog, encoder, now or datetime.now(timezone.utc), cache)
     r.read()
     parts = sorted(r.parts, key=lambda p: p.start)
     filters: list[dict[str, Any]] = []

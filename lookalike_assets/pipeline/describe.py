@@ -10,7 +10,7 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.describe import Catalog, CatalogField, Draft, draft_rules
+from lookalike_assets.domain.describe import Catalog, CatalogField, Draft, VectorCache, draft_rules
 from lookalike_assets.pipeline.memberships import attribute_types
 
 MAX_VALUES = 300  # values of one field in the catalog at most (the most frequent)
@@ -54,6 +54,13 @@ def description_encoder() -> Any | None:
     return get_encoder(name) if name.startswith("minilm") else None
 
 
-def describe_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, description: str, encoder: Any | None) -> Draft:
+def meaning_encoder(encoder: Any) -> Any | None:
+    """``encoder`` when it can match words by meaning (a MiniLM one), else None (the hashing encoder's vectors
+    say nothing about meaning)."""
+    return encoder if str(getattr(encoder, "version", "")).startswith("minilm") else None
+
+
+def describe_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, description: str, encoder: Any | None,
+                      cache: VectorCache | None = None, role: str = APP_ROLE) -> Draft:
     """A proposal for ``description`` (nothing is written)."""
-    return draft_rules(description, load_catalog(conn, tenant_id), encoder)
+    return draft_rules(description, load_catalog(conn, tenant_id, role), encoder, cache=cache)
