@@ -36,9 +36,12 @@ def test_an_erased_person_is_nowhere(cli_env, owner, conn, app, new_slug, test_u
     build_tenant(conn, t.tenant_id, 120, memberships=True)
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
         lead_id, ext, email, phone, country = conn.execute(
+            # a member of the audience with all four destinations (so in four files), the same one on every run
             "select l.lead_id, l.external_id, l.email, l.phone, l.country from lookalike_audience_member m "
             "join lookalike_candidate c using (tenant_id, candidate_id) join leads l using (tenant_id, lead_id) "
-            "where l.email is not null and l.phone is not null limit 1").fetchone()
+            "join lookalike_audience a on a.tenant_id = m.tenant_id and a.audience_id = m.audience_id "
+            "where a.name = 'Lookalikes of won deals' and l.email is not null and l.phone is not null "
+            "order by l.external_id limit 1").fetchone()
         conn.execute("update lookalike_audience set status = 'published'")
     days = record_conversions(app, t.tenant_id, [
         {"event_id": f"e-{ext}", "lead_id": str(lead_id), "event_type": "deal_closed", "value": 10,

@@ -30,6 +30,7 @@ from lookalike_assets.domain.apikeys import hash_key, looks_like_key
 from lookalike_assets.domain.exports import FORMATS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.pipeline.incrementality import audience_incrementality
 from lookalike_assets.pipeline.online import OnlineError, score_lead, similar_leads
 
 
@@ -433,15 +434,18 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                                                   after_id=after[1] if after else None, n=limit + 1))
                 segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tid,
                                                                               audience_id=a[0])]
+            lift = audience_incrementality(conn, tid, API_ROLE)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
             "audience_id": str(a[0]), "name": a[1], "description": a[2], "status": a[6], "size_estimate": a[7],
             "seed_set": a[3], "rules": a[4], "membership": (a[5] or {}).get("membership", {}),
             "segments": segments, "segmentation": (a[5] or {}).get("segments", {}),
+            "holdout": ((a[5] or {}).get("membership") or {}).get("holdout") or {},
+            "incrementality": next((x for x in lift or () if x["audience_id"] == a[0]), None),
             "members": [{"candidate_id": str(r.candidate_id), "lead_id": str(r.lead_id), "external_id": r.external_id,
                          "similarity_score": r.similarity_score, "rank_score": r.rank_score, "decile": r.decile,
-                         "reasons": r.reasons, "segment_no": r.segment_no} for r in rows],
+                         "reasons": r.reasons, "segment_no": r.segment_no, "arm": r.arm} for r in rows],
             "next_cursor": _cursor([rows[-1].score, str(rows[-1].candidate_id)]) if more else None,
         }
 
@@ -499,7 +503,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/performance", tags=["audiences"])
     def performance(tid: Tenant, audience_id: uuid.UUID) -> dict:
         """The audience's figures from the marts (as of their last build): size, conversions and rates against
-        the tenant's base rate, the last export, and conversion by similarity decile (10 = the best tenth)."""
+        the tenant's base rate, the last export, conversion by similarity decile (10 = the best tenth), and for an
+        audience with a holdout its incrementality (treatment against control, lift with its 95 % interval)."""
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
             try:
@@ -508,11 +513,13 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                     buckets = list(Q.online.audience_deciles_performance(conn, tenant_id=tid, audience_id=a[0]))
             except psycopg.errors.UndefinedTable:
                 summary = None
+            lift = audience_incrementality(conn, tid, API_ROLE)
         if summary is None:
             raise ApiError(409, "not_ready", f"the marts have no figures for audience {a[1]!r} yet: they are "
                            "rebuilt hourly (or by `lookalike run marts`)")
         return {"audience_id": str(a[0]), "name": a[1], "metrics": summary._asdict(),  # FastAPI encodes the numerics and times
-                "by_similarity_bucket": [b._asdict() for b in buckets]}
+                "by_similarity_bucket": [b._asdict() for b in buckets],
+                "incrementality": next((x for x in lift or () if x["audience_id"] == a[0]), None)}
 
     # -- jobs
     @app.get("/v1/tenants/{tenant_id}/lookalike/jobs/{job_id}", tags=["jobs"])

@@ -175,6 +175,7 @@ def audiences_show(
     else:
         console.print("ordered by similarity (no ranking model yet)")
     print_segments(rep)
+    print_holdout(rep)
     curve = m.get("reach_curve") or []
     if curve:
         peak = max(p["size"] for p in curve) or 1
@@ -199,6 +200,21 @@ def print_segments(rep: dict) -> None:
         console.print(table)
     elif seg.get("skipped"):
         console.print(f"no segments: {seg['skipped']}")
+
+
+def print_holdout(rep: dict) -> None:
+    from lookalike_assets.pipeline.incrementality import describe_lift
+
+    h = rep.get("holdout") or {}
+    if not h.get("percent"):
+        return
+    console.print(f"holdout {h['percent']:g} %: {h['treatment']} in treatment (exported), {h['control']} in control "
+                  "(never exported)")
+    lift = rep.get("incrementality")
+    if lift:
+        console.print(f"incrementality (as of the marts' last build): {describe_lift(lift)}")
+    else:
+        console.print("incrementality: no figures yet (conversions are attributed, then `lookalike marts`)")
 
 
 def print_factors(importances: dict, top: int = 10) -> None:

@@ -16,7 +16,8 @@ Example::
       "exclude": {"seeds": true, "customers": true, "audiences": ["Engaged lookalikes"]},
       "auto_publish": true,
       "destinations": ["meta", "google", "linkedin", {"platform": "crm", "per_segment": true}],
-      "segments": {"k_max": 8}
+      "segments": {"k_max": 8},
+      "holdout": {"percent": 10}
     }
 
 Only known fields and operators are accepted; anything else is refused with an error that names it. Rules are
@@ -184,6 +185,15 @@ class Segments(BaseModel):
         return self
 
 
+class Holdout(BaseModel):
+    """A share of the audience's members kept out of every export (the ``control`` arm, chosen by a stable hash
+    of tenant, audience and lead) to measure what targeting the rest (``treatment``) causes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    percent: float = Field(default=0.0, ge=0, le=50, description="Share of members held out, 0 (off) to 50.")
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -195,6 +205,7 @@ class Rules(BaseModel):
     destinations: list[Literal["meta", "google", "linkedin", "crm"] | DestinationSpec] = Field(
         default_factory=lambda: ["crm"])
     segments: Segments = Field(default_factory=Segments)
+    holdout: Holdout = Field(default_factory=Holdout)
 
     def destination_specs(self) -> list[DestinationSpec]:
         """Each destination once (the first mention wins), as objects."""

@@ -242,14 +242,18 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         count = Q.admin.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
         segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tenant_id,
                                                                       audience_id=audience_id)]
+    from lookalike_assets.pipeline.incrementality import audience_incrementality
     from lookalike_assets.pipeline.ranking import champion_summary
 
+    lift = audience_incrementality(conn, tenant_id, APP_ROLE)
     return {
         "ranking": champion_summary(conn, tenant_id),
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
         "size_estimate": size, "members": count, "seed_set": seed_set, "rules": rules,
         "membership": (metadata or {}).get("membership", {}), "updated_at": updated,
         "segments": segments, "segmentation": (metadata or {}).get("segments", {}),
+        "holdout": ((metadata or {}).get("membership") or {}).get("holdout") or {},
+        "incrementality": None if lift is None else next((x for x in lift if x["audience_id"] == audience_id), None),
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }

@@ -7,6 +7,7 @@ import json
 import shutil
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -216,19 +217,31 @@ def rebuild_facts(conn: psycopg.Connection, tenant_ids: list[str], days: date | 
 
 
 def simulate_demo_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, seed: int = 7, days: int = 30,
-                              today: date | None = None) -> ConversionReport:
+                              today: date | None = None,
+                              uplift: Mapping[str, float] | None = None) -> ConversionReport:
     """Outcomes for the demo's candidates drawn from the generator's hidden propensity, recorded through the
-    same path as real events (deterministic ids: a re-run adds nothing)."""
+    same path as real events (deterministic ids: a re-run adds nothing).
+
+    ``uplift``: what being exported in an audience (by name) causes: a lead exported in it converts with its
+    propensity plus that much (the largest uplift of the audiences that exported it; capped at 1). Default: the
+    demo audiences' ``simulated_uplift``. A held-out (control) member was never exported, so it never gets it:
+    what the incrementality mart has to find."""
+    from lookalike_assets.domain.demo_data import SIMULATED_UPLIFT
+
     today = today or datetime.now(timezone.utc).date()
+    uplift = SIMULATED_UPLIFT if uplift is None else uplift
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         rows = list(Q.conversions.demo_candidates_with_propensity(conn, tenant_id=tenant_id))
+        boost: dict = {}
+        for lead_id, audience in Q.conversions.demo_exposures(conn, tenant_id=tenant_id):
+            boost[lead_id] = max(boost.get(lead_id, 0.0), float(uplift.get(audience, 0.0)))
     rng = np.random.default_rng([seed, int(uuid.UUID(str(tenant_id)).int % (2**32))])
     events = []
     for lead_id, ext, p in rows:
         day_offset = int(rng.integers(0, days))
         when = datetime.combine(today - timedelta(days=day_offset), datetime.min.time(), timezone.utc) + \
             timedelta(seconds=int(rng.integers(0, 86400)))
-        if rng.random() < p:
+        if rng.random() < min(1.0, p + boost.get(lead_id, 0.0)):
             kind = rng.choice(["reply", "meeting", "deal_closed"], p=[0.5, 0.3, 0.2])
             value = round(float(rng.gamma(2.0, 2500.0)), 2) if kind == "deal_closed" else None
             events.append({"event_id": f"sim-{ext}-conv", "lead_id": str(lead_id), "event_type": str(kind),

@@ -89,6 +89,12 @@ where l.tenant_id = :tenant_id
   and exists (select 1 from lookalike_candidate c where c.tenant_id = l.tenant_id and c.lead_id = l.lead_id)
 order by l.external_id;
 
+-- name: demo_exposures
+-- Which audience exported which lead (the simulation's treatment: the control arm is never exported).
+select x.lead_id, a.name from lookalike_exposure x
+join lookalike_audience a on a.tenant_id = x.tenant_id and a.audience_id = x.audience_id
+where x.tenant_id = :tenant_id;
+
 -- name: conversion_days_between
 -- For the change reader: which days got conversion events between two horizons, leaving out days whose facts
 -- were rebuilt after those events had committed (at or above the day's watermark).

@@ -3,7 +3,8 @@ select a.audience_id, a.name, a.rules from lookalike_audience a
 where a.tenant_id = :tenant_id and a.status = 'published' order by a.name;
 
 -- name: export_members
--- Members of one audience with the identifiers the platforms match on (never logged).
+-- Members of one audience with the identifiers the platforms match on (never logged); the holdout's control arm
+-- is never exported.
 select c.lead_id, l.external_id, c.audience_id, a.name as audience, c.similarity_score, c.rank_score, c.decile,
        c.reasons, l.email, l.phone, l.first_name, l.last_name, l.country, l.title, l.company,
        l.attributes->>'zip' as zip
@@ -11,15 +12,17 @@ from lookalike_audience_member m
 join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.candidate_id
 join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id
 join lookalike_audience a on a.tenant_id = m.tenant_id and a.audience_id = m.audience_id
-where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id and m.arm = 'treatment'
 order by coalesce(c.rank_score, c.similarity_score) desc, c.lead_id;
 
 -- name: segment_member_leads
--- The lead of every member of one audience's segments (for exports per segment).
+-- The lead of every member of one audience's segments (for exports per segment), the treatment arm only.
 select s.segment_no, c.lead_id
 from lookalike_segment_member s
+join lookalike_audience_member m
+  on m.tenant_id = s.tenant_id and m.audience_id = s.audience_id and m.candidate_id = s.candidate_id
 join lookalike_candidate c on c.tenant_id = s.tenant_id and c.candidate_id = s.candidate_id
-where s.tenant_id = :tenant_id and s.audience_id = :audience_id;
+where s.tenant_id = :tenant_id and s.audience_id = :audience_id and m.arm = 'treatment';
 
 -- name: start_export_job$
 insert into lookalike_export_job (tenant_id, audience_id, destination, format, run_id, segment_no)
@@ -38,11 +41,11 @@ where tenant_id = :tenant_id and export_job_id = :export_job_id;
 
 -- name: mark_members_exported!
 -- The members were shown to a platform: candidate statuses move on, and the exposure history (what the ranking
--- learns from, kept whatever the pools become) records it.
+-- learns from, kept whatever the pools become) records it. The control arm was not shown.
 with marked as (
   update lookalike_candidate c set status = 'exported'
   from lookalike_audience_member m
-  where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id
+  where m.tenant_id = c.tenant_id and m.candidate_id = c.candidate_id and m.arm = 'treatment'
     and c.tenant_id = :tenant_id and m.audience_id = :audience_id and c.status in ('pending', 'accepted')
   returning 1
 )
@@ -50,7 +53,7 @@ insert into lookalike_exposure as x (tenant_id, audience_id, lead_id)
 select m.tenant_id, m.audience_id, c.lead_id
 from lookalike_audience_member m
 join lookalike_candidate c on c.tenant_id = m.tenant_id and c.candidate_id = m.candidate_id
-where m.tenant_id = :tenant_id and m.audience_id = :audience_id
+where m.tenant_id = :tenant_id and m.audience_id = :audience_id and m.arm = 'treatment'
 on conflict (tenant_id, audience_id, lead_id) do update set
   last_exported_at = now(), exports = x.exports + 1;
 

@@ -14,6 +14,7 @@ import psycopg
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceDefinitionError, SeedRow, parse_seed_set, select_seeds
+from lookalike_assets.domain.holdout import arm
 from lookalike_assets.domain.rules import (
     FieldType,
     RuleError,
@@ -44,6 +45,7 @@ class MembershipResult:
     reach_curve: list[dict] = field(default_factory=list)
     overlap: dict[str, dict] = field(default_factory=dict)
     pool_changes: dict[str, int] = field(default_factory=dict)  # candidates inserted/updated/removed by the swap
+    holdout: dict = field(default_factory=dict)  # percent, treatment and control members
     old_members: set = field(default_factory=set, repr=False)
 
 
@@ -142,9 +144,13 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         res.dropped = dict(plan.dropped)
         res.reach_curve = plan.reach_curve
         res.cap = plan.cap
+        percent = rules.holdout.percent
+        arms = {lead: arm(tenant_id, audience_id, lead, percent) for lead in plan.members}
+        control = sum(1 for a in arms.values() if a == "control")
+        res.holdout = {"percent": percent, "treatment": len(arms) - control, "control": control}
         stats = {
             "size": len(plan.members), "pool": plan.considered, "cap": plan.cap, "dropped": res.dropped,
-            "reach_curve": plan.reach_curve, "overlap": res.overlap,
+            "reach_curve": plan.reach_curve, "overlap": res.overlap, "holdout": res.holdout,
             "refreshed_at": datetime.now(timezone.utc).isoformat(), "skipped": None,
         }
         # one transaction: a reader sees the old pool, members, size and status, or all of the new ones
@@ -154,9 +160,10 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
             Q.memberships.create_members_stage(conn)
             with conn.cursor() as cur, cur.copy(Q.memberships.copy_members_stage.sql) as copy:
                 for lead_id in plan.members:
-                    copy.write_row((lead_id,))
+                    copy.write_row((lead_id, arms[lead_id]))
             Q.memberships.resolve_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
-            _added, _removed, size = Q.memberships.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            merged = Q.memberships.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            size = merged.size
             Q.memberships.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
                                                auto_publish=rules.auto_publish, stats=json.dumps(stats))
         new = members[audience_id]

@@ -72,10 +72,11 @@ select distinct k from (select jsonb_object_keys(attributes) as k from leads whe
                         limit 200000) s order by 1;
 
 -- name: create_members_stage#
-create temp table members_stage (lead_id uuid primary key, candidate_id uuid) on commit drop;
+create temp table members_stage (lead_id uuid primary key, candidate_id uuid,
+                                 arm text not null default 'treatment') on commit drop;
 
 -- name: copy_members_stage!
-copy members_stage (lead_id) from stdin;
+copy members_stage (lead_id, arm) from stdin;
 
 -- name: resolve_members_stage!
 -- Members are chosen by lead; the candidate rows (just merged from the stage) give their candidate ids.
@@ -92,10 +93,12 @@ with gone as (
     and not exists (select 1 from members_stage s where s.candidate_id = m.candidate_id)
   returning 1
 ), added as (
-  insert into lookalike_audience_member (tenant_id, audience_id, candidate_id)
-  select :tenant_id, :audience_id, s.candidate_id from members_stage s where s.candidate_id is not null
-  on conflict do nothing
-  returning 1
+  -- a member's arm only changes when the audience's holdout percentage did (domain/holdout.py)
+  insert into lookalike_audience_member as m (tenant_id, audience_id, candidate_id, arm)
+  select :tenant_id, :audience_id, s.candidate_id, s.arm from members_stage s where s.candidate_id is not null
+  on conflict (tenant_id, audience_id, candidate_id) do update set arm = excluded.arm
+  where m.arm is distinct from excluded.arm
+  returning (xmax = 0) as inserted
 ), accepted as (
   update lookalike_candidate c set status = 'accepted'
   where c.tenant_id = :tenant_id and c.audience_id = :audience_id and c.status in ('pending', 'excluded')
@@ -107,8 +110,10 @@ with gone as (
     and not exists (select 1 from members_stage s where s.candidate_id = c.candidate_id)
   returning 1
 )
-select (select count(*) from added) as added, (select count(*) from gone) as removed,
-       (select count(*) from members_stage) as size;
+select (select count(*) from added where inserted) as added, (select count(*) from gone) as removed,
+       (select count(*) from members_stage) as size,
+       (select count(*) from members_stage where arm = 'control') as control,
+       (select count(*) from added where not inserted) as arm_changes;
 
 -- name: update_audience_after_membership!
 update lookalike_audience

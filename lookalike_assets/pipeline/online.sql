@@ -86,7 +86,7 @@ where j.tenant_id = :tenant_id and j.job_id::text = :job_id;
 -- name: members_page
 -- An audience's members, best first, from a cursor (the last row's order key).
 select c.candidate_id, l.lead_id, l.external_id, c.similarity_score, c.rank_score, c.decile, c.reasons,
-       s.segment_no, coalesce(c.rank_score, c.similarity_score) as score
+       s.segment_no, m.arm, coalesce(c.rank_score, c.similarity_score) as score
 from lookalike_audience_member m
 join lookalike_candidate c using (tenant_id, candidate_id)
 join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id

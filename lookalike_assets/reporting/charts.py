@@ -102,3 +102,25 @@ def segment_sizes_png(segments: Mapping[str, Sequence[Mapping[str, object]]],
     if rows:
         ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
+
+
+def incrementality_png(rows: Sequence[Mapping[str, object]], title: str = "Incrementality: treatment vs. control"
+                       ) -> bytes:
+    """One row per audience: the absolute lift (treatment rate - control rate) with its 95 % interval, and a line
+    at zero; significant lifts in a solid colour, the others hollow."""
+    fig, ax = plt.subplots(figsize=(6.4, max(1.8, 0.55 * len(rows) + 1.0)))
+    for i, r in enumerate(rows):
+        lift, lo, hi = (float(r[k]) for k in ("absolute_lift", "ci_low", "ci_high"))
+        sig = bool(r.get("significant"))
+        ax.errorbar(lift, i, xerr=[[lift - lo], [hi - lift]], fmt="o", capsize=4, color="#1f77b4" if sig else "#888",
+                    markerfacecolor="#1f77b4" if sig else "white")
+        ax.annotate(f"{lift:+.1%}", (lift, i), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.axvline(0, color="#c44", lw=1)
+    ax.set_yticks(range(len(rows)), [f"{r['audience_name']}\n{r['treatment_members']} vs. {r['control_members']}"
+                                     for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("conversions per member caused (95 % interval)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)

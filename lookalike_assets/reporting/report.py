@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from lookalike_assets.db.connect import BI_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.reporting.charts import data_uri, decile_lift_png, reach_curve_png
+from lookalike_assets.reporting.charts import data_uri, decile_lift_png, incrementality_png, reach_curve_png
 
 NO_MARTS = "the marts have not been built yet: run `lookalike marts` (or the marts_refresh job)"
 NO_FACTS = ("no conversion has been attributed to this tenant's audiences yet: load events with `lookalike "
@@ -33,7 +33,9 @@ class TenantReport:
     deciles: list[dict] = field(default_factory=list)
     reach: list[dict] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
+    incrementality: list[dict] = field(default_factory=list)  # audiences with a holdout, 'all' and per month
     decile_png: bytes | None = None
+    lift_png: bytes | None = None
     reach_png: bytes | None = None
     missing: str | None = None  # why there is nothing to show
 
@@ -58,6 +60,7 @@ def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str
             rep.deciles = cur.execute(Q.reports.report_deciles.sql).fetchall()
             rep.reach = cur.execute(Q.reports.report_reach.sql).fetchall()
             rep.summary = cur.execute(Q.reports.report_summary.sql).fetchall()
+            rep.incrementality = cur.execute(Q.reports.report_incrementality.sql).fetchall()
     except psycopg.errors.UndefinedTable:
         rep.missing = NO_MARTS
         return rep
@@ -76,6 +79,11 @@ def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str
         curves[r["audience_name"]].append({"threshold": float(r["threshold"]), "size": int(r["audience_size"])})
     if curves:
         rep.reach_png = reach_curve_png(curves, title=f"{name}: reach vs. similarity")
+    overall = [r for r in rep.incrementality if r["period"] == "all"]
+    if overall:
+        rep.lift_png = incrementality_png([{k: float(v) if k in ("absolute_lift", "ci_low", "ci_high") else v
+                                            for k, v in r.items()} for r in overall],
+                                          title=f"{name}: lift over the holdout")
     return rep
 
 
@@ -101,7 +109,8 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def render_html(rep: TenantReport) -> str:
     charts = ""
-    for png, alt in ((rep.decile_png, "Conversion rate by decile"), (rep.reach_png, "Reach curve")):
+    for png, alt in ((rep.decile_png, "Conversion rate by decile"), (rep.reach_png, "Reach curve"),
+                     (rep.lift_png, "Incrementality: lift of treatment over control")):
         if png:
             charts += f'<figure><img alt="{alt}" src="{data_uri(png)}"><figcaption>{alt}</figcaption></figure>'
     base = f"{rep.base_rate:.1%}" if rep.base_rate is not None else "n/a"
@@ -124,6 +133,7 @@ def render_html(rep: TenantReport) -> str:
           "" if r["lift_vs_base"] is None else f"{float(r['lift_vs_base']):.2f}x", _cell(r["candidates"]),
           _pct(r["candidate_conversion_rate"]), f"{r['min_similarity']:.3f} to {r['max_similarity']:.3f}"]
          for r in rep.deciles])}
+{_incrementality_html(rep)}
 <h2>Reach vs. precision (pool candidates above each similarity threshold)</h2>
 {_table(["audience", "min similarity", "audience size", "conversions", "conversion rate"],
         [[_cell(r["audience_name"]), f"{r['threshold']:.3f}", _cell(r["audience_size"]), _cell(r["conversions"]),
@@ -143,6 +153,23 @@ rate: <b>{base}</b>.</p>
 {body}
 </body></html>
 """
+
+
+def _incrementality_html(rep: TenantReport) -> str:
+    if not rep.incrementality:
+        return ""
+    return f"""<h2>Incrementality (holdouts: treatment exported, control never)</h2>
+<p>Lift = treatment rate - control rate, with its 95 % interval (two proportions, normal approximation); significant
+when the interval excludes 0. Over the audience's current members; a member counts in the month of its first
+conversion.</p>
+{_table(["audience", "period", "holdout", "treatment", "control", "treatment rate", "control rate", "lift",
+         "95 % interval", "relative lift", "significant"],
+        [[_cell(r["audience_name"]), _cell(r["period"]), f"{float(r['holdout_percent']):g} %",
+          _cell(r["treatment_members"]), _cell(r["control_members"]), _pct(r["treatment_rate"]),
+          _pct(r["control_rate"]), f"{float(r['absolute_lift']) * 100:+.1f} pts",
+          f"{float(r['ci_low']) * 100:+.1f} to {float(r['ci_high']) * 100:+.1f}",
+          "" if r["relative_lift"] is None else f"{float(r['relative_lift']):+.0%}",
+          "yes" if r["significant"] else "no"] for r in rep.incrementality])}"""
 
 
 def write_report(rep: TenantReport, folder: Path, slug: str) -> Path:

@@ -15,3 +15,8 @@ select audience_name, status, members, candidates, seeds, embedding_coverage, la
        conversion_rate, candidate_conversions, candidate_conversion_rate, conversion_value, tenant_base_rate,
        last_export_status, last_export_at
 from marts.mart_audience_summary order by audience_name;
+
+-- name: report_incrementality
+select audience_name, period, holdout_percent, treatment_members, control_members, treatment_conversions,
+       control_conversions, treatment_rate, control_rate, absolute_lift, relative_lift, ci_low, ci_high, significant
+from marts.mart_audience_incrementality order by audience_name, period_start nulls first;

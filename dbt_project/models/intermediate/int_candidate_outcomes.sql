@@ -23,6 +23,7 @@ select
     c.rank_score,
     coalesce(c.rank_score, c.similarity_score) as score,
     (m.candidate_id is not null) as is_member,
+    m.arm,
     coalesce(o.converted, false) as converted,
     coalesce(o.conversion_value, 0) as conversion_value,
     o.first_converted_at

@@ -22,9 +22,16 @@ from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
 from lookalike_assets.pipeline.exports import run_exports
 from lookalike_assets.pipeline.features import load_spec
+from lookalike_assets.pipeline.incrementality import NOT_BUILT as INCREMENTALITY_NOT_BUILT
+from lookalike_assets.pipeline.incrementality import audience_incrementality, describe_lift
 from lookalike_assets.pipeline.memberships import refresh_memberships
 from lookalike_assets.pipeline.pools import refresh_candidate_pools, refresh_seed_profiles
-from lookalike_assets.reporting.charts import markdown_image, reach_curve_png, segment_sizes_png
+from lookalike_assets.reporting.charts import (
+    incrementality_png,
+    markdown_image,
+    reach_curve_png,
+    segment_sizes_png,
+)
 
 GROUP = "audiences"
 
@@ -141,7 +148,9 @@ def candidate_pools(
     "model's score (else similarity): the staged pool becomes its candidates (lookalike_candidate) and the "
     "members (lookalike_audience_member) are replaced with size_estimate and status in one transaction per "
     "audience, so readers and exports see the old audience or the new one, never half; publishes audiences "
-    "that ask for it. An audience with an "
+    "that ask for it. With rules.holdout, each member's arm (treatment, or control: never exported) follows "
+    "from a stable hash of tenant, audience and lead; the metadata shows the arms and, from the marts, the "
+    "incrementality (lift of treatment over control with its 95 % interval, and a chart). An audience with an "
     "invalid definition or too few seeds keeps its last members and is reported.",
     check_specs=[dg.AssetCheckSpec("audiences_valid", asset="audience_memberships",
                                    description="Every active audience could be built.")],
@@ -153,6 +162,7 @@ def audience_memberships(
     with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         results = refresh_memberships(conn, tid, min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
+        lift = audience_incrementality(conn, tid, PIPELINE_ROLE)
     for r in results:
         if r.status == "built":
             pc = r.pool_changes
@@ -175,6 +185,18 @@ def audience_memberships(
         ]),
         "seconds": round(t.seconds, 3),
     }
+    held = [r for r in built if r.holdout.get("percent")]
+    if held:
+        metadata["holdouts"] = md_table(["audience", "holdout %", "treatment (exported)", "control (held out)"], [
+            (r.name, r.holdout["percent"], r.holdout["treatment"], r.holdout["control"]) for r in held])
+    if lift is None:
+        metadata["incrementality"] = f"not yet: {INCREMENTALITY_NOT_BUILT}"
+    elif lift:
+        metadata["incrementality"] = md_table(
+            ["audience", "treatment", "control", "lift (as of the marts' last build)"],
+            [(x["audience_name"], x["treatment_members"], x["control_members"], describe_lift(x)) for x in lift])
+        metadata["incrementality_chart"] = dg.MetadataValue.md(markdown_image(
+            incrementality_png(lift, title=f"{name}: lift over the holdout"), "incrementality"))
     curves = {r.name: r.reach_curve for r in built if r.reach_curve}
     if curves:
         metadata["reach_curve"] = dg.MetadataValue.md(markdown_image(reach_curve_png(curves), "reach curve"))
@@ -260,8 +282,8 @@ def audience_segments(context: dg.AssetExecutionContext, db: LookalikeDatabase) 
     kinds={"python", "csv"},
     description="For each published audience and each of its destinations, the CSV the platform's upload "
     "accepts (Meta, Google Customer Match, LinkedIn, CRM), and one per segment for a destination with "
-    "per_segment, delivered to the configured destination with retries; every export is logged in "
-    "lookalike_export_job.",
+    "per_segment (the holdout's control arm is never in any of them), delivered to the configured destination "
+    "with retries; every export is logged in lookalike_export_job.",
     check_specs=[dg.AssetCheckSpec("exports_delivered", asset="audience_exports",
                                    description="No export failed (skipped ones below a platform minimum are fine).")],
 )

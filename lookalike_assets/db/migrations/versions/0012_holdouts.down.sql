@@ -1,0 +1,1 @@
+ALTER TABLE lookalike_audience_member DROP COLUMN IF EXISTS arm;
