@@ -155,3 +155,34 @@ def test_incrementality_finds_the_lift_it_was_given_and_none_where_there_was_non
     assert rep.lift_png and {r["audience_name"] for r in rep.incrementality} == {"Caused", "Inert"}
     page = render_html(rep)
     assert "Incrementality (holdouts" in page and "lift of treatment over control" in page
+
+    # tuning from that evidence: with the tenant's economics, a recommended reach per audience, counting caused
+    # conversions where the holdout showed a lift; applied (and logged) only where rules.auto_tune says so
+    from lookalike_assets.db.admin import set_tuning_settings
+    from lookalike_assets.pipeline.tuning import recommendations
+
+    set_tuning_settings(owner, t.tenant_id, {"cost_per_contact": 1, "value_per_conversion": 20})
+    recs, why = recommendations(conn, t.tenant_id, PIPELINE_ROLE)
+    ids = {r[0]: r[1] for r in owner.execute("select name, audience_id from lookalike_audience where tenant_id = %s",
+                                             (t.tenant_id,))}
+    rec = recs[ids["Caused"]]
+    assert why is None and rec.basis == "value" and rec.max_size and rec.expected_value > 0
+    assert rec.caused_share is not None and 0 < rec.caused_share < 1 and "caused conversions" in rec.reason
+    assert recs[ids["Inert"]].caused_share is None and "attributed" in recs[ids["Inert"]].reason
+    owner.execute("update lookalike_audience set rules = rules || '{\"auto_tune\": true}'::jsonb "
+                  "where tenant_id = %s and name = 'Caused'", (t.tenant_id,))
+    built = {r.name: r for r in refresh_memberships(conn, t.tenant_id)}
+    assert built["Caused"].tuned == {"before": {"max_percent": 40}, "after": {"max_percent": 40, "max_size": rec.max_size},
+                                     "reason": rec.reason}
+    assert built["Caused"].size <= rec.max_size and built["Inert"].tuned is None
+    log_rows = owner.execute("select before, after, basis from lookalike_tuning_log where tenant_id = %s",
+                             (t.tenant_id,)).fetchall()
+    assert log_rows == [({"max_percent": 40}, {"max_percent": 40, "max_size": rec.max_size}, "value")]
+    again = {r.name: r for r in refresh_memberships(conn, t.tenant_id)}
+    assert again["Caused"].tuned is None  # already at its recommendation: nothing changes, nothing logged
+    app = connect(test_url, role=APP_ROLE)
+    try:
+        shown = audience_report(app, t.tenant_id, "Caused")
+    finally:
+        app.close()
+    assert shown["recommendation"]["max_size"] == rec.max_size and len(shown["tuning_history"]) == 1

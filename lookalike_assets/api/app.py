@@ -32,6 +32,7 @@ from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline.admin import AdminError
 from lookalike_assets.pipeline.incrementality import audience_incrementality
 from lookalike_assets.pipeline.online import OnlineError, score_lead, similar_leads
+from lookalike_assets.pipeline.tuning import audience_recommendation
 
 
 class ApiError(HTTPException):
@@ -435,6 +436,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                 segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tid,
                                                                               audience_id=a[0])]
             lift = audience_incrementality(conn, tid, API_ROLE)
+            recommendation, tuning_note = audience_recommendation(conn, tid, a[0], API_ROLE)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
@@ -443,6 +445,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
             "segments": segments, "segmentation": (a[5] or {}).get("segments", {}),
             "holdout": ((a[5] or {}).get("membership") or {}).get("holdout") or {},
             "incrementality": next((x for x in lift or () if x["audience_id"] == a[0]), None),
+            "recommendation": recommendation, "recommendation_note": tuning_note,
             "members": [{"candidate_id": str(r.candidate_id), "lead_id": str(r.lead_id), "external_id": r.external_id,
                          "similarity_score": r.similarity_score, "rank_score": r.rank_score, "decile": r.decile,
                          "reasons": r.reasons, "segment_no": r.segment_no, "arm": r.arm} for r in rows],

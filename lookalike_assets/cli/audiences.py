@@ -176,6 +176,7 @@ def audiences_show(
         console.print("ordered by similarity (no ranking model yet)")
     print_segments(rep)
     print_holdout(rep)
+    print_recommendation(rep)
     curve = m.get("reach_curve") or []
     if curve:
         peak = max(p["size"] for p in curve) or 1
@@ -215,6 +216,22 @@ def print_holdout(rep: dict) -> None:
         console.print(f"incrementality (as of the marts' last build): {describe_lift(lift)}")
     else:
         console.print("incrementality: no figures yet (conversions are attributed, then `lookalike marts`)")
+
+
+def print_recommendation(rep: dict) -> None:
+    rec = rep.get("recommendation")
+    auto = (rep.get("rules") or {}).get("auto_tune")
+    if rec and rec.get("max_size"):
+        rate = f", conversion rate {rec['conversion_rate']:.1%}" if rec.get("conversion_rate") is not None else ""
+        console.print(f"recommended reach: {rec['max_size']} leads (expected {rec['expected_conversions']:g} "
+                      f"conversions{rate}): {rec['reason']}" + (" [applied: auto_tune]" if auto else
+                                                                 " [set rules.auto_tune to apply it]"))
+    elif rec:
+        console.print(f"recommendation: {rec['reason']}")
+    elif rep.get("recommendation_note"):
+        console.print(f"no recommendation: {rep['recommendation_note']}")
+    for h in rep.get("tuning_history") or []:
+        console.print(f"  tuned {h['changed_at']:%Y-%m-%d %H:%M}: reach {h['before']} -> {h['after']}")
 
 
 def print_factors(importances: dict, top: int = 10) -> None:

@@ -47,13 +47,31 @@ def tenants_configure(
     tenant_ref: TenantOpt,
     exclude_from_ranking: Annotated[Optional[str], typer.Option(
         help="Comma-separated lead columns the ranking model must never use (sensitive attributes); '' clears.")] = None,
+    cost_per_contact: Annotated[Optional[float], typer.Option(
+        help="Tuning: what targeting one lead costs (with --value-per-conversion).", min=0)] = None,
+    value_per_conversion: Annotated[Optional[float], typer.Option(
+        help="Tuning: what one conversion is worth (with --cost-per-contact).", min=0)] = None,
+    target_precision: Annotated[Optional[float], typer.Option(
+        help="Tuning, instead of costs: the lowest conversion rate worth targeting (0-1].")] = None,
 ) -> None:
     """Per-tenant settings (admin)."""
-    from lookalike_assets.db.admin import set_ranking_settings
+    from lookalike_assets.db.admin import set_ranking_settings, set_tuning_settings
     from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.domain.tuning import TuningError, parse_economics
 
     tid = tenant(tenant_ref)
+    tuning = {k: v for k, v in (("cost_per_contact", cost_per_contact), ("value_per_conversion", value_per_conversion),
+                                ("target_precision", target_precision)) if v is not None}
+    if tuning:
+        try:
+            parse_economics(tuning)
+        except TuningError as exc:
+            fail(str(exc))
     with admin_connection() as conn:
+        if tuning:
+            set_tuning_settings(conn, tid, tuning)
+            console.print("tuning economics: " + ", ".join(f"{k} {v:g}" for k, v in tuning.items())
+                          + " (recommendations from the next marts build; applied to audiences with auto_tune)")
         if exclude_from_ranking is not None:
             cols = sorted({c.strip() for c in exclude_from_ranking.split(",") if c.strip()})
             set_ranking_settings(conn, tid, {"exclude_features": cols})

@@ -97,6 +97,14 @@ def set_ranking_settings(conn: psycopg.Connection, tenant_id: uuid.UUID, ranking
         Q.ranking.set_tenant_ranking_settings(conn, tenant_id=tenant_id, ranking=json.dumps(ranking))
 
 
+def set_tuning_settings(conn: psycopg.Connection, tenant_id: uuid.UUID, tuning: dict) -> None:
+    """The tenant's economics for tuning (``settings.tuning``; validated by the caller with parse_economics)."""
+    import json
+
+    with conn.transaction():
+        Q.tuning.set_tenant_tuning(conn, tenant_id=tenant_id, tuning=json.dumps(tuning))
+
+
 def mark_temporary(conn: psycopg.Connection, tenant_id: uuid.UUID, what: str) -> None:
     """A tenant that a command makes for itself (a backtest) and deletes when it ends; `tenants list` marks one
     that a killed command left behind."""

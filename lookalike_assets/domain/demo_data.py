@@ -40,6 +40,8 @@ class TenantProfile:
     bad_topics: tuple[str, ...]
     neutral_topics: tuple[str, ...]
     property_types: tuple[str, ...] = ()
+    # settings.tuning of the demo tenant: what a contact costs and a conversion is worth
+    tuning: tuple[tuple[str, float], ...] = (("cost_per_contact", 2.0), ("value_per_conversion", 40.0))
     ideal_property: tuple[str, ...] = ()
     size_sweet_spot: tuple[float, float] = (50, 1000)
     base_logit: float = -3.0

@@ -17,7 +17,8 @@ Example::
       "auto_publish": true,
       "destinations": ["meta", "google", "linkedin", {"platform": "crm", "per_segment": true}],
       "segments": {"k_max": 8},
-      "holdout": {"percent": 10}
+      "holdout": {"percent": 10},
+      "auto_tune": false
     }
 
 Only known fields and operators are accepted; anything else is refused with an error that names it. Rules are
@@ -206,6 +207,7 @@ class Rules(BaseModel):
         default_factory=lambda: ["crm"])
     segments: Segments = Field(default_factory=Segments)
     holdout: Holdout = Field(default_factory=Holdout)
+    auto_tune: bool = Field(default=False, description="Apply the tuning recommendation's reach cap at each refresh.")
 
     def destination_specs(self) -> list[DestinationSpec]:
         """Each destination once (the first mention wins), as objects."""

@@ -244,8 +244,12 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
                                                                       audience_id=audience_id)]
     from lookalike_assets.pipeline.incrementality import audience_incrementality
     from lookalike_assets.pipeline.ranking import champion_summary
+    from lookalike_assets.pipeline.tuning import audience_recommendation
 
     lift = audience_incrementality(conn, tenant_id, APP_ROLE)
+    recommendation, tuning_note = audience_recommendation(conn, tenant_id, audience_id, APP_ROLE)
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        history = [r._asdict() for r in Q.tuning.tuning_history(conn, tenant_id=tenant_id, audience_id=audience_id, n=5)]
     return {
         "ranking": champion_summary(conn, tenant_id),
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
@@ -254,6 +258,7 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "segments": segments, "segmentation": (metadata or {}).get("segments", {}),
         "holdout": ((metadata or {}).get("membership") or {}).get("holdout") or {},
         "incrementality": None if lift is None else next((x for x in lift if x["audience_id"] == audience_id), None),
+        "recommendation": recommendation, "recommendation_note": tuning_note, "tuning_history": history,
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }

@@ -50,6 +50,8 @@ def load_tenant(conn: psycopg.Connection, profile: TenantProfile, leads_per_tena
     owner's."""
     tid = tenant_id_for(profile.slug)
     admin.upsert_tenant(conn, tid, profile.slug, profile.name)
+    if profile.tuning:  # the demo's economics, so that tuning recommendations show
+        admin.set_tuning_settings(conn, tid, dict(profile.tuning))
     # what a tenant's people write (leads, seeds, audiences) is written as the app, so that sensors see it; the
     # hidden propensity (the simulation's truth) by the pipeline
     with sibling(conn, APP_ROLE) as app, sibling(conn, PIPELINE_ROLE) as pipe:

@@ -27,6 +27,7 @@ from lookalike_assets.domain.rules import (
 from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import log
 from lookalike_assets.pipeline.features import load_spec
+from lookalike_assets.pipeline.tuning import apply_auto_tuning
 
 
 @dataclass
@@ -46,6 +47,7 @@ class MembershipResult:
     overlap: dict[str, dict] = field(default_factory=dict)
     pool_changes: dict[str, int] = field(default_factory=dict)  # candidates inserted/updated/removed by the swap
     holdout: dict = field(default_factory=dict)  # percent, treatment and control members
+    tuned: dict | None = None  # the reach auto-tuning set before this build: before, after, reason
     old_members: set = field(default_factory=set, repr=False)
 
 
@@ -65,6 +67,8 @@ def validate_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, rules_raw,
 def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seeds: int = 3,
                         warn_seeds: int = 20) -> list[MembershipResult]:
     results: dict[uuid.UUID, MembershipResult] = {}
+    # audiences with rules.auto_tune take their recommended reach first (from the marts; logged)
+    tuned = {c.audience_id: c for c in apply_auto_tuning(conn, tenant_id)}
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         audiences = list(Q.audiences.active_audiences(conn, tenant_id=tenant_id))
         attrs = attribute_types(conn, tenant_id)
@@ -83,6 +87,9 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
     for audience_id, name, seed_set, rules_raw, _meta, _status in audiences:
         res = MembershipResult(audience_id, name, "skipped")
         results[audience_id] = res
+        if audience_id in tuned:
+            c = tuned[audience_id]
+            res.tuned = {"before": c.before, "after": c.after, "reason": c.reason}
         try:
             sel = select_seeds(parse_seed_set(seed_set), seeds)
             rules = parse_rules(rules_raw, attrs)

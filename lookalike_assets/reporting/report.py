@@ -17,8 +17,10 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
-from lookalike_assets.db.connect import BI_ROLE, tenant_transaction
+from lookalike_assets.db.connect import BI_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.tuning import TuningError
+from lookalike_assets.pipeline.tuning import recommendations
 from lookalike_assets.reporting.charts import data_uri, decile_lift_png, incrementality_png, reach_curve_png
 
 NO_MARTS = "the marts have not been built yet: run `lookalike marts` (or the marts_refresh job)"
@@ -34,6 +36,8 @@ class TenantReport:
     reach: list[dict] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
     incrementality: list[dict] = field(default_factory=list)  # audiences with a holdout, 'all' and per month
+    recommendations: list[dict] = field(default_factory=list)  # audience_name + the tuning recommendation
+    recommendation_note: str | None = None
     decile_png: bytes | None = None
     lift_png: bytes | None = None
     reach_png: bytes | None = None
@@ -79,6 +83,15 @@ def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str
         curves[r["audience_name"]].append({"threshold": float(r["threshold"]), "size": int(r["audience_size"])})
     if curves:
         rep.reach_png = reach_curve_png(curves, title=f"{name}: reach vs. similarity")
+    names = {r["audience_name"]: r for r in rep.summary}
+    try:
+        recs, rep.recommendation_note = recommendations(conn, tenant_id, PIPELINE_ROLE)
+    except TuningError as exc:
+        recs, rep.recommendation_note = {}, str(exc)
+    with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        ids = {r.audience_id: r.name for r in Q.admin.list_audiences(conn, tenant_id=tenant_id)}
+    rep.recommendations = [{"audience_name": ids[aid], **rec.as_dict()} for aid, rec in recs.items()
+                           if aid in ids and ids[aid] in names]
     overall = [r for r in rep.incrementality if r["period"] == "all"]
     if overall:
         rep.lift_png = incrementality_png([{k: float(v) if k in ("absolute_lift", "ci_low", "ci_high") else v
@@ -134,6 +147,7 @@ def render_html(rep: TenantReport) -> str:
           _pct(r["candidate_conversion_rate"]), f"{r['min_similarity']:.3f} to {r['max_similarity']:.3f}"]
          for r in rep.deciles])}
 {_incrementality_html(rep)}
+{_recommendations_html(rep)}
 <h2>Reach vs. precision (pool candidates above each similarity threshold)</h2>
 {_table(["audience", "min similarity", "audience size", "conversions", "conversion rate"],
         [[_cell(r["audience_name"]), f"{r['threshold']:.3f}", _cell(r["audience_size"]), _cell(r["conversions"]),
@@ -153,6 +167,17 @@ rate: <b>{base}</b>.</p>
 {body}
 </body></html>
 """
+
+
+def _recommendations_html(rep: TenantReport) -> str:
+    if not rep.recommendations:
+        return (f"<h2>Tuning</h2><p>No recommendation: {html.escape(rep.recommendation_note)}.</p>"
+                if rep.recommendation_note else "")
+    return f"""<h2>Tuning: recommended reach</h2>
+{_table(["audience", "recommended size", "score threshold", "expected conversions", "conversion rate",
+         "expected value", "why"],
+        [[_cell(r["audience_name"]), _cell(r["max_size"]), _cell(r["threshold"]), _cell(r["expected_conversions"]),
+          _pct(r["conversion_rate"]), _cell(r["expected_value"]), _cell(r["reason"])] for r in rep.recommendations])}"""
 
 
 def _incrementality_html(rep: TenantReport) -> str:

@@ -185,6 +185,10 @@ def audience_memberships(
         ]),
         "seconds": round(t.seconds, 3),
     }
+    tuned = [r for r in results if r.tuned]
+    if tuned:
+        metadata["tuned"] = md_table(["audience", "reach before", "reach after", "why"], [
+            (r.name, r.tuned["before"], r.tuned["after"], r.tuned["reason"]) for r in tuned])
     held = [r for r in built if r.holdout.get("percent")]
     if held:
         metadata["holdouts"] = md_table(["audience", "holdout %", "treatment (exported)", "control (held out)"], [
