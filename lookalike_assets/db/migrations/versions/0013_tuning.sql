@@ -12,6 +12,7 @@ CREATE TABLE lookalike_tuning_log (
   PRIMARY KEY (tenant_id, tuning_id),
   FOREIGN KEY (tenant_id, audience_id) REFERENCES lookalike_audience (tenant_id, audience_id) ON DELETE CASCADE
 );
+CREATE INDEX lookalike_tuning_log_audience_idx ON lookalike_tuning_log (tenant_id, audience_id, changed_at);
 COMMENT ON TABLE lookalike_tuning_log IS
   'Changes the tuning applied to audiences with rules.auto_tune: rules.reach before and after, and the reason.';
 SELECT lookalike_protect_table('lookalike_tuning_log');
