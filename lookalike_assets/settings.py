@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         description="Text encoder: all-MiniLM-L6-v2 (int8 ONNX on CPU, torch fp32 on a GPU; or pinned), a light "
         "hashing encoder, or none (tabular only).",
     )
+    alert_webhook_url: str | None = Field(default=None, description="Incoming webhook (Slack-compatible JSON) the "
+                                          "alerts sensor posts failed runs and checks to; unset: the log.")
+    ui_url: str = Field(default="http://127.0.0.1:3000", description="The Dagster UI's address, for links in alerts.")
     encoder_batch_size: int = Field(default=256, ge=1, description="Texts per forward pass of the text encoder.")
     embed_chunk_size: int = Field(default=512, ge=1, description="Leads read, encoded and written together when "
                                   "embedding (one chunk at a time in memory).")
