@@ -220,7 +220,8 @@ def test_meaning_draws_on_the_catalog_cached_between_drafts(test_url, two_tenant
     from lookalike_assets.domain.encoders import get_encoder
     from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
 
-    encoder = meaning_encoder(get_encoder("minilm"))
+    # the torch model, pinned: the same MiniLM without the one-time int8 ONNX export (a build step of its own)
+    encoder = meaning_encoder(get_encoder("minilm-fp32"))
     assert encoder is not None and meaning_encoder(get_encoder("hashing")) is None
     cache = VectorCache()
     conn = connect(test_url, role=APP_ROLE)
