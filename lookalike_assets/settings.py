@@ -78,6 +78,21 @@ class Settings(BaseSettings):
                                "(older events are quarantined): the first daily partition of conversion_facts.")
     metadata_max_bytes: int = Field(default=64 * 1024, ge=256, description="Largest metadata of one conversion "
                                     "event (JSON); larger ones are quarantined.")
+    min_embedding_coverage: float = Field(default=0.99, ge=0, le=1, description="Check embedding_coverage (error): "
+                                          "the share of a tenant's leads with a current embedding below this.")
+    max_pool_shrink: float = Field(default=0.5, gt=0, le=1, description="Check pool_not_shrunk (warn): a pool that "
+                                   "lost more than this share of its candidates since the last refresh.")
+    conversion_drop_tolerance: float = Field(default=0.5, gt=0, lt=1, description="Check conversion_rate_steady "
+                                             "(warn): an audience's conversion rate of the last 7 days below its "
+                                             "trailing 4 weeks' rate by more than this share.")
+    conversion_min_expected: float = Field(default=10.0, gt=0, description="conversion_rate_steady judges an "
+                                           "audience only when its trailing rate predicts at least this many "
+                                           "conversions in the last 7 days.")
+    challenger_losses: int = Field(default=3, ge=1, description="Check champion_not_outperformed (warn): the "
+                                   "champion lost to its challenger (not clearly enough to be replaced) this many "
+                                   "trainings in a row.")
+    stale_after_days: float = Field(default=7.0, gt=0, description="Check inputs_fresh (warn): no lead change, or "
+                                    "(once audiences were exported) no conversion event, for more days than this.")
 
     @property
     def pgdata(self) -> Path:

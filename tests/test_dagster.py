@@ -51,7 +51,17 @@ def test_tenant_partition_materializes_in_process(owner, conn, test_url, new_slu
     assert emb_meta["model"].value == "all-MiniLM-L6-v2"
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True, "audiences_valid": True,
-                      "exports_delivered": True, "segments_within_bounds": True}
+                      "exports_delivered": True, "segments_within_bounds": True, "inputs_fresh": True,
+                      "embedding_coverage": True, "pool_not_shrunk": True, "conversion_rate_steady": True,
+                      "champion_not_outperformed": True}
+    # every step is in the step log, with its rows and figures
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        steps = {r[0]: r[1:] for r in conn.execute(
+            "select asset, status, row_count, metrics, error_class from lookalike_step_log")}
+    assert set(steps) == set(TENANT_ASSETS)
+    assert all(s[0] == "succeeded" and s[3] is None for s in steps.values())
+    assert steps["lead_embeddings"][1] == 250 and steps["lead_embeddings"][2]["coverage"] == 1.0
+    assert steps["candidate_pools"][1] == 60 * t.audiences
     pools_meta = mats["candidate_pools"].materialization.metadata
     assert pools_meta["candidates"].value == 60 * t.audiences
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):

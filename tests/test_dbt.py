@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import psycopg
 import pytest
 from conftest import dbt
 
 from lookalike_assets.db.connect import BI_ROLE, tenant_transaction
+from lookalike_assets.pipeline import health
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +28,13 @@ def test_dbt_build_passes_every_test(built):
 
 
 def test_marts_are_tenant_isolated_after_rebuild(owner, test_url, conn, built, two_tenants):
+    a, b = two_tenants
+    for t in (a, b):  # a step of each tenant in the step log (the fixture built them outside Dagster)
+        health.record_step(conn, t.tenant_id, run_id="isolation", asset="lead_features",
+                           started_at=datetime.now(timezone.utc), seconds=1.0, metadata={"changed": 3},
+                           rows_key="changed")
     res = dbt(test_url, "build", "--select", "marts")
     assert res.returncode == 0, res.stdout[-3000:]
-    a, b = two_tenants
     names = marts(conn)
     assert "mart_embedding_coverage" in names
     for m in names:

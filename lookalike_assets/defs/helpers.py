@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,7 +28,9 @@ from lookalike_assets.db.connect import (
 )
 from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.partitions import TENANTS_PARTITION
+from lookalike_assets.domain.health import Finding
 from lookalike_assets.faults import fault_point
+from lookalike_assets.pipeline import health
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
 TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
@@ -55,12 +57,16 @@ def code_version(*modules: ModuleType) -> str:
     return h.hexdigest()[:12]
 
 
-def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], **kwargs: Any):
+def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], rows: str | None = None, **kwargs: Any):
     """``dg.asset`` with lookalike's conventions: its owners, a code version from ``code`` (the asset's module and
     the domain and pipeline modules it calls), a link to its source, the nightly freshness policy for a tenant
     asset, and the table it writes: ``dagster/table_name`` on the definition, and with every materialization the
     table's column schema and (for a tenant's partition) the tenant's row count (``table_metadata``, read after the
-    asset's own work, on its ``db`` resource)."""
+    asset's own work, on its ``db`` resource).
+
+    A tenant asset's every step, succeeded or failed, is written to the step log (``lookalike_step_log``, read by
+    mart_pipeline_health): its duration, the root cause's class if it failed, the rows it processed (the metadata
+    value named ``rows``) and its numeric metadata."""
     metadata = dict(kwargs.pop("metadata", {}) or {})
     if table:
         metadata["dagster/table_name"] = f"public.{table}"
@@ -70,10 +76,19 @@ def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], **kwargs: 
     def decorate(fn):
         @functools.wraps(fn)
         def with_table_metadata(*args, **kw):
-            result = fn(*args, **kw)
+            context = args[0] if args else kw.get("context")
+            started, t0 = datetime.now(timezone.utc), time.perf_counter()
+            try:
+                result = fn(*args, **kw)
+            except Exception as exc:
+                if per_tenant:
+                    log_step(context, kw.get("db"), started, time.perf_counter() - t0, error=exc)
+                raise
+            if per_tenant and isinstance(result, dg.MaterializeResult):
+                log_step(context, kw.get("db"), started, time.perf_counter() - t0, metadata=result.metadata,
+                         rows_key=rows)
             db = kw.get("db")
             if table and db is not None and isinstance(result, dg.MaterializeResult):
-                context = args[0] if args else kw["context"]
                 with db.connect() as conn:
                     tid = tenant_for_key(conn, context.partition_key) if per_tenant else None
                     extra = table_metadata(conn, tid, table)
@@ -87,6 +102,34 @@ def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], **kwargs: 
         return dg.with_source_code_references([asset])[0]
 
     return decorate
+
+
+def log_step(context: dg.AssetExecutionContext, db, started: datetime, seconds: float, *,
+             error: BaseException | None = None, metadata=None, rows_key: str | None = None) -> None:
+    """Write the step to the step log. Monitoring must not change what the step did: when the log cannot be
+    written (the database is what failed, the tenant is gone), a warning says so and the step's own outcome
+    stands."""
+    if db is None:
+        return
+    try:
+        with db.connect() as conn:
+            tid = tenant_for_key(conn, context.partition_key)
+            health.record_step(conn, tid, run_id=context.run.run_id, asset=context.asset_key.to_user_string(),
+                               started_at=started, seconds=seconds, error=error, metadata=metadata,
+                               rows_key=rows_key)
+    except Exception as exc:  # noqa: BLE001 - reported, and the step's own error (if any) is what is raised
+        context.log.warning(f"step log not written ({type(exc).__name__}): mart_pipeline_health misses this step")
+
+
+def check_result(check_name: str, finding: Finding) -> dg.AssetCheckResult:
+    """An asset check result of a health finding (domain/health.py): its severity, its one-line summary as the
+    description, its figures as metadata."""
+    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
+                for k, v in finding.details.items() if v is not None}
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=finding.passed, description=finding.summary,
+        severity=dg.AssetCheckSeverity.ERROR if finding.severity == "error" else dg.AssetCheckSeverity.WARN,
+        metadata={"summary": finding.summary, **metadata})
 
 
 def table_metadata(conn: psycopg.Connection, tenant_id: uuid.UUID | None, table: str) -> dict:

@@ -9,6 +9,7 @@ with the audiences, the landing folder with the feedback loop, dbt with the anal
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pydantic import Field
 from pydantic_core import PydanticUndefined
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, admin_connection, database_url, service_connection
+from lookalike_assets.pipeline.health import HealthSettings
 from lookalike_assets.settings import Settings, get_settings
 
 
@@ -81,6 +83,16 @@ class LookalikeConfig(dg.ConfigurableResource):
     ranking_min_seeds: int = setting("ranking_min_seeds", ge=3)
     ranking_min_outcomes: int = setting("ranking_min_outcomes", ge=10)
     retrain_after_conversions: int = setting("retrain_after_conversions", ge=1)
+    min_embedding_coverage: float = setting("min_embedding_coverage", ge=0, le=1)
+    max_pool_shrink: float = setting("max_pool_shrink", gt=0, le=1)
+    conversion_drop_tolerance: float = setting("conversion_drop_tolerance", gt=0, lt=1)
+    conversion_min_expected: float = setting("conversion_min_expected", gt=0)
+    challenger_losses: int = setting("challenger_losses", ge=1)
+    stale_after_days: float = setting("stale_after_days", gt=0)
+
+    def health(self) -> HealthSettings:
+        return HealthSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(HealthSettings)
+                                 if f.name in type(self).model_fields})
 
 
 def shared_resources(env_vars: bool = True) -> dict[str, dg.ConfigurableResource]:

@@ -8,15 +8,16 @@ import dagster as dg
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.audiences.resources import ExportDestinationResource
-from lookalike_assets.defs.helpers import lookalike_asset, md_table, tenant_name, tenant_step
+from lookalike_assets.defs.helpers import check_result, lookalike_asset, md_table, tenant_name, tenant_step
 from lookalike_assets.defs.leads.assets import lead_embeddings
 from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.domain import audience, exports, identifiers, rules, similarity
+from lookalike_assets.domain import health as domain_health
 from lookalike_assets.domain import segments as segment_domain
 from lookalike_assets.pipeline import exports as export_pipeline
-from lookalike_assets.pipeline import memberships, pools
+from lookalike_assets.pipeline import health, memberships, pools
 from lookalike_assets.pipeline import segments as segment_pipeline
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.embeddings import model_version
@@ -39,6 +40,7 @@ GROUP = "audiences"
 @lookalike_asset(
     table="lookalike_seed_profile",
     code=[sys.modules[__name__], pools, similarity, audience],
+    rows="built",
     partitions_def=tenant_partitions,
     deps=[lead_embeddings, "lookalike_seed", "lookalike_audience"],
     group_name=GROUP,
@@ -79,7 +81,8 @@ def seed_profiles(
 
 @lookalike_asset(
     table="lookalike_pool_stage",
-    code=[sys.modules[__name__], pools, similarity],
+    code=[sys.modules[__name__], pools, similarity, health, domain_health],
+    rows="candidates",
     partitions_def=tenant_partitions,
     deps=[seed_profiles, "ranking_model", "suppression_list"],
     group_name=GROUP,
@@ -90,7 +93,10 @@ def seed_profiles(
     "decile over the order the audience is cut by (10 = best) and the per-block 'why similar' breakdown. "
     "audience_memberships publishes pool and members together.",
     check_specs=[dg.AssetCheckSpec("pools_have_requested_size", asset="candidate_pools",
-                                   description="Each pool holds min(requested size, eligible leads).")],
+                                   description="Each pool holds min(requested size, eligible leads)."),
+                 dg.AssetCheckSpec("pool_not_shrunk", asset="candidate_pools",
+                                   description="No audience's pool lost more than LOOKALIKE_MAX_POOL_SHRINK of its "
+                                   "candidates since the last refresh.")],
 )
 def candidate_pools(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
@@ -100,6 +106,8 @@ def candidate_pools(
         name = tenant_name(conn, tid)
         results = refresh_candidate_pools(conn, tid, lookalike.pool_size, lookalike.stream_batch,
                                           min_seeds=lookalike.min_seeds, run_id=context.run.run_id)
+        shrink = health.pool_finding(conn, tid, {r.audience_id: (r.name, r.candidates) for r in results
+                                                 if r.status == "staged"}, lookalike.health())
         previews = {}
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             for r in [r for r in results if r.status == "staged"][:3]:
@@ -133,13 +141,14 @@ def candidate_pools(
         check_results=[dg.AssetCheckResult(
             check_name="pools_have_requested_size", passed=not short,
             metadata={"short_pools": ", ".join(r.name for r in short) or "none"},
-        )],
+        ), check_result("pool_not_shrunk", shrink)],
     )
 
 
 @lookalike_asset(
     table="lookalike_audience_member",
-    code=[sys.modules[__name__], memberships, rules],
+    code=[sys.modules[__name__], memberships, rules, health, domain_health],
+    rows="members",
     partitions_def=tenant_partitions,
     deps=[candidate_pools],
     group_name=GROUP,
@@ -153,7 +162,11 @@ def candidate_pools(
     "incrementality (lift of treatment over control with its 95 % interval, and a chart). An audience with an "
     "invalid definition or too few seeds keeps its last members and is reported.",
     check_specs=[dg.AssetCheckSpec("audiences_valid", asset="audience_memberships",
-                                   description="Every active audience could be built.")],
+                                   description="Every active audience could be built."),
+                 dg.AssetCheckSpec("conversion_rate_steady", asset="audience_memberships",
+                                   description="No published audience's conversion rate (exported leads converted "
+                                   "after their export) of the last 7 days fell below its trailing 4 weeks' rate by "
+                                   "more than LOOKALIKE_CONVERSION_DROP_TOLERANCE.")],
 )
 def audience_memberships(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, lookalike: LookalikeConfig
@@ -163,6 +176,7 @@ def audience_memberships(
         name = tenant_name(conn, tid)
         results = refresh_memberships(conn, tid, min_seeds=lookalike.min_seeds, warn_seeds=lookalike.warn_seeds)
         lift = audience_incrementality(conn, tid, PIPELINE_ROLE)
+        rates = health.conversion_finding(conn, tid, lookalike.health())
     for r in results:
         if r.status == "built":
             pc = r.pool_changes
@@ -211,13 +225,14 @@ def audience_memberships(
         check_results=[dg.AssetCheckResult(
             check_name="audiences_valid", passed=not skipped, severity=dg.AssetCheckSeverity.WARN,
             metadata={"skipped": "; ".join(f"{r.name}: {r.reason}" for r in skipped) or "none"},
-        )],
+        ), check_result("conversion_rate_steady", rates)],
     )
 
 
 @lookalike_asset(
     table="lookalike_audience_segment",
     code=[sys.modules[__name__], segment_pipeline, segment_domain],
+    rows="segmented",
     partitions_def=tenant_partitions,
     deps=[audience_memberships],
     group_name=GROUP,
@@ -280,6 +295,7 @@ def audience_segments(context: dg.AssetExecutionContext, db: LookalikeDatabase) 
 @lookalike_asset(
     table="lookalike_export_job",
     code=[sys.modules[__name__], export_pipeline, exports, identifiers],
+    rows="exports",
     partitions_def=tenant_partitions,
     deps=[audience_memberships, audience_segments],
     group_name=GROUP,

@@ -7,13 +7,21 @@ import dagster as dg
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.helpers import ProgressLog, lookalike_asset, md_table, tenant_name, tenant_step
+from lookalike_assets.defs.helpers import (
+    ProgressLog,
+    check_result,
+    lookalike_asset,
+    md_table,
+    tenant_name,
+    tenant_step,
+)
 from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.domain import encoders, features, vectors
+from lookalike_assets.domain import health as domain_health
 from lookalike_assets.domain.vectors import DIM
-from lookalike_assets.pipeline import embeddings
+from lookalike_assets.pipeline import embeddings, health
 from lookalike_assets.pipeline import features as feature_pipeline
 from lookalike_assets.pipeline.embeddings import ensure_ann_index, refresh_embeddings
 from lookalike_assets.pipeline.features import refresh_lead_features
@@ -23,18 +31,24 @@ GROUP = "leads"
 
 @lookalike_asset(
     table="lead_features",
-    code=[sys.modules[__name__], feature_pipeline, features],
+    code=[sys.modules[__name__], feature_pipeline, features, health, domain_health],
+    rows="changed",
     partitions_def=tenant_partitions,
     deps=["leads"],
     group_name=GROUP,
     kinds={"python", "postgres"},
     description="Numeric and categorical features of each lead and the text blob that is embedded "
     "(table lead_features). Only leads whose content changed are rewritten.",
+    check_specs=[dg.AssetCheckSpec("inputs_fresh", asset="lead_features",
+                                   description="The tenant's leads changed, and (once it exported audiences) "
+                                   "conversion events arrived, within LOOKALIKE_STALE_AFTER_DAYS.")],
 )
-def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> dg.MaterializeResult:
+def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase,
+                  lookalike: LookalikeConfig) -> dg.MaterializeResult:
     with tenant_step(context, db) as (tid, conn):
         name = tenant_name(conn, tid)
         res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
+        fresh = health.freshness_finding(conn, tid, lookalike.health())
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
             preview = list(Q.features.feature_preview(conn, tenant_id=tid, n=5))
     context.log.info(f"{name}: {res.leads} leads, {res.changed} changed, spec {res.spec_version}, "
@@ -51,12 +65,13 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> d
         ]),
         "seconds": round(res.seconds, 3),
         "preview": md_table(["external_id", "text_blob"], [(r[0], r[1]) for r in preview]),
-    })
+    }, check_results=[check_result("inputs_fresh", fresh)])
 
 
 @lookalike_asset(
     table="lead_embeddings",
-    code=[sys.modules[__name__], embeddings, encoders, vectors, features],
+    code=[sys.modules[__name__], embeddings, encoders, vectors, features, health, domain_health],
+    rows="embedded_this_run",
     partitions_def=tenant_partitions,
     deps=[lead_features],
     group_name=GROUP,
@@ -64,7 +79,10 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase) -> d
     description="Unit vectors per lead in pgvector (table lead_embeddings): all-MiniLM-L6-v2 over the text "
     "blob plus tabular blocks. Only leads whose content hash or model version changed are embedded.",
     check_specs=[dg.AssetCheckSpec("every_lead_embedded", asset="lead_embeddings",
-                                   description="Every lead has a current embedding.")],
+                                   description="Every lead has a current embedding."),
+                 dg.AssetCheckSpec("embedding_coverage", asset="lead_embeddings",
+                                   description="At least LOOKALIKE_MIN_EMBEDDING_COVERAGE of the tenant's leads "
+                                   "have a current embedding (error: below it, search misses leads).")],
 )
 def lead_embeddings(
     context: dg.AssetExecutionContext, db: LookalikeDatabase, encoder: TextEncoderResource,
@@ -105,5 +123,5 @@ def lead_embeddings(
             check_name="every_lead_embedded", passed=bool(embedded == leads and stale == 0),
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"leads": leads, "embedded": embedded, "stale": stale},
-        )],
+        ), check_result("embedding_coverage", health.coverage_finding(leads, embedded, stale, lookalike.health()))],
     )

@@ -6,12 +6,21 @@ import dagster as dg
 
 from lookalike_assets.db.connect import CHANGES_ROLE
 from lookalike_assets.defs.audiences.assets import seed_profiles
-from lookalike_assets.defs.helpers import ProgressLog, lookalike_asset, md_table, tenant_name, tenant_step
+from lookalike_assets.defs.helpers import (
+    ProgressLog,
+    check_result,
+    lookalike_asset,
+    md_table,
+    tenant_name,
+    tenant_step,
+)
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.defs.tenants.sensors import schedule_requests, tenant_request, tenant_slugs, waiting_tenants
+from lookalike_assets.domain import health as domain_health
 from lookalike_assets.domain import ranking
 from lookalike_assets.domain.ranking import top_factors
+from lookalike_assets.pipeline import health
 from lookalike_assets.pipeline import ranking as ranking_pipeline
 from lookalike_assets.pipeline.changes import conversions_since_training
 from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
@@ -19,7 +28,8 @@ from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
 
 @lookalike_asset(
     table="lookalike_lead_score",
-    code=[sys.modules[__name__], ranking_pipeline, ranking],
+    code=[sys.modules[__name__], ranking_pipeline, ranking, health, domain_health],
+    rows="leads_scored",
     partitions_def=tenant_partitions,
     # the ranker learns from every day's facts (daily partitions) of its tenant
     deps=[seed_profiles, dg.AssetDep("conversion_facts", partition_mapping=dg.AllPartitionMapping())],
@@ -31,6 +41,10 @@ from lookalike_assets.pipeline.ranking import RankingConfig, train_and_promote
     "(a large enough holdout and a bootstrap interval of the AUC difference above zero). The champion then "
     "scores every embedded lead of the tenant (lookalike_lead_score): candidate_pools takes each audience's top "
     "N by that score. Without a model, pools and audiences go by similarity.",
+    check_specs=[dg.AssetCheckSpec("champion_not_outperformed", asset="ranking_model",
+                                   description="The champion did not lose to its challenger (on the same holdout, "
+                                   "without clear enough evidence to be replaced) LOOKALIKE_CHALLENGER_LOSSES "
+                                   "trainings in a row.")],
 )
 def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
                   lookalike: LookalikeConfig) -> dg.MaterializeResult:
@@ -39,6 +53,7 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         name = tenant_name(conn, tid)
         res = train_and_promote(conn, tid, cfg, run_id=context.run.run_id,
                                 progress=ProgressLog(context, "leads scored"))
+        streak = health.champion_finding(conn, tid, lookalike.health())
     if res.status == "skipped":
         context.log.info(f"{name}: no model ({res.reason})")
     else:
@@ -69,7 +84,7 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         "leads_scored": res.scored,
         "scoring_seconds": round(res.scoring_seconds, 2),
         "seconds": round(res.seconds, 2),
-    })
+    }, check_results=[check_result("champion_not_outperformed", streak)])
 
 
 ranking_retrain_job = dg.define_asset_job(
