@@ -87,3 +87,33 @@ def test_resources_declare_no_setting_of_their_own():
         for name, field in type(resource).model_fields.items():
             if name in Settings.model_fields:
                 assert field.default == Settings.model_fields[name].default, (key, name)
+
+
+def test_a_missing_or_unmigrated_database_is_one_clear_line_and_exit_2(cli_env, monkeypatch, test_url):
+    from conftest import cli
+    from psycopg.conninfo import make_conninfo
+
+    from lookalike_assets.settings import get_settings
+
+    def against(dbname: str) -> tuple[int, str]:
+        monkeypatch.setenv("LOOKALIKE_DATABASE_URL", make_conninfo(test_url, dbname=dbname))
+        get_settings.cache_clear()
+        return cli("tenants", "list")
+
+    code, out = against("lookalike_no_such_db")
+    assert code == 2 and "Traceback" not in out
+    assert "cannot use lookalike's database" in out and '"lookalike_no_such_db" does not exist' in " ".join(out.split())
+    # the migrations too (through SQLAlchemy, which wraps the driver's error)
+    monkeypatch.setenv("LOOKALIKE_DATABASE_URL", make_conninfo(test_url, dbname="lookalike_no_such_db"))
+    get_settings.cache_clear()
+    code, out = cli("db", "migrate")
+    assert code == 2 and "cannot use lookalike's database" in out
+    with psycopg.connect(test_url, autocommit=True) as admin:
+        admin.execute("drop database if exists lookalike_empty_db")
+        admin.execute("create database lookalike_empty_db")
+    try:
+        code, out = against("lookalike_empty_db")
+        assert code == 2 and "no lookalike schema" in out and "lookalike db migrate" in out
+    finally:
+        with psycopg.connect(test_url, autocommit=True) as admin:
+            admin.execute("drop database if exists lookalike_empty_db (force)")

@@ -4,8 +4,10 @@ the tenant is materialized."""
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
+import psycopg
 from conftest import cli, tenant_profile
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
@@ -136,6 +138,15 @@ def test_dbt_log_goes_to_a_file_and_one_line_to_the_screen(cli_env, two_tenants,
     assert o.dbt_summary and o.dbt_summary.startswith("PASS=") and "ERROR=0" in o.dbt_summary
     assert "Running with dbt" in o.log.read_text() and "START sql" in o.log.read_text()
     assert "START sql" not in capsys.readouterr().out
+    # each mart's row count is on its materialization, though the test database is not the one the manifest was
+    # prepared against (dagster-dbt's own row counts name that one and fail)
+    from lookalike_assets.orchestration import get_instance
+
+    ev = get_instance().get_latest_materialization_event(dg.AssetKey(["marts", "mart_embedding_coverage"]))
+    assert ev.run_id == o.run_id
+    with psycopg.connect(os.environ["LOOKALIKE_DATABASE_URL"]) as owner:
+        tenants = owner.execute("select count(*) from tenants").fetchone()[0]
+    assert ev.asset_materialization.metadata["dagster/row_count"].value == tenants >= 2
 
 
 def test_importing_the_code_location_under_dagster_dev_runs_no_dbt(tmp_path):

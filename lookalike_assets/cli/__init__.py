@@ -19,10 +19,11 @@ from lookalike_assets.cli import (
     suppression,
     tenants,
 )
-from lookalike_assets.cli.common import configure_logging
+from lookalike_assets.cli.common import LookalikeGroup, configure_logging
 
 app = typer.Typer(help="lookalike: lookalike audiences on PostgreSQL + pgvector, orchestrated by Dagster.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False,
+                  cls=LookalikeGroup)
 
 
 @app.callback()

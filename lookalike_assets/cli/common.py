@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
+import psycopg
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant slug or id.")]
 # The options `audiences create` and `audiences edit` share.
@@ -40,6 +42,43 @@ def configure_logging(verbose: bool = False) -> None:
 def fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+class LookalikeGroup(TyperGroup):
+    """The root command group: a database that cannot be reached, or that has no (or an old) lookalike schema,
+    ends any command with one line saying so and what to do, and exit code 2, never a traceback. Any other error
+    is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            db_error = database_error(exc)
+            if isinstance(db_error, psycopg.errors.UndefinedTable):
+                fail(f"the database has no lookalike schema, or an old one ({one_line(db_error)}): run "
+                     "`lookalike db migrate`")
+            if isinstance(db_error, psycopg.errors.InsufficientPrivilege):
+                fail(f"the database refused this login ({one_line(db_error)}): is the schema current (`lookalike "
+                     "db migrate`) and LOOKALIKE_SECRET the deployment's?")
+            if isinstance(db_error, psycopg.OperationalError):
+                fail(f"cannot use lookalike's database: {one_line(db_error)} (LOOKALIKE_DATABASE_URL, or the "
+                     "embedded server: `lookalike db up`)")
+            raise
+
+
+def database_error(exc: BaseException) -> psycopg.Error | None:
+    """The database driver's error behind ``exc``: itself, what SQLAlchemy wraps (``.orig``), or its cause."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, psycopg.Error):
+            return exc
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def redact(conninfo: str) -> str:

@@ -24,3 +24,8 @@ order by ordinal_position;
 -- name: tenant_rows$
 -- Rows of a table the current tenant sees (inside its tenant transaction).
 select lookalike_tenant_rows(:table::regclass);
+
+-- name: table_rows$
+-- All rows of a table (schema-qualified name) as its owner, whom Row-Level Security does not filter: a mart's row
+-- count across tenants for its materialization in Dagster.
+select lookalike_tenant_rows(:table::regclass);

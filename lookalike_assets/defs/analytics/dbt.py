@@ -10,12 +10,14 @@ make it, never a code location without its dbt assets.
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from lookalike_assets.db.connect import dbt_env
+from lookalike_assets.db.connect import admin_connection, dbt_env
+from lookalike_assets.db.queries import Q
 from lookalike_assets.defs.helpers import HOURLY
 from lookalike_assets.defs.resources import LookalikeDatabase
 
@@ -49,12 +51,30 @@ def dbt_models() -> dg.AssetsDefinition:
 
     @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
     def lookalike_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, db: LookalikeDatabase):
-        """`dbt build`: staging views, intermediate joins, marts (tables with RLS), and their tests; each model's
+        """`dbt build`: staging views, intermediate joins, marts (tables with RLS), and their tests; each table's
         row count is recorded with its materialization."""
         os.environ.update(dbt_env(db.conninfo()))
-        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+        invocation = dbt.cli(["build"], context=context)
+        with admin_connection(db.conninfo()) as conn:
+            yield from with_row_counts(invocation.stream(), invocation.manifest, conn)
 
     return lookalike_dbt_models
+
+
+def with_row_counts(events, manifest: dict, conn) -> Iterator:
+    """Each built table's row count on its materialization, counted as the owner dbt runs as (a superuser in the
+    embedded server and the Docker image, so across tenants). dagster-dbt's
+    own ``fetch_row_counts`` names a table by the database of the manifest prepared at install time, which a
+    deployment's database need not be (`lookalike_test`, a production name): PostgreSQL refuses that as a
+    cross-database reference. Schema and name are the same everywhere."""
+    for event in events:
+        unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output | dg.AssetMaterialization) else None
+        node = manifest["nodes"].get(unique_id.value) if unique_id is not None else None
+        if node is not None and node["config"]["materialized"] in ("table", "incremental"):
+            with conn.transaction():
+                rows = Q.session.table_rows(conn, table=f'"{node["schema"]}"."{node["alias"]}"')
+            event = event.with_metadata({**event.metadata, "dagster/row_count": dg.MetadataValue.int(rows)})
+        yield event
 
 
 def dbt_executable() -> str:
