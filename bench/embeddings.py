@@ -1,7 +1,12 @@
-"""lookalike's embedding path against plain ``SentenceTransformer.encode`` (fp32, same texts, same run), then
-a second pass with nothing changed.
+"""lookalike's embedding path against plain ``SentenceTransformer.encode`` (fp32, same texts, same run), every
+available backend of the text encoder on the same texts, then a second pass with nothing changed.
 
     python bench/embeddings.py --n 2000
+
+What decides the figures is printed with them: the CPU model and its flags (AVX512, VNNI, AMX), cores and
+threads, the backend the `minilm` encoder chose on this machine (its calibration), batch size and token budget,
+and the texts' mean and maximum token length. ``backends`` gives each backend's encoder-only seconds, speedup
+over the reference, and mean/min cosine of its vectors to the reference's.
 
 The texts are demo lead texts (title, industry, company, bio) as lookalike builds them. ``speedup`` is the
 reference time over the time of lookalike's whole first embedding pass of a tenant (encoder, tabular blocks,
@@ -21,7 +26,7 @@ from common import bench_database, emit, machine, peak_rss_mb
 from lookalike_assets.db import admin
 from lookalike_assets.db.connect import PIPELINE_ROLE, connect
 from lookalike_assets.domain.demo_data import TENANTS, generate_leads
-from lookalike_assets.domain.encoders import _model_dir, get_encoder
+from lookalike_assets.domain.encoders import get_encoder, model_dir
 from lookalike_assets.domain.features import lead_features
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import load_spec, refresh_lead_features
@@ -31,7 +36,7 @@ from lookalike_assets.pipeline.leads import upsert_leads
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="leads (texts)")
-    ap.add_argument("--encoder", default="minilm", help="lookalike encoder (minilm, minilm-onnx, minilm-fp32, hashing)")
+    ap.add_argument("--encoder", default="minilm", help="lookalike encoder (minilm, or a pinned one: see LOOKALIKE_ENCODER)")
     ap.add_argument("--reference-batch-size", type=int, default=32, help="SentenceTransformer.encode's batch size")
     args = ap.parse_args()
 
@@ -58,11 +63,30 @@ def main() -> None:
     # Reference: plain sentence-transformers, fp32, on this machine's CPU.
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(str(_model_dir()), device="cpu")
+    st = SentenceTransformer(str(model_dir()), device="cpu")
     st.encode(texts[:64], batch_size=args.reference_batch_size)  # warm-up
     t = time.perf_counter()
     ref = st.encode(texts, batch_size=args.reference_batch_size, normalize_embeddings=True, convert_to_numpy=True)
     t_ref = time.perf_counter() - t
+
+    from lookalike_assets.domain.encoder_builds import default_cache_dir
+    from lookalike_assets.domain.encoder_choice import available_backends, chosen_backend, machine_profile
+    from lookalike_assets.domain.encoders import load_backend, tokenizer
+
+    lengths = [len(e.ids) for e in tokenizer().encode_batch(texts)]
+    backends = []
+    for backend in available_backends():
+        b = load_backend(backend)
+        b.encode(texts[:64])
+        t = time.perf_counter()
+        vecs = b.encode(texts)
+        seconds = time.perf_counter() - t
+        c = np.einsum("ij,ij->i", vecs, ref)
+        backends.append({"backend": backend, "seconds": round(seconds, 3), "texts_per_second": round(args.n / seconds, 1),
+                         "speedup": round(t_ref / seconds, 3), "mean_cosine": round(float(c.mean()), 5),
+                         "min_cosine": round(float(c.min()), 5)})
+        del b
+    calibration = chosen_backend(default_cache_dir())
 
     enc = get_encoder(args.encoder)
     enc.encode(texts[:64])  # warm-up (and, the first time on a machine, the int8 export)
@@ -93,7 +117,10 @@ def main() -> None:
         "mean_cosine": round(float(cos.mean()), 5), "min_cosine": round(float(cos.min()), 5),
         "incremental_embedded": second.embedded, "incremental_seconds": round(t_second, 4),
         "incremental_share_of_first": round(t_second / t_first, 4), "peak_rss_mb": peak_rss_mb(),
-        "machine": machine(),
+        "machine": machine(), "profile": machine_profile(), "calibration_chosen": calibration["chosen"],
+        "batch_size": getattr(enc, "batch_size", None), "token_budget": getattr(enc, "token_budget", None),
+        "mean_tokens": round(float(np.mean(lengths)), 1), "max_tokens": int(max(lengths)),
+        "reference_batch_size": args.reference_batch_size, "backends": backends,
     })
 
 

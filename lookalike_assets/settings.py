@@ -36,10 +36,12 @@ class Settings(BaseSettings):
         description="The secret the service logins' passwords are derived from (every process of a deployment must "
         "share it). Unset: a random secret kept in <home>/secret (mode 0600), made on first use.",
     )
-    encoder: Literal["minilm", "minilm-onnx", "minilm-fp32", "hashing", "none"] = Field(
+    encoder: Literal["minilm", "minilm-fp32", "minilm-bf16", "minilm-onnx", "minilm-openvino", "minilm-openvino-bf16",
+                     "hashing", "none"] = Field(
         default="minilm",
-        description="Text encoder: all-MiniLM-L6-v2 (int8 ONNX on CPU, torch fp32 on a GPU; or pinned), a light "
-        "hashing encoder, or none (tabular only).",
+        description="Text encoder: all-MiniLM-L6-v2 (torch fp32 on a GPU; on a CPU the fastest backend that keeps "
+        "the vectors, chosen once per machine by calibration; or one pinned backend), a light hashing encoder, or "
+        "none (tabular only).",
     )
     alert_webhook_url: str | None = Field(default=None, description="Incoming webhook (Slack-compatible JSON) the "
                                           "alerts sensor posts failed runs and checks to; unset: the log.")

@@ -17,7 +17,7 @@ COMMANDS = [[], ["db"], ["db", "up"], ["db", "down"], ["db", "migrate"], ["db", 
             ["marts"], ["summary"], ["tenants"], ["tenants", "list"], ["tenants", "create"], ["import-leads"],
             ["seeds"], ["seeds", "add"], ["seeds", "list"], ["seeds", "remove"], ["audiences"],
             ["audiences", "create"], ["audiences", "list"], ["audiences", "show"], ["audiences", "publish"],
-            ["audiences", "retire"]]
+            ["audiences", "retire"], ["encoder"], ["encoder", "show"], ["encoder", "calibrate"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "lookalike")

@@ -12,6 +12,7 @@ from lookalike_assets.cli import (
     bi,
     conversions,
     db,
+    encoder,
     leads,
     ranking,
     run,
@@ -41,6 +42,7 @@ app.add_typer(audiences.app, name="audiences")
 app.add_typer(conversions.app, name="conversions")
 app.add_typer(ranking.app, name="ranking")
 app.add_typer(bi.app, name="bi")
+app.add_typer(encoder.app, name="encoder")
 
 
 @app.command("api")

