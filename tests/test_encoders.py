@@ -138,3 +138,32 @@ def test_the_cli_shows_this_machines_calibration(calibration, cli_env):
     assert code == 0 and json.loads(out)["chosen"] == calibration["chosen"]
     code, out = cli("encoder", "show")
     assert code == 0 and "chosen" in out and calibration["profile"]["cpu"] in out
+
+
+def test_a_first_pass_encodes_its_calibration_sample_once():
+    from lookalike_assets.domain.encoders import HashingEncoder
+    from lookalike_assets.pipeline.embeddings import KnownTexts
+
+    class Counting(HashingEncoder):
+        seen: list[str] = []
+
+        def encode(self, texts):
+            self.seen.extend(texts)
+            return super().encode(texts)
+
+    inner = Counting()
+    sample = ["alpha beta", "gamma delta"]
+    known = KnownTexts(inner, sample, inner.encode(sample))
+    inner.seen.clear()
+    vecs = known.encode(["gamma delta", "", "epsilon", "alpha beta", "epsilon"])
+    assert inner.seen == ["epsilon"]  # only what the sample did not have, once
+    np.testing.assert_array_equal(vecs, HashingEncoder().encode(["gamma delta", "", "epsilon", "alpha beta", "epsilon"]))
+    assert known.version == inner.version
+
+
+def test_a_failed_build_says_why_and_leaves_no_file(tmp_path):
+    from lookalike_assets.domain.encoder_builds import _build_in_child
+
+    with pytest.raises(EncoderError, match="building model.x.onnx failed: KeyError: 'no_such_build'"):
+        _build_in_child("no_such_build", tmp_path / "model.x.onnx")
+    assert not list(tmp_path.iterdir())

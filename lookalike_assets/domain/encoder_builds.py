@@ -8,13 +8,19 @@ package (nothing is downloaded) and cached under the model folder of lookalike's
 * ``model.openvino-int8.xml`` (+ ``.bin``): the same, statically quantized to int8 for OpenVINO by NNCF (transformer
   model type, symmetric "performance" preset) over a fixed set of demo lead texts.
 
-Concurrent processes wait for one another (one builds, the others read), and a file appears only once complete.
+Each build runs in a child process (``python -m lookalike_assets.domain.encoder_builds KIND FOLDER``): the
+exporter and the quantizer (torch.export, onnxscript, NNCF) never load into a long-lived worker, whose memory and
+logging they would keep. Concurrent processes wait for one another (one builds, the others read), and a file
+appears only once complete.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
 BUILD_REVISION = "r2"  # a change in how the files are made changes the vectors: part of the model version
@@ -67,17 +73,37 @@ def calibration_texts(n: int = 384) -> list[str]:
 
 
 def _built_once(target: Path, build) -> Path:
-    """``target``, made by ``build(tmp_path)`` the first time under an inter-process lock, renamed in place when
-    complete (a killed build leaves no half file)."""
+    """``target``, made by ``build(target)`` in a child process the first time, under an inter-process lock; the
+    build renames its file in place when complete (a killed build leaves no half file)."""
     import fasteners
 
     if target.exists():
         return target
+    if os.environ.get(_IN_BUILD) == str(target):  # the child process, whose parent holds the lock
+        build(target)
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with fasteners.InterProcessLock(str(target.parent / ".build.lock")):
         if not target.exists():
-            build(target)
+            _build_in_child(build.__qualname__.split(".")[0], target)
     return target
+
+
+_IN_BUILD = "LOOKALIKE_ENCODER_BUILD"
+
+
+def _build_in_child(kind: str, target: Path) -> None:
+    import subprocess
+    import sys
+
+    log.info("building %s (once per machine)", target.name)
+    # Our own deprecated API use is an error there too, as in the tests.
+    proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning:__main__", "-m", __name__, kind,
+                           str(target.parent)], capture_output=True, text=True,
+                          env={**os.environ, _IN_BUILD: str(target)})
+    if proc.returncode != 0 or not target.exists():
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise EncoderError(f"building {target.name} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
 
 
 def export_fp32_onnx(cache_dir: Path) -> Path:
@@ -153,3 +179,12 @@ def build_openvino_int8(cache_dir: Path) -> Path:
         os.replace(tmp, target)  # the .xml last: it is what says the model is there
 
     return _built_once(cache_dir / "model.openvino-int8.xml", build)
+
+
+BUILDS = {"export_fp32_onnx": export_fp32_onnx, "build_onnx_int8": build_onnx_int8,
+          "build_openvino_int8": build_openvino_int8}
+
+if __name__ == "__main__":  # the child process of one build
+    import sys
+
+    BUILDS[sys.argv[1]](Path(sys.argv[2]))
