@@ -33,6 +33,12 @@ from lookalike_assets.pipeline.features import load_spec, refresh_lead_features
 from lookalike_assets.pipeline.leads import upsert_leads
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="leads (texts)")
@@ -70,22 +76,11 @@ def main() -> None:
     t_ref = time.perf_counter() - t
 
     from lookalike_assets.domain.encoder_builds import default_cache_dir
-    from lookalike_assets.domain.encoder_choice import available_backends, chosen_backend, machine_profile
-    from lookalike_assets.domain.encoders import load_backend, tokenizer
+    from lookalike_assets.domain.encoder_choice import available_backends, chosen_backend, machine_profile, measure
+    from lookalike_assets.domain.encoders import tokenizer
 
     lengths = [len(e.ids) for e in tokenizer().encode_batch(texts)]
-    backends = []
-    for backend in available_backends():
-        b = load_backend(backend)
-        b.encode(texts[:64])
-        t = time.perf_counter()
-        vecs = b.encode(texts)
-        seconds = time.perf_counter() - t
-        c = np.einsum("ij,ij->i", vecs, ref)
-        backends.append({"backend": backend, "seconds": round(seconds, 3), "texts_per_second": round(args.n / seconds, 1),
-                         "speedup": round(t_ref / seconds, 3), "mean_cosine": round(float(c.mean()), 5),
-                         "min_cosine": round(float(c.min()), 5)})
-        del b
+    backends = measure(available_backends(), texts, repeats=1, reference=(ref, t_ref))
     calibration = chosen_backend(default_cache_dir())
 
     enc = get_encoder(args.encoder)
@@ -117,7 +112,8 @@ def main() -> None:
         "mean_cosine": round(float(cos.mean()), 5), "min_cosine": round(float(cos.min()), 5),
         "incremental_embedded": second.embedded, "incremental_seconds": round(t_second, 4),
         "incremental_share_of_first": round(t_second / t_first, 4), "peak_rss_mb": peak_rss_mb(),
-        "machine": machine(), "profile": machine_profile(), "calibration_chosen": calibration["chosen"],
+        "machine": machine(), "profile": machine_profile(), "torch_threads": torch_threads(),
+        "calibration_chosen": calibration["chosen"],
         "batch_size": getattr(enc, "batch_size", None), "token_budget": getattr(enc, "token_budget", None),
         "mean_tokens": round(float(np.mean(lengths)), 1), "max_tokens": int(max(lengths)),
         "reference_batch_size": args.reference_batch_size, "backends": backends,

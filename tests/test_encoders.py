@@ -141,8 +141,7 @@ def test_the_cli_shows_this_machines_calibration(calibration, cli_env):
 
 
 def test_a_first_pass_encodes_its_calibration_sample_once():
-    from lookalike_assets.domain.encoders import HashingEncoder
-    from lookalike_assets.pipeline.embeddings import KnownTexts
+    from lookalike_assets.domain.encoders import HashingEncoder, KnownTexts
 
     class Counting(HashingEncoder):
         seen: list[str] = []

@@ -31,29 +31,27 @@ def _show(record: dict, as_json: bool) -> None:
                   f"{record['min_mean_cosine']} to torch fp32")
 
 
-@app.command("show")
-def encoder_show(as_json: Annotated[bool, typer.Option("--json", help="The whole record as JSON.")] = False) -> None:
-    """This machine's calibration: each backend's speed and fidelity, and the one `minilm` runs on (calibrates
-    first if this machine has not been)."""
+def _record(recalibrate: bool) -> dict:
     from lookalike_assets.domain.encoder_builds import EncoderError, default_cache_dir
     from lookalike_assets.domain.encoder_choice import chosen_backend
 
     try:
-        _show(chosen_backend(default_cache_dir()), as_json)
+        return chosen_backend(default_cache_dir(), recalibrate=recalibrate)
     except EncoderError as exc:
         fail(str(exc))
+
+
+@app.command("show")
+def encoder_show(as_json: Annotated[bool, typer.Option("--json", help="The whole record as JSON.")] = False) -> None:
+    """This machine's calibration: each backend's speed and fidelity, and the one `minilm` runs on (calibrates
+    first if this machine has not been)."""
+    _show(_record(recalibrate=False), as_json)
 
 
 @app.command("calibrate")
 def encoder_calibrate(as_json: Annotated[bool, typer.Option("--json", help="The record as JSON.")] = False) -> None:
     """Measure every backend again and record the choice (a changed choice changes the model version: the next
     embedding pass re-embeds every lead with the new backend)."""
-    from lookalike_assets.domain.encoder_builds import EncoderError, default_cache_dir
-    from lookalike_assets.domain.encoder_choice import chosen_backend
-
-    try:
-        with console.status("calibrating the text encoder (every backend on the same texts)"):
-            record = chosen_backend(default_cache_dir(), recalibrate=True)
-    except EncoderError as exc:
-        fail(str(exc))
+    with console.status("calibrating the text encoder (every backend on the same texts)"):
+        record = _record(recalibrate=True)
     _show(record, as_json)

@@ -3,6 +3,7 @@ writes and its standard table metadata), the tenant step, progress logging and m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -76,23 +77,23 @@ def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], rows: str 
     def decorate(fn):
         @functools.wraps(fn)
         def with_table_metadata(*args, **kw):
-            context = args[0] if args else kw.get("context")
+            context, db = (args[0] if args else kw.get("context")), kw.get("db")
             started, t0 = datetime.now(timezone.utc), time.perf_counter()
             try:
                 result = fn(*args, **kw)
             except Exception as exc:
-                if per_tenant:
-                    log_step(context, kw.get("db"), started, time.perf_counter() - t0, error=exc)
+                if per_tenant and db is not None:
+                    log_step(context, db, started, time.perf_counter() - t0, error=exc)
                 raise
-            if per_tenant and isinstance(result, dg.MaterializeResult):
-                log_step(context, kw.get("db"), started, time.perf_counter() - t0, metadata=result.metadata,
-                         rows_key=rows)
-            db = kw.get("db")
-            if table and db is not None and isinstance(result, dg.MaterializeResult):
-                with db.connect() as conn:
-                    tid = tenant_for_key(conn, context.partition_key) if per_tenant else None
-                    extra = table_metadata(conn, tid, table)
-                result = result._replace(metadata={**extra, **(result.metadata or {})})
+            seconds = time.perf_counter() - t0
+            if db is None or not isinstance(result, dg.MaterializeResult) or not (per_tenant or table):
+                return result
+            with db.connect() as conn:  # one connection and one tenant look-up for the step log and the table
+                tid = tenant_for_key(conn, context.partition_key) if per_tenant else None
+                if per_tenant:
+                    log_step(context, conn, started, seconds, tenant_id=tid, metadata=result.metadata, rows_key=rows)
+                if table:
+                    result = result._replace(metadata={**table_metadata(conn, tid, table), **(result.metadata or {})})
             return result
 
         if per_tenant:
@@ -105,15 +106,15 @@ def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], rows: str 
 
 
 def log_step(context: dg.AssetExecutionContext, db, started: datetime, seconds: float, *,
-             error: BaseException | None = None, metadata=None, rows_key: str | None = None) -> None:
-    """Write the step to the step log. Monitoring must not change what the step did: when the log cannot be
-    written (the database is what failed, the tenant is gone), a warning says so and the step's own outcome
-    stands."""
-    if db is None:
-        return
+             tenant_id: uuid.UUID | None = None, error: BaseException | None = None, metadata=None,
+             rows_key: str | None = None) -> None:
+    """Write the step to the step log, on ``db`` (a resource, or an open connection with the step's
+    ``tenant_id``). Monitoring must not change what the step did: when the log cannot be written (the database is
+    what failed, the tenant is gone), a warning says so and the step's own outcome stands."""
     try:
-        with db.connect() as conn:
-            tid = tenant_for_key(conn, context.partition_key)
+        with contextlib.ExitStack() as stack:
+            conn = db if tenant_id is not None else stack.enter_context(db.connect())
+            tid = tenant_id if tenant_id is not None else tenant_for_key(conn, context.partition_key)
             health.record_step(conn, tid, run_id=context.run.run_id, asset=context.asset_key.to_user_string(),
                                started_at=started, seconds=seconds, error=error, metadata=metadata,
                                rows_key=rows_key)

@@ -43,7 +43,7 @@ def cpu_flags() -> set[str]:
 
 
 def machine_profile() -> dict:
-    """What decides the figures: CPU model and its vector/matrix flags, cores, threads, library versions."""
+    """What decides the figures: CPU model and its vector/matrix flags, cores, library versions."""
     from lookalike_assets.domain.encoder_builds import BUILD_REVISION
 
     versions = {}
@@ -57,8 +57,7 @@ def machine_profile() -> dict:
         "cpu": info.get("brand_raw") or platform.processor() or "unknown",
         "arch": info.get("arch_string_raw") or platform.machine(),
         "flags": sorted(f for f in FLAGS if f in cpu_flags()),
-        "logical_cpus": os.cpu_count(),
-        "threads": os.cpu_count(),
+        "logical_cpus": os.cpu_count(),  # also the exported backends' inference threads
         "libraries": versions,
         "build": BUILD_REVISION,
     }
@@ -85,13 +84,17 @@ def available_backends() -> list[str]:
     return out
 
 
-def measure(backends: list[str], texts: list[str], cache_dir: Path, repeats: int = 2) -> list[dict]:
-    """Each backend on the same texts: best-of-``repeats`` seconds, texts per second, and the mean and min cosine
-    of its vectors to torch fp32's (the first entry, always measured)."""
+def measure(backends: list[str], texts: list[str], cache_dir: Path | None = None, repeats: int = 2,
+            reference: tuple[np.ndarray, float] | None = None) -> list[dict]:
+    """Each backend on the same texts: best-of-``repeats`` seconds, texts per second, speedup, and the mean and min
+    cosine of its vectors to the reference's: ``reference`` (vectors, seconds) when given, else torch fp32 (then
+    measured first, whether listed or not)."""
     from lookalike_assets.domain.encoders import load_backend
 
-    results, reference = [], None
-    for backend in ["torch-fp32", *[b for b in backends if b != "torch-fp32"]]:
+    if reference is None:
+        backends = ["torch-fp32", *[b for b in backends if b != "torch-fp32"]]
+    results = []
+    for backend in backends:
         t = time.perf_counter()
         encoder = load_backend(backend, cache_dir=cache_dir)
         load_seconds = time.perf_counter() - t
@@ -99,19 +102,18 @@ def measure(backends: list[str], texts: list[str], cache_dir: Path, repeats: int
         best, vecs = float("inf"), None
         for _ in range(repeats):
             t = time.perf_counter()
-            vecs = encoder._encode_unique(texts)
+            vecs = encoder.encode(texts)
             best = min(best, time.perf_counter() - t)
-        reference = vecs if reference is None else reference
-        cos = np.einsum("ij,ij->i", vecs, reference)
+        if reference is None:
+            reference = (vecs, best)
+        cos = np.einsum("ij,ij->i", vecs, reference[0])
         results.append({
             "backend": backend, "version": encoder.version, "seconds": round(best, 4),
-            "texts_per_second": round(len(texts) / best, 1), "mean_cosine": round(float(cos.mean()), 5),
-            "min_cosine": round(float(cos.min()), 5), "load_seconds": round(load_seconds, 2),
+            "texts_per_second": round(len(texts) / best, 1), "speedup": round(reference[1] / best, 3),
+            "mean_cosine": round(float(cos.mean()), 5), "min_cosine": round(float(cos.min()), 5),
+            "load_seconds": round(load_seconds, 2),
         })
         log.info("encoder calibration: %s %.0f texts/s, mean cosine %.4f", backend, len(texts) / best, cos.mean())
-    fp32 = results[0]["seconds"]
-    for r in results:
-        r["speedup"] = round(fp32 / r["seconds"], 3)
     return results
 
 

@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from lookalike_assets.domain.encoder_builds import (
+    BUILD_REVISION,
     MAX_TOKENS,
     EncoderError,
     build_onnx_int8,
@@ -71,8 +72,6 @@ def _unique_encode(texts: list[str], encode_unique) -> np.ndarray:
 
 def _version(backend: str) -> str:
     exported = backend.startswith(("onnx", "openvino"))
-    from lookalike_assets.domain.encoder_builds import BUILD_REVISION
-
     return f"minilm-l6-v2@{package_version()}+{backend}" + (f"-{BUILD_REVISION}" if exported else "")
 
 
@@ -231,6 +230,23 @@ class ExportedMiniLMEncoder:
                 view = out[start: start + len(encodings)]
                 self._run(token_batches(encodings, self.batch_size, self.token_budget), view)
         return out
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return _unique_encode(texts, self._encode_unique)
+
+
+class KnownTexts:
+    """An encoder that answers the texts it was given vectors for (a tenant's text-calibration sample, say) from
+    memory and encodes only the others: a first pass does not encode its sample twice."""
+
+    def __init__(self, encoder: TextEncoder, texts: list[str], vectors: np.ndarray) -> None:
+        self.encoder, self.name, self.version, self.dim = encoder, encoder.name, encoder.version, encoder.dim
+        self.known = dict(zip(texts, vectors))
+
+    def _encode_unique(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.known]
+        fresh = dict(zip(missing, self.encoder.encode(missing))) if missing else {}
+        return np.stack([self.known[t] if t in self.known else fresh[t] for t in texts])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return _unique_encode(texts, self._encode_unique)

@@ -16,7 +16,7 @@ import psycopg
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.db.vector_copy import pack_id_hash_vector
-from lookalike_assets.domain.encoders import TextEncoder
+from lookalike_assets.domain.encoders import KnownTexts, TextEncoder
 from lookalike_assets.domain.features import FeatureSpec, assemble, calibrate_text
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import Timer, batched, log
@@ -53,24 +53,6 @@ def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tu
     raw = assemble(feats, txt, spec)
     has_content = np.linalg.norm(raw, axis=1) > 1e-9
     return raw, has_content
-
-
-class KnownTexts:
-    """An encoder that answers the texts it was given vectors for (the calibration sample of this pass) from
-    memory and encodes only the others: the first pass of a tenant does not encode its sample twice."""
-
-    def __init__(self, encoder: TextEncoder, texts: list[str], vectors: np.ndarray) -> None:
-        self.encoder, self.version, self.dim = encoder, encoder.version, encoder.dim
-        self.known = dict(zip(texts, vectors))
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t and t not in self.known]
-        fresh = dict(zip(missing, self.encoder.encode(missing))) if missing else {}
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            if t:
-                out[i] = self.known[t] if t in self.known else fresh[t]
-        return out
 
 
 def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec,
