@@ -99,7 +99,7 @@ def recall_at_10(url: str, tenant_id: uuid.UUID, probes: list[str]) -> tuple[flo
     hits, exact_ms = [], []
     for ref in probes:
         with tenant_transaction(conn, tenant_id, APP_ROLE):
-            row = Q.online.lead_vector(conn, tenant_id=tenant_id, ref=ref)
+            row = Q.online.lead_vector(conn, tenant_id=tenant_id, ref=ref, ref_id=None)
             vec = as_array(row.embedding)
             got = {r.lead_id for r in nearest(conn, tenant_id, vec, 10, exclude=[row.lead_id])}
             t = time.perf_counter()
@@ -120,6 +120,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--rate", type=float, default=1.0, help="requests per second of each client (0: as fast as it "
                     "can, which measures the saturated service: latency is then concurrency / throughput)")
+    ap.add_argument("--arrivals", choices=("poisson", "lockstep"), default="poisson",
+                    help="poisson: each client at random moments (independent applications); lockstep: all the "
+                    "clients at the same instant once per 1/rate seconds (a burst, the worst case)")
     ap.add_argument("--encoder", default="minilm", help="the encoder of the measured tenant and of the service")
     ap.add_argument("--port", type=int, default=0, help="port of the service (0: a free one)")
     ap.add_argument("--reuse", action="store_true", help="keep the database a previous run built")
@@ -151,7 +154,8 @@ def main() -> None:
     targets.write_text(json.dumps({"tenant_id": str(tid), "key": key, "leads": probes, "attributes": [
         {k: v for k, v in r._asdict().items() if k != "external_id" and v is not None} for r in leads]}))
     env = {**os.environ, "LOOKALIKE_DATABASE_URL": url, "LOOKALIKE_ENCODER": args.encoder,
-           "LOOKALIKE_BENCH_TARGETS": str(targets), "LOOKALIKE_BENCH_RATE": str(args.rate)}
+           "LOOKALIKE_BENCH_TARGETS": str(targets), "LOOKALIKE_BENCH_RATE": str(args.rate),
+           "LOOKALIKE_BENCH_ARRIVALS": args.arrivals}
     if not args.port:
         import socket
 
@@ -189,7 +193,7 @@ def main() -> None:
                 "requests_per_second": round(float(row["Requests/s"]), 1)}
     emit({"benchmark": "api", "leads": args.leads, "tenants": args.tenants, "rows_in_table": rows_in_table,
           "ann_indexes": indexes, "clients": args.clients,
-          "rate_per_client": args.rate, "seconds": args.seconds, "encoder": args.encoder,
+          "rate_per_client": args.rate, "arrivals": args.arrivals, "seconds": args.seconds, "encoder": args.encoder,
           "recall_at_10": round(recall, 4), "exact_search_ms": round(exact_ms, 1),
           "endpoints": endpoints, "errors": sum(e["failures"] for n, e in endpoints.items() if n != "Aggregated"),
           "setup_seconds": round(setup_seconds, 1), "peak_rss_mb": peak_rss_mb(), "machine": machine()})

@@ -93,6 +93,13 @@ def test_seeds_add_list_and_delete(api, owner):
     seed_ids = r.json()["seed_ids"]
     assert len(seed_ids) == 2
     assert client.post(base, headers=auth(key), json={"lead_ids": ["nobody"]}).status_code == 404
+    # a lead id works as its external id does; another tenant's lead id is not found
+    lid, = owner.execute("select lead_id::text from leads where tenant_id = %s and not is_seed "
+                         "order by external_id offset 2 limit 1", (a.tenant_id,)).fetchone()
+    theirs, = owner.execute("select lead_id::text from leads where tenant_id <> %s limit 1", (a.tenant_id,)).fetchone()
+    r = client.post(base, headers=auth(key), json={"lead_ids": [lid, theirs], "label": "won"})
+    assert r.status_code == 201 and len(r.json()["seed_ids"]) == 1 and r.json()["not_found"] == [theirs], r.text
+    assert client.delete(f"{base}/{r.json()['seed_ids'][0]}", headers=auth(key)).status_code == 204
     r = client.post(base, headers=auth(key), json={"lead_ids": ext, "label": "bogus"})
     assert r.status_code == 422 and r.json()["field"] == "label"
     page = client.get(base, headers=auth(key), params={"limit": 5}).json()
@@ -256,6 +263,14 @@ def test_similar_returns_k_of_the_tenants_own_leads(api, owner):
     other = owner.execute("select external_id from leads where tenant_id = %s limit 1", (b.tenant_id,)).fetchone()[0]
     assert client.get(f"/v1/tenants/{a.tenant_id}/leads/{other}/similar", headers=auth(key)).status_code in (200, 404)
     assert client.get(f"/v1/tenants/{a.tenant_id}/leads/no-such/similar", headers=auth(key)).status_code == 404
+    # by lead id as well (through the index on ids, not a cast of every row): the same neighbours
+    lid = str(owner.execute("select lead_id from leads where tenant_id = %s and external_id = %s",
+                            (a.tenant_id, ext)).fetchone()[0])
+    by_id = client.get(f"/v1/tenants/{a.tenant_id}/leads/{lid}/similar", headers=auth(key), params={"k": 25})
+    assert by_id.status_code == 200 and by_id.json() == rows
+    theirs = str(owner.execute("select lead_id from leads where tenant_id = %s limit 1", (b.tenant_id,)).fetchone()[0])
+    for ref in (theirs, lid.upper(), lid.replace("-", "")):  # another tenant's id; an id not in its text form
+        assert client.get(f"/v1/tenants/{a.tenant_id}/leads/{ref}/similar", headers=auth(key)).status_code == 404
 
 
 def test_a_large_tenant_gets_its_own_ann_index_and_similar_still_returns_k(api, owner, test_url):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.ranking import Evaluation, auc, decide, lift_at
+from lookalike_assets.domain.ranking import Evaluation, FeatureSchema, auc, decide, feature_frame, lift_at, train_pu
 from lookalike_assets.pipeline.conversions import record_conversions
 from lookalike_assets.pipeline.demo import load_tenant
 from lookalike_assets.pipeline.memberships import refresh_memberships
@@ -28,6 +28,62 @@ def test_metrics():
     assert auc(np.ones(10), y) == 0.5
     assert lift_at(np.array([9, 0, 8, 0, 0, 0, 0, 0, 0, 0.0]), y, 0.2) == pytest.approx(5.0)
     assert np.isnan(auc(np.ones(3), np.zeros(3)))
+
+
+def test_prediction_reads_the_frame_once_as_lightgbm_would():
+    """The model converts a frame once for all its boosters; the scores are LightGBM's own from the frame: the
+    categories' codes, an unseen or missing category as missing, missing numbers, one row or many, and a frame
+    whose categories are not the trained ones (then LightGBM maps them)."""
+    rng = np.random.default_rng(3)
+    schema = FeatureSchema(numeric=["opens"], categorical={"country": ["DE", "FR", "US"], "empty": []},
+                           blocks=["role"])
+
+    def frame(n, countries):
+        sims = {k: rng.random(n) for k in ("sim_profile", "sim_seed_max", "sim_seed_knn", "novelty", "block_role")}
+        feats = [{"opens": None if i % 7 == 0 else float(i % 5), "country": countries[i % len(countries)]}
+                 for i in range(n)]
+        return feature_frame(schema, feats, sims)
+
+    model = train_pu(frame(40, ["DE", "FR"]), frame(400, ["DE", "FR", "US", None]), schema, bags=3, rounds=20)
+    for X in (frame(300, ["DE", "FR", "US", None, "XX"]), frame(1, ["US"]), frame(1, [None])):
+        want = np.mean([b.predict(X, raw_score=True) for b in model.boosters], axis=0)
+        assert isinstance(model._matrix(X), np.ndarray)
+        np.testing.assert_allclose(model.predict(X), want, rtol=0, atol=1e-12)
+    other = frame(50, ["DE", "FR"])
+    other["c_country"] = other["c_country"].cat.set_categories(["FR", "DE"])  # not the trained order
+    assert model._matrix(other) is other
+    np.testing.assert_allclose(model.predict(other),
+                               np.mean([b.predict(other, raw_score=True) for b in model.boosters], axis=0), atol=1e-12)
+
+
+def test_concurrent_first_scores_build_the_scorer_once():
+    import threading
+    import time
+
+    from lookalike_assets.pipeline import ranking
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.2)
+        return "scorer"
+
+    key = ("concurrent", object())
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(ranking._cached_scorer(key, build))) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert got == ["scorer"] * 6 and len(builds) == 1 and not ranking._BUILDING
+    ranking._SCORERS.pop(key)
+
+    def failing():
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        ranking._cached_scorer(key, failing)
+    assert key not in ranking._SCORERS and not ranking._BUILDING  # the next call builds again
+    assert ranking._cached_scorer(key, lambda: None) is None and key not in ranking._SCORERS
 
 
 def test_promotion_needs_a_large_enough_holdout_and_a_clear_gain():

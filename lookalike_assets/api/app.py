@@ -30,6 +30,7 @@ from lookalike_assets.domain.apikeys import hash_key, looks_like_key
 from lookalike_assets.domain.exports import FORMATS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.pipeline.common import uuid_refs
 from lookalike_assets.pipeline.incrementality import audience_incrementality
 from lookalike_assets.pipeline.online import OnlineError, score_lead, similar_leads
 from lookalike_assets.pipeline.tuning import audience_recommendation
@@ -241,7 +242,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     @asynccontextmanager
     async def lifespan(_app):
         pool.open()
-        get_encoder()  # loaded before the first request, not during it
+        get_encoder().encode(["warm-up"])  # loaded and run once before the first request, not during it
         yield
         pool.close()
 
@@ -341,7 +342,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                 raise ApiError(404, "not_found", f"no lead {', '.join(ch.not_found[:5])} in this tenant", "lead_ids")
             with tenant_transaction(conn, tid, API_ROLE):
                 ids = [str(r.seed_id) for r in Q.online.live_seed_ids(conn, tenant_id=tid, label=body.label,
-                                                                       refs=ch.added + ch.already)]
+                                                                       refs=ch.added + ch.already,
+                                                                       ids=uuid_refs(ch.added + ch.already))]
         return SeedOut(seed_ids=ids, not_found=ch.not_found, already=ch.already)
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/seed", tags=["seeds"])

@@ -18,6 +18,7 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
+from lookalike_assets.pipeline.common import uuid_refs
 from lookalike_assets.pipeline.memberships import validate_audience
 
 __all__ = ["AdminError"]
@@ -44,7 +45,7 @@ def add_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], l
     out = SeedChange()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         found = {}
-        for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=refs):
+        for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=refs, ids=uuid_refs(refs)):
             found[ext] = lead_id
             found[str(lead_id)] = lead_id
         for ref in refs:
@@ -60,7 +61,8 @@ def add_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], l
 def remove_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str], label: str | None = None) -> int:
     """Soft-delete seeds by seed id, lead external id or lead id."""
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return Q.admin.soft_delete_seeds(conn, tenant_id=tenant_id, refs=refs, label=label)
+        return Q.admin.soft_delete_seeds(conn, tenant_id=tenant_id, refs=refs, ids=uuid_refs(refs),
+                                         label=label)
 
 
 def list_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, include_deleted: bool = False) -> list[tuple]:
@@ -155,7 +157,8 @@ def delete_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: list[str]
     out = LeadDeletion()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         for i in range(0, len(refs), 10_000):
-            out.deleted += [r[0] for r in Q.admin.delete_leads(conn, tenant_id=tenant_id, refs=refs[i:i + 10_000])]
+            out.deleted += [r[0] for r in Q.admin.delete_leads(
+                conn, tenant_id=tenant_id, refs=refs[i:i + 10_000], ids=uuid_refs(refs[i:i + 10_000]))]
     gone = set(out.deleted)
     out.not_found = [r for r in refs if r not in gone]
     return out
@@ -185,7 +188,7 @@ def add_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, *, leads: li
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         found = {}
         if leads:
-            for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=list(leads)):
+            for lead_id, ext in Q.admin.resolve_leads(conn, tenant_id=tenant_id, refs=list(leads), ids=uuid_refs(leads)):
                 found[ext] = lead_id
                 found[str(lead_id)] = lead_id
         for ref in leads:
@@ -215,7 +218,8 @@ def remove_suppression(conn: psycopg.Connection, tenant_id: uuid.UUID, refs: lis
     """Remove entries by suppression id, lead (external id or id), or email."""
     hashes = [email_sha256(r) for r in refs if "@" in r]
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        return Q.admin.remove_suppression(conn, tenant_id=tenant_id, refs=list(refs), hashes=hashes)
+        return Q.admin.remove_suppression(conn, tenant_id=tenant_id, refs=list(refs), ids=uuid_refs(refs),
+                                          hashes=hashes)
 
 
 def find_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) -> tuple:

@@ -2,9 +2,9 @@
 insert into tenants (slug, name) values (:slug, :name) returning tenant_id::text;
 
 -- name: resolve_leads
--- Leads of the current tenant by external id or lead id (text).
+-- Leads of the current tenant by external id or lead id (:ids, the refs that are ids: pipeline/common.uuid_refs).
 select l.lead_id, l.external_id from leads l
-where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id::text = any(:refs));
+where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id = any(:ids::uuid[]));
 
 -- name: insert_seed$
 insert into lookalike_seed (tenant_id, lead_id, label, weight, source)
@@ -23,7 +23,7 @@ with gone as (
   update lookalike_seed s set deleted_at = now()
   from leads l
   where l.tenant_id = s.tenant_id and l.lead_id = s.lead_id and s.tenant_id = :tenant_id and s.deleted_at is null
-    and (s.seed_id::text = any(:refs) or l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+    and (s.seed_id = any(:ids::uuid[]) or l.external_id = any(:refs) or l.lead_id = any(:ids::uuid[]))
     and (:label::text is null or s.label = :label)
   returning 1
 )
@@ -64,7 +64,7 @@ select count(*) from lookalike_audience_member where tenant_id = :tenant_id and 
 -- Leads of the current tenant by external id or lead id; everything of them goes with them (features, embedding,
 -- seeds, candidates and memberships, conversions).
 delete from leads l
-where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+where l.tenant_id = :tenant_id and (l.external_id = any(:refs) or l.lead_id = any(:ids::uuid[]))
 returning l.external_id;
 
 -- name: update_audience^
@@ -96,9 +96,9 @@ where s.tenant_id = :tenant_id order by s.created_at, s.suppression_id;
 -- name: remove_suppression$
 with gone as (
   delete from suppression_list s using (select 1) one
-  where s.tenant_id = :tenant_id and (s.suppression_id::text = any(:refs) or s.email_sha256 = any(:hashes)
+  where s.tenant_id = :tenant_id and (s.suppression_id = any(:ids::uuid[]) or s.email_sha256 = any(:hashes)
     or s.lead_id in (select lead_id from leads where tenant_id = :tenant_id
-                     and (external_id = any(:refs) or lead_id::text = any(:refs))))
+                     and (external_id = any(:refs) or lead_id = any(:ids::uuid[]))))
   returning 1
 )
 select count(*) from gone;
@@ -107,7 +107,7 @@ select count(*) from gone;
 -- The leads to erase: by external id or lead id, and by (trimmed, lower-cased) email.
 select l.lead_id, l.external_id, l.email, l.phone, l.country from leads l
 where l.tenant_id = :tenant_id
-  and (l.external_id = any(:refs) or l.lead_id::text = any(:refs) or lower(btrim(l.email)) = any(:emails));
+  and (l.external_id = any(:refs) or l.lead_id = any(:ids::uuid[]) or lower(btrim(l.email)) = any(:emails));
 
 -- name: erasure_counts^
 -- What goes with these leads (for the audit row: counts only).

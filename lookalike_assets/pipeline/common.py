@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,26 @@ class Timer:
     def rate(self, n: int) -> float:
         s = self.seconds
         return n / s if s > 0 else 0.0
+
+
+def uuid_refs(refs) -> list[str]:
+    """The references that are ids in their canonical text form (as PostgreSQL prints a uuid): what a query
+    compares with a uuid column through its index (``lead_id = any(:ids::uuid[])``) instead of casting every
+    row's id to text. Any other reference (an external id) matches no id, as before."""
+    out = []
+    for ref in refs:
+        if isinstance(ref, str) and len(ref) == 36:
+            try:
+                if str(uuid.UUID(ref)) == ref:
+                    out.append(ref)
+            except ValueError:
+                pass
+    return out
+
+
+def uuid_ref(ref) -> str | None:
+    """The reference when it is an id in canonical text form, else None (see ``uuid_refs``)."""
+    return next(iter(uuid_refs([ref])), None)
 
 
 def batched(items: list, size: int):

@@ -24,6 +24,7 @@ from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.exports import norm_email, norm_phone_digits, norm_phone_e164, sha256
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.pipeline.admin import AdminError, email_sha256
+from lookalike_assets.pipeline.common import uuid_refs
 
 
 @dataclass
@@ -60,7 +61,8 @@ def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (
         raise AdminError("no one to erase: give lead ids, external ids or emails")
     out = Erasure()
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        rows = list(Q.admin.erasure_leads(conn, tenant_id=tenant_id, refs=refs, emails=normalized))
+        rows = list(Q.admin.erasure_leads(conn, tenant_id=tenant_id, refs=refs, ids=uuid_refs(refs),
+                                          emails=normalized))
         found = {str(r[0]) for r in rows} | {r[1] for r in rows} | {(r[2] or "").strip().lower() for r in rows}
         out.not_found = [r for r in refs if r not in found]
         lead_ids = [r[0] for r in rows]

@@ -16,6 +16,7 @@ from lookalike_assets.domain.encoders import TextEncoder
 from lookalike_assets.domain.features import lead_features
 from lookalike_assets.domain.similarity import reasons
 from lookalike_assets.domain.vectors import DIM, normalize
+from lookalike_assets.pipeline.common import uuid_ref
 from lookalike_assets.pipeline.embeddings import embed_rows
 from lookalike_assets.pipeline.features import lead_row, load_spec
 
@@ -47,7 +48,7 @@ def similar_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, k: i
     the similarity broken down by block."""
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         spec = load_spec(conn, tenant_id)
-        row = Q.online.lead_vector(conn, tenant_id=tenant_id, ref=ref)
+        row = Q.online.lead_vector(conn, tenant_id=tenant_id, ref=ref, ref_id=uuid_ref(ref))
         if row is None:
             raise OnlineError(f"no lead {ref!r} in this tenant")
         if row.embedding is None or spec is None:

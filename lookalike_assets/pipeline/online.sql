@@ -1,9 +1,9 @@
 -- name: lead_vector^
--- One lead's vector by lead id or external id.
+-- One lead's vector by lead id (:ref_id, when the reference is one) or external id; the id first.
 select l.lead_id, l.external_id, e.embedding
 from leads l left join lead_embeddings e using (tenant_id, lead_id)
-where l.tenant_id = :tenant_id and (l.lead_id::text = :ref or l.external_id = :ref)
-order by (l.lead_id::text = :ref) desc limit 1;
+where l.tenant_id = :tenant_id and (l.lead_id = :ref_id::uuid or l.external_id = :ref)
+order by coalesce(l.lead_id = :ref_id::uuid, false) desc limit 1;
 
 -- name: set_ef_search!
 -- How many candidates the approximate index keeps while searching (this transaction only): at least twice k.
@@ -101,7 +101,7 @@ limit :n;
 -- name: live_seed_ids
 select s.seed_id from lookalike_seed s join leads l using (tenant_id, lead_id)
 where s.tenant_id = :tenant_id and s.deleted_at is null and s.label = :label
-  and (l.external_id = any(:refs) or l.lead_id::text = any(:refs))
+  and (l.external_id = any(:refs) or l.lead_id = any(:ids::uuid[]))
 order by s.seed_id;
 
 -- name: candidate_lead^

@@ -328,7 +328,36 @@ def score_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, data: TenantData
 
 _SCORERS: OrderedDict = OrderedDict()  # what scoring a new lead needs, per tenant and state (see score_new_leads)
 _SCORERS_LOCK = threading.Lock()
+_BUILDING: dict = {}  # a lock per key being built, so that concurrent first calls build it once
 SCORER_CACHE_SIZE = 32
+
+
+def _cached_scorer(key, build):
+    """The cached scorer of ``key``, else ``build()``'s (cached unless None). Concurrent callers of one key wait for
+    the first one's build instead of each building it (the first scores after a service start or a new champion
+    would otherwise all parse the model and load the seeds at once)."""
+    with _SCORERS_LOCK:
+        hit = _SCORERS.get(key)
+        if hit is not None:
+            _SCORERS.move_to_end(key)
+            return hit
+        gate = _BUILDING.setdefault(key, threading.Lock())
+    with gate:
+        with _SCORERS_LOCK:
+            hit = _SCORERS.get(key)
+        if hit is not None:
+            return hit
+        try:
+            scorer = build()
+        finally:
+            with _SCORERS_LOCK:
+                _BUILDING.pop(key, None)
+        if scorer is not None:
+            with _SCORERS_LOCK:
+                _SCORERS[key] = scorer
+                while len(_SCORERS) > SCORER_CACHE_SIZE:
+                    _SCORERS.popitem(last=False)
+    return scorer
 
 
 def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[dict],
@@ -349,32 +378,29 @@ def score_new_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, leads: list[
         if champ is None:
             return None
         spec = spec or load_spec(conn, tenant_id)
+        if spec is None:
+            return None
         seeds = [r[0] for r in Q.ranking.live_seed_leads_embedded(conn, tenant_id=tenant_id)]
         customers = [r[0] for r in Q.memberships.customer_lead_ids(conn, tenant_id=tenant_id)]
         both = list(dict.fromkeys([*seeds, *customers]))
         written = Q.ranking.vectors_written_at(conn, tenant_id=tenant_id, lead_ids=both)
-        spec_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest() if spec else None
+        spec_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         key = (tenant_id, champ.model_id, spec_hash, tuple(seeds), tuple(customers), written)
-        with _SCORERS_LOCK:
-            scorer = _SCORERS.get(key)
-            if scorer is not None:
-                _SCORERS.move_to_end(key)
-        if scorer is None:
+
+        def build():
             model_text = Q.ranking.champion_model(conn, tenant_id=tenant_id).model_text
             external, features, vecs = _load(conn, tenant_id, both)
-    if spec is None:
-        return None
+            if not any(s in vecs for s in seeds):
+                return None
+            model = TrainedModel.from_text(model_text)
+            data = TenantData(spec, [], external, features, vecs,
+                              sorted((s for s in seeds if s in vecs), key=external.get),
+                              sorted((c for c in customers if c in vecs), key=external.get), {}, [])
+            return model, _context(model.schema, data, data.seeds)
+
+        scorer = _cached_scorer(key, build)
     if scorer is None:
-        if not any(s in vecs for s in seeds):
-            return None
-        model = TrainedModel.from_text(model_text)
-        data = TenantData(spec, [], external, features, vecs, sorted((s for s in seeds if s in vecs), key=external.get),
-                          sorted((c for c in customers if c in vecs), key=external.get), {}, [])
-        scorer = (model, _context(model.schema, data, data.seeds))
-        with _SCORERS_LOCK:
-            _SCORERS[key] = scorer
-            while len(_SCORERS) > SCORER_CACHE_SIZE:
-                _SCORERS.popitem(last=False)
+        return None
     model, ctx = scorer
     ids = [uuid.uuid4() for _ in leads]
     batch = TenantData(spec, [], {}, {i: lead_features(lead_row({"attributes": {}, **a}), spec)[0]
