@@ -7,6 +7,7 @@ reach a log: the access log is off, and errors never echo the Authorization head
 
 
 import base64
+import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -213,7 +214,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     """The application against the database at ``conninfo`` (the owner's URL; the service logs in as
     lookalike_api), with a text encoder and a Dagster instance made on first use unless given."""
     owner_url = conninfo or database_url()
-    pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=1, max_size=8, open=False,
+    pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=4, max_size=8, open=False,
                           kwargs={"autocommit": True}, configure=_configure)
     state: dict[str, Any] = {"encoder": encoder}
     from lookalike_assets.domain.describe import VectorCache
@@ -242,7 +243,11 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     @asynccontextmanager
     async def lifespan(_app):
         pool.open()
-        get_encoder().encode(["warm-up"])  # loaded and run once before the first request, not during it
+        # before the first request, not during it: the encoder loaded and run once, the scoring modules imported
+        # (LightGBM, pandas: over a second), the pool's connections opened
+        get_encoder().encode(["warm-up"])
+        importlib.import_module("lookalike_assets.pipeline.ranking")
+        pool.wait(timeout=30)
         yield
         pool.close()
 
