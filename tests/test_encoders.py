@@ -40,13 +40,14 @@ def calibration(cache):
     return chosen_backend(cache)
 
 
-def test_token_batches_cover_every_text_once_within_the_budget():
+@pytest.mark.parametrize("step", [1, 8])
+def test_token_batches_cover_every_text_once_within_the_budget(step):
     texts = calibration_texts(200) + ["short", "a much longer text " * 40]
     encodings = tokenizer().encode_batch(texts)
     seen, padding, tokens = [], 0, 0
-    for idx, feed in token_batches(encodings, batch_size=32, token_budget=2048):
+    for idx, feed in token_batches(encodings, batch_size=32, token_budget=2048, width_step=step):
         ids, mask = feed["input_ids"], feed["attention_mask"]
-        assert ids.shape == mask.shape and len(idx) <= 32
+        assert ids.shape == mask.shape and len(idx) <= 32 and ids.shape[1] % step == 0
         assert ids.size <= 2048 or len(idx) == 1  # one long text may exceed the budget alone
         assert all(mask[r].sum() == len(encodings[j].ids) for r, j in enumerate(idx))
         seen.extend(idx.tolist())

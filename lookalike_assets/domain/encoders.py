@@ -133,19 +133,22 @@ def tokenizer():
     return tok
 
 
-def token_batches(encodings: list, batch_size: int, token_budget: int) -> Iterator[tuple[np.ndarray, dict]]:
+def token_batches(encodings: list, batch_size: int, token_budget: int,
+                  width_step: int = 1) -> Iterator[tuple[np.ndarray, dict]]:
     """(positions, feed) batches of texts of similar length: sorted by token count, each batch at most
     ``batch_size`` texts and ``token_budget`` tokens (padded width times rows), so short texts share large batches
-    and long ones small batches, and padding is at most the length spread inside a batch."""
+    and long ones small batches, and padding is at most the length spread inside a batch. ``width_step`` rounds a
+    batch's width up to a multiple (fewer distinct shapes for a runtime that prepares kernels per shape)."""
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    widths = -(-lengths // width_step) * width_step
     order = np.argsort(lengths, kind="stable")
     start = 0
     while start < len(order):
         end = start + 1
-        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= token_budget:
+        while end < len(order) and end - start < batch_size and (end - start + 1) * widths[order[end]] <= token_budget:
             end += 1
         idx = order[start:end]
-        width = int(lengths[idx[-1]])
+        width = int(widths[idx[-1]])
         ids = np.zeros((len(idx), width), dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)
         for r, j in enumerate(idx):
@@ -161,7 +164,10 @@ class ExportedMiniLMEncoder:
 
     name = "all-MiniLM-L6-v2"
     dim = TEXT_DIM
-    chunk = 512  # texts tokenized ahead while the previous chunk runs
+    chunk = 2048  # texts tokenized ahead while the previous chunk runs (sorted by length within a chunk)
+    # widths rounded up to a multiple of 8: OpenVINO prepares its kernels per input shape, the first time it meets
+    # one (measured on 2,000 demo texts in a fresh process: 1.57 s with exact widths, 1.43 s with steps of 8)
+    width_step = 8
 
     def __init__(self, backend: str, batch_size: int = 64, token_budget: int = 4096, cache_dir: Path | None = None,
                  threads: int | None = None) -> None:
@@ -218,17 +224,21 @@ class ExportedMiniLMEncoder:
             queue.start_async(feed, idx)
         queue.wait_all()
 
-    def _encode_unique(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), TEXT_DIM), dtype=np.float32)
-        starts = range(0, len(texts), self.chunk)
+    def _batches(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict]]:
+        """(positions in ``texts``, feed) of every batch, chunk after chunk: the next chunk is tokenized in a thread
+        while this one's batches run, and the batches flow into one queue (no wait for a chunk's last batch)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
             ahead = pool.submit(self.tokenizer.encode_batch, texts[: self.chunk])
-            for start in starts:
+            for start in range(0, len(texts), self.chunk):
                 encodings = ahead.result()
                 if start + self.chunk < len(texts):
                     ahead = pool.submit(self.tokenizer.encode_batch, texts[start + self.chunk: start + 2 * self.chunk])
-                view = out[start: start + len(encodings)]
-                self._run(token_batches(encodings, self.batch_size, self.token_budget), view)
+                for idx, feed in token_batches(encodings, self.batch_size, self.token_budget, self.width_step):
+                    yield idx + start, feed
+
+    def _encode_unique(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), TEXT_DIM), dtype=np.float32)
+        self._run(self._batches(texts), out)
         return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
