@@ -7,7 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from lookalike_assets.domain.encoder_builds import calibration_texts
+from lookalike_assets.domain.encoder_builds import (
+    attention_products,
+    build_openvino_int8,
+    calibration_texts,
+    export_fp32_onnx,
+)
 from lookalike_assets.domain.encoder_choice import (
     CALIBRATION_FILE,
     MIN_MEAN_COSINE,
@@ -20,6 +25,7 @@ from lookalike_assets.domain.encoder_choice import (
 from lookalike_assets.domain.encoders import (
     BACKENDS,
     EncoderError,
+    compile_openvino,
     load_backend,
     native_bf16,
     token_batches,
@@ -117,6 +123,53 @@ def test_every_backend_matches_fp32_and_keeps_the_encoder_contract(backend, cach
     np.testing.assert_array_equal(vecs[1], vecs[2])
     np.testing.assert_allclose(np.linalg.norm(vecs[1:], axis=1), 1.0, atol=1e-4)
     assert float(np.einsum("ij,ij->i", vecs[3:], reference).mean()) >= MIN_MEAN_COSINE
+
+
+SHAPE_ONLY = {"Transpose", "Reshape", "Squeeze", "Unsqueeze"}
+
+
+def quantized_inputs(op) -> int:
+    """How many of an operation's inputs come (through shape-only operations) from an int8 quantizer."""
+    count = 0
+    for i in range(op.get_input_size()):
+        node = op.input_value(i).get_node()
+        while node.get_type_name() in SHAPE_ONLY:
+            node = node.input_value(0).get_node()
+        count += node.get_type_name() == "FakeQuantize"
+    return count
+
+
+def test_the_int8_build_quantizes_the_weights_products_and_not_attention(cache):
+    import openvino as ov
+
+    core = ov.Core()
+    attention = set(attention_products(core.read_model(str(export_fp32_onnx(cache)))))
+    assert len(attention) == 12  # queries by keys and weights by values in each of the 6 layers
+    ops = {op.get_friendly_name(): op for op in core.read_model(str(build_openvino_int8(cache))).get_ordered_ops()}
+    assert attention <= ops.keys()
+    assert sum(quantized_inputs(ops[name]) for name in attention) == 0
+    assert sum(quantized_inputs(op) for op in ops.values() if op.get_type_name() == "MatMul") == 36  # 6 x 6 layers
+
+
+def tiny_model():
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 4], ov.Type.f32, name="x")
+    return ov.Model([ops.relu(x)], [x], "tiny")
+
+
+def test_an_openvino_without_the_attention_switch_compiles_without_it_and_says_so(caplog):
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", "SNIPPETS_MODE": "NOT_A_MODE"}  # rejected, as a removed key would be
+    with caplog.at_level("WARNING", logger="lookalike_assets.domain.encoders"):
+        compiled = compile_openvino(core, tiny_model(), config)
+    assert compiled({"x": np.array([[-1, 2, -3, 4]], dtype=np.float32)})[0].tolist() == [[0, 2, 0, 4]]
+    assert "attention stays fused" in caplog.text
+    with pytest.raises(RuntimeError, match="PERFORMANCE_HINT"):  # any other rejected setting is an error
+        compile_openvino(core, tiny_model(), {**config, "PERFORMANCE_HINT": "NOT_A_HINT"})
 
 
 def test_bf16_needs_a_cpu_that_has_it():

@@ -19,6 +19,7 @@ nothing is padded.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ from lookalike_assets.domain.encoder_builds import (
     package_version,
 )
 from lookalike_assets.domain.vectors import TEXT_DIM
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EncoderError", "TextEncoder", "get_encoder", "load_backend", "BACKENDS", "ENCODERS", "MAX_TOKENS"]
 
@@ -193,14 +196,9 @@ class ExportedMiniLMEncoder:
             except ImportError as exc:  # pragma: no cover - a broken install
                 raise EncoderError("the OpenVINO backend needs openvino (pip install -e .)") from exc
             core = ov.Core()
-            if backend == "openvino-int8":
-                model, precision = core.read_model(str(build_openvino_int8(cache_dir))), "f32"
-            else:
-                model, precision = core.read_model(str(export_fp32_onnx(cache_dir))), "bf16"
-            compiled = core.compile_model(model, "CPU", {
-                "PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision,
-                "INFERENCE_NUM_THREADS": threads,
-            })
+            source = build_openvino_int8(cache_dir) if backend == "openvino-int8" else export_fp32_onnx(cache_dir)
+            model = core.read_model(str(source))
+            compiled = compile_openvino(core, model, openvino_config(backend, threads))
             self._run = lambda batches, out: self._run_async(ov, compiled, batches, out)
         else:
             raise EncoderError(f"unknown exported backend {backend!r}")
@@ -301,6 +299,36 @@ BACKENDS = ("torch-fp32", "torch-bf16", "onnx-int8", "openvino-int8", "openvino-
 PINNED = {"minilm-fp32": "torch-fp32", "minilm-bf16": "torch-bf16", "minilm-onnx": "onnx-int8",
           "minilm-openvino": "openvino-int8", "minilm-openvino-bf16": "openvino-bf16"}
 ENCODERS = ("minilm", *PINNED, "hashing", "none")
+
+
+# OpenVINO's CPU plugin fuses attention (queries by keys, softmax, by values) into one generated kernel unless this
+# (accepted, not listed among its supported properties) says otherwise; in bf16 the unfused products run on AMX.
+_SNIPPETS_MODE = "SNIPPETS_MODE"
+
+
+def openvino_config(backend: str, threads: int) -> dict:
+    """How OpenVINO compiles a backend: throughput streams on ``threads`` threads; where the CPU computes bf16
+    natively, the floating-point part (attention, softmax, layer norms; every layer of ``openvino-bf16``) in bf16
+    with attention unfused. Measured on 2,000 demo texts on the reference machine (AMX): ``openvino-int8`` 1.45 s
+    in f32, 1.30 s so; ``openvino-bf16`` 1.80 s fused, 1.58 s unfused; cosines to fp32 unchanged."""
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": threads}
+    if native_bf16():
+        return {**config, "INFERENCE_PRECISION_HINT": "bf16", _SNIPPETS_MODE: "DISABLE"}
+    if backend == "openvino-bf16":  # pragma: no cover - not offered without native bf16 (available_backends)
+        raise EncoderError("openvino-bf16 needs a CPU with native bf16 (AMX or AVX512-BF16)")
+    return {**config, "INFERENCE_PRECISION_HINT": "f32"}
+
+
+def compile_openvino(core, model, config: dict):
+    """``model`` compiled for the CPU with ``config``; an OpenVINO that no longer accepts the attention switch
+    compiles without it (slower, same vectors) and says so."""
+    try:
+        return core.compile_model(model, "CPU", config)
+    except RuntimeError as exc:
+        if _SNIPPETS_MODE not in config or _SNIPPETS_MODE not in str(exc):
+            raise
+        log.warning("this OpenVINO does not accept %s (%s): attention stays fused", _SNIPPETS_MODE, exc)
+        return core.compile_model(model, "CPU", {k: v for k, v in config.items() if k != _SNIPPETS_MODE})
 
 
 def native_bf16() -> bool:
