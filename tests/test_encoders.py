@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from lookalike_assets.domain.encoder_builds import (
+    BUILD_REVISION,
     attention_products,
     build_openvino_int8,
     calibration_texts,
+    default_cache_dir,
     export_fp32_onnx,
 )
 from lookalike_assets.domain.encoder_choice import (
@@ -151,6 +153,14 @@ def test_the_int8_build_quantizes_the_weights_products_and_not_attention(cache):
     assert sum(quantized_inputs(op) for op in ops.values() if op.get_type_name() == "MatMul") == 36  # 6 x 6 layers
 
 
+def test_a_new_build_revision_builds_in_a_folder_of_its_own():
+    # a build made another way gives other vectors: never reused under a new revision's model version
+    from lookalike_assets.domain.encoders import _version
+
+    assert default_cache_dir().name.endswith(f"-{BUILD_REVISION}")
+    assert all(_version(b).endswith(f"-{BUILD_REVISION}") for b in ("onnx-int8", "openvino-int8", "openvino-bf16"))
+
+
 def tiny_model():
     import openvino as ov
     import openvino.opset13 as ops
@@ -183,8 +193,6 @@ def test_an_unknown_backend_is_an_error_not_a_fallback():
 
 def test_the_cli_shows_this_machines_calibration(calibration, cli_env):
     from conftest import cli
-
-    from lookalike_assets.domain.encoder_builds import default_cache_dir
 
     default_cache_dir().mkdir(parents=True)
     (default_cache_dir() / CALIBRATION_FILE).write_text(json.dumps(calibration))
