@@ -86,6 +86,24 @@ def test_concurrent_first_scores_build_the_scorer_once():
     assert ranking._cached_scorer(key, lambda: None) is None and key not in ranking._SCORERS
 
 
+def test_the_build_gate_is_dropped_only_once_the_scorer_is_cached(monkeypatch):
+    """A caller arriving between the end of a build and its caching would find neither the gate nor the scorer and
+    build again: when the gate goes, the scorer must already be there."""
+    from lookalike_assets.pipeline import ranking
+
+    cached_when_dropped = []
+
+    class Gates(dict):
+        def pop(self, key, *default):
+            cached_when_dropped.append(key in ranking._SCORERS)
+            return super().pop(key, *default)
+
+    monkeypatch.setattr(ranking, "_BUILDING", Gates())
+    key = ("gate", object())
+    assert ranking._cached_scorer(key, lambda: "scorer") == "scorer"
+    assert cached_when_dropped == [True] and ranking._SCORERS.pop(key) == "scorer"
+
+
 def test_promotion_needs_a_large_enough_holdout_and_a_clear_gain():
     rng = np.random.default_rng(0)
     y = (rng.random(400) < 0.25).astype(float)

@@ -347,16 +347,16 @@ def _cached_scorer(key, build):
             hit = _SCORERS.get(key)
         if hit is not None:
             return hit
+        scorer = None
         try:
             scorer = build()
         finally:
-            with _SCORERS_LOCK:
+            with _SCORERS_LOCK:  # cached before the gate goes: a later caller finds one or the other
+                if scorer is not None:
+                    _SCORERS[key] = scorer
+                    while len(_SCORERS) > SCORER_CACHE_SIZE:
+                        _SCORERS.popitem(last=False)
                 _BUILDING.pop(key, None)
-        if scorer is not None:
-            with _SCORERS_LOCK:
-                _SCORERS[key] = scorer
-                while len(_SCORERS) > SCORER_CACHE_SIZE:
-                    _SCORERS.popitem(last=False)
     return scorer
 
 
