@@ -149,7 +149,8 @@ def test_audiences_create_get_publish_and_jobs(api, owner):
     second = client.get(f"{base}/audience/{aid}", headers=auth(key),
                         params={"limit": 10, "cursor": first["next_cursor"]}).json()
     assert not {x["candidate_id"] for x in first["members"]} & {x["candidate_id"] for x in second["members"]}
-    for forged in ("NR==", "WyJhIiwgImIiXQ==", "WzAuNSwgIm5vdC1hLXV1aWQiXQ=="):  # 5, ["a", "b"], [0.5, "not-a-uuid"]
+    for forged in ("NR==", "WyJhIiwgImIiXQ==", "WzAuNSwgIm5vdC1hLXV1aWQiXQ==",
+                   "WzAuNSwgIm5vdC1hLXV1aWQiLCAiIl0="):  # 5, ["a", "b"], [0.5, "not-a-uuid"], the same with a build
         r = client.get(f"{base}/audience/{aid}", headers=auth(key), params={"cursor": forged})
         assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", (forged, r.text)
     assert client.post(f"{base}/audience/{created['audience_id']}/publish", headers=auth(key)).json()["changed"]
@@ -496,3 +497,49 @@ def test_performance_from_the_marts(owner, test_url, marts_built, two_tenants):
         assert r.status_code == 409 and r.json()["code"] == "not_ready"
         assert client.get(f"{base}/00000000-0000-0000-0000-000000000009/performance",
                           headers=auth(key)).status_code == 404
+
+
+# float4 scores whose shortest decimal (what a driver parses a `real` into) lies above, resp. below, the exact
+# value: a cursor that compares one with the other repeats or skips the row at a page boundary
+ROUNDS_UP = (2.383283, -2.968408, 1.7824166, -1.3294463, -0.32954216, 0.32098413, -0.98779404)
+ROUNDS_DOWN = (0.7505728, 1.6541141, -1.6487569, -1.1990023, 2.2413206, -0.19239028, -1.1818055)
+
+
+def test_member_pages_meet_exactly_on_float4_scores_and_a_refresh_between_pages_is_a_409(api, test_url):
+    from lookalike_assets.db.connect import tenant_transaction
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+
+    client, _, own = api
+    (t,) = built_tenants(test_url, [(2, "api-pages")], 200, pool_size=60)
+    key = grant_api_key(own, t.tenant_id, "pages").key
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    scores = [*ROUNDS_UP, *ROUNDS_DOWN] * 3  # ties too: the candidate id breaks them
+    with tenant_transaction(pipe, t.tenant_id, PIPELINE_ROLE):
+        aid, n = pipe.execute("select audience_id, count(*) from lookalike_audience_member group by 1 "
+                              "order by 2 desc limit 1").fetchone()
+        assert n >= 20
+        ids = [r[0] for r in pipe.execute("select candidate_id from lookalike_audience_member where audience_id = %s "
+                                          "order by candidate_id", (aid,)).fetchall()]
+        for i, cid in enumerate(ids):
+            pipe.execute("update lookalike_candidate set rank_score = %s::real where candidate_id = %s",
+                         (str(scores[i % len(scores)]), cid))
+    base = f"/v1/tenants/{t.tenant_id}/lookalike/audience/{aid}"
+    for limit in (1, 2, 5):
+        seen, cursor = [], None
+        for _ in range(n + 2):  # bounded: a cursor that does not move on must fail the test, not hang it
+            page = client.get(base, headers=auth(key), params={"limit": limit, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            seen += [(m["rank_score"], m["candidate_id"]) for m in body["members"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == n, limit  # no member twice, none left out
+        assert [s for s, _ in seen] == sorted((s for s, _ in seen), reverse=True)
+    # the audience rebuilt between two pages: a clear 409, not a page of another audience's order
+    first = client.get(base, headers=auth(key), params={"limit": 5}).json()
+    refresh_memberships(pipe, t.tenant_id)
+    r = client.get(base, headers=auth(key), params={"limit": 5, "cursor": first["next_cursor"]})
+    assert r.status_code == 409 and r.json()["code"] == "audience_changed", r.text
+    assert "start again" in r.json()["message"]
+    pipe.close()

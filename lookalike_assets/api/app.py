@@ -175,7 +175,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "No API key, or one that is unknown or revoked."),
         (403, "The key is of another tenant."),
         (404, "No such thing in this tenant."),
-        (409, "Not possible in the current state (exists already, not published, not built yet)."),
+        (409, "Not possible in the current state (exists already, not published, not built yet, or an audience "
+              "rebuilt between two pages: `audience_changed`, start again without a cursor)."),
         (422, "The request does not match the schema: `field` names the first bad field."),
     )
 }
@@ -428,7 +429,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"])
     def get_audience(tid: Tenant, audience_id: uuid.UUID, cursor: Cursor = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-        after = _uncursor(cursor, (int, float), str)
+        after = _uncursor(cursor, (int, float), str, str)
         if after:
             try:
                 after[1] = str(uuid.UUID(after[1]))
@@ -436,6 +437,12 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                 raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from None
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
+            # the cursor holds the membership it paged through: rebuilt since (new members, new scores), its
+            # position means nothing in the new order
+            built = str(((a[5] or {}).get("membership") or {}).get("refreshed_at") or "")
+            if after and after[2] != built:
+                raise ApiError(409, "audience_changed", f"audience {a[1]!r} was rebuilt since the first page: start "
+                               "again without a cursor", "cursor")
             with tenant_transaction(conn, tid, API_ROLE):
                 rows = list(Q.online.members_page(conn, tenant_id=tid, audience_id=a[0],
                                                   after_score=after[0] if after else None,
@@ -456,7 +463,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
             "members": [{"candidate_id": str(r.candidate_id), "lead_id": str(r.lead_id), "external_id": r.external_id,
                          "similarity_score": r.similarity_score, "rank_score": r.rank_score, "decile": r.decile,
                          "reasons": r.reasons, "segment_no": r.segment_no, "arm": r.arm} for r in rows],
-            "next_cursor": _cursor([rows[-1].score, str(rows[-1].candidate_id)]) if more else None,
+            "next_cursor": _cursor([rows[-1].score, str(rows[-1].candidate_id), built]) if more else None,
         }
 
     def _status(tid: uuid.UUID, audience_id: uuid.UUID, status: str) -> dict:

@@ -84,9 +84,11 @@ from lookalike_api_job j join tenants t using (tenant_id)
 where j.tenant_id = :tenant_id and j.job_id::text = :job_id;
 
 -- name: members_page
--- An audience's members, best first, from a cursor (the last row's order key).
+-- An audience's members, best first, from a cursor (the last row's order key). The scores are `real`: the key is
+-- read and compared as float8 (exact widening), so the cursor carries the very value it is compared with; a
+-- float4 read as its shortest decimal and widened again is not the same number, and a page would repeat a row.
 select c.candidate_id, l.lead_id, l.external_id, c.similarity_score, c.rank_score, c.decile, c.reasons,
-       s.segment_no, m.arm, coalesce(c.rank_score, c.similarity_score) as score
+       s.segment_no, m.arm, coalesce(c.rank_score, c.similarity_score)::float8 as score
 from lookalike_audience_member m
 join lookalike_candidate c using (tenant_id, candidate_id)
 join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id
@@ -94,7 +96,7 @@ left join lookalike_segment_member s
   on s.tenant_id = m.tenant_id and s.audience_id = m.audience_id and s.candidate_id = m.candidate_id
 where m.tenant_id = :tenant_id and m.audience_id = :audience_id
   and (:after_score::float8 is null
-       or (coalesce(c.rank_score, c.similarity_score), c.candidate_id) < (:after_score::float8, :after_id::uuid))
+       or (coalesce(c.rank_score, c.similarity_score)::float8, c.candidate_id) < (:after_score::float8, :after_id::uuid))
 order by coalesce(c.rank_score, c.similarity_score) desc, c.candidate_id desc
 limit :n;
 
