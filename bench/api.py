@@ -64,7 +64,7 @@ def build(url: str, args) -> str:
     from lookalike_assets.defs.audiences.resources import ExportDestinationResource
     from lookalike_assets.defs.leads.resources import TextEncoderResource
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
-    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+    from lookalike_assets.defs.resources import LookalikeDatabase, current_config
     from lookalike_assets.domain.demo_data import TENANTS
     from lookalike_assets.pipeline.demo import load_tenant
 
@@ -77,7 +77,7 @@ def build(url: str, args) -> str:
     instance.add_dynamic_partitions(TENANTS_PARTITION, [t.slug])
     res = dg.materialize(tenant_assets, partition_key=t.slug, instance=instance, resources={
         "db": LookalikeDatabase(database_url=url), "encoder": TextEncoderResource(encoder=args.encoder),
-        "lookalike": LookalikeConfig(pool_size=2000), "exports": ExportDestinationResource(folder=tempfile.mkdtemp())})
+        "lookalike": current_config(pool_size=2000), "exports": ExportDestinationResource(folder=tempfile.mkdtemp())})
     assert res.success
     print(f"measured tenant: {args.leads} leads through the pipeline in {time.perf_counter() - t0:.0f}s", flush=True)
     rng = np.random.default_rng(7)

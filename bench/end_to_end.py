@@ -36,7 +36,7 @@ def main() -> None:
     from lookalike_assets.defs.feedback.assets import conversion_facts, performance_reports
     from lookalike_assets.defs.leads.resources import TextEncoderResource
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
-    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+    from lookalike_assets.defs.resources import LookalikeDatabase, current_config
     from lookalike_assets.domain.demo_data import TENANTS
     from lookalike_assets.pipeline.conversions import simulate_demo_conversions
     from lookalike_assets.pipeline.demo import load_tenant
@@ -60,7 +60,7 @@ def main() -> None:
     resources = {
         "db": LookalikeDatabase(database_url=url),
         "encoder": TextEncoderResource(encoder="none" if args.tabular_only else "minilm"),
-        "lookalike": LookalikeConfig(pool_size=args.pool_size),
+        "lookalike": current_config(pool_size=args.pool_size),
         "exports": ExportDestinationResource(folder=exports),
         "dbt": dbt_resource(),
     }

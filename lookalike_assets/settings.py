@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     ann_index_min_leads: int = Field(default=20_000, ge=1, description="A tenant with this many embedded leads gets "
                                      "an approximate (HNSW) index of its own for the API's similar-leads search "
                                      "(dropped below half of it); smaller tenants are searched exactly.")
+    analyze_after_rows: int = Field(default=10_000, ge=1, description="After a step writes this many rows of a table "
+                                    "(leads, features, embeddings, a pool stage), it refreshes the table's planner "
+                                    "statistics (ANALYZE through lookalike_analyze).")
     min_seeds: int = Field(default=3, ge=1, description="Audiences with fewer live seeds are skipped (their last "
                            "profile and pool are kept).")
     warn_seeds: int = Field(default=20, ge=1, description="Fewer live seeds than this: the audience is built with a "

@@ -26,8 +26,15 @@ def bench_env(test_url):
     return {"LOOKALIKE_DATABASE_URL": test_url}
 
 
+# Each benchmark at a small size crosses every size-dependent branch its documented size does: the statistics
+# refresh after a bulk write (LOOKALIKE_ANALYZE_AFTER_ROWS, a large tenant's pool stage), streamed batches of
+# vectors, a tenant's own ANN index (LOOKALIKE_ANN_INDEX_MIN_LEADS), thresholds set low as a deployment sets them.
+SMALL_THRESHOLDS = {"LOOKALIKE_ANALYZE_AFTER_ROWS": "100", "LOOKALIKE_ANN_INDEX_MIN_LEADS": "1000"}
+
+
 def test_pools_benchmark(bench_env):
-    out = run_bench("pools.py", "--leads", "3000", "--audiences", "3", "--pool-size", "200", env_extra=bench_env)
+    out = run_bench("pools.py", "--leads", "3000", "--audiences", "3", "--pool-size", "200", "--batch", "1000",
+                    env_extra={**bench_env, **SMALL_THRESHOLDS})
     assert {"ratio", "ratio_total", "recall", "peak_rss_mb", "read_seconds", "write_seconds"} <= set(out)
     assert out["recall"] == 1.0
 
@@ -41,7 +48,7 @@ def test_embeddings_benchmark(bench_env):
 
 def test_end_to_end_benchmark(bench_env):
     out = run_bench("end_to_end.py", "--leads", "1200", "--tenants", "2", "--tabular-only", "--pool-size", "200",
-                    env_extra=bench_env)
+                    env_extra={**bench_env, **SMALL_THRESHOLDS, "LOOKALIKE_STREAM_BATCH": "500"})
     assert out["embedded"] == 1200 and out["members"] > 0
     steps = set(out["seconds_per_asset"])
     assert {"lead_features", "lead_embeddings", "candidate_pools", "ranking_model", "audience_memberships",
@@ -61,7 +68,8 @@ def test_quality_benchmark(bench_env):
 def test_api_benchmark(bench_env):
     """The load benchmark end to end at a tiny size: the service as shipped (`lookalike api`) under locust."""
     out = run_bench("api.py", "--leads", "1500", "--tenants", "2", "--other-leads", "500", "--clients", "3",
-                    "--seconds", "5", "--encoder", "hashing", env_extra=bench_env)
+                    "--seconds", "5", "--encoder", "hashing", env_extra={**bench_env, **SMALL_THRESHOLDS})
     assert {"recall_at_10", "endpoints", "errors", "exact_search_ms", "machine"} <= set(out)
     assert out["errors"] == 0 and out["endpoints"]["similar"]["requests"] > 0
-    assert out["recall_at_10"] == 1.0  # below the index threshold the search is exact
+    assert out["ann_indexes"] >= 1  # the measured tenant is above the (lowered) index threshold, as at 100k
+    assert out["recall_at_10"] >= 0.95

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -117,3 +120,69 @@ def test_a_missing_or_unmigrated_database_is_one_clear_line_and_exit_2(cli_env, 
     finally:
         with psycopg.connect(test_url, autocommit=True) as admin:
             admin.execute("drop database if exists lookalike_empty_db (force)")
+
+
+def _env_value(name: str, test_url: str, tmp_path) -> str | None:
+    """A valid value of a setting as its environment variable would carry it (its default where it has one)."""
+    import json
+    from datetime import date
+
+    from lookalike_assets.settings import Settings
+
+    special = {"database_url": test_url, "home": str(tmp_path / "home"), "encoder": "hashing",
+               "alert_webhook_url": "http://127.0.0.1:9/hook", "secret": os.environ.get("LOOKALIKE_SECRET")}
+    if name in special:
+        return special[name]
+    value = Settings.model_fields[name].get_default(call_default_factory=True)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def test_the_code_location_loads_and_runs_with_every_setting_given_by_its_environment_variable(
+        test_url, tmp_path, monkeypatch):
+    """A deployment sets LOOKALIKE_POOL_SIZE=2000 and the like: the code location loads (a resource field bound to an
+    environment variable held a placeholder that failed the field's bounds) and a run reads the value."""
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    from lookalike_assets.defs.audiences.resources import audience_resources
+    from lookalike_assets.defs.feedback.resources import feedback_resources
+    from lookalike_assets.defs.leads.resources import leads_resources
+    from lookalike_assets.defs.resources import shared_resources
+    from lookalike_assets.settings import Settings, get_settings
+
+    env = {f"LOOKALIKE_{n.upper()}": v for n in Settings.model_fields
+           if (v := _env_value(n, test_url, tmp_path)) is not None}
+    env["LOOKALIKE_POOL_SIZE"] = "1234"
+    for name, value in env.items():  # each alone, in this process
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        for make in (shared_resources, leads_resources, audience_resources, feedback_resources):
+            make()
+    get_settings.cache_clear()
+    with dg.build_resources(shared_resources()) as res:
+        assert res.lookalike.pool_size == 1234  # resolved when the run starts
+    # all of them at once, as `dagster definitions validate` loads the code location
+    res = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m",
+                          "lookalike_assets.definitions"], env={**os.environ, **env}, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    get_settings.cache_clear()
+
+
+def test_an_invalid_setting_in_the_environment_is_refused_naming_it(monkeypatch):
+    from lookalike_assets.defs.resources import shared_resources
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_POOL_SIZE", "0")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="LOOKALIKE_POOL_SIZE"):
+            shared_resources()
+    finally:
+        get_settings.cache_clear()

@@ -133,3 +133,37 @@ def test_history_outlives_pool_changes(conn, tenant, tmp_path):
     rebuild_facts(conn, [str(tid)], sorted(rec.days))  # a late event's rebuild of the day keeps them too
     assert q(conn, tid, "select conversion_id, audience_id, lead_id from lookalike_conversion_fact order by 1, 2") == facts
     assert q(conn, tid, "select audience_id, lead_id from lookalike_exposure order by 1, 2") == exposed
+
+
+def test_a_tenant_whose_pools_cross_the_statistics_threshold_refreshes_through_the_real_assets(
+        owner, conn, test_url, new_slug, tmp_path, monkeypatch):
+    """Above LOOKALIKE_ANALYZE_AFTER_ROWS staged candidates the pool step refreshes the stage's planner statistics
+    (every large tenant: 20,000 candidates are eleven audiences at the default pool). The same branch at a small
+    size: the threshold set low through its environment variable, as a deployment would."""
+    import dagster as dg
+
+    from lookalike_assets.definitions import tenant_assets
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_ANALYZE_AFTER_ROWS", "100")
+    get_settings.cache_clear()
+    try:
+        t = load_tenant(owner, tenant_profile(0, new_slug("big-pools")), 400, pool_size=150)
+        instance = dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(TENANTS_PARTITION, [t.slug])
+        res = dg.materialize(tenant_assets, partition_key=t.slug, instance=instance, raise_on_error=False,
+                             resources={"db": LookalikeDatabase(database_url=test_url),
+                                        "encoder": TextEncoderResource(encoder="hashing"),
+                                        "lookalike": LookalikeConfig(),
+                                        "exports": ExportDestinationResource(folder=str(tmp_path))})
+        failures = [e.event_specific_data.error.to_string() for e in res.all_events if e.is_step_failure]
+        assert res.success, failures
+        pools = res.asset_materializations_for_node("candidate_pools")[0].metadata
+        staged = sum(r[0] for r in q(conn, t.tenant_id, "select count(*) from lookalike_candidate"))
+        assert staged > 100 and pools
+    finally:
+        get_settings.cache_clear()

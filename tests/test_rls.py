@@ -351,6 +351,10 @@ def test_a_bound_app_login_reads_and_writes_its_tenant_only(owner, bound, two_te
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 with c.transaction():
                     c.execute(f"select 1 from {hidden}")
+        # ANALYZE reads every tenant's rows: the platform's own logins only
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with c.transaction():
+                c.execute("select lookalike_analyze('leads')")
 
 
 def test_one_tenants_login_cannot_read_another_sessions_query(bound, two_tenants, login):

@@ -17,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticUndefined
 
 from lookalike_assets.db.connect import PIPELINE_ROLE, admin_connection, database_url, service_connection
@@ -39,12 +39,32 @@ def configured(name: str, env_vars: bool = True) -> Any:
     default). ``env_vars=False``: the current value always (resources used outside a run, e.g. by the CLI)."""
     env = f"LOOKALIKE_{name.upper()}"
     annotation = Settings.model_fields[name].annotation
+    try:  # the environment's value is checked now, with the setting's own bounds, naming the variable
+        get_settings()
+    except ValidationError as exc:
+        bad = sorted({f"LOOKALIKE_{str(e['loc'][0]).upper()}" for e in exc.errors() if e.get("loc")})
+        raise ValueError(f"invalid setting {', '.join(bad)}: " + "; ".join(
+            f"{e['msg']} (got {e.get('input')!r})" for e in exc.errors())) from None
     if env_vars and env in os.environ and annotation in (str, int, str | None):
         return dg.EnvVar.int(env) if annotation is int else dg.EnvVar(env)
     return getattr(get_settings(), name)
 
 
-class LookalikeDatabase(dg.ConfigurableResource):
+class SettingsResource(dg.ConfigurableResource):
+    """A resource whose fields are settings. A field bound to ``dg.EnvVar.int`` holds a placeholder (0) until a
+    run starts: its bounds are checked on the resolved value then (and on the environment's value when the
+    definitions load, by ``configured``), never on the placeholder, which would fail ``ge=1`` and with it the
+    whole code location."""
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _bounds_after_resolution(cls, value: Any, handler: Any) -> Any:
+        if isinstance(value, dg.EnvVar) or hasattr(type(value), "env_var_name"):  # EnvVar, EnvVar.int's IntEnvVar
+            return value
+        return handler(value)
+
+
+class LookalikeDatabase(SettingsResource):
     """lookalike's PostgreSQL. Empty URL: LOOKALIKE_DATABASE_URL, else the embedded server.
 
     The URL is the owner's; asset code connects as the service login ``lookalike_pipeline`` (sensors as
@@ -71,7 +91,7 @@ class LookalikeDatabase(dg.ConfigurableResource):
             yield conn
 
 
-class LookalikeConfig(dg.ConfigurableResource):
+class LookalikeConfig(SettingsResource):
     """The pipeline's knobs (see lookalike_assets/settings.py for each)."""
 
     pool_size: int = setting("pool_size", ge=1)
@@ -93,6 +113,13 @@ class LookalikeConfig(dg.ConfigurableResource):
     def health(self) -> HealthSettings:
         return HealthSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(HealthSettings)
                                  if f.name in type(self).model_fields})
+
+
+def current_config(**overrides: Any) -> LookalikeConfig:
+    """The pipeline's knobs as configured now (environment, ``.env``, defaults), with ``overrides``: for code that
+    materializes outside the code location (the benchmarks), so a setting such as LOOKALIKE_ANALYZE_AFTER_ROWS
+    reaches it as it would reach a deployment's run."""
+    return LookalikeConfig(**{**{n: configured(n, False) for n in LookalikeConfig.model_fields}, **overrides})
 
 
 def shared_resources(env_vars: bool = True) -> dict[str, dg.ConfigurableResource]:

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from lookalike_assets.db.queries import Q
+from lookalike_assets.settings import get_settings
+
 Progress = Callable[[int, int], None]  # (done, total)
 
 log = logging.getLogger("lookalike")
@@ -29,6 +32,16 @@ class Timer:
     def rate(self, n: int) -> float:
         s = self.seconds
         return n / s if s > 0 else 0.0
+
+
+def analyze_after_bulk(conn, table: str, rows: int) -> bool:
+    """Refresh ``table``'s planner statistics after a write of ``rows`` rows when that is at least
+    LOOKALIKE_ANALYZE_AFTER_ROWS (plans made from the statistics of a nearly empty table stay slow). Outside any
+    tenant transaction; ``lookalike_analyze`` names the tables it may analyze."""
+    if rows < get_settings().analyze_after_rows:
+        return False
+    Q.session.analyze_table(conn, table=table)
+    return True
 
 
 def uuid_refs(refs) -> list[str]:

@@ -19,8 +19,8 @@ from lookalike_assets.db.vector_copy import pack_id_hash_vector
 from lookalike_assets.domain.encoders import KnownTexts, TextEncoder
 from lookalike_assets.domain.features import FeatureSpec, assemble, calibrate_text
 from lookalike_assets.domain.vectors import DIM, normalize
-from lookalike_assets.pipeline.common import Timer, batched, log
-from lookalike_assets.pipeline.features import BULK_ROWS, load_spec, save_spec
+from lookalike_assets.pipeline.common import Timer, analyze_after_bulk, batched, log
+from lookalike_assets.pipeline.features import load_spec, save_spec
 
 CALIBRATION_TEXTS = 2000
 
@@ -110,8 +110,7 @@ def refresh_embeddings(
         done += len(batch)
         if progress:
             progress(done, len(todo))
-    if result.embedded >= BULK_ROWS:
-        Q.session.analyze_table(conn, table="lead_embeddings")
+    analyze_after_bulk(conn, "lead_embeddings", result.embedded)
     result.seconds = t.seconds
     return result
 

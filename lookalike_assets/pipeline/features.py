@@ -20,12 +20,11 @@ from lookalike_assets.domain.features import (
     lead_features,
     one_block_per_column,
 )
-from lookalike_assets.pipeline.common import Timer, log
+from lookalike_assets.pipeline.common import Timer, analyze_after_bulk, log
 
 TYPED_COLUMNS = ("company", "industry", "company_size", "country", "region", "title", "seniority", "bio",
                  "property_type", "email_opens", "web_visits")
 SPEC_SAMPLE = 20000
-BULK_ROWS = 10000  # after writing this many rows, refresh the table's planner statistics
 
 
 @dataclass
@@ -119,6 +118,5 @@ def refresh_lead_features(conn: psycopg.Connection, tenant_id: uuid.UUID, progre
                 for r in staged:
                     copy.write_row(r)
             changed = Q.features.merge_features_stage(conn, tenant_id=tenant_id, feature_version=spec.version)
-    if changed >= BULK_ROWS:
-        Q.session.analyze_table(conn, table="lead_features")
+    analyze_after_bulk(conn, "lead_features", changed)
     return FeaturesResult(leads=n, changed=changed, spec_version=spec.version, spec=spec, seconds=t.seconds)

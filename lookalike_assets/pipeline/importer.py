@@ -28,7 +28,6 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
-from lookalike_assets.db.queries import Q
 from lookalike_assets.domain import identifiers as ids
 from lookalike_assets.domain.columns import (
     LEAD_DATE_FIELDS,
@@ -50,8 +49,9 @@ from lookalike_assets.domain.features import (
 )
 from lookalike_assets.domain.files import FileFormatError, Table
 from lookalike_assets.faults import fault_point
+from lookalike_assets.pipeline.common import analyze_after_bulk
 from lookalike_assets.pipeline.features import load_spec, save_spec
-from lookalike_assets.pipeline.leads import BULK_ROWS, LeadStage
+from lookalike_assets.pipeline.leads import LeadStage
 
 MAX_TEXT = 10_000
 MAX_SHORT = 500
@@ -454,6 +454,6 @@ def import_leads(
         fault_point("import:before-commit")
         if dry_run:
             raise psycopg.Rollback()
-    if report.inserted >= BULK_ROWS and not dry_run:
-        Q.session.analyze_table(conn, table="leads")
+    if not dry_run:
+        analyze_after_bulk(conn, "leads", report.inserted)
     return report

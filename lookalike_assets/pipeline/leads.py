@@ -10,12 +10,12 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.pipeline.common import analyze_after_bulk
 
 LEAD_COLUMNS = ("lead_id", "external_id", "email", "phone", "first_name", "last_name", "company", "industry",
                 "company_size", "country", "region", "title", "seniority", "bio", "property_type", "email_opens",
                 "web_visits", "last_activity_at", "attributes")
 FIELDS = LEAD_COLUMNS[2:-1]  # what a file may set, besides its attributes
-BULK_ROWS = 10000  # after writing this many rows, refresh the planner statistics
 
 
 class LeadStage:
@@ -50,6 +50,5 @@ def upsert_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, rows: Iterable[
         stage = LeadStage(conn)
         stage.add(rows)
         ins, upd, _ = stage.merge(tenant_id)
-    if ins >= BULK_ROWS:
-        Q.session.analyze_table(conn, table="leads")  # many new rows: fresh planner statistics
+    analyze_after_bulk(conn, "leads", ins)  # many new rows: fresh planner statistics
     return ins, upd

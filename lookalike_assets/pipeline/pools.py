@@ -40,7 +40,7 @@ from lookalike_assets.domain.similarity import (
 )
 from lookalike_assets.domain.vectors import DIM
 from lookalike_assets.faults import fault_point
-from lookalike_assets.pipeline.common import Timer, log
+from lookalike_assets.pipeline.common import Timer, analyze_after_bulk, log
 from lookalike_assets.pipeline.features import load_spec
 
 
@@ -239,6 +239,5 @@ def refresh_candidate_pools(
     clock["write"] = time.perf_counter() - write_started
     if timings is not None:
         timings.update(clock)
-    if sum(r.candidates for r in results) > 20000:
-        Q.session.analyze_table(conn, table="lookalike_pool_stage")
+    analyze_after_bulk(conn, "lookalike_pool_stage", sum(r.candidates for r in results))
     return results

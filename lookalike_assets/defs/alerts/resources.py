@@ -3,11 +3,11 @@
 import dagster as dg
 from pydantic import Field
 
-from lookalike_assets.defs.resources import configured, setting
+from lookalike_assets.defs.resources import SettingsResource, configured, setting
 from lookalike_assets.domain.alerts import Destination, LogDestination, WebhookDestination
 
 
-class AlertsResource(dg.ConfigurableResource):
+class AlertsResource(SettingsResource):
     webhook_url: str | None = setting("alert_webhook_url")
     ui_url: str = setting("ui_url")
     attempts: int = Field(default=3, ge=1, le=10, description="Attempts to deliver one alert per sensor tick.")

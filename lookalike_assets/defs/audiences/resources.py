@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from lookalike_assets.defs.resources import configured, setting
+from lookalike_assets.defs.resources import SettingsResource, configured, setting
 from lookalike_assets.domain.exports import Destination, LocalFolderDestination
 from lookalike_assets.settings import get_settings
 
 
-class ExportDestinationResource(dg.ConfigurableResource):
+class ExportDestinationResource(SettingsResource):
     """Where export files go: a local (or mounted) folder by default. Subclass and override ``get`` for
     another Destination (see lookalike_assets.domain.exports.Destination)."""
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lookalike_assets.defs.resources import configured, setting
+from lookalike_assets.defs.resources import SettingsResource, configured, setting
 from lookalike_assets.domain.encoders import TextEncoder, get_encoder
 
 
-class TextEncoderResource(dg.ConfigurableResource):
+class TextEncoderResource(SettingsResource):
     """The text encoder: 'minilm' (all-MiniLM-L6-v2, offline), or explicitly 'hashing' or 'none'."""
 
     encoder: str = setting("encoder")
