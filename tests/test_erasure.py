@@ -101,3 +101,57 @@ def test_erasing_nobody_is_refused_and_an_unknown_email_is_still_suppressed(cli_
         assert app.execute("select count(*) from suppression_list where email_sha256 = %s",
                            (sha256("not.yet@lead.com"),)).fetchone()[0] == 1
     assert uuid.UUID(str(t.tenant_id))
+
+
+def _files(root):
+    """Every file of the tenant's export and rejects folders (the marts' rebuild adds logs and reports elsewhere)."""
+    return {str(p.relative_to(root)): p.read_bytes() for d in ("exports", "rejects") if (root / d).exists()
+            for p in (root / d).rglob("*") if p.is_file()}
+
+
+def test_erasure_rewrites_only_the_rows_of_the_erased_person_and_deletes_no_file(cli_env, owner, conn, app, new_slug):
+    """External id `1` is a substring of nearly every file: matching by substring emptied the export folder. Only
+    rows whose identifying cell (id, email, phone, or their platform hashes) is the person's go, and are counted."""
+    from lookalike_assets.pipeline.leads import upsert_leads
+
+    t = load_tenant(owner, tenant_profile(2, new_slug("erase-precise")), 300, pool_size=120)
+    build_tenant(conn, t.tenant_id, 120, memberships=True)
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        conn.execute("update lookalike_audience set status = 'published'")
+    exports = cli_env / "exports"
+    run_exports(conn, t.tenant_id, LocalFolderDestination(exports), min_sizes={"meta": 1, "google": 1, "linkedin": 1})
+    rejects = cli_env / "rejects"
+    rejects.mkdir(parents=True, exist_ok=True)
+    (rejects / f"{t.slug}-old-import.csv").write_text("row,external_id,reason\n1,x-1,duplicate id\n11,1,bad email\n")
+    upsert_leads(app, t.tenant_id, [{"external_id": "1", "email": "one@example.com", "industry": "software"}])
+    before = _files(cli_env)
+    assert sum(n.endswith(".csv") for n in before) >= 5 and any(n.endswith("index.csv") for n in before)
+
+    code, out = cli("leads", "erase", "--tenant", t.slug, "--lead", "1", "--yes")
+    assert code == 0, out
+    after = _files(cli_env)
+    assert set(after) == set(before), set(before) ^ set(after)  # not one file deleted
+    # (index.csv is written again by the exports erasure runs, with the minimum sizes of the command line)
+    changed = [n for n in before if before[n] != after[n] and not n.endswith("index.csv")]
+    assert changed == [f"rejects/{t.slug}-old-import.csv"], changed  # the one file that named the lead
+    assert after[changed[0]] == b"row,external_id,reason\n1,x-1,duplicate id\n"  # its row only, not row 1 or x-1
+    out = " ".join(out.split())
+    assert "1 file(s) rewritten without them (1 row(s))" in out and "file(s) that still named them deleted" not in out
+    with owner.transaction():
+        counts = owner.execute("select counts from lookalike_erasure where tenant_id = %s", (t.tenant_id,)).fetchone()[0]
+    assert counts["files_rewritten"] == 1 and counts["file_rows_removed"] == 1
+
+    # a member of an audience: its rows leave every file it is in, every other row stays
+    with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+        ext = conn.execute("select l.external_id from lookalike_audience_member m join lookalike_candidate c "
+                           "using (tenant_id, candidate_id) join leads l using (tenant_id, lead_id) "
+                           "order by l.external_id limit 1").fetchone()[0]
+    before = _files(cli_env)
+    code, out = cli("leads", "erase", "--tenant", t.slug, "--lead", ext, "--yes")
+    assert code == 0, out
+    after = _files(cli_env)
+    assert set(after) >= set(before)
+    for name, data in before.items():
+        old, new = data.decode().splitlines(), after[name].decode().splitlines()
+        assert len(new) >= len(old) - 1 and old[0] == new[0], name  # at most the person's one row left it
+        assert set(new) <= set(old) or name.endswith("index.csv"), name

@@ -186,7 +186,7 @@ def leads_erase(
     from lookalike_assets.domain.exports import LocalFolderDestination
     from lookalike_assets.orchestration import materialize_marts
     from lookalike_assets.pipeline.admin import AdminError
-    from lookalike_assets.pipeline.erasure import erase, scrub_files
+    from lookalike_assets.pipeline.erasure import erase, record_file_scrub, scrub_files
     from lookalike_assets.pipeline.exports import run_exports
     from lookalike_assets.settings import get_settings
 
@@ -219,10 +219,12 @@ def leads_erase(
             exports = run_exports(conn, tid, LocalFolderDestination(settings.exports_dir))
         failed = [r for r in exports if r.status == "failed"]
         ok = ok and not failed
-        gone = scrub_files([settings.exports_dir / slug, *sorted((settings.home / "rejects").glob(f"{slug}-*"))],
-                           res.markers)
-        console.print(f"export files: {sum(r.status == 'succeeded' for r in exports)} rewritten without them, "
-                      f"{len(gone)} other file(s) that still named them deleted"
+        scrub = scrub_files([settings.exports_dir / slug, *sorted((settings.home / "rejects").glob(f"{slug}-*"))],
+                            res.markers)
+        with service_connection(APP_ROLE) as conn:
+            record_file_scrub(conn, tid, res.erasure_id, scrub)
+        console.print(f"export files: {sum(r.status == 'succeeded' for r in exports)} exported again without them; "
+                      f"{len(scrub.rewritten)} file(s) rewritten without them ({scrub.rows_removed} row(s))"
                       + (f"; [red]{len(failed)} export(s) failed[/red]: run `lookalike leads erase` again" if failed else ""))
     if not ok:
         raise typer.Exit(1)

@@ -137,6 +137,11 @@ delete from leads where tenant_id = :tenant_id and lead_id = any(:lead_ids) retu
 insert into lookalike_erasure (tenant_id, leads, counts) values (:tenant_id, :leads, :counts)
 returning erasure_id;
 
+-- name: record_erasure_files!
+-- The files' part of an erasure (counts only), added to its audit row.
+update lookalike_erasure set counts = counts || :counts
+where tenant_id = :tenant_id and erasure_id = :erasure_id;
+
 -- name: marts_with_leads
 -- Admin: the marts that keep one row per lead (incremental ones keep rows a rebuild would not remove).
 select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace

@@ -7,11 +7,14 @@ does not bring the person back into audiences. An audit row records counts, neve
 
 Outside the database (``lookalike leads erase`` does all of it): the marts' rows of the lead are deleted and the
 marts rebuilt (db/admin.py), the tenant's export files are rewritten without the lead, and any file under the
-tenant's export and rejects folders that still holds one of its identifiers is deleted (``scrub_files``).
+tenant's export and rejects folders is rewritten without the rows whose identifying cell is the person's
+(``scrub_files``): never a whole file, never by substring.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.csvfiles import without_rows_naming
 from lookalike_assets.domain.exports import norm_email, norm_phone_digits, norm_phone_e164, sha256
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.pipeline.admin import AdminError, email_sha256
@@ -84,16 +88,44 @@ def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (
     return out
 
 
-def scrub_files(paths: list[Path], markers: set[str]) -> list[Path]:
-    """Delete every file (or file under a folder) of ``paths`` that holds one of ``markers`` (after exports were
-    rewritten, what still names the person: files of retired audiences, formats no longer exported, rejects)."""
-    gone = []
-    needles = [m.encode("utf-8") for m in markers if m]
+@dataclass
+class FileScrub:
+    """What erasure did to the files of a tenant's export and rejects folders."""
+
+    rewritten: list[Path] = field(default_factory=list)
+    rows_removed: int = 0
+
+
+def scrub_files(paths: list[Path], markers: set[str]) -> FileScrub:
+    """Rewrite every CSV file of ``paths`` (files, or folders searched recursively) without the rows whose
+    identifying cell (an id, an email or phone, clear or hashed) is one of ``markers``; atomically, each file as
+    a whole. Other rows, other files and files with no identifying column are left exactly as they were: nothing
+    is deleted (after exports were rewritten, what still names the person: files of retired audiences, formats no
+    longer exported, rejects)."""
+    out = FileScrub()
     for path in paths:
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.csv") if p.is_file()) \
+            if path.exists() else []
         for f in files:
-            data = f.read_bytes()
-            if any(n in data for n in needles):
-                f.unlink()
-                gone.append(f)
-    return gone
+            data, removed = without_rows_naming(f.read_bytes(), markers)
+            if not removed:
+                continue
+            fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as w:
+                    w.write(data)
+                os.replace(tmp, f)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            out.rewritten.append(f)
+            out.rows_removed += removed
+    return out
+
+
+def record_file_scrub(conn: psycopg.Connection, tenant_id: uuid.UUID, erasure_id: uuid.UUID, scrub: FileScrub) -> None:
+    """Add the files' part to the erasure's audit row (counts only)."""
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        Q.admin.record_erasure_files(conn, tenant_id=tenant_id, erasure_id=erasure_id,
+                                     counts=Jsonb({"files_rewritten": len(scrub.rewritten),
+                                                   "file_rows_removed": scrub.rows_removed}))

@@ -9,3 +9,4 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION lookalike_analyze(text) FROM lookalike_service;
 GRANT EXECUTE ON FUNCTION lookalike_analyze(text) TO lookalike_pipeline, lookalike_app_access;
+REVOKE UPDATE (counts) ON lookalike_erasure FROM lookalike_app;
