@@ -613,6 +613,10 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
         return {"inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
                 "columns": report.columns}
 
+    from lookalike_assets.settings import get_settings
+    from lookalike_assets.studio.web import install as install_studio
+
+    install_studio(app, connection, get_settings().secret_value())  # the web app, on the same pool and logins
     return app
 
 

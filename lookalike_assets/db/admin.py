@@ -226,6 +226,69 @@ def revoke_api_key(conn: psycopg.Connection, key_id: str) -> ApiKey:
     return next(k for k in list_api_keys(conn, row.tenant_id) if k.key_id == str(row.key_id))
 
 
+@dataclass
+class StudioUser:
+    user_id: str
+    tenant_id: str
+    slug: str
+    name: str
+    role: str
+    created_at: Any = None
+    revoked_at: Any = None
+    last_sign_in: Any = None
+    link: str | None = None  # only when just made: a one-time sign-in path, shown once, stored as a hash
+
+
+STUDIO_ROLES = ("viewer", "editor")
+
+
+def grant_studio_user(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, role: str | None = None,
+                      hours: int = 72) -> StudioUser:
+    """A person of the tenant for the studio (made, or found by name), and a one-time sign-in link for them that
+    expires after ``hours``. ``role`` (viewer or editor; a new person: viewer) is set when given."""
+    from lookalike_assets.domain.apikeys import hash_key, new_token
+
+    row = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))
+    if row is None:
+        raise AdminError(f"no tenant {tenant_id}")
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 200 or any(ord(ch) < 32 for ch in name):
+        raise AdminError("a person's name (or email) has 1 to 200 characters and no control characters")
+    if role is not None and role not in STUDIO_ROLES:
+        raise AdminError(f"unknown role {role!r}: one of {', '.join(STUDIO_ROLES)}")
+    if not 1 <= hours <= 24 * 30:
+        raise AdminError("a sign-in link lasts 1 hour to 30 days")
+    token = new_token()
+    with conn.transaction():
+        found = Q.tenants.studio_user_by_name(conn, tenant_id=str(tenant_id), name=name)
+        if found is None:
+            role = role or "viewer"
+            user_id = Q.tenants.insert_studio_user(conn, tenant_id=str(tenant_id), name=name, role=role).user_id
+        else:
+            user_id = found.user_id
+            if role is not None and role != found.role:
+                Q.tenants.set_studio_role(conn, user_id=str(user_id), role=role)
+            role = role or found.role
+        Q.tenants.insert_studio_link(conn, tenant_id=str(tenant_id), user_id=user_id, link_hash=hash_key(token),
+                                     hours=hours)
+    return StudioUser(str(user_id), str(tenant_id), row[1], name, role, link=f"/studio/sign-in/{token}")
+
+
+def list_studio_users(conn: psycopg.Connection, tenant_id: uuid.UUID | None = None) -> list[StudioUser]:
+    return [StudioUser(str(r.user_id), str(r.tenant_id), r.slug, r.name, r.role, r.created_at, r.revoked_at,
+                       r.last_sign_in)
+            for r in Q.tenants.list_studio_users(conn, tenant_id=None if tenant_id is None else str(tenant_id))]
+
+
+def revoke_studio_user(conn: psycopg.Connection, user_id: str) -> StudioUser | None:
+    """Revoke a studio user: their sessions end at their next request. None when no such user."""
+    with conn.transaction():
+        row = Q.tenants.revoke_studio_user(conn, user_id=user_id)
+    if row is None:
+        return None
+    return next(u for u in list_studio_users(conn, row.tenant_id) if u.user_id == str(row.user_id))
+
+
 def erase_from_marts(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_ids: list[str]) -> int:
     """Delete erased leads' rows from every mart that keeps one per lead (incremental marts keep rows a rebuild
     would not remove); the marts are rebuilt afterwards. Returns the rows deleted."""

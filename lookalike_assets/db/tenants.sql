@@ -102,3 +102,38 @@ order by t.slug, k.created_at;
 -- name: revoke_api_key^
 update lookalike_api_key set revoked_at = coalesce(revoked_at, now()) where key_id::text = :key_id
 returning key_id, tenant_id, name;
+
+-- name: studio_user_by_name^
+select user_id, role from lookalike_studio_user
+where tenant_id = :tenant_id::uuid and lower(name) = lower(:name) and revoked_at is null;
+
+-- name: insert_studio_user^
+insert into lookalike_studio_user (tenant_id, name, role) values (:tenant_id, :name, :role)
+returning user_id, created_at;
+
+-- name: set_studio_role!
+update lookalike_studio_user set role = :role where user_id = :user_id::uuid;
+
+-- name: insert_studio_link!
+insert into lookalike_studio_link (tenant_id, user_id, link_hash, expires_at)
+values (:tenant_id, :user_id, :link_hash, now() + make_interval(hours => :hours));
+
+-- name: list_studio_users
+select u.user_id, u.tenant_id, t.slug, u.name, u.role, u.created_at, u.revoked_at,
+       (select max(s.created_at) from lookalike_studio_session s
+        where s.tenant_id = u.tenant_id and s.user_id = u.user_id) as last_sign_in
+from lookalike_studio_user u join tenants t using (tenant_id)
+where :tenant_id::uuid is null or u.tenant_id = :tenant_id::uuid
+order by t.slug, u.created_at;
+
+-- name: revoke_studio_user^
+-- A person revoked: their sessions end at their next request, their unused links are void.
+with u as (
+  update lookalike_studio_user set revoked_at = coalesce(revoked_at, now()) where user_id::text = :user_id
+  returning user_id, tenant_id
+), s as (
+  delete from lookalike_studio_session s using u where s.tenant_id = u.tenant_id and s.user_id = u.user_id
+), l as (
+  delete from lookalike_studio_link l using u where l.tenant_id = u.tenant_id and l.user_id = u.user_id
+)
+select user_id, tenant_id from u;

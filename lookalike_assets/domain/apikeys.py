@@ -12,6 +12,11 @@ def new_key() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 
 
+def new_token() -> str:
+    """A one-time sign-in link's or a session's secret: 256 random bits, URL-safe (stored as SHA-256 only)."""
+    return secrets.token_urlsafe(32)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

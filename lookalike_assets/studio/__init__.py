@@ -1,0 +1,1 @@
+"""The studio: lookalike's web app for growth teams, served at ``/studio`` by the API's process."""

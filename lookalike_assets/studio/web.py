@@ -1,0 +1,256 @@
+"""The studio's pages: server-rendered HTML (Jinja2) with a vendored htmx for the parts that update in place.
+
+A thin layer: every read goes through ``pipeline/studio.py`` and every change through the same functions the CLI
+and the REST API call (``pipeline/admin.py``), on the API's service login inside the signed-in person's tenant
+transaction. Nothing here holds tenant data between requests.
+
+Sign-in: a one-time link (``lookalike access grant --kind studio``) becomes a session: an opaque 256-bit token in
+an HttpOnly, SameSite=Lax cookie, stored only as its SHA-256, looked up on every request (so a revoked person is
+out at their next request). Every form carries a CSRF token derived from the session (HMAC with the deployment's
+secret) and is refused without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import psycopg
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from lookalike_assets.db.connect import API_ROLE
+from lookalike_assets.domain.apikeys import hash_key, new_token
+from lookalike_assets.pipeline import admin as admin_ops
+from lookalike_assets.pipeline import studio as data
+from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.studio.charts import bar_chart, line_chart
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "lookalike_studio"
+SESSION_SECONDS = 12 * 3600
+HTMX = "htmx-2.0.11.min.js"
+
+Connection = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
+@dataclass(frozen=True)
+class Person:
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    role: str
+    slug: str
+    tenant_name: str
+    csrf: str
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role == "editor"
+
+
+class SignInRequired(Exception):
+    """No live session: a page sends the person to sign in."""
+
+
+class StudioError(Exception):
+    def __init__(self, status: int, title: str, message: str):
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return "never"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    if seconds < 90:
+        return "just now"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} hours ago"
+    return f"{value:%d %b %Y}"
+
+
+def _percent(value: Any, digits: int = 1) -> str:
+    return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
+
+
+def studio_router(connection: Connection, secret: str, *, secure_cookies: bool = False) -> tuple[APIRouter, StaticFiles]:
+    """The studio's routes (mounted under /studio) and its static files, on the API's connection pool."""
+    router = APIRouter(prefix="/studio", include_in_schema=False)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters.update(when=_when, percent=_percent)
+    templates.env.globals.update(htmx=HTMX)
+
+    def csrf_of(session_token: str) -> str:
+        return hmac.new(secret.encode(), b"studio-csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+    def person_of(request: Request) -> Person | None:
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 100:
+            return None
+        with connection() as conn:
+            row = conn.execute("select * from lookalike_studio_session_user(%s)", (hash_key(token),)).fetchone()
+        if row is None:
+            return None
+        return Person(row[0], row[1], row[2], row[3], row[4], row[5], csrf_of(token))
+
+    def person(request: Request) -> Person:
+        found = person_of(request)
+        if found is None:
+            raise SignInRequired()
+        return found
+
+    def editor(request: Request, csrf: str) -> Person:
+        """The signed-in person for a change: an editor, and the form's CSRF token is theirs."""
+        p = person(request)
+        if not hmac.compare_digest(csrf or "", p.csrf):
+            raise StudioError(403, "This form has expired", "The page was open too long or came from elsewhere. "
+                              "Go back, reload it and try again.")
+        if not p.can_edit:
+            raise StudioError(403, "Viewers can't change audiences",
+                              "You can look at everything here; ask an editor of your team to make this change.")
+        return p
+
+    def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, context, status_code=http_status)
+
+    def audience_of(conn: psycopg.Connection, p: Person, audience_id: uuid.UUID) -> tuple:
+        try:
+            return admin_ops.find_audience(conn, p.tenant_id, str(audience_id))
+        except AdminError:
+            raise StudioError(404, "No such audience", "There is no such audience in your workspace. It may have "
+                              "been deleted.") from None
+
+    # -- sign-in ---------------------------------------------------------------------------------------------
+    @router.get("/sign-in", response_class=HTMLResponse)
+    def sign_in_help(request: Request,
+                     _next: Annotated[str | None, Query(alias="next", max_length=300)] = None) -> HTMLResponse:
+        return page(request, "sign_in.html", person=None)
+
+    @router.get("/sign-in/{link}")
+    def sign_in(request: Request, link: str) -> Response:
+        session = new_token()
+        with connection() as conn:
+            user = conn.execute("select lookalike_studio_sign_in(%s, %s, %s)",
+                                (hash_key(link), hash_key(session), SESSION_SECONDS)).fetchone()[0]
+        if user is None:
+            return page(request, "sign_in.html", 400, person=None, expired=True)
+        response = RedirectResponse("/studio", status_code=303)
+        response.set_cookie(COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="lax",
+                            secure=secure_cookies, path="/studio")
+        return response
+
+    @router.post("/sign-out")
+    def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        token = request.cookies.get(COOKIE)
+        p = person_of(request)
+        if p is not None and hmac.compare_digest(csrf, p.csrf):
+            with connection() as conn:
+                conn.execute("select lookalike_studio_sign_out(%s)", (hash_key(token),))
+        response = RedirectResponse("/studio/sign-in", status_code=303)
+        response.delete_cookie(COOKIE, path="/studio")
+        return response
+
+    # -- audiences -------------------------------------------------------------------------------------------
+    @router.get("", response_class=HTMLResponse)
+    def audiences(request: Request, q: Annotated[str | None, Query(max_length=200)] = None,
+                  status: Annotated[str | None, Query(pattern="^(draft|published|retired)?$")] = None,
+                  deleted: Annotated[str | None, Query(max_length=300)] = None) -> HTMLResponse:
+        p = person(request)
+        with connection() as conn:
+            rows = data.audiences(conn, p.tenant_id, API_ROLE, q=q, status=status or None)
+        return page(request, "audiences.html", person=p, audiences=rows, q=q or "", status=status or "")
+
+    @router.get("/audiences/{audience_id}", response_class=HTMLResponse)
+    def audience(request: Request, audience_id: str,
+                 sort: Annotated[str, Query(pattern="^(score|name|company|title|decile)$")] = "score",
+                 page_no: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1) -> HTMLResponse:
+        p = person(request)
+        try:
+            aid = uuid.UUID(audience_id)
+        except ValueError:
+            raise StudioError(404, "No such audience", "There is no such audience in your workspace.") from None
+        with connection() as conn:
+            audience_of(conn, p, aid)
+            detail = data.audience_detail(conn, p.tenant_id, aid, API_ROLE)
+            members = data.members(conn, p.tenant_id, aid, API_ROLE, sort=sort, page=page_no)
+        charts = {}
+        if detail.reach:
+            charts["reach"] = line_chart([(r["audience_size"], float(r["conversion_rate"] or 0)) for r in detail.reach],
+                                         x_label="audience size (best leads first)", y_label="conversion rate",
+                                         title="Reach against conversion rate",
+                                         marker=(detail.report.get("recommendation") or {}).get("max_size"))
+        if detail.deciles:
+            charts["deciles"] = bar_chart([(f"{d['decile']}", float(d["conversion_rate"] or 0))
+                                           for d in sorted(detail.deciles, key=lambda d: -d["decile"])],
+                                          title="Conversion rate by decile (10 = best tenth)",
+                                          y_label="conversion rate")
+        return page(request, "audience.html", person=p, a=detail.report, detail=detail, members=members,
+                    charts=charts, query=lambda **kw: urlencode({"sort": sort, "page": members.page, **kw}))
+
+    def _status(request: Request, audience_id: uuid.UUID, csrf: str, status: str) -> Response:
+        p = editor(request, csrf)
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+            admin_ops.set_status(conn, p.tenant_id, str(a[0]), status)
+        return RedirectResponse(f"/studio/audiences/{audience_id}", status_code=303)
+
+    @router.post("/audiences/{audience_id}/publish")
+    def publish(request: Request, audience_id: uuid.UUID, csrf: Annotated[str, Form()] = "") -> Response:
+        return _status(request, audience_id, csrf, "published")
+
+    @router.post("/audiences/{audience_id}/retire")
+    def retire(request: Request, audience_id: uuid.UUID, csrf: Annotated[str, Form()] = "") -> Response:
+        return _status(request, audience_id, csrf, "retired")
+
+    @router.post("/audiences/{audience_id}/delete", response_model=None)
+    def delete(request: Request, audience_id: uuid.UUID, csrf: Annotated[str, Form()] = "",
+               confirm: Annotated[str, Form(max_length=300)] = "") -> Response:
+        p = editor(request, csrf)
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+            if confirm.strip() != a[1]:
+                raise StudioError(400, "Not deleted", f"To delete this audience, type its name exactly: {a[1]}")
+            admin_ops.delete_audience(conn, p.tenant_id, str(a[0]))
+        return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
+
+    return router, StaticFiles(directory=str(HERE / "static"))
+
+
+def install(app, connection: Connection, secret: str, *, secure_cookies: bool = False) -> None:
+    """Mount the studio on the API's FastAPI app: its routes, static files and the handlers of its errors."""
+    from fastapi.responses import PlainTextResponse
+
+    router, static = studio_router(connection, secret, secure_cookies=secure_cookies)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(htmx=HTMX)
+    app.mount("/studio/static", static, name="studio-static")
+    app.include_router(router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired):
+        if request.method != "GET":
+            return PlainTextResponse("sign in first", status_code=401)
+        return RedirectResponse("/studio/sign-in?" + urlencode({"next": request.url.path}), status_code=303)
+
+    @app.exception_handler(StudioError)
+    async def _studio_error(request: Request, exc: StudioError):
+        return templates.TemplateResponse(request, "error.html", {"title": exc.title, "message": exc.message,
+                                                                  "person": None}, status_code=exc.status)

@@ -1,0 +1,197 @@
+"""The studio in a real browser: Debian's Chromium driven by Playwright, against `lookalike api`'s application
+served by uvicorn on loopback, on the real database with two built tenants and their marts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from lookalike_assets.db.admin import grant_studio_user, revoke_studio_user
+from lookalike_assets.db.connect import connect
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+SHOTS = Path(os.environ.get("LOOKALIKE_STUDIO_SCREENSHOTS", REPO / ".lookalike" / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def server(test_url, marts_built, two_tenants):
+    import uvicorn
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.domain.encoders import get_encoder
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(test_url, encoder=get_encoder("hashing")), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def owner_conn(test_url):
+    c = connect(test_url)
+    yield c
+    c.close()
+
+
+def signed_in(browser, server, owner_conn, tenant, role="editor", name=None, width=1280):
+    person = grant_studio_user(owner_conn, tenant.tenant_id, name or f"{role}@{tenant.slug}.example", role)
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    page.goto(server + person.link)
+    return page, person
+
+
+def audiences_of(owner_conn, tenant) -> dict[str, str]:
+    return {r[1]: str(r[0]) for r in owner_conn.execute(
+        "select audience_id, name from lookalike_audience where tenant_id = %s", (tenant.tenant_id,)).fetchall()}
+
+
+def test_a_signed_out_visit_is_sent_to_sign_in_and_a_link_works_once(browser, server, owner_conn, two_tenants):
+    a, _ = two_tenants
+    page = browser.new_context().new_page()
+    page.goto(server + "/studio")
+    assert page.url.startswith(server + "/studio/sign-in")
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+    person = grant_studio_user(owner_conn, a.tenant_id, "once@example.com", "viewer")
+    page.goto(server + person.link)
+    assert page.url == server + "/studio"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "lookalike_studio")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/studio"
+    other = browser.new_context().new_page()
+    response = other.goto(server + person.link)  # the same link again: used
+    assert response.status == 400 and "expired or was already used" in other.content()
+    # signing out ends the session
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(server + "/studio")
+    assert page.url.startswith(server + "/studio/sign-in")
+
+
+def test_a_user_sees_every_audience_of_their_tenant_by_name_and_nothing_of_another(browser, server, owner_conn,
+                                                                                   two_tenants):
+    a, b = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "viewer")
+    text = page.inner_text("main")
+    for name in audiences_of(owner_conn, a):
+        assert page.get_by_role("link", name=name).is_visible()
+    for name in audiences_of(owner_conn, b):
+        assert name not in text
+    assert not any(aid in page.content() for aid in audiences_of(owner_conn, b).values())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "audiences.png"), full_page=True)
+    # another tenant's audience in the URL: 404, and nothing of it shown
+    b_name, b_id = next(iter(audiences_of(owner_conn, b).items()))
+    response = page.goto(f"{server}/studio/audiences/{b_id}")
+    assert response.status == 404 and b_name not in page.content()
+    assert page.goto(f"{server}/studio/audiences/not-an-id").status == 404
+    # search and filter by status
+    page.goto(server + "/studio")
+    page.get_by_label("Status").select_option("retired")
+    page.get_by_role("button", name="Filter").click()
+    assert "No audience matches" in page.inner_text("main")
+
+
+def test_an_audience_shows_members_with_why_segments_and_charts_and_pages(browser, server, owner_conn, two_tenants):
+    a, _ = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "viewer")
+    name, aid = sorted(audiences_of(owner_conn, a).items())[0]
+    page.get_by_role("link", name=name).click()
+    assert page.url == f"{server}/studio/audiences/{aid}"
+    assert page.get_by_role("heading", name=name).is_visible()
+    rows = page.locator("table.members tbody tr")
+    assert rows.count() == min(50, owner_conn.execute(
+        "select count(*) from lookalike_audience_member where audience_id = %s", (aid,)).fetchone()[0])
+    assert page.locator(".why .part").count() > 0
+    assert page.locator("svg.chart").count() >= 1  # reach and deciles from the marts
+    assert page.get_by_role("heading", name="Segments").is_visible()
+    content = page.content()
+    assert aid not in page.inner_text("main")  # no ids on screen
+    page.screenshot(path=str(SHOTS / "audience.png"), full_page=True)
+    # sorting by company puts the companies in order
+    page.get_by_role("link", name="company", exact=True).click()
+    companies = [c.strip() for c in page.locator("table.members tbody tr td:nth-child(2)").all_inner_texts()]
+    known = [c for c in companies if c != "—"]
+    assert known == sorted(known, key=str.lower)
+    # a phone-wide screen shows the same page without horizontal scrolling of the page itself
+    small, _ = signed_in(browser, server, owner_conn, a, "viewer", name="phone@example.com", width=390)
+    small.goto(f"{server}/studio/audiences/{aid}")
+    assert small.evaluate("document.documentElement.scrollWidth") <= 400
+    assert "Members" in content
+
+
+def test_a_viewer_cannot_change_an_audience_and_an_editor_can(browser, server, owner_conn, two_tenants):
+    a, _ = two_tenants
+    name, aid = sorted(audiences_of(owner_conn, a).items())[-1]
+    viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="viewer2@example.com")
+    viewer.goto(f"{server}/studio/audiences/{aid}")
+    assert viewer.get_by_role("button", name="Retire").count() == 0
+    csrf = viewer.locator("input[name=csrf]").first.get_attribute("value")
+    r = viewer.request.post(f"{server}/studio/audiences/{aid}/retire", form={"csrf": csrf})
+    assert r.status == 403 and "change audiences" in r.text()
+    editor, person = signed_in(browser, server, owner_conn, a, "editor", name="editor2@example.com")
+    editor.goto(f"{server}/studio/audiences/{aid}")
+    r = editor.request.post(f"{server}/studio/audiences/{aid}/retire", form={"csrf": "forged"})
+    assert r.status == 403  # no CSRF token of this session: refused
+    status = owner_conn.execute("select status from lookalike_audience where audience_id = %s", (aid,)).fetchone()[0]
+    editor.get_by_role("button", name="Retire").click()
+    assert "retired" in editor.locator("h1 .status").inner_text()
+    editor.get_by_role("button", name="Publish").click()
+    assert "published" in editor.locator("h1 .status").inner_text()
+    if status != "published":
+        owner_conn.execute("update lookalike_audience set status = %s where audience_id = %s", (status, aid))
+    # a revoked person is out at their next request
+    revoke_studio_user(owner_conn, person.user_id)
+    editor.goto(f"{server}/studio")
+    assert editor.url.startswith(server + "/studio/sign-in")
+
+
+def test_deleting_asks_for_the_name_typed(browser, server, owner_conn, two_tenants, test_url):
+    from lookalike_assets.pipeline.admin import create_audience
+
+    a, _ = two_tenants
+    app = connect(test_url, role="lookalike_app")
+    aid = create_audience(app, a.tenant_id, "Studio throwaway", seed_set={})
+    app.close()
+    editor, _ = signed_in(browser, server, owner_conn, a, "editor", name="deleter@example.com")
+    editor.goto(f"{server}/studio/audiences/{aid}")
+    editor.get_by_text("Delete…").click()
+    editor.get_by_label("Type the audience's name").fill("Studio throwaway?")
+    editor.get_by_role("button", name="Delete this audience").click()
+    assert "type its name exactly" in editor.inner_text("main")
+    editor.goto(f"{server}/studio/audiences/{aid}")
+    editor.get_by_text("Delete…").click()
+    editor.get_by_label("Type the audience's name").fill("Studio throwaway")
+    editor.get_by_role("button", name="Delete this audience").click()
+    assert editor.url.startswith(server + "/studio?") and "Deleted “Studio throwaway”" in editor.inner_text("main")
+    assert owner_conn.execute("select count(*) from lookalike_audience where audience_id = %s",
+                              (aid,)).fetchone()[0] == 0
