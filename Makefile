@@ -9,6 +9,8 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
+API_PORT ?= 8000
+STUDIO_TENANT ?= northwind-software
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 export DAGSTER_HOME ?= $(CURDIR)/.lookalike/dagster
@@ -20,12 +22,12 @@ export TRANSFORMERS_OFFLINE := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up demo serve down test bench clean compose-check check docs api
+.PHONY: help install up demo serve down test bench clean compose-check check docs api browser
 
 help:
 	@echo "make up        install, start the embedded database, load the demo, materialize, serve the UI on $(HOST):$(PORT)"
 	@echo "make demo      the same without the UI"
-	@echo "make serve     serve the Dagster UI (webserver + daemon)"
+	@echo "make serve     serve the Dagster UI (webserver + daemon) and the API with the studio on $(HOST):$(API_PORT)"
 	@echo "make down      stop the embedded database"
 	@echo "make test      install and run the test suite"
 	@echo "make bench     run the benchmarks (figures in BENCHMARKS.md)"
@@ -60,14 +62,28 @@ demo: install
 
 up: demo serve
 
+# The API (with the studio at /studio) in the background for as long as the Dagster UI runs; a one-time sign-in
+# link for a demo tenant's editor is printed first.
 serve: install
-	@echo "Dagster UI on http://$(HOST):$(PORT) (Ctrl-C to stop; 'make down' stops the database)"
-	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	@$(BIN)/lookalike access grant --tenant $(STUDIO_TENANT) --kind studio --name demo-editor@lookalike.example \
+		--role editor --url http://$(HOST):$(API_PORT) || echo "no studio link: load the demo first (make demo)"
+	@echo "studio on http://$(HOST):$(API_PORT)/studio (open the link above to sign in), API docs on http://$(HOST):$(API_PORT)/docs"
+	@echo "Dagster UI on http://$(HOST):$(PORT) (Ctrl-C stops both; 'make down' stops the database)"
+	@$(BIN)/lookalike api --host $(HOST) --port $(API_PORT) & api=$$!; trap "kill $$api 2>/dev/null" EXIT INT TERM; \
+		$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 down:
 	@if [ -x $(BIN)/lookalike ]; then $(BIN)/lookalike db down; else echo "nothing installed"; fi
 
-test: install
+# The studio's tests drive Debian's Chromium (no browser download): installed here when missing and run as root
+# (CI, a fresh machine); elsewhere install `chromium` yourself, or those tests skip saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
+		echo "==> Chromium for the studio's browser tests (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed: the studio's browser tests will skip (apt-get install chromium)"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
