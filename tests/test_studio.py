@@ -221,3 +221,51 @@ def test_studio_people_from_the_command_line(cli_env, two_tenants, browser, serv
     code, out = cli("access", "grant", "--tenant", a.slug, "--kind", "studio", "--name", "x@example.com",
                     "--role", "owner")
     assert code == 2 and "unknown role" in out
+
+
+def test_a_new_audience_from_a_sentence_with_the_reach_slider(browser, server, owner_conn, two_tenants, test_url):
+    from conftest import build_tenant
+
+    from lookalike_assets.db.connect import PIPELINE_ROLE
+
+    a, _ = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="builder@example.com")
+    page.get_by_role("link", name="New audience").click()
+    page.get_by_role("button", name="Read it").click()  # nothing written yet: said beside the field
+    assert page.locator("#description-error").is_visible() or page.locator("#description:invalid").count() == 1
+    page.get_by_label("Describe who you want to reach").fill("engineering managers in Germany, like our closed deals")
+    page.get_by_role("button", name="Read it").click()
+    assert page.get_by_role("heading", name="How it was read").is_visible()
+    filters = page.locator("input.keep")
+    assert filters.count() >= 1
+    text = page.inner_text("main")
+    assert "germany" in text.lower()
+    first = page.locator("#estimate").inner_text()
+    assert "leads" in first and "eligible" in first
+    # the slider: the estimate follows it without a reload
+    page.locator("#reach").fill("1")
+    page.wait_for_function("document.querySelector('#estimate').innerText.includes('1.0 %')", timeout=10000)
+    page.locator("#reach").fill("10")
+    page.wait_for_function("document.querySelector('#estimate').innerText.includes('10.0 %')", timeout=10000)
+    page.screenshot(path=str(SHOTS / "new-audience.png"), full_page=True)
+    page.get_by_label("Name").fill("Studio: German engineering managers")
+    page.get_by_role("button", name="Create as a draft").click()
+    assert "/studio/audiences/" in page.url and "Created as a draft" in page.inner_text("main")
+    assert "Being built" in page.inner_text("main")
+    aid = page.url.split("/studio/audiences/")[1].split("?")[0]
+    rules = owner_conn.execute("select rules, status from lookalike_audience where audience_id = %s",
+                               (aid,)).fetchone()
+    assert rules[1] == "draft" and rules[0]["reach"] == {"max_percent": 10.0}
+    assert any(f["field"] == "country" for f in rules[0]["filters"])
+    # the refresh builds it; the page notices by itself
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, a.tenant_id, 150)
+    pipe.close()
+    page.wait_for_selector("table.members", timeout=20000)
+    # the same name again: the error in words beside the name
+    page.goto(server + "/studio/new")
+    page.get_by_label("Describe who you want to reach").fill("engineering managers in Germany")
+    page.get_by_role("button", name="Read it").click()
+    page.get_by_label("Name").fill("Studio: German engineering managers")
+    page.get_by_role("button", name="Create as a draft").click()
+    assert "exists already" in page.locator("#name-error").inner_text()

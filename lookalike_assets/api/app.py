@@ -616,7 +616,13 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
     from lookalike_assets.settings import get_settings
     from lookalike_assets.studio.web import install as install_studio
 
-    install_studio(app, connection, get_settings().secret_value())  # the web app, on the same pool and logins
+    def describe_for_studio(conn, tid, text):
+        from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
+
+        return describe_audience(conn, tid, text, meaning_encoder(get_encoder()), cache=catalog_vectors, role=API_ROLE)
+
+    # the web app, on the same pool and logins
+    install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio)
     return app
 
 

@@ -16,7 +16,9 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.rules import compile_filters, parse_rules
 from lookalike_assets.pipeline.admin import audience_report
+from lookalike_assets.pipeline.memberships import attribute_types
 
 MEMBER_SORTS = ("score", "name", "company", "title", "decile")
 
@@ -145,3 +147,60 @@ def audience_detail(conn: psycopg.Connection, tenant_id: uuid.UUID, audience_id:
         names = {str(r.audience_id): r.name for r in Q.studio.audience_names(conn, tenant_id=tenant_id)}
     overlap = [(names.get(str(k), str(k)), v) for k, v in ((report.get("membership") or {}).get("overlap") or {}).items()]
     return AudienceDetail(report, reach, deciles, exports, overlap)
+
+
+CANDIDATE_FIELDS = ("similarity_score", "rank_score", "decile")
+
+
+@dataclass
+class ReachEstimate:
+    eligible: int
+    matching: int  # leads the filters let through (estimated from a sample)
+    size: int  # what the reach cap then leaves, before seeds, exclusions and suppression
+    sample: int
+    conversion_rate: float | None  # expected, from the tenant's own audiences' outcomes at this share of leads
+    notes: list[str] = field(default_factory=list)
+
+
+def reach_estimate(conn: psycopg.Connection, tenant_id: uuid.UUID, rules_raw: dict | None, role: str = APP_ROLE,
+                   sample: int = 5000) -> ReachEstimate:
+    """How big draft ``rules`` would make an audience: the share of a fixed sample of the tenant's embedded leads
+    that passes their filters, times the eligible leads, capped by their reach; and the conversion rate the
+    tenant's audiences had at that share of its leads (best first), when the marts have outcomes. Rules are
+    validated as anywhere else (a RuleError names what is wrong)."""
+    with tenant_transaction(conn, tenant_id, role):
+        attrs = attribute_types(conn, tenant_id)
+        rules = parse_rules(rules_raw or {}, attrs)
+        eligible = Q.studio.eligible(conn, tenant_id=tenant_id)
+        rows = [r._asdict() for r in Q.studio.lead_sample(conn, tenant_id=tenant_id, n=sample)]
+    notes = []
+    filters = [f for f in compile_filters(rules, attrs) if f.field not in CANDIDATE_FIELDS]
+    if len(filters) < len(rules.filters):
+        notes.append("filters on scores and deciles apply once the audience is built: not counted here")
+    passed = sum(all(f.matches(r) for f in filters) for r in rows)
+    matching = round(eligible * passed / len(rows)) if rows else 0
+    size = min(matching, rules.reach.cap(eligible)) if rules.reach else matching
+    rate = None
+    curves = _marts(conn, tenant_id, role, Q.studio.pooled_reach)
+    if curves and eligible and size:
+        rate = _rate_at(curves, size / eligible, eligible)
+    return ReachEstimate(eligible, matching, size, len(rows), rate, notes)
+
+
+def _rate_at(curves: list[dict], share: float, eligible: int) -> float | None:
+    """The mean over the tenant's audiences of the conversion rate each reached at ``share`` of the tenant's
+    leads (its curve's nearest point at or below that size; audiences whose curve starts above it are left out)."""
+    by: dict[Any, list[dict]] = {}
+    for r in curves:
+        by.setdefault(r["audience_id"], []).append(r)
+    rates = []
+    for points in by.values():
+        below = [p for p in points if p["audience_size"] <= share * eligible and p["conversion_rate"] is not None]
+        if below:
+            rates.append(float(below[-1]["conversion_rate"]))
+    return sum(rates) / len(rates) if rates else None
+
+
+def seed_labels(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> list[tuple[str, int]]:
+    with tenant_transaction(conn, tenant_id, role):
+        return [(r.label, r.n) for r in Q.studio.seed_labels(conn, tenant_id=tenant_id)]

@@ -63,3 +63,24 @@ order by started_at desc limit 20;
 
 -- name: audience_names
 select audience_id, name from lookalike_audience where tenant_id = :tenant_id;
+
+-- name: eligible$
+select count(*) from lead_embeddings where tenant_id = :tenant_id;
+
+-- name: lead_sample
+-- A fixed sample of the tenant's embedded leads with the fields rules may name (the same on every call).
+select l.industry, l.company, l.company_size, l.country, l.region, l.title, l.seniority, l.bio, l.property_type,
+       l.email_opens, l.web_visits, l.last_activity_at, l.email, l.phone, l.attributes
+from lead_embeddings e join leads l on l.tenant_id = e.tenant_id and l.lead_id = e.lead_id
+where e.tenant_id = :tenant_id
+order by md5(e.lead_id::text)
+limit :n;
+
+-- name: pooled_reach
+-- Every audience's reach curve of the tenant (from the marts), to read an expected conversion rate at a size.
+select r.audience_id, r.audience_size, r.conversion_rate from marts.mart_reach_precision_curve r
+where r.tenant_id = :tenant_id and r.audience_size > 0 order by r.audience_id, r.audience_size;
+
+-- name: seed_labels
+select label, count(*) as n from lookalike_seed where tenant_id = :tenant_id and deleted_at is null
+group by label order by n desc;

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -91,8 +92,55 @@ def _percent(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
 
 
-def studio_router(connection: Connection, secret: str, *, secure_cookies: bool = False) -> tuple[APIRouter, StaticFiles]:
-    """The studio's routes (mounted under /studio) and its static files, on the API's connection pool."""
+DESTINATIONS = (("meta", "Meta (custom audience)"), ("google", "Google Ads (Customer Match)"),
+                ("linkedin", "LinkedIn (matched audience)"), ("crm", "CRM file"))
+
+
+@dataclass
+class NewAudienceForm:
+    """What the new-audience form holds: the draft's rules as read, and what the person chose."""
+
+    description: str = ""
+    name: str = ""
+    rules_json: str = ""
+    keep: list[int] | None = None
+    labels: list[str] | None = None
+    reach_percent: float = 5.0
+    holdout_percent: int = 0
+    destinations: list[str] | None = None
+
+    def draft_rules(self) -> dict:
+        try:
+            rules = json.loads(self.rules_json) if self.rules_json else {}
+        except ValueError:
+            rules = {}
+        return rules if isinstance(rules, dict) else {}
+
+    def rules(self) -> dict:
+        """The rules to create: the draft's filters the person kept, their reach, holdout and destinations."""
+        draft = self.draft_rules()
+        filters = draft.get("filters") or []
+        keep = set(self.keep if self.keep is not None else range(len(filters)))
+        out = {k: v for k, v in draft.items() if k not in ("filters", "reach", "holdout", "destinations")}
+        kept = [f for i, f in enumerate(filters) if i in keep]
+        if kept:
+            out["filters"] = kept
+        out["reach"] = {"max_percent": self.reach_percent}
+        if self.holdout_percent:
+            out["holdout"] = {"percent": self.holdout_percent}
+        if self.destinations:
+            out["destinations"] = [d for d in self.destinations if d in dict(DESTINATIONS)]
+        return out
+
+    def seed_set(self) -> dict:
+        return {"labels": list(self.labels)} if self.labels else {}
+
+
+def studio_router(connection: Connection, secret: str, *, secure_cookies: bool = False,
+                  describe: Callable[[psycopg.Connection, uuid.UUID, str], Any] | None = None,
+                  ) -> tuple[APIRouter, StaticFiles]:
+    """The studio's routes (mounted under /studio) and its static files, on the API's connection pool.
+    ``describe(conn, tenant_id, text)`` reads a description into a draft (the API's, with its encoder and cache)."""
     router = APIRouter(prefix="/studio", include_in_schema=False)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(when=_when, percent=_percent)
@@ -181,7 +229,8 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
     @router.get("/audiences/{audience_id}", response_class=HTMLResponse)
     def audience(request: Request, audience_id: str,
                  sort: Annotated[str, Query(pattern="^(score|name|company|title|decile)$")] = "score",
-                 page_no: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1) -> HTMLResponse:
+                 page_no: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1,
+                 created: Annotated[int | None, Query()] = None) -> HTMLResponse:
         p = person(request)
         try:
             aid = uuid.UUID(audience_id)
@@ -203,6 +252,7 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
                                           title="Conversion rate by decile (10 = best tenth)",
                                           y_label="conversion rate")
         return page(request, "audience.html", person=p, a=detail.report, detail=detail, members=members,
+                    created=bool(created),
                     charts=charts, query=lambda **kw: urlencode({"sort": sort, "page": members.page, **kw}))
 
     def _status(request: Request, audience_id: uuid.UUID, csrf: str, status: str) -> Response:
@@ -231,14 +281,132 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             admin_ops.delete_audience(conn, p.tenant_id, str(a[0]))
         return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
 
+    # -- a new audience from a sentence ----------------------------------------------------------------------
+    def new_page(request: Request, p: Person, form: NewAudienceForm, draft: Any = None, error: str | None = None,
+                 error_field: str | None = None, http_status: int = 200) -> HTMLResponse:
+        with connection() as conn:
+            labels = data.seed_labels(conn, p.tenant_id, API_ROLE)
+            estimate = estimate_of(conn, p, form) if form.rules_json or draft is not None else None
+        filters = form.draft_rules().get("filters") or []
+        return page(request, "new.html", http_status, person=p, form=form, draft=draft, labels=labels,
+                    filters=[(i, f, describe_filter(f)) for i, f in enumerate(filters)], destinations=DESTINATIONS,
+                    estimate=estimate, error=error, error_field=error_field)
+
+    def estimate_of(conn: psycopg.Connection, p: Person, form: NewAudienceForm):
+        from lookalike_assets.domain.rules import RuleError
+
+        try:
+            return data.reach_estimate(conn, p.tenant_id, form.rules(), API_ROLE)
+        except (RuleError, ValueError) as exc:
+            return str(exc)
+
+    def parse_form(description: str, name: str, rules_json: str, keep: list[int] | None, labels: list[str] | None,
+                   reach_percent: float, holdout_percent: int, destinations: list[str] | None,
+                   drafted: bool) -> NewAudienceForm:
+        return NewAudienceForm(description.strip(), name.strip(), rules_json, keep if drafted else None, labels,
+                               min(max(reach_percent, 1.0), 10.0), min(max(holdout_percent, 0), 50), destinations)
+
+    @router.get("/new", response_class=HTMLResponse)
+    def new_audience(request: Request) -> HTMLResponse:
+        p = person(request)
+        return new_page(request, p, NewAudienceForm(destinations=["crm"]))
+
+    @router.post("/new", response_model=None)
+    def new_audience_post(request: Request, csrf: Annotated[str, Form()] = "",
+                          action: Annotated[str, Form(pattern="^(read|create)$")] = "read",
+                          description: Annotated[str, Form(max_length=2000)] = "",
+                          name: Annotated[str, Form(max_length=200)] = "",
+                          rules_json: Annotated[str, Form(max_length=100_000)] = "",
+                          drafted: Annotated[bool, Form()] = False,
+                          keep: Annotated[list[int] | None, Form()] = None,
+                          labels: Annotated[list[str] | None, Form()] = None,
+                          reach_percent: Annotated[float, Form()] = 5.0,
+                          holdout_percent: Annotated[int, Form()] = 0,
+                          destinations: Annotated[list[str] | None, Form()] = None) -> Response:
+        p = person(request)
+        if not hmac.compare_digest(csrf, p.csrf):
+            raise StudioError(403, "This form has expired", "Go back, reload the page and try again.")
+        form = parse_form(description, name, rules_json, keep or [], labels, reach_percent, holdout_percent,
+                          destinations, drafted)
+        if action == "read" or not form.rules_json:
+            if not form.description:
+                return new_page(request, p, form, error="Describe the audience in a sentence first.",
+                                error_field="description", http_status=400)
+            if describe is None:
+                return new_page(request, p, form, error="Reading descriptions is not available here.",
+                                error_field="description", http_status=503)
+            from lookalike_assets.domain.describe import DescriptionError
+            from lookalike_assets.domain.rules import RuleError
+
+            with connection() as conn:
+                try:
+                    draft = describe(conn, p.tenant_id, form.description)
+                except (DescriptionError, RuleError) as exc:
+                    return new_page(request, p, form, error=str(exc), error_field="description", http_status=400)
+            reach = (draft.rules.get("reach") or {}).get("max_percent")
+            form = NewAudienceForm(form.description, form.name or form.description[:80], json.dumps(draft.rules),
+                                   None, list((draft.seed_set or {}).get("labels") or []) or form.labels,
+                                   float(reach) if reach and 1 <= float(reach) <= 10 else form.reach_percent,
+                                   form.holdout_percent, form.destinations or ["crm"])
+            return new_page(request, p, form, draft=draft)
+        p = editor(request, csrf)
+        if not form.name:
+            return new_page(request, p, form, error="Give the audience a name.", error_field="name", http_status=400)
+        from lookalike_assets.domain.audience import AudienceDefinitionError
+        from lookalike_assets.domain.rules import RuleError
+
+        with connection() as conn:
+            try:
+                aid = admin_ops.create_audience(conn, p.tenant_id, form.name, seed_set=form.seed_set(),
+                                                rules=form.rules(), description=form.description or None)
+            except (AdminError, AudienceDefinitionError, RuleError, ValueError) as exc:
+                field = "name" if "exists already" in str(exc) or "name" in str(exc).lower() else "rules"
+                return new_page(request, p, form, error=str(exc), error_field=field, http_status=400)
+        return RedirectResponse(f"/studio/audiences/{aid}?created=1", status_code=303)
+
+    @router.post("/new/estimate", response_class=HTMLResponse)
+    def new_estimate(request: Request, csrf: Annotated[str, Form()] = "",
+                     rules_json: Annotated[str, Form(max_length=100_000)] = "",
+                     keep: Annotated[list[int] | None, Form()] = None,
+                     reach_percent: Annotated[float, Form()] = 5.0) -> HTMLResponse:
+        p = person(request)
+        if not hmac.compare_digest(csrf, p.csrf):
+            raise StudioError(403, "This form has expired", "Reload the page and try again.")
+        form = parse_form("", "", rules_json, keep or [], None, reach_percent, 0, None, True)
+        with connection() as conn:
+            estimate = estimate_of(conn, p, form)
+        return page(request, "estimate.html", estimate=estimate, form=form)
+
     return router, StaticFiles(directory=str(HERE / "static"))
 
 
-def install(app, connection: Connection, secret: str, *, secure_cookies: bool = False) -> None:
+OPS = {"in": "is", "not_in": "is not", "eq": "is", "ne": "is not", "gt": "more than", "gte": "at least",
+       "lt": "less than", "lte": "at most", "between": "between", "contains": "contains", "present": "is known",
+       "absent": "is unknown", "within_last": "within the last", "not_within_last": "not within the last"}
+
+
+def describe_filter(f: dict) -> str:
+    """A rule's filter in words: "industry is software or fintech", "company size more than 200"."""
+    fld = data.readable(str(f.get("field", "")))
+    op = OPS.get(str(f.get("op")), str(f.get("op")))
+    if "values" in f:
+        value = " or ".join(str(v) for v in f["values"])
+    elif f.get("op") == "between":
+        value = f"{f.get('min')} and {f.get('max')}"
+    elif "value" in f:
+        value = str(f["value"]).replace("P", "").replace("D", " days").replace("M", " months") \
+            if str(f.get("op", "")).endswith("within_last") else str(f["value"])
+    else:
+        value = ""
+    return f"{fld} {op} {value}".strip()
+
+
+def install(app, connection: Connection, secret: str, *, secure_cookies: bool = False,
+            describe: Callable[[psycopg.Connection, uuid.UUID, str], Any] | None = None) -> None:
     """Mount the studio on the API's FastAPI app: its routes, static files and the handlers of its errors."""
     from fastapi.responses import PlainTextResponse
 
-    router, static = studio_router(connection, secret, secure_cookies=secure_cookies)
+    router, static = studio_router(connection, secret, secure_cookies=secure_cookies, describe=describe)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(htmx=HTMX)
     app.mount("/studio/static", static, name="studio-static")
