@@ -543,3 +543,36 @@ def test_member_pages_meet_exactly_on_float4_scores_and_a_refresh_between_pages_
     assert r.status_code == 409 and r.json()["code"] == "audience_changed", r.text
     assert "start again" in r.json()["message"]
     pipe.close()
+
+
+def test_audiences_listed_edited_estimated_and_deleted_through_the_same_code_as_the_studio(api, owner):
+    client, ((a, key), (b, key_b)), _ = api
+    base = f"/v1/tenants/{a.tenant_id}/lookalike"
+    listed = client.get(f"{base}/audience", headers=auth(key))
+    assert listed.status_code == 200, listed.text
+    names = {x["name"] for x in listed.json()}
+    own = {r[0] for r in owner.execute("select name from lookalike_audience where tenant_id = %s",
+                                       (a.tenant_id,)).fetchall()}
+    assert names == own and all(x["seeds"] for x in listed.json() if x["status"] == "published")
+    assert client.get(f"{base}/audience", headers=auth(key), params={"status": "nope"}).status_code == 422
+    est = client.post(f"{base}/audience/estimate", headers=auth(key), json={"rules": {
+        "filters": [{"field": "country", "op": "in", "values": ["germany"]}], "reach": {"max_percent": 5}}})
+    assert est.status_code == 200, est.text
+    e = est.json()
+    assert e["eligible"] == 300 and 0 < e["matching"] < 300 and e["size"] <= 15 and e["sample"] == 300
+    bad = client.post(f"{base}/audience/estimate", headers=auth(key), json={"rules": {"filters": [{"field": "salary"}]}})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_audience"
+    made = client.post(f"{base}/audience", headers=auth(key), json={"name": "To edit"}).json()
+    aid = made["audience_id"]
+    r = client.patch(f"{base}/audience/{aid}", headers=auth(key), json={"name": "Edited", "rules": {"reach": {"max_size": 10}}})
+    assert r.status_code == 200 and r.json()["job_id"], r.text
+    assert owner.execute("select name, rules from lookalike_audience where audience_id = %s", (aid,)).fetchone() == \
+        ("Edited", {"reach": {"max_size": 10}})
+    assert client.patch(f"{base}/audience/{aid}", headers=auth(key), json={"rules": {"nope": 1}}).status_code == 400
+    # another tenant's key on this audience: refused before anything is read; its own path with A's id: 404
+    other = f"/v1/tenants/{b.tenant_id}/lookalike/audience/{aid}"
+    assert client.patch(other, headers=auth(key_b), json={"name": "x"}).status_code == 404
+    assert client.delete(other, headers=auth(key_b)).status_code == 404
+    assert client.delete(f"{base}/audience/{aid}", headers=auth(key_b)).status_code == 403
+    assert client.delete(f"{base}/audience/{aid}", headers=auth(key)).status_code == 204
+    assert client.get(f"{base}/audience/{aid}", headers=auth(key)).status_code == 404

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
@@ -114,6 +115,40 @@ class AudienceCreated(BaseModel):
     audience_id: str
     size_estimate: int | None
     job_id: str
+
+
+class AudienceEdit(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    seed_set: dict | None = None
+    rules: dict | None = None
+
+
+class AudienceListItem(BaseModel):
+    audience_id: str
+    name: str
+    description: str | None
+    status: str
+    size_estimate: int | None
+    seeds: int | None
+    refreshed_at: str | None
+    skipped: str | None
+    top_decile_conversion_rate: float | None
+    holdout_lift: dict | None
+    exports: list[dict]
+
+
+class EstimateIn(Strict):
+    rules: dict = Field(default_factory=dict, description="draft rules, as an audience's `rules`")
+
+
+class EstimateOut(BaseModel):
+    eligible: int = Field(description="the tenant's embedded leads")
+    matching: int = Field(description="leads the filters let through (estimated from a fixed sample)")
+    size: int = Field(description="what the reach cap leaves, before seeds, exclusions and suppression")
+    sample: int
+    conversion_rate: float | None = Field(description="the rate the tenant's audiences converted at that size")
+    notes: list[str]
 
 
 class JobOut(BaseModel):
@@ -416,6 +451,66 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                                        draft.rules, body.description)
         response.status_code = 201
         return out.model_copy(update={"audience_id": str(aid), "job_id": str(job_id)})
+
+    @app.get("/v1/tenants/{tenant_id}/lookalike/audience", tags=["audiences"])
+    def list_audiences(tid: Tenant, q: Annotated[str | None, Query(max_length=200)] = None,
+                       status: Annotated[str | None, Query(pattern="^(draft|published|retired)$")] = None
+                       ) -> list[AudienceListItem]:
+        """The tenant's audiences by name, with the figures the studio shows (``q``: words of the name or
+        description; ``status``)."""
+        from lookalike_assets.pipeline import studio
+
+        with connection() as conn:
+            rows = studio.audiences(conn, tid, API_ROLE, q=q, status=status)
+        return [AudienceListItem(audience_id=str(r.audience_id), name=r.name, description=r.description,
+                                 status=r.status, size_estimate=r.size, seeds=r.seeds,
+                                 refreshed_at=r.refreshed_at.isoformat() if r.refreshed_at else None,
+                                 skipped=r.skipped, top_decile_conversion_rate=r.top_decile_rate,
+                                 holdout_lift=jsonable_encoder(r.lift) if r.lift else None,
+                                 exports=jsonable_encoder(r.exports)) for r in rows]
+
+    @app.patch("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"])
+    def edit_audience(tid: Tenant, audience_id: uuid.UUID, body: AudienceEdit) -> AudienceCreated:
+        """Change an audience's name, description, seed set or rules, validated like a new one; the tenant's next
+        run rebuilds it (the returned job follows it)."""
+        with connection() as conn:
+            a = audience_row(conn, tid, str(audience_id))
+            try:
+                admin_ops.edit_audience(conn, tid, str(a[0]), name=body.name, seed_set=body.seed_set,
+                                        rules=body.rules, description=body.description)
+            except AdminError as exc:
+                status, code = (409, "conflict") if "exists already" in str(exc) else (400, "invalid_audience")
+                raise ApiError(status, code, str(exc)) from None
+            except ValueError as exc:
+                raise ApiError(400, "invalid_audience", str(exc)) from None
+            with tenant_transaction(conn, tid, API_ROLE):
+                job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=a[0], platform=None)
+        return AudienceCreated(audience_id=str(a[0]), size_estimate=a[7], job_id=str(job.job_id))
+
+    @app.delete("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"],
+                status_code=204)
+    def delete_audience(tid: Tenant, audience_id: uuid.UUID) -> None:
+        """Delete an audience with its pool, members, export log, attributed facts and export files."""
+        from lookalike_assets.settings import get_settings
+
+        with connection() as conn:
+            a = audience_row(conn, tid, str(audience_id))
+            admin_ops.delete_audience(conn, tid, str(a[0]), get_settings().exports_dir)
+
+    @app.post("/v1/tenants/{tenant_id}/lookalike/audience/estimate", tags=["audiences"])
+    def estimate_reach(tid: Tenant, body: EstimateIn) -> EstimateOut:
+        """How many leads draft rules would reach and the conversion rate to expect at that size (what the
+        studio's reach slider shows)."""
+        from lookalike_assets.domain.rules import RuleError
+        from lookalike_assets.pipeline import studio
+
+        with connection() as conn:
+            try:
+                e = studio.reach_estimate(conn, tid, body.rules, API_ROLE)
+            except (RuleError, ValueError) as exc:
+                raise ApiError(400, "invalid_audience", str(exc), "rules") from None
+        return EstimateOut(eligible=e.eligible, matching=e.matching, size=e.size, sample=e.sample,
+                           conversion_rate=e.conversion_rate, notes=e.notes)
 
     @app.post("/v1/tenants/{tenant_id}/lookalike/audience", tags=["audiences"], status_code=201)
     def create_audience(tid: Tenant, body: AudienceIn) -> AudienceCreated:

@@ -311,7 +311,6 @@ def audiences_delete(
     """Delete an audience with its pool, members, export log and attributed facts, and its export files."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.admin import AdminError, delete_audience
-    from lookalike_assets.pipeline.exports import remove_audience_files
     from lookalike_assets.settings import get_settings
 
     (tid, slug), = resolve_tenants([tenant_ref])
@@ -319,8 +318,7 @@ def audiences_delete(
         raise typer.Exit(1)
     with service_connection(APP_ROLE) as conn:
         try:
-            audience_id, name = delete_audience(conn, uuid.UUID(tid), audience)
+            _audience_id, name, files = delete_audience(conn, uuid.UUID(tid), audience, get_settings().exports_dir)
         except AdminError as exc:
             fail(str(exc))
-    files = remove_audience_files(get_settings().exports_dir, slug, audience_id)
     console.print(f"audience {name!r} deleted" + (f", {len(files)} export folder(s) removed" if files else ""))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,6 +20,7 @@ from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline.common import uuid_refs
+from lookalike_assets.pipeline.exports import remove_audience_files
 from lookalike_assets.pipeline.memberships import validate_audience
 
 __all__ = ["AdminError"]
@@ -134,12 +136,17 @@ def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, n
     return row[1] if row else old_name
 
 
-def delete_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str) -> tuple[uuid.UUID, str]:
-    """Delete an audience with its profile, pool, members, export log and attributed facts."""
+def delete_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str,
+                    exports_dir: str | Path | None = None) -> tuple[uuid.UUID, str, list[str]]:
+    """Delete an audience with its profile, pool, members, export log and attributed facts, and (given the local
+    exports folder) its export folders. Returns its id, its name and the folders removed. The one way every
+    front end (CLI, REST API, studio) deletes an audience."""
     audience_id = find_audience(conn, tenant_id, ref)[0]
     with tenant_transaction(conn, tenant_id, APP_ROLE):
+        slug = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))[1]
         name = Q.admin.delete_audience(conn, tenant_id=tenant_id, audience_id=audience_id)
-    return audience_id, name
+    files = remove_audience_files(exports_dir, slug, audience_id) if exports_dir is not None else []
+    return audience_id, name, files
 
 
 @dataclass

@@ -35,6 +35,7 @@ from lookalike_assets.domain.apikeys import hash_key, new_token
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline import studio as data
 from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.settings import get_settings
 from lookalike_assets.studio.charts import bar_chart, line_chart
 
 HERE = Path(__file__).resolve().parent
@@ -278,7 +279,7 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             a = audience_of(conn, p, audience_id)
             if confirm.strip() != a[1]:
                 raise StudioError(400, "Not deleted", f"To delete this audience, type its name exactly: {a[1]}")
-            admin_ops.delete_audience(conn, p.tenant_id, str(a[0]))
+            admin_ops.delete_audience(conn, p.tenant_id, str(a[0]), get_settings().exports_dir)
         return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
 
     # -- a new audience from a sentence ----------------------------------------------------------------------
