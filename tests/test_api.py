@@ -71,6 +71,10 @@ def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
         ("get", f"/v1/tenants/{tb}/leads/x/similar", None),
         ("post", f"/v1/tenants/{tb}/leads/score", {"attributes": {"title": "CFO"}}),
         ("post", f"/v1/tenants/{tb}/leads", {"leads": [{"external_id": "n1"}]}),
+        ("get", f"/v1/tenants/{tb}/lookalike/audience", None),
+        ("patch", f"/v1/tenants/{tb}/lookalike/audience/{some}", {"name": "x"}),
+        ("delete", f"/v1/tenants/{tb}/lookalike/audience/{some}", None),
+        ("post", f"/v1/tenants/{tb}/lookalike/audience/estimate", {"rules": {}}),
     ]
     covered = {(m, p.replace(tb, "{tenant_id}")) for m, p, _ in calls}
     assert len(covered) == len(calls)
@@ -576,3 +580,54 @@ def test_audiences_listed_edited_estimated_and_deleted_through_the_same_code_as_
     assert client.delete(f"{base}/audience/{aid}", headers=auth(key_b)).status_code == 403
     assert client.delete(f"{base}/audience/{aid}", headers=auth(key)).status_code == 204
     assert client.get(f"{base}/audience/{aid}", headers=auth(key)).status_code == 404
+
+
+def test_a_batch_is_whole_bad_bytes_are_json_400s_and_a_body_has_a_size_limit(api, owner):
+    client, ((a, key), _), _ = api
+    url = f"/v1/tenants/{a.tenant_id}/leads"
+    before = owner.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0]
+    r = client.post(url, headers=auth(key), json={"leads": [
+        {"external_id": "batch-good", "title": "CFO"}, {"external_id": "batch-bad", "company_size": -5}]})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_leads", r.text
+    assert "lead 2" in r.json()["message"] and "nothing was stored" in r.json()["message"]
+    assert owner.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0] == before
+    # NUL in a path and in a value: JSON 400, never a plain-text 500
+    r = client.get(f"/v1/tenants/{a.tenant_id}/leads/a%00b/similar", headers=auth(key))
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/json"), r.text
+    assert r.json()["code"] == "invalid_value"
+    r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key),
+                    json={"attributes": {"title": "CF\u0000O", "external_id": "x\u0000y", "email": "a\u0000@b.com"}})
+    assert r.status_code == 400 and r.json()["code"] in ("invalid_value", "invalid_lead"), r.text
+    # a body over the limit: 413 before it is read whole
+    big = b'{"leads": [' + b'{"external_id": "x", "bio": "' + b"y" * (20 * 1024 * 1024) + b'"}]}'
+    r = client.post(url, headers={**auth(key), "content-type": "application/json"}, content=big)
+    assert r.status_code == 413 and r.json()["code"] == "too_large", r.text
+
+
+def test_with_the_database_down_the_api_answers_json_503_without_the_drivers_words(test_url):
+    from fastapi.testclient import TestClient
+    from psycopg.conninfo import make_conninfo
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.domain.encoders import get_encoder
+
+    down = make_conninfo(test_url, host="127.0.0.1", port="9", connect_timeout="2")  # nothing listens there
+    with TestClient(create_app(down, encoder=get_encoder("hashing"), pool_timeout=2, startup_wait=1),
+                    raise_server_exceptions=False) as client:
+        h = client.get("/health")
+        assert h.status_code == 503 and h.json()["code"] == "database_unreachable"
+        assert "127.0.0.1" not in h.text and "port" not in h.text.lower()  # no driver message
+        r = client.get("/v1/tenants/00000000-0000-0000-0000-000000000001/lookalike/seed",
+                       headers=auth("lk_" + "x" * 43))
+        assert r.status_code == 503 and r.json()["code"] == "unavailable", r.text
+
+
+def test_both_ways_of_sending_the_key_are_documented_and_work(api):
+    client, ((a, key), _), _ = api
+    schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
+    assert any(s.get("name") == "X-API-Key" for s in schemes.values())
+    url = f"/v1/tenants/{a.tenant_id}/lookalike/seed"
+    assert client.get(url, headers={"X-API-Key": key}).status_code == 200
+    assert client.get(url, headers=auth(key)).status_code == 200
+    assert client.get(url, headers={"Authorization": f"Basic {key}"}).status_code == 401

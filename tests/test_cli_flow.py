@@ -88,7 +88,7 @@ def test_cli_errors_are_clear(owner, cli_env, conn, new_slug, tmp_path):
     f = tmp_path / "l.csv"
     f.write_text("id,industry\nx1,software\n,retail\n")
     code, out = cli("import-leads", str(f), "--tenant", t.slug, "--id-column", "id", "--rejects", str(tmp_path / "r.csv"))
-    assert code == 0 and "1 inserted" in out and "1 rejected" in out and "missing id" in out
+    assert code == 1 and "1 inserted" in out and "1 rejected" in out and "missing id" in out  # a part failed
     assert "missing id" in (tmp_path / "r.csv").read_text()
     code, out = cli("import-leads", str(f), "--tenant", t.slug, "--numeric", "revenue")
     assert code == 2 and "not in the file: revenue" in out
@@ -218,5 +218,5 @@ def test_poison_input_gets_a_reason_not_a_stack_trace(owner, cli_env, conn, new_
     f = tmp_path / "leads.csv"
     f.write_text("id,company_size,title\nok1,12,CFO\nbig,99999999999999999999,CTO\nnul,5,bad\x00title\n")
     code, out = cli("leads", "import", str(f), "--tenant", t.slug)
-    assert code == 0 and "1 inserted" in out and "2 rejected" in out, out
+    assert code == 1 and "1 inserted" in out and "2 rejected" in out, out
     assert "Traceback" not in out

@@ -293,3 +293,13 @@ def test_the_index_and_the_rejects_files_are_safe_too(tmp_path):
     write_rejects(rep, tmp_path / "r.csv")
     rows = list(csv.reader(io.StringIO((tmp_path / "r.csv").read_text())))
     assert rows[1] == ["3", "'@SUM(A1)", "'=cmd|' /C calc'!A0 is not a number"]
+
+
+def test_formulas_after_leading_spaces_or_line_breaks_are_neutralized_too():
+    """Spreadsheets trim leading white space and line breaks before they read a cell: " =1+1" is a formula."""
+    from lookalike_assets.domain.csvfiles import safe_cell
+
+    for evil in (" =1+1", "\n=1+1", "\r\n@SUM(A1)", "\t=cmd|' /C calc'!A0", "  +HYPERLINK(\"x\")", "\u00a0=1+1"):
+        assert safe_cell(evil).startswith("'"), repr(evil)
+    for fine in ("plain", " plain", "-0.125", " -3", "+4930123456", "", "e=mc2", "a - b"):
+        assert safe_cell(fine) == fine, repr(fine)

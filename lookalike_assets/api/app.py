@@ -9,6 +9,7 @@ reach a log: the access log is off, and errors never echo the Authorization head
 import base64
 import importlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import ConnectionPool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,6 +38,8 @@ from lookalike_assets.pipeline.common import uuid_refs
 from lookalike_assets.pipeline.incrementality import audience_incrementality
 from lookalike_assets.pipeline.online import OnlineError, score_lead, similar_leads
 from lookalike_assets.pipeline.tuning import audience_recommendation
+
+log = logging.getLogger("lookalike.api")
 
 
 class ApiError(HTTPException):
@@ -213,6 +217,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "Not possible in the current state (exists already, not published, not built yet, or an audience "
               "rebuilt between two pages: `audience_changed`, start again without a cursor)."),
         (422, "The request does not match the schema: `field` names the first bad field."),
+        (413, "The request body is over the size limit (10 MB): `too_large`."),
+        (503, "The database cannot be reached just now (`unavailable`): retry after `Retry-After` seconds."),
     )
 }
 
@@ -246,11 +252,50 @@ def _uncursor(cursor: str | None, *types: type | tuple[type, ...]) -> list | Non
 
 
 # ---- the application -------------------------------------------------------------------------------------------
-def create_app(conninfo: str | None = None, encoder=None, instance=None) -> FastAPI:
+MAX_BODY_BYTES = 10 * 1024 * 1024  # a request body above this is refused (413) before it is read whole
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over ``limit`` bytes (by its Content-Length, or as it streams in)
+    answers 413 ``too_large`` without the application reading it."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = _error(413, "too_large", f"the request body is over {self.limit // (1024 * 1024)} MB")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await too_large(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            return await self.app(scope, limited, send)
+        except _TooLarge:
+            return await too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool_timeout: float = 10.0,
+               startup_wait: float = 30.0) -> FastAPI:
     """The application against the database at ``conninfo`` (the owner's URL; the service logs in as
     lookalike_api), with a text encoder and a Dagster instance made on first use unless given."""
     owner_url = conninfo or database_url()
-    pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=4, max_size=8, open=False,
+    pool = ConnectionPool(service_url(API_ROLE, owner_url), min_size=4, max_size=8, open=False, timeout=pool_timeout,
                           kwargs={"autocommit": True}, configure=_configure)
     state: dict[str, Any] = {"encoder": encoder}
     from lookalike_assets.domain.describe import VectorCache
@@ -283,7 +328,10 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
         # (LightGBM, pandas: over a second), the pool's connections opened
         get_encoder().encode(["warm-up"])
         importlib.import_module("lookalike_assets.pipeline.ranking")
-        pool.wait(timeout=30)
+        try:
+            pool.wait(timeout=startup_wait)
+        except PoolTimeout:  # the service starts anyway: /health says the database is down, requests get 503
+            log.warning("the database cannot be reached: requests answer 503 until it can")
         yield
         pool.close()
 
@@ -311,8 +359,16 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
             response.headers["Allow"] = ", ".join(sorted(allowed_methods(app, req.scope)))
         return response
 
-    @app.exception_handler(psycopg.errors.DataException)
-    async def _bad_value(_req, exc: psycopg.errors.DataException):
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _unavailable(_req, exc: Exception):
+        # the database is down or every connection busy: the caller may retry; never the driver's words
+        response = _error(503, "unavailable", "the service cannot reach its database just now; try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_value(_req, exc: psycopg.DataError):
         # a value the database cannot hold (a NUL character in free text, a number out of range): the caller's
         return _error(400, "invalid_value", f"a value cannot be stored: {type(exc).__name__}")
 
@@ -323,9 +379,14 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
         return _error(422, "invalid_request", f"{'.'.join(loc) or 'request'}: {first.get('msg', 'invalid')}",
                       ".".join(loc) or None)
 
-    def tenant(request: Request, tenant_id: Annotated[str, PathParam(max_length=100)]) -> uuid.UUID:
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+    bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>` (from `lookalike access "
+                               "grant --kind api`)")
+    header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key in `X-API-Key`")
+
+    def tenant(tenant_id: Annotated[str, PathParam(max_length=100)],
+               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+               header_key: Annotated[str | None, Depends(header_scheme)] = None) -> uuid.UUID:
+        key = bearer.credentials.strip() if bearer is not None else header_key
         if not key:
             raise ApiError(401, "unauthenticated", "an API key is required (Authorization: Bearer <key>)")
         if not looks_like_key(key):
@@ -359,8 +420,9 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
             with connection() as conn:
                 conn.execute("select 1")
             current, head = current_revision(owner_url), head_revision()
-        except psycopg.Error as exc:
-            return JSONResponse({"status": "down", "code": "database_unreachable", "message": str(exc)[:200]}, 503)
+        except (psycopg.Error, PoolTimeout):
+            return JSONResponse({"status": "down", "code": "database_unreachable",
+                                 "message": "the database cannot be reached"}, 503)
         ok = current == head
         return JSONResponse({"status": "ok" if ok else "migrations_pending", "revision": current, "head": head},
                             200 if ok else 503)
@@ -699,12 +761,12 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
                                 for k, v in lead.items()})
             with connection() as conn:
                 try:
-                    report = import_leads(conn, tid, path, ImportMapping(id="external_id"))
+                    report = import_leads(conn, tid, path, ImportMapping(id="external_id"), all_or_nothing=True)
                 except LeadImportError as exc:
                     raise ApiError(400, "invalid_leads", str(exc), "leads") from None
         if report.rejected:
-            raise ApiError(400, "invalid_leads", "; ".join(f"lead {r.row - 1}: {r.reason}" for r in report.rejected[:5]),
-                           "leads")
+            raise ApiError(400, "invalid_leads", "; ".join(f"lead {r.row}: {r.reason}" for r in report.rejected[:5])
+                           + "; nothing was stored (a batch is stored whole or not at all)", "leads")
         return {"inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
                 "columns": report.columns}
 
@@ -718,6 +780,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None) -> Fast
 
     # the web app, on the same pool and logins
     install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio)
+    app.add_middleware(BodyLimit)
     return app
 
 

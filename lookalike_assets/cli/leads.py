@@ -114,8 +114,8 @@ def import_leads_cmd(
         console.print(f"  ({more}every rejected row with its reason: {out})")
     if report.spec_version and not dry_run:
         console.print(f"feature spec {report.spec_version}")
-    if report.rows and not report.imported:
-        raise typer.Exit(1)
+    if (report.rows and not report.imported) or (report.rejected and not dry_run):
+        raise typer.Exit(1)  # part of the file could not be imported (its good rows were)
 
 
 def ids_from_file(path: str, id_column: str | None) -> list[str]:

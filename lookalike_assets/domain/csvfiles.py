@@ -20,12 +20,16 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def safe_cell(value: Any) -> Any:
-    """The value as a spreadsheet will take it as text, never as a formula."""
-    if not isinstance(value, str) or not value or not value.startswith(DANGEROUS):
+    """The value as a spreadsheet will take it as text, never as a formula: also when the formula follows white
+    space or line breaks, which spreadsheets skip before they read a cell (" =1+1", "\n=1+1")."""
+    if not isinstance(value, str) or not value:
         return value
-    if _NUMBER.match(value):
-        return value
-    return "'" + value
+    head = value.lstrip(" \t\r\n\u00a0\u2000\u2001\u2002\u2003\u2009\u200b\u3000\ufeff")
+    if value.startswith(("\t", "\r")) or head.startswith(DANGEROUS[:4]):
+        if _NUMBER.match(head) and head == value.strip():
+            return value
+        return "'" + value
+    return value
 
 
 class SafeWriter:

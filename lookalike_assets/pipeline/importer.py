@@ -367,6 +367,7 @@ def import_leads(
     batch_size: int = 5000,
     update_spec: bool = False,
     dry_run: bool = False,
+    all_or_nothing: bool = False,
     encoding: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     limit: int | None = None,
@@ -452,8 +453,8 @@ def import_leads(
                 save_spec(conn, tenant_id, spec)
                 report.spec_version = spec.version
         fault_point("import:before-commit")
-        if dry_run:
-            raise psycopg.Rollback()
-    if not dry_run:
+        if dry_run or (all_or_nothing and report.rejected):
+            raise psycopg.Rollback()  # nothing written (all_or_nothing: a batch with a bad row stores no row)
+    if not dry_run and not (all_or_nothing and report.rejected):
         analyze_after_bulk(conn, "leads", report.inserted)
     return report
