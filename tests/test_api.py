@@ -631,3 +631,64 @@ def test_both_ways_of_sending_the_key_are_documented_and_work(api):
     assert client.get(url, headers={"X-API-Key": key}).status_code == 200
     assert client.get(url, headers=auth(key)).status_code == 200
     assert client.get(url, headers={"Authorization": f"Basic {key}"}).status_code == 401
+
+
+def test_jobs_polled_from_many_threads_at_once(api, test_url, tmp_path, monkeypatch, caplog):
+    """The service's Dagster instance (SQLite storage by default) is read from the API's worker threads: each
+    thread has its own, so no SQLite object crosses a thread ("created in a thread can only be used in that
+    same thread")."""
+    import logging
+    import socket
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import uvicorn
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.domain.encoders import get_encoder
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    _client, ((a, key), _), _ = api
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(test_url, encoder=get_encoder("hashing")), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}/v1/tenants/{a.tenant_id}/lookalike"
+    try:
+        with httpx.Client(headers=auth(key), timeout=60) as c:
+            job = c.post(f"{base}/audience", json={"name": "Polled from threads"}).json()["job_id"]
+
+            def poll(_):
+                return c.get(f"{base}/jobs/{job}").status_code
+
+            with caplog.at_level(logging.ERROR), ThreadPoolExecutor(16) as pool:
+                codes = list(pool.map(poll, range(64)))
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    assert codes == [200] * 64
+    assert not [r for r in caplog.records if "thread" in r.getMessage().lower() and "sqlite" in r.getMessage().lower()]
+
+
+def test_another_tenants_seed_ids_are_reported_and_never_stored(api, owner):
+    client, ((a, key), (b, _)), _ = api
+    own = str(owner.execute("select seed_id from lookalike_seed where tenant_id = %s and deleted_at is null "
+                            "order by seed_id limit 1", (a.tenant_id,)).fetchone()[0])
+    foreign = str(owner.execute("select seed_id from lookalike_seed where tenant_id = %s order by seed_id limit 1",
+                                (b.tenant_id,)).fetchone()[0])
+    base = f"/v1/tenants/{a.tenant_id}/lookalike/audience"
+    r = client.post(base, headers=auth(key), json={"name": "Mixed seeds", "seed_ids": [own, foreign]})
+    assert r.status_code == 201 and r.json()["ignored_seed_ids"] == [foreign], r.text
+    stored = owner.execute("select seed_set from lookalike_audience where audience_id = %s",
+                           (r.json()["audience_id"],)).fetchone()[0]
+    assert stored == {"seed_ids": [own]}
+    r = client.post(base, headers=auth(key), json={"name": "Only foreign", "seed_ids": [foreign]})
+    assert r.status_code == 400 and "none of the 1 seed id(s)" in r.json()["message"]
+    assert owner.execute("select count(*) from lookalike_audience where name = 'Only foreign'").fetchone()[0] == 0

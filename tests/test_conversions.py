@@ -210,10 +210,14 @@ def test_ingest_builds_the_facts_and_says_what_it_could_not_use(cli_env, conn, t
     f.write_text("tenant,event_id,lead_external_id,event_type,occurred_at,value\n"
                  f"{tenant.slug},i1,{rows[0][2]},deal_closed,{day.isoformat()},100\n"
                  f"{tenant.slug},i2,{rows[1][2]},bought,{day.isoformat()},\n"
-                 f"nobody-inc,i3,{rows[2][2]},reply,{day.isoformat()},\n")
+                 f"nobody-inc,i3,{rows[2][2]},reply,{day.isoformat()},\n"
+                 f"{tenant.slug},i4,{rows[2][2]},reply,{day.isoformat()},,surplus\n"  # too many fields: its tenant's
+                 '"unterminated,quote\n')
     code, out = cli("conversions", "ingest", str(f))
     assert code == 0, out
-    assert "1 new" in out and "1 quarantined" in out and "1 with an unknown tenant" in out
+    out = " ".join(out.split())
+    assert "1 new" in out and "2 quarantined" in out and "1 with an unknown tenant" in out, out
+    assert "1 unreadable" in out and "the row has 7 field(s), the header has 6" in out
     assert "unknown event_type 'bought'" in out and "conversion facts of 1 day(s): ok" in out
     rejects = next((cli_env / "rejects").glob("events.csv.unknown-tenant.csv")).read_text()
     assert "unknown tenant 'nobody-inc'" in rejects

@@ -10,6 +10,7 @@ import base64
 import importlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,6 +120,8 @@ class AudienceCreated(BaseModel):
     audience_id: str
     size_estimate: int | None
     job_id: str
+    ignored_seed_ids: list[str] = Field(default_factory=list, description="seed ids that are not seeds of this "
+                                        "tenant: reported, never stored")
 
 
 class AudienceEdit(Strict):
@@ -301,15 +304,18 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
     from lookalike_assets.domain.describe import VectorCache
 
     catalog_vectors = VectorCache()  # a tenant's catalog encoded once, not on every draft
-    if instance is not None:
-        state["instance"] = instance
+    per_thread = threading.local()
 
     def dagster():
-        if "instance" not in state:  # one Dagster instance for the service's life, made on first use
+        """The Dagster instance of this worker thread, made on its first use: an instance's storage (SQLite by
+        default) holds objects that must stay in the thread that made them. A given ``instance`` is shared."""
+        if instance is not None:
+            return instance
+        if getattr(per_thread, "instance", None) is None:
             from lookalike_assets.orchestration import get_instance
 
-            state["instance"] = get_instance()
-        return state["instance"]
+            per_thread.instance = get_instance()
+        return per_thread.instance
 
     def get_encoder():
         if state["encoder"] is None:
@@ -580,8 +586,12 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
             raise ApiError(400, "invalid_request", "give seed_ids or seed_set, not both", "seed_ids")
         seed_set = body.seed_set or ({"seed_ids": body.seed_ids} if body.seed_ids else {})
         with connection() as conn:
+            try:
+                seed_set, ignored = admin_ops.own_seed_set(conn, tid, seed_set)
+            except AdminError as exc:
+                raise ApiError(400, "invalid_audience", str(exc), "seed_ids") from None
             aid, job_id = new_audience(conn, tid, body.name, seed_set, body.rules, body.description)
-        return AudienceCreated(audience_id=str(aid), size_estimate=None, job_id=str(job_id))
+        return AudienceCreated(audience_id=str(aid), size_estimate=None, job_id=str(job_id), ignored_seed_ids=ignored)
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"])
     def get_audience(tid: Tenant, audience_id: uuid.UUID, cursor: Cursor = None,

@@ -43,12 +43,13 @@ def conversions_ingest(
             r = res.report
             total.add(r)
             console.print(f"{res.file}: {r.received} events, {r.inserted} new, {r.duplicates} duplicates, "
-                          f"{len(r.quarantined)} quarantined, {res.unknown_tenant_rows} with an unknown tenant; "
+                          f"{len(r.quarantined)} quarantined, {res.unknown_tenant_rows} with an unknown tenant, "
+                          f"{res.unreadable_rows} unreadable; "
                           f"days {_days(r.days)}")
             for eid, reason in r.quarantined[:10]:
                 console.print(f"  quarantined {eid or '-'}: {reason}")
             if res.rejects_file:
-                console.print(f"  rows with an unknown tenant, with their reasons: {res.rejects_file}")
+                console.print(f"  rows with an unknown tenant or unreadable, with their reasons: {res.rejects_file}")
     if total.days and facts:
         o = materialize_conversion_facts(total.days)
         console.print(f"conversion facts of {len(total.days)} day(s): "

@@ -171,7 +171,9 @@ class Table:
                 if self.limit and n > self.limit:
                     return
                 if len(cells) != width:
-                    yield Row(n, None, f"the row has {len(cells)} field(s), the header has {width}", line)
+                    # unusable, but what its first fields say (a conversion's tenant, an id) still places it
+                    yield Row(n, dict(zip(self.columns, cells)), f"the row has {len(cells)} field(s), the header "
+                              f"has {width}", line)
                     continue
                 yield _checked(Row(n, dict(zip(self.columns, cells)), None, line))
 

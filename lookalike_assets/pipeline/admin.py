@@ -72,13 +72,29 @@ def list_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, include_deleted: 
         return list(Q.admin.list_seeds(conn, tenant_id=tenant_id, include_deleted=include_deleted))
 
 
+def own_seed_set(conn: psycopg.Connection, tenant_id: uuid.UUID, seed_set: dict | None) -> tuple[dict, list[str]]:
+    """The seed set with only the tenant's own ``seed_ids`` (others, another tenant's included, are dropped and
+    returned, never stored). A seed set whose every id was dropped is refused."""
+    seed_set = dict(seed_set or {})
+    ids = seed_set.get("seed_ids")
+    if not isinstance(ids, list) or not ids:
+        return seed_set, []
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        own = {str(r[0]) for r in Q.admin.own_seed_ids(conn, tenant_id=tenant_id, ids=uuid_refs([str(i) for i in ids]))}
+    kept = [i for i in ids if str(i).lower() in own]
+    ignored = [str(i) for i in ids if str(i).lower() not in own]
+    if not kept:
+        raise AdminError(f"none of the {len(ids)} seed id(s) is a seed of this tenant")
+    seed_set["seed_ids"] = kept
+    return seed_set, ignored
+
+
 def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *, seed_set: dict | None = None,
                     rules: dict | None = None, pool_size: int | None = None, description: str | None = None,
                     pool_by: str | None = None) -> uuid.UUID:
     """A draft audience, validated like the pipeline validates it (seed set, rules, metadata)."""
     _audience_values(name)
     name = name.strip()
-    seed_set = seed_set or {}
     rules = rules or {}
     metadata: dict[str, Any] = {"source": "cli"}
     if pool_size is not None:
@@ -86,7 +102,8 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
     if pool_by is not None:
         metadata["pool_by"] = pool_by
     _valid_metadata(metadata)
-    parse_seed_set(seed_set)
+    parse_seed_set(seed_set or {})
+    seed_set, _ignored = own_seed_set(conn, tenant_id, seed_set)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         validate_audience(conn, tenant_id, rules, seed_set)
         try:
@@ -121,6 +138,9 @@ def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, n
     metadata = {k: v for k, v in (("pool_size", pool_size), ("pool_by", pool_by)) if v is not None} or None
     if metadata:
         _valid_metadata(metadata)
+    if seed_set is not None:
+        parse_seed_set(seed_set)
+        seed_set, _ignored = own_seed_set(conn, tenant_id, seed_set)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         validate_audience(conn, tenant_id, old_rules if rules is None else rules,
                           old_seed_set if seed_set is None else seed_set)

@@ -147,3 +147,7 @@ where tenant_id = :tenant_id and erasure_id = :erasure_id;
 select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attname = 'lead_id' and not a.attisdropped
 where n.nspname = 'marts' and c.relkind = 'r' order by 1;
+
+-- name: own_seed_ids
+-- Which of these seed ids are seeds of this tenant (another tenant's are not visible, so not among them).
+select seed_id from lookalike_seed where tenant_id = :tenant_id and seed_id = any(:ids::uuid[]);

@@ -135,9 +135,10 @@ def _str(v) -> str | None:
 class FileIngest:
     file: str
     report: ConversionReport
-    unknown_tenant_rows: int
+    unknown_tenant_rows: int  # rows that name no tenant this deployment has
     moved_to: str | None
     rejects_file: str | None = None
+    unreadable_rows: int = 0  # rows that could not be read far enough to know their tenant
 
 
 def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, str], done_dir: Path | None = None,
@@ -151,10 +152,13 @@ def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, s
     p = Path(path)
     by_tenant: dict[str, list[dict]] = defaultdict(list)
     orphans: list[tuple[int, dict, str]] = []
+    unreadable = 0
     for line, raw in read_events(p, encoding=encoding):
         ref = str(raw.get("tenant") or raw.get("tenant_id") or "").strip()
         tid = tenants.get(ref)
         if tid is None:
+            if raw.get("__error__"):
+                unreadable += 1  # not (known to be) a tenant problem: the row itself could not be read
             reason = raw.get("__error__") or (f"unknown tenant {ref[:60]!r}" if ref else "missing tenant")
             orphans.append((line, {k: v for k, v in raw.items() if k != "__error__"}, reason))
             continue
@@ -177,7 +181,7 @@ def ingest_file(conn: psycopg.Connection, path: str | Path, tenants: dict[str, s
     moved = None
     if done_dir is not None:
         moved = str(move_aside(p, done_dir))
-    return FileIngest(p.name, total, len(orphans), moved, rejects_file)
+    return FileIngest(p.name, total, len(orphans) - unreadable, moved, rejects_file, unreadable)
 
 
 def move_aside(path: Path, folder: Path, reason: str | None = None) -> Path:

@@ -79,7 +79,8 @@ def landed_conversions(context: dg.AssetExecutionContext, config: LandingConfig,
             rows.append((res.file, res.report.received, res.report.inserted, res.report.duplicates,
                          len(res.report.quarantined), res.unknown_tenant_rows))
             context.log.info(f"{res.file}: {res.report.inserted} new, {res.report.duplicates} duplicate, "
-                             f"{len(res.report.quarantined)} quarantined, {res.unknown_tenant_rows} unknown tenant")
+                             f"{len(res.report.quarantined)} quarantined, {res.unknown_tenant_rows} unknown tenant, "
+                             f"{res.unreadable_rows} unreadable")
     reasons: dict[str, int] = {}
     for _eid, reason in total.quarantined:
         key = reason.split(" (")[0]
