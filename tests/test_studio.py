@@ -269,3 +269,37 @@ def test_a_new_audience_from_a_sentence_with_the_reach_slider(browser, server, o
     page.get_by_label("Name").fill("Studio: German engineering managers")
     page.get_by_role("button", name="Create as a draft").click()
     assert "exists already" in page.locator("#name-error").inner_text()
+
+
+def test_seeds_added_by_ids_and_by_a_csv_and_removed(browser, server, owner_conn, two_tenants, tmp_path):
+    a, b = two_tenants
+    own = [r[0] for r in owner_conn.execute(
+        "select l.external_id from leads l where l.tenant_id = %s and not l.is_seed order by l.external_id limit 3",
+        (a.tenant_id,)).fetchall()]
+    # another tenant's lead, by its lead id (external ids of the demo tenants coincide)
+    foreign = str(owner_conn.execute("select lead_id from leads where tenant_id = %s order by lead_id limit 1",
+                                     (b.tenant_id,)).fetchone()[0])
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="seeder@example.com")
+    page.get_by_role("link", name="Seeds").click()
+    page.get_by_label("Lead ids").fill(f"{own[0]}\n{foreign}")
+    page.get_by_label("Why they are seeds").select_option("replied")
+    page.get_by_role("button", name="Add").click()
+    note = page.get_by_role("status").inner_text()
+    assert "1 added as replied" in note and f"not leads of yours: {foreign}" in note
+    csv_file = tmp_path / "ids.csv"
+    csv_file.write_text(f"external_id,notes\n{own[1]},x\n{own[2]},y\n")
+    page.get_by_label("…or a CSV file with an id column").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Add").click()
+    assert "2 added as won" in page.get_by_role("status").inner_text()
+    assert owner_conn.execute("select count(*) from lookalike_seed s join leads l using (tenant_id, lead_id) "
+                              "where s.tenant_id = %s and l.external_id = any(%s) and s.deleted_at is null",
+                              (a.tenant_id, own)).fetchone()[0] == 3
+    for ext in own:
+        page.get_by_label(f"remove {ext}").check()
+    page.get_by_role("button", name="Remove the ticked seeds").click()
+    assert "3 seed(s) removed" in page.get_by_role("status").inner_text()
+    page.get_by_role("button", name="Add").click()  # nothing given: said, nothing done
+    assert "one per line" in page.get_by_role("alert").inner_text()
+    viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="seedviewer@example.com")
+    viewer.goto(server + "/studio/seeds")
+    assert viewer.get_by_role("button", name="Add").count() == 0

@@ -305,6 +305,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
 
     catalog_vectors = VectorCache()  # a tenant's catalog encoded once, not on every draft
     per_thread = threading.local()
+    making_instance = threading.Lock()  # one at a time: a new instance may create its storage's schema
 
     def dagster():
         """The Dagster instance of this worker thread, made on its first use: an instance's storage (SQLite by
@@ -314,7 +315,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         if getattr(per_thread, "instance", None) is None:
             from lookalike_assets.orchestration import get_instance
 
-            per_thread.instance = get_instance()
+            with making_instance:
+                per_thread.instance = get_instance()
         return per_thread.instance
 
     def get_encoder():

@@ -12,8 +12,10 @@ secret) and is refused without it.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import uuid
 from collections.abc import Callable
@@ -32,6 +34,8 @@ from fastapi.templating import Jinja2Templates
 
 from lookalike_assets.db.connect import API_ROLE
 from lookalike_assets.domain.apikeys import hash_key, new_token
+from lookalike_assets.domain.columns import NAMES, normalize_name
+from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline import studio as data
 from lookalike_assets.pipeline.admin import AdminError
@@ -282,6 +286,58 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             admin_ops.delete_audience(conn, p.tenant_id, str(a[0]), get_settings().exports_dir)
         return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
 
+    # -- seeds ----------------------------------------------------------------------------------------------------
+    def seeds_page(request: Request, p: Person, message: str | None = None, error: str | None = None,
+                   http_status: int = 200) -> HTMLResponse:
+        with connection() as conn:
+            rows = admin_ops.list_seeds(conn, p.tenant_id)
+        return page(request, "seeds.html", http_status, person=p, seeds=rows, labels=list(LABEL_WEIGHTS),
+                    message=message, error=error)
+
+    @router.get("/seeds", response_class=HTMLResponse)
+    def seeds(request: Request) -> HTMLResponse:
+        return seeds_page(request, person(request))
+
+    @router.post("/seeds/add", response_class=HTMLResponse)
+    async def seeds_add(request: Request) -> HTMLResponse:
+        form = await request.form(max_files=1, max_fields=20)
+        p = editor(request, str(form.get("csrf") or ""))
+        label = str(form.get("label") or "manual")
+        refs = [r for r in str(form.get("ids") or "").replace(",", "\n").split() if r.strip()]
+        upload = form.get("file")
+        if upload is not None and hasattr(upload, "read"):
+            content = await upload.read(5 * 1024 * 1024 + 1)
+            if len(content) > 5 * 1024 * 1024:
+                return seeds_page(request, p, error="The file is over 5 MB: give the ids of the leads only.",
+                                  http_status=400)
+            try:
+                refs += ids_in_csv(content)
+            except ValueError as exc:
+                return seeds_page(request, p, error=str(exc), http_status=400)
+        if not refs:
+            return seeds_page(request, p, error="Give the leads' ids (one per line), or a CSV file of them.",
+                              http_status=400)
+        with connection() as conn:
+            try:
+                ch = admin_ops.add_seeds(conn, p.tenant_id, refs[:10_000], label, source="studio")
+            except AdminError as exc:
+                return seeds_page(request, p, error=str(exc), http_status=400)
+        note = f"{len(ch.added)} added as {label}, {len(ch.already)} already seeds"
+        if ch.not_found:
+            note += f"; not leads of yours: {', '.join(ch.not_found[:10])}" + ("…" if len(ch.not_found) > 10 else "")
+        return seeds_page(request, p, message=note)
+
+    @router.post("/seeds/remove", response_model=None)
+    def seeds_remove(request: Request, csrf: Annotated[str, Form()] = "",
+                     seed: Annotated[list[str] | None, Form()] = None) -> Response:
+        p = editor(request, csrf)
+        chosen = [s for s in (seed or []) if len(s) <= 100][:10_000]
+        if not chosen:
+            return seeds_page(request, p, error="Tick the seeds to remove.", http_status=400)
+        with connection() as conn:
+            n = admin_ops.remove_seeds(conn, p.tenant_id, chosen)
+        return seeds_page(request, p, message=f"{n} seed(s) removed")
+
     # -- a new audience from a sentence ----------------------------------------------------------------------
     def new_page(request: Request, p: Person, form: NewAudienceForm, draft: Any = None, error: str | None = None,
                  error_field: str | None = None, http_status: int = 200) -> HTMLResponse:
@@ -379,6 +435,24 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
         return page(request, "estimate.html", estimate=estimate, form=form)
 
     return router, StaticFiles(directory=str(HERE / "static"))
+
+
+def ids_in_csv(content: bytes) -> list[str]:
+    """The lead ids of an uploaded CSV: its id column (``external_id``, ``id``, ``lead_id``…), else its only
+    column."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("The file is not UTF-8 text: save it as CSV (UTF-8) and try again.") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return []
+    header = [normalize_name(h) for h in rows[0]]
+    col = next((i for i, h in enumerate(header) if h in NAMES["id"]), 0 if len(header) == 1 else None)
+    if col is None:
+        raise ValueError("The file has no id column (external_id, id, lead_id, crm_id…): which column holds the ids?")
+    start = 1 if header[col] in NAMES["id"] else 0
+    return [r[col].strip() for r in rows[start:] if len(r) > col and r[col].strip()]
 
 
 OPS = {"in": "is", "not_in": "is not", "eq": "is", "ne": "is not", "gt": "more than", "gte": "at least",
