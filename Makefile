@@ -94,6 +94,7 @@ bench: install
 	$(BIN)/python bench/ranking.py --leads 100000
 	$(BIN)/python bench/api.py --leads 20000 --tenants 4 --seconds 30
 	$(BIN)/python bench/describe.py
+	$(BIN)/python bench/studio.py --leads 20000
 
 api: install
 	$(BIN)/lookalike api

@@ -73,3 +73,12 @@ def test_api_benchmark(bench_env):
     assert out["errors"] == 0 and out["endpoints"]["similar"]["requests"] > 0
     assert out["ann_indexes"] >= 1  # the measured tenant is above the (lowered) index threshold, as at 100k
     assert out["recall_at_10"] >= 0.95
+
+
+def test_studio_benchmark(bench_env):
+    """The studio's pages and interactions timed through `lookalike api` as shipped, at a tiny size."""
+    out = run_bench("studio.py", "--leads", "1500", "--requests", "3", "--service-encoder", "hashing",
+                    env_extra=bench_env)
+    assert out["errors"] == 0
+    assert {"audiences", "audience", "members_by_company_page_3", "seeds", "new_audience", "draft_read",
+            "slider_estimate"} <= set(out["pages"])

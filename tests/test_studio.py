@@ -303,3 +303,18 @@ def test_seeds_added_by_ids_and_by_a_csv_and_removed(browser, server, owner_conn
     viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="seedviewer@example.com")
     viewer.goto(server + "/studio/seeds")
     assert viewer.get_by_role("button", name="Add").count() == 0
+
+
+def test_the_performance_page_shows_each_audience_and_its_deciles(browser, server, owner_conn, two_tenants):
+    a, b = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "viewer", name="perf@example.com")
+    page.get_by_role("link", name="Performance").click()
+    assert page.get_by_role("heading", name=f"How {a.slug.replace('-', ' ').title()}'s audiences perform").is_visible()
+    text = page.inner_text("main")
+    for name in audiences_of(owner_conn, a):
+        if owner_conn.execute("select count(*) from marts.mart_audience_summary where audience_name = %s "
+                              "and tenant_id = %s", (name, a.tenant_id)).fetchone()[0]:
+            assert name in text
+    assert not any(name in text for name in audiences_of(owner_conn, b))
+    assert page.locator("svg.chart").count() >= 1 and "converted" in text
+    page.screenshot(path=str(SHOTS / "performance.png"), full_page=True)

@@ -204,3 +204,24 @@ def _rate_at(curves: list[dict], share: float, eligible: int) -> float | None:
 def seed_labels(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> list[tuple[str, int]]:
     with tenant_transaction(conn, tenant_id, role):
         return [(r.label, r.n) for r in Q.studio.seed_labels(conn, tenant_id=tenant_id)]
+
+
+@dataclass
+class Performance:
+    built: bool  # the marts exist
+    base_rate: float | None
+    audiences: list[dict]
+    deciles: dict[Any, list[dict]]
+
+
+def performance(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> Performance:
+    """The tenant's report as the studio shows it: each audience's outcomes and its conversion by decile, from the
+    marts as of their last build."""
+    summary = _marts(conn, tenant_id, role, Q.studio.performance_summary)
+    if summary is None:
+        return Performance(False, None, [], {})
+    deciles: dict[Any, list[dict]] = {}
+    for r in _marts(conn, tenant_id, role, Q.studio.performance_deciles) or []:
+        deciles.setdefault(r["audience_id"], []).append(r)
+    base = next((float(r["tenant_base_rate"]) for r in summary if r["tenant_base_rate"] is not None), None)
+    return Performance(True, base, summary, deciles)

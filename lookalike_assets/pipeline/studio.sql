@@ -84,3 +84,12 @@ where r.tenant_id = :tenant_id and r.audience_size > 0 order by r.audience_id, r
 -- name: seed_labels
 select label, count(*) as n from lookalike_seed where tenant_id = :tenant_id and deleted_at is null
 group by label order by n desc;
+
+-- name: performance_summary
+select audience_id, audience_name, status, members, conversions, conversion_rate, candidates,
+       candidate_conversion_rate, tenant_base_rate, last_refresh_at, last_export_status
+from marts.mart_audience_summary where tenant_id = :tenant_id order by audience_name;
+
+-- name: performance_deciles
+select audience_id, decile, conversion_rate, lift_vs_base from marts.mart_audience_performance_by_decile
+where tenant_id = :tenant_id order by audience_id, decile desc;

@@ -286,6 +286,18 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             admin_ops.delete_audience(conn, p.tenant_id, str(a[0]), get_settings().exports_dir)
         return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
 
+    # -- performance ------------------------------------------------------------------------------------------------
+    @router.get("/performance", response_class=HTMLResponse)
+    def performance(request: Request) -> HTMLResponse:
+        p = person(request)
+        with connection() as conn:
+            perf = data.performance(conn, p.tenant_id, API_ROLE)
+        charts = {aid: bar_chart([(str(d["decile"]), float(d["conversion_rate"] or 0)) for d in rows],
+                                 title="Conversion rate by decile (10 = best tenth)", y_label="conversion rate",
+                                 reference=perf.base_rate, height=180)
+                  for aid, rows in perf.deciles.items() if any(d["conversion_rate"] for d in rows)}
+        return page(request, "performance.html", person=p, perf=perf, charts=charts)
+
     # -- seeds ----------------------------------------------------------------------------------------------------
     def seeds_page(request: Request, p: Person, message: str | None = None, error: str | None = None,
                    http_status: int = 200) -> HTMLResponse:
