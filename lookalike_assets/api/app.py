@@ -304,6 +304,9 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
     from lookalike_assets.domain.describe import VectorCache
 
     catalog_vectors = VectorCache()  # a tenant's catalog encoded once, not on every draft
+    from lookalike_assets.pipeline.describe import CatalogCache
+
+    catalogs = CatalogCache()  # and read from the database at most once a minute
     per_thread = threading.local()
     making_instance = threading.Lock()  # one at a time: a new instance may create its storage's schema
 
@@ -507,7 +510,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         with connection() as conn:
             try:
                 draft = describe_audience(conn, tid, body.description, meaning_encoder(get_encoder()),
-                                          cache=catalog_vectors, role=API_ROLE)
+                                          cache=catalog_vectors, role=API_ROLE, catalogs=catalogs)
             except (DescriptionError, RuleError) as exc:
                 raise ApiError(400, "invalid_description", str(exc), "description") from None
             out = DraftOut(**draft.as_dict())
@@ -788,7 +791,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
     def describe_for_studio(conn, tid, text):
         from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
 
-        return describe_audience(conn, tid, text, meaning_encoder(get_encoder()), cache=catalog_vectors, role=API_ROLE)
+        return describe_audience(conn, tid, text, meaning_encoder(get_encoder()), cache=catalog_vectors, role=API_ROLE,
+                                 catalogs=catalogs)
 
     # the web app, on the same pool and logins
     install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio)

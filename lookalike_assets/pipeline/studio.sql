@@ -68,12 +68,13 @@ select audience_id, name from lookalike_audience where tenant_id = :tenant_id;
 select count(*) from lead_embeddings where tenant_id = :tenant_id;
 
 -- name: lead_sample
--- A fixed sample of the tenant's embedded leads with the fields rules may name (the same on every call).
+-- A fixed sample of the tenant's embedded leads with the fields rules may name (the same on every call): the first
+-- n by lead id, read through the primary key; lead ids are random UUIDs, so that is a uniform sample.
 select l.industry, l.company, l.company_size, l.country, l.region, l.title, l.seniority, l.bio, l.property_type,
        l.email_opens, l.web_visits, l.last_activity_at, l.email, l.phone, l.attributes
 from lead_embeddings e join leads l on l.tenant_id = e.tenant_id and l.lead_id = e.lead_id
 where e.tenant_id = :tenant_id
-order by md5(e.lead_id::text)
+order by e.lead_id
 limit :n;
 
 -- name: pooled_reach
