@@ -3,6 +3,7 @@ the server of LOOKALIKE_TEST_DATABASE_URL / LOOKALIKE_DATABASE_URL. No mocks of 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -190,6 +191,33 @@ def marts_built(test_url, two_tenants):
     res = dbt(test_url, "build")
     assert res.returncode == 0, res.stdout[-4000:]
     return res
+
+
+@contextlib.contextmanager
+def served(app):
+    """``app`` served by uvicorn on a free loopback port in a thread, as `lookalike api` serves it; yields its base
+    URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 def spec_of(conn, tenant_id):

@@ -638,30 +638,18 @@ def test_jobs_polled_from_many_threads_at_once(api, test_url, tmp_path, monkeypa
     thread has its own, so no SQLite object crosses a thread ("created in a thread can only be used in that
     same thread")."""
     import logging
-    import socket
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
-    import uvicorn
+    from conftest import served
 
     from lookalike_assets.api.app import create_app
     from lookalike_assets.domain.encoders import get_encoder
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     _client, ((a, key), _), _ = api
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(test_url, encoder=get_encoder("hashing")), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}/v1/tenants/{a.tenant_id}/lookalike"
-    try:
+    with served(create_app(test_url, encoder=get_encoder("hashing"))) as url:
+        base = f"{url}/v1/tenants/{a.tenant_id}/lookalike"
         with httpx.Client(headers=auth(key), timeout=60) as c:
             job = c.post(f"{base}/audience", json={"name": "Polled from threads"}).json()["job_id"]
 
@@ -670,9 +658,6 @@ def test_jobs_polled_from_many_threads_at_once(api, test_url, tmp_path, monkeypa
 
             with caplog.at_level(logging.ERROR), ThreadPoolExecutor(16) as pool:
                 codes = list(pool.map(poll, range(64)))
-    finally:
-        srv.should_exit = True
-        thread.join(10)
     assert codes == [200] * 64
     assert not [r for r in caplog.records if "thread" in r.getMessage().lower() and "sqlite" in r.getMessage().lower()]
 

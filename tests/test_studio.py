@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli
+from conftest import REPO, cli, served
 
 from lookalike_assets.db.admin import grant_studio_user, revoke_studio_user
 from lookalike_assets.db.connect import connect
@@ -25,26 +22,11 @@ SHOTS = Path(os.environ.get("LOOKALIKE_STUDIO_SCREENSHOTS", REPO / ".lookalike" 
 
 @pytest.fixture(scope="module")
 def server(test_url, marts_built, two_tenants):
-    import uvicorn
-
     from lookalike_assets.api.app import create_app
     from lookalike_assets.domain.encoders import get_encoder
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(test_url, encoder=get_encoder("hashing")), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(test_url, encoder=get_encoder("hashing"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -482,11 +482,11 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                 raise ApiError(404, "not_found", f"no live seed {seed_id}")
 
     # -- audiences
-    def new_audience(conn, tid: uuid.UUID, name: str, seed_set: dict, rules: dict | None,
-                     description: str | None) -> tuple[uuid.UUID, uuid.UUID]:
-        """A draft audience and the job that builds it (the tenant's partition runs on the next sensor tick)."""
+    def audience_job(conn, tid: uuid.UUID, write) -> tuple[uuid.UUID, uuid.UUID]:
+        """``write()`` (a create or an edit of an audience, returning its id) and the job that follows its build
+        (the tenant's partition runs on the next sensor tick); what the write refuses becomes the API's error."""
         try:
-            aid = admin_ops.create_audience(conn, tid, name, seed_set=seed_set, rules=rules, description=description)
+            aid = write()
         except AdminError as exc:
             status, code = (409, "conflict") if "exists already" in str(exc) else (400, "invalid_audience")
             raise ApiError(status, code, str(exc)) from None
@@ -495,6 +495,12 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         with tenant_transaction(conn, tid, API_ROLE):
             job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=aid, platform=None)
         return aid, job.job_id
+
+    def new_audience(conn, tid: uuid.UUID, name: str, seed_set: dict, rules: dict | None,
+                     description: str | None) -> tuple[uuid.UUID, uuid.UUID]:
+        """A draft audience and the job that builds it."""
+        return audience_job(conn, tid, lambda: admin_ops.create_audience(
+            conn, tid, name, seed_set=seed_set, rules=rules, description=description))
 
     @app.post("/v1/tenants/{tenant_id}/lookalike/audience/draft", tags=["audiences"],
               responses={201: {"model": DraftOut, "description": "The proposal, created as a draft audience."}})
@@ -548,17 +554,14 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         run rebuilds it (the returned job follows it)."""
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
-            try:
+
+            def edit():
                 admin_ops.edit_audience(conn, tid, str(a[0]), name=body.name, seed_set=body.seed_set,
                                         rules=body.rules, description=body.description)
-            except AdminError as exc:
-                status, code = (409, "conflict") if "exists already" in str(exc) else (400, "invalid_audience")
-                raise ApiError(status, code, str(exc)) from None
-            except ValueError as exc:
-                raise ApiError(400, "invalid_audience", str(exc)) from None
-            with tenant_transaction(conn, tid, API_ROLE):
-                job = Q.online.insert_job(conn, tenant_id=tid, kind="audience", audience_id=a[0], platform=None)
-        return AudienceCreated(audience_id=str(a[0]), size_estimate=a[7], job_id=str(job.job_id))
+                return a[0]
+
+            _aid, job_id = audience_job(conn, tid, edit)
+        return AudienceCreated(audience_id=str(a[0]), size_estimate=a[7], job_id=str(job_id))
 
     @app.delete("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}", tags=["audiences"],
                 status_code=204)

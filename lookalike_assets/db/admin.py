@@ -197,6 +197,13 @@ class ApiKey:
     key: str | None = None  # only when just created: shown once, stored as a hash
 
 
+def _checked_name(name: str, what: str, longest: int) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= longest or any(ord(ch) < 32 for ch in name):
+        raise AdminError(f"{what} has 1 to {longest} characters and no control characters")
+    return name
+
+
 def grant_api_key(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str | None = None) -> ApiKey:
     """An API key bound to the tenant: returned once; only its SHA-256 is stored."""
     from lookalike_assets.domain.apikeys import hash_key, new_key
@@ -204,9 +211,7 @@ def grant_api_key(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str | No
     row = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))
     if row is None:
         raise AdminError(f"no tenant {tenant_id}")
-    name = (name or "api key").strip()
-    if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
-        raise AdminError("a key's name has 1 to 100 characters and no control characters")
+    name = _checked_name(name or "api key", "a key's name", 100)
     key = new_key()
     with conn.transaction():
         made = Q.tenants.insert_api_key(conn, tenant_id=str(tenant_id), name=name, key_hash=hash_key(key))
@@ -251,9 +256,7 @@ def grant_studio_user(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str,
     row = Q.tenants.get_tenant(conn, tenant_id=str(tenant_id))
     if row is None:
         raise AdminError(f"no tenant {tenant_id}")
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 200 or any(ord(ch) < 32 for ch in name):
-        raise AdminError("a person's name (or email) has 1 to 200 characters and no control characters")
+    name = _checked_name(name or "", "a person's name (or email)", 200)
     if role is not None and role not in STUDIO_ROLES:
         raise AdminError(f"unknown role {role!r}: one of {', '.join(STUDIO_ROLES)}")
     if not 1 <= hours <= 24 * 30:

@@ -288,6 +288,18 @@ class Destination(Protocol):
         """Store ``content`` under the relative ``path`` parts; return where it went. Raise on failure."""
 
 
+def write_atomically(target: Path, content: bytes) -> None:
+    """``content`` into ``target`` as a whole or not at all: a temporary file beside it, then a rename."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class LocalFolderDestination:
     """Files under a local (or mounted) folder, written atomically (temporary file, then rename)."""
 
@@ -302,12 +314,5 @@ class LocalFolderDestination:
                 raise ExportError(f"unsafe path part {part!r}")
         target = self.root.joinpath(*path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, content)
         return str(target)

@@ -13,8 +13,6 @@ tenant's export and rejects folders is rewritten without the rows whose identify
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,13 @@ from psycopg.types.json import Jsonb
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.csvfiles import without_rows_naming
-from lookalike_assets.domain.exports import norm_email, norm_phone_digits, norm_phone_e164, sha256
+from lookalike_assets.domain.exports import (
+    norm_email,
+    norm_phone_digits,
+    norm_phone_e164,
+    sha256,
+    write_atomically,
+)
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.pipeline.admin import AdminError, email_sha256
 from lookalike_assets.pipeline.common import uuid_refs
@@ -110,14 +114,7 @@ def scrub_files(paths: list[Path], markers: set[str]) -> FileScrub:
             data, removed = without_rows_naming(f.read_bytes(), markers)
             if not removed:
                 continue
-            fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as w:
-                    w.write(data)
-                os.replace(tmp, f)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(f, data)
             out.rewritten.append(f)
             out.rows_removed += removed
     return out
