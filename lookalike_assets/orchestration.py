@@ -156,8 +156,8 @@ def _execute(job_name: str, *, partition_key: str | None = None, tags: dict | No
     import dagster as dg
 
     from lookalike_assets.definitions import defs
-    from lookalike_assets.defs.resources import default_resources
     from lookalike_assets.defs.runs import process_tags
+    from lookalike_assets.resources import default_resources
 
     instance = get_instance()
     job = defs.resolve_job_def(job_name)
@@ -210,8 +210,8 @@ def materialize_tenants(
     """Every asset of ``job_name`` for each tenant partition, one run per tenant, in this process. Runs of earlier
     processes that died are marked failed first (and their tenant leases given back)."""
     from lookalike_assets.defs.jobs import tenant_tags
-    from lookalike_assets.defs.resources import default_resources
     from lookalike_assets.defs.runs import fail_dead_runs
+    from lookalike_assets.resources import default_resources
 
     instance = get_instance()
     for d in fail_dead_runs(instance, default_resources()["db"]):

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from lookalike_assets.defs.partitions import tenant_partitions
-from lookalike_assets.defs.resources import default_resources
+from lookalike_assets.resources import default_resources
 
 
 def tenant_refresh_multiprocess() -> dg.JobDefinition:

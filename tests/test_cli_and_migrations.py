@@ -83,7 +83,7 @@ def test_every_setting_is_documented_in_the_readme():
 
 def test_resources_declare_no_setting_of_their_own():
     """One declaration of each setting: a resource field named like a setting takes its default from it."""
-    from lookalike_assets.defs.resources import default_resources
+    from lookalike_assets.resources import default_resources
     from lookalike_assets.settings import Settings
 
     for key, resource in default_resources().items():

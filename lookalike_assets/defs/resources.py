@@ -129,18 +129,6 @@ def shared_resources(env_vars: bool = True) -> dict[str, dg.ConfigurableResource
     }
 
 
-def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Every resource of the code location with the values configured now (the command line and the tests: no
-    ``EnvVar`` left to resolve, so they also work outside a run)."""
-    from lookalike_assets.defs.analytics.dbt import dbt_resource
-    from lookalike_assets.defs.audiences.resources import audience_resources
-    from lookalike_assets.defs.feedback.resources import feedback_resources
-    from lookalike_assets.defs.leads.resources import leads_resources
-
-    return {**shared_resources(False), **leads_resources(False), **audience_resources(False),
-            **feedback_resources(False), "dbt": dbt_resource()}
-
-
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(resources=shared_resources())
