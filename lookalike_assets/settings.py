@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         return self.home / "exports"
 
     @property
+    def uploads_dir(self) -> Path:
+        """Files people uploaded in the studio, kept between their preview and their import (a day at most)."""
+        return self.home / "uploads"
+
+    @property
     def landing_dir(self) -> Path:
         return self.home / "landing" / "conversions"
 

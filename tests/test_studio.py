@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,20 @@ SHOTS = Path(os.environ.get("LOOKALIKE_STUDIO_SCREENSHOTS", REPO / ".lookalike" 
 
 
 @pytest.fixture(scope="module")
-def server(test_url, marts_built, two_tenants):
+def instance():
+    """The Dagster instance the served application reads runs from (an ephemeral one: runs of these tests)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral() as i:
+        yield i
+
+
+@pytest.fixture(scope="module")
+def server(test_url, marts_built, two_tenants, instance):
     from lookalike_assets.api.app import create_app
     from lookalike_assets.domain.encoders import get_encoder
 
-    with served(create_app(test_url, encoder=get_encoder("hashing"))) as url:
+    with served(create_app(test_url, encoder=get_encoder("hashing"), instance=instance)) as url:
         yield url
 
 
@@ -233,7 +243,7 @@ def test_a_new_audience_from_a_sentence_with_the_reach_slider(browser, server, o
     page.get_by_label("Name").fill("Studio: German engineering managers")
     page.get_by_role("button", name="Create as a draft").click()
     assert "/studio/audiences/" in page.url and "Created as a draft" in page.inner_text("main")
-    assert "Being built" in page.inner_text("main")
+    assert "Waiting for the next refresh of your team's data to build it" in page.inner_text("main")
     aid = page.url.split("/studio/audiences/")[1].split("?")[0]
     rules = owner_conn.execute("select rules, status from lookalike_audience where audience_id = %s",
                                (aid,)).fetchone()
@@ -300,3 +310,226 @@ def test_the_performance_page_shows_each_audience_and_its_deciles(browser, serve
     assert not any(name in text for name in audiences_of(owner_conn, b))
     assert page.locator("svg.chart").count() >= 1 and "converted" in text
     page.screenshot(path=str(SHOTS / "performance.png"), full_page=True)
+
+
+def test_editing_an_audience_its_filters_reach_exclusions_and_picked_seeds(browser, server, owner_conn, two_tenants,
+                                                                          test_url):
+    from lookalike_assets.pipeline.admin import create_audience
+
+    a, b = two_tenants
+    app = connect(test_url, role="lookalike_app")
+    aid = create_audience(app, a.tenant_id, "Studio editable", seed_set={"labels": ["won"]}, rules={
+        "filters": [{"field": "country", "op": "in", "values": ["germany"]},
+                    {"field": "company_size", "op": "gte", "value": 50}],
+        "reach": {"max_percent": 3}, "destinations": [{"platform": "crm", "per_segment": True}, "meta"]})
+    app.close()
+    seeds = owner_conn.execute(
+        "select s.seed_id::text from lookalike_seed s where s.tenant_id = %s and s.deleted_at is null "
+        "order by s.created_at limit 2", (a.tenant_id,)).fetchall()
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="edit@example.com")
+    page.goto(f"{server}/studio/audiences/{aid}")
+    page.get_by_role("link", name="Edit").click()
+    assert page.get_by_role("heading", name="Edit Studio editable").is_visible()
+    labels = page.locator("input.keep")
+    assert labels.count() == 2 and "country is germany" in page.inner_text("main")
+    page.get_by_label("company size at least 50").uncheck()
+    page.locator("#reach").fill("7")
+    page.get_by_label("customers (won deals and closed conversions)").check()
+    others = [n for n in audiences_of(owner_conn, a) if n != "Studio editable"]
+    page.get_by_text("members of other audiences").click()
+    page.get_by_label(others[0], exact=True).check()
+    page.get_by_text("…or pick the seeds one by one").click()
+    for (seed_id,) in seeds:
+        page.locator(f"input[name=seed_ids][value='{seed_id}']").check()
+    page.get_by_label("Meta (custom audience)").uncheck()
+    page.screenshot(path=str(SHOTS / "edit-audience.png"), full_page=True)
+    page.get_by_role("button", name="Save changes").click()
+    assert page.url.startswith(f"{server}/studio/audiences/{aid}?saved=")
+    assert "Changes saved" in page.inner_text("main")
+    assert "Waiting for the next refresh of your team's data to rebuild it" in page.inner_text("main") or \
+        "to build it" in page.inner_text("main")
+    rules, seed_set = owner_conn.execute("select rules, seed_set from lookalike_audience where audience_id = %s",
+                                         (aid,)).fetchone()
+    assert rules["filters"] == [{"field": "country", "op": "in", "values": ["germany"]}]
+    assert rules["reach"] == {"max_percent": 7.0}
+    assert rules["exclude"] == {"seeds": True, "customers": True, "audiences": [others[0]]}
+    assert rules["destinations"] == [{"platform": "crm", "per_segment": True}]  # its options kept
+    assert seed_set == {"labels": ["won"], "seed_ids": [s for (s,) in seeds]}
+    # a viewer sees no form to save and is refused if they post one
+    viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="editviewer@example.com")
+    viewer.goto(f"{server}/studio/audiences/{aid}/edit")
+    assert viewer.get_by_role("button", name="Save changes").count() == 0
+    csrf = viewer.locator("input[name=csrf]").first.get_attribute("value")
+    r = viewer.request.post(f"{server}/studio/audiences/{aid}/edit", form={
+        "csrf": csrf, "action": "save", "name": "Renamed by a viewer", "rules_json": "{}", "drafted": "true"})
+    assert r.status == 403
+    # another tenant's audience: 404, nothing of it shown or changed
+    b_name, b_id = next(iter(audiences_of(owner_conn, b).items()))
+    assert viewer.goto(f"{server}/studio/audiences/{b_id}/edit").status == 404
+    r = page.request.post(f"{server}/studio/audiences/{b_id}/edit", form={
+        "csrf": page.locator("input[name=csrf]").first.get_attribute("value"), "action": "save",
+        "name": "Hijacked", "rules_json": "{}", "drafted": "true"})
+    assert r.status == 404 and b_name in audiences_of(owner_conn, b)
+    # an error is said beside its field and nothing is saved
+    page.goto(f"{server}/studio/audiences/{aid}/edit")
+    page.get_by_label("Name").fill(others[0])
+    page.get_by_role("button", name="Save changes").click()
+    assert "exists already" in page.locator("#name-error").inner_text()
+    assert "Studio editable" in audiences_of(owner_conn, a)
+
+
+def test_exporting_now_and_downloading_the_file(browser, server, owner_conn, two_tenants, test_url):
+    from lookalike_assets.db.connect import PIPELINE_ROLE
+    from lookalike_assets.domain.exports import LocalFolderDestination
+    from lookalike_assets.pipeline.exports import run_exports
+    from lookalike_assets.settings import get_settings
+
+    a, b = two_tenants
+    name, aid = sorted(audiences_of(owner_conn, a).items())[0]
+    owner_conn.execute("update lookalike_audience set status = 'published' where audience_id = %s", (aid,))
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="exporter@example.com")
+    page.goto(f"{server}/studio/audiences/{aid}")
+    page.get_by_label("Export to").select_option("google")
+    page.get_by_role("button", name="Export now").click()
+    assert "Export to Google Ads (Customer Match) asked for" in page.inner_text("main")
+    job = owner_conn.execute("select kind, platform from lookalike_api_job where audience_id = %s "
+                             "order by created_at desc limit 1", (aid,)).fetchone()
+    assert job == ("export", "google")
+    # the export sensor's run writes the file; the page lists it and it downloads
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    run_exports(pipe, a.tenant_id, LocalFolderDestination(get_settings().exports_dir), audience=uuid.UUID(aid),
+                platforms=["google"])
+    pipe.close()
+    page.goto(f"{server}/studio/audiences/{aid}")
+    link = page.get_by_role("link", name="google.csv")
+    assert link.is_visible()
+    with page.expect_download() as download:
+        link.click()
+    saved = download.value
+    assert saved.suggested_filename.endswith("google.csv")
+    body = Path(saved.path()).read_text()
+    assert body.startswith("Email,Phone,First Name")
+    # nothing outside the audience's folder, nothing of another tenant's audience
+    for path in ("../index.csv", "..%2Findex.csv", "%2E%2E/%2E%2E/secret", "nope.csv"):
+        assert page.request.get(f"{server}/studio/audiences/{aid}/files/{path}").status == 404
+    b_id = next(iter(audiences_of(owner_conn, b).values()))
+    assert page.request.get(f"{server}/studio/audiences/{b_id}/files/google.csv").status == 404
+    # a draft is not exported: said in words
+    owner_conn.execute("update lookalike_audience set status = 'draft' where audience_id = %s", (aid,))
+    r = page.request.post(f"{server}/studio/audiences/{aid}/export", form={
+        "csrf": page.locator("input[name=csrf]").first.get_attribute("value"), "platform": "meta"})
+    assert r.status == 409 and "publish it before exporting" in r.text()
+    owner_conn.execute("update lookalike_audience set status = 'published' where audience_id = %s", (aid,))
+
+
+def test_finding_a_lead_and_its_similar_leads(browser, server, owner_conn, two_tenants):
+    a, b = two_tenants
+    company, person = owner_conn.execute(
+        "select company, concat_ws(' ', first_name, last_name) from leads where tenant_id = %s "
+        "and company is not null order by external_id limit 1", (a.tenant_id,)).fetchone()
+    page, _ = signed_in(browser, server, owner_conn, a, "viewer", name="finder@example.com")
+    page.get_by_role("link", name="Leads").click()
+    page.get_by_label("Name, company, title, email or your CRM's id").fill(company)
+    page.get_by_role("button", name="Find").click()
+    results = page.locator("table tbody tr")
+    assert results.count() >= 1
+    assert all(company.lower() in t.lower() for t in page.locator("table tbody tr td:nth-child(2)").all_inner_texts())
+    page.locator("table tbody tr th a").first.click()
+    assert page.get_by_role("heading", name="Leads like this one").is_visible()
+    similar = page.locator("table.members tbody tr")
+    assert similar.count() == 20
+    assert page.locator(".why .part").count() > 0
+    page.screenshot(path=str(SHOTS / "lead.png"), full_page=True)
+    # a lead of another tenant, by its id: 404, nothing shown
+    b_lead, b_company = owner_conn.execute("select lead_id, company from leads where tenant_id = %s limit 1",
+                                           (b.tenant_id,)).fetchone()
+    r = page.goto(f"{server}/studio/leads/{b_lead}")
+    assert r.status == 404 and (b_company or "zz-none") not in page.inner_text("main")
+    page.goto(f"{server}/studio/leads?q=" + "%25")  # a wildcard is a character, not everything
+    assert "No lead matches" in page.inner_text("main")
+    assert person
+
+
+def test_uploading_leads_shows_the_dry_run_before_anything_is_stored(browser, server, owner_conn, two_tenants,
+                                                                    tmp_path):
+    a, b = two_tenants
+    rows = owner_conn.execute(
+        "select external_id, first_name, last_name, company, industry, title, country, company_size, email "
+        "from leads where tenant_id = %s order by external_id limit 3", (a.tenant_id,)).fetchall()
+    header = "external_id,first_name,last_name,company,industry,title,country,company_size,email"
+    lines = [header] + [",".join("" if v is None else str(v) for v in r) for r in rows]
+    lines.append("upload-new-1,Ada,Lovelace,Analytical Engines,software,CTO,germany,40,ada@example.com")
+    lines.append("upload-new-1,Ada,Again,Duplicate Row,software,CTO,germany,40,ada2@example.com")  # rejected
+    f = tmp_path / "new-leads.csv"
+    f.write_text("\n".join(lines) + "\n")
+    before = owner_conn.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0]
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="uploader@example.com")
+    page.goto(server + "/studio/leads")
+    page.get_by_label("A CSV file of leads").set_input_files(str(f))
+    page.get_by_role("button", name="Check the file").click()
+    assert page.get_by_role("heading", name="Check new-leads.csv before importing it").is_visible()
+    text = page.inner_text("main")
+    assert "1 new leads" in text and "1 left out" in text and "duplicate id" in text
+    assert "How each column is read" in text and "What leads are compared on" in text
+    page.screenshot(path=str(SHOTS / "upload-preview.png"), full_page=True)
+    assert owner_conn.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0] == before
+    token = page.locator("input[name=token]").get_attribute("value")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    # another tenant's person cannot import this upload (its token names nothing of theirs)
+    other, _ = signed_in(browser, server, owner_conn, b, "editor", name="uploader-b@example.com")
+    other.goto(server + "/studio/leads")
+    r = other.request.post(server + "/studio/leads/import", form={
+        "csrf": other.locator("input[name=csrf]").first.get_attribute("value"), "token": token})
+    assert r.status == 410
+    assert owner_conn.execute("select count(*) from leads where tenant_id = %s and external_id = 'upload-new-1'",
+                              (b.tenant_id,)).fetchone()[0] == 0
+    page.get_by_role("button", name="Import 4 leads").click()
+    assert "Imported new-leads.csv" in page.inner_text("main") and "1 new leads" in page.inner_text("main")
+    assert owner_conn.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0] \
+        == before + 1
+    # the upload is gone once imported: the same token again is refused
+    r = page.request.post(server + "/studio/leads/import", form={"csrf": csrf, "token": token})
+    assert r.status == 410
+    # a file that is not a table: said beside the field, nothing kept
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"")
+    page.goto(server + "/studio/leads")
+    page.get_by_label("A CSV file of leads").set_input_files(str(bad))
+    page.get_by_role("button", name="Check the file").click()
+    assert page.locator("#leads-error").is_visible()
+    viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="uploadviewer@example.com")
+    viewer.goto(server + "/studio/leads")
+    assert viewer.get_by_role("button", name="Check the file").count() == 0
+    owner_conn.execute("delete from leads where tenant_id = %s and external_id = 'upload-new-1'", (a.tenant_id,))
+
+
+def test_a_build_shows_its_steps_from_the_real_run(browser, server, owner_conn, two_tenants, test_url, instance,
+                                                   tmp_path):
+    import dagster as dg
+
+    from lookalike_assets.definitions import tenant_assets
+    from lookalike_assets.defs.audiences.resources import ExportDestinationResource
+    from lookalike_assets.defs.leads.resources import TextEncoderResource
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+    from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
+    from lookalike_assets.pipeline.admin import create_audience
+
+    a, _ = two_tenants
+    app = connect(test_url, role="lookalike_app")
+    aid = create_audience(app, a.tenant_id, "Studio stepwise", seed_set={"labels": ["won"]})
+    app.close()
+    page, _ = signed_in(browser, server, owner_conn, a, "viewer", name="steps@example.com")
+    page.goto(f"{server}/studio/audiences/{aid}")
+    assert "Waiting for the next refresh" in page.inner_text("main")
+    if a.slug not in instance.get_dynamic_partitions(TENANTS_PARTITION):
+        instance.add_dynamic_partitions(TENANTS_PARTITION, [a.slug])
+    features = next(x for x in tenant_assets if x.key.path[-1] == "lead_features")
+    run = dg.materialize([features], partition_key=a.slug, instance=instance, resources={
+        "db": LookalikeDatabase(database_url=test_url), "encoder": TextEncoderResource(encoder="hashing"),
+        "lookalike": LookalikeConfig(pool_size=150), "exports": ExportDestinationResource(folder=str(tmp_path))})
+    assert run.success
+    page.goto(f"{server}/studio/audiences/{aid}")
+    steps = page.locator("ol.steps li")
+    assert steps.count() == 1 and "Reading the leads' fields" in steps.first.inner_text()
+    assert "done" in steps.first.inner_text()
+    assert "lead_features" not in page.inner_text("main")

@@ -260,17 +260,19 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # a request body above this is refused (413) 
 
 class BodyLimit:
     """ASGI middleware: a request whose body is over ``limit`` bytes (by its Content-Length, or as it streams in)
-    answers 413 ``too_large`` without the application reading it."""
+    answers 413 ``too_large`` without the application reading it. ``paths`` gives some paths their own limit
+    (the studio's file upload)."""
 
-    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int = MAX_BODY_BYTES, paths: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.paths = app, limit, paths or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path", ""), self.default)
         length = dict(scope.get("headers") or []).get(b"content-length")
-        too_large = _error(413, "too_large", f"the request body is over {self.limit // (1024 * 1024)} MB")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        too_large = _error(413, "too_large", f"the request body is over {limit // (1024 * 1024)} MB")
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return await too_large(scope, receive, send)
         seen = 0
 
@@ -279,7 +281,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
@@ -686,11 +688,11 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         export sensor runs (poll it at .../jobs/{export_job_id})."""
         with connection() as conn:
             a = audience_row(conn, tid, str(audience_id))
-            if a[6] != "published":
-                raise ApiError(409, "not_published", f"audience {a[1]!r} is {a[6]}: publish it before exporting")
-            with tenant_transaction(conn, tid, API_ROLE):
-                job = Q.online.insert_job(conn, tenant_id=tid, kind="export", audience_id=a[0], platform=body.platform)
-        return ExportCreated(export_job_id=str(job.job_id))
+            try:
+                job_id = admin_ops.request_export(conn, tid, str(a[0]), body.platform, API_ROLE)
+            except admin_ops.NotPublished as exc:
+                raise ApiError(409, "not_published", str(exc)) from None
+        return ExportCreated(export_job_id=str(job_id))
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/performance", tags=["audiences"])
     def performance(tid: Tenant, audience_id: uuid.UUID) -> dict:
@@ -789,6 +791,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                 "columns": report.columns}
 
     from lookalike_assets.settings import get_settings
+    from lookalike_assets.studio.web import UPLOAD_BYTES as STUDIO_UPLOAD_BYTES
     from lookalike_assets.studio.web import install as install_studio
 
     def describe_for_studio(conn, tid, text):
@@ -798,8 +801,12 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                                  catalogs=catalogs)
 
     # the web app, on the same pool and logins
-    install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio)
-    app.add_middleware(BodyLimit)
+    def build_progress(slug: str, since: datetime) -> dict | None:
+        return run_steps(dagster(), {"dagster/partition": slug}, since)
+
+    install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio,
+                   progress=build_progress)
+    app.add_middleware(BodyLimit, paths={"/studio/leads/upload": STUDIO_UPLOAD_BYTES + 64 * 1024})
     return app
 
 
@@ -817,6 +824,25 @@ def dagster_status(instance, tags: dict[str, str], since: datetime):
     if run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
         status = "pending"
     return status, run
+
+
+def run_steps(instance, tags: dict[str, str], since: datetime) -> dict | None:
+    """The newest Dagster run with these tags created after ``since``, step by step: its status (as
+    ``dagster_status``) and each planned step in order with its state (``done``, ``running``, ``failed``,
+    ``skipped`` or ``waiting``); None before a run started."""
+    status, run = dagster_status(instance, tags, since)
+    if run is None:
+        return None
+    # a step's status by its value (the enum is not part of Dagster's public API)
+    stats = {s.step_key: getattr(s.status, "value", None) for s in instance.get_run_step_stats(run.run_id)}
+    plan = []
+    if run.execution_plan_snapshot_id:
+        snap = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        plan = [st.key for st in snap.steps] if snap else []
+    states = {"SUCCESS": "done", "FAILURE": "failed", "SKIPPED": "skipped", "IN_PROGRESS": "running"}
+    steps = [(key, states.get(stats[key], "running") if key in stats else "waiting")
+             for key in plan or list(stats)]
+    return {"status": status, "steps": steps}
 
 
 def _failure(run) -> str | None:

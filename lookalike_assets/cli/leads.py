@@ -219,8 +219,8 @@ def leads_erase(
             exports = run_exports(conn, tid, LocalFolderDestination(settings.exports_dir))
         failed = [r for r in exports if r.status == "failed"]
         ok = ok and not failed
-        scrub = scrub_files([settings.exports_dir / slug, *sorted((settings.home / "rejects").glob(f"{slug}-*"))],
-                            res.markers)
+        scrub = scrub_files([settings.exports_dir / slug, settings.uploads_dir / slug,
+                             *sorted((settings.home / "rejects").glob(f"{slug}-*"))], res.markers)
         with service_connection(APP_ROLE) as conn:
             record_file_scrub(conn, tid, res.erasure_id, scrub)
         console.print(f"export files: {sum(r.status == 'succeeded' for r in exports)} exported again without them; "

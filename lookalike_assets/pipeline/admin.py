@@ -17,6 +17,7 @@ from lookalike_assets.db.admin import AdminError
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
+from lookalike_assets.domain.exports import FORMATS
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline.common import uuid_refs
@@ -266,6 +267,25 @@ def set_status(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, status:
         return Q.admin.set_audience_status(conn, tenant_id=tenant_id, audience_id=audience_id, status=status) is not None
 
 
+class NotPublished(AdminError):
+    """An export asked for an audience that is not published."""
+
+
+def request_export(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, platform: str,
+                   role: str = APP_ROLE) -> uuid.UUID:
+    """Ask for an export of a published audience to a platform's upload format now, whatever its destinations
+    say: a job the export sensor runs (its id follows it). The one way the REST API and the studio ask."""
+    if platform not in FORMATS:
+        raise AdminError(f"unknown export format {platform!r}: one of {', '.join(FORMATS)}")
+    audience_id, name, *_rest = find_audience(conn, tenant_id, ref)
+    status = _rest[4]
+    if status != "published":
+        raise NotPublished(f"audience {name!r} is {status}: publish it before exporting")
+    with tenant_transaction(conn, tenant_id, role):
+        return Q.online.insert_job(conn, tenant_id=tenant_id, kind="export", audience_id=audience_id,
+                                   platform=platform).job_id
+
+
 def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, top: int = 10) -> dict:
     audience_id, name, description, seed_set, rules, metadata, status, size, updated = find_audience(conn, tenant_id, ref)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
@@ -296,13 +316,14 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
 
 
 def remove_tenant_files(home, slug: str) -> list[str]:
-    """Files lookalike wrote for a tenant under LOOKALIKE_HOME: exports, the report, import rejects."""
+    """Files lookalike wrote for a tenant under LOOKALIKE_HOME: exports, the report, import rejects, uploads."""
     import shutil
     from pathlib import Path
 
     home = Path(home)
     gone = []
-    for p in [home / "exports" / slug, home / "reports" / f"{slug}.html", *sorted((home / "rejects").glob(f"{slug}-*"))]:
+    for p in [home / "exports" / slug, home / "uploads" / slug, home / "reports" / f"{slug}.html",
+              *sorted((home / "rejects").glob(f"{slug}-*"))]:
         if p.is_dir():
             shutil.rmtree(p)
             gone.append(str(p))

@@ -12,6 +12,7 @@ import shutil
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -64,6 +65,37 @@ def remove_audience_files(exports_dir: str | Path, tenant_slug: str, audience_id
             shutil.rmtree(d)
             gone.append(str(d))
     return gone
+
+
+@dataclass
+class ExportFile:
+    path: str  # relative to the audience's folder: "meta.csv", "segment-02/google.csv"
+    size: int
+    modified: datetime
+    location: Path
+
+
+def audience_files(exports_dir: str | Path, tenant_slug: str, audience_id: uuid.UUID) -> list[ExportFile]:
+    """The export files of an audience under a local exports folder (its current folder), newest first."""
+    root = Path(exports_dir) / tenant_slug
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.glob(f"*--{str(audience_id)[:8]}"):
+        if not d.is_dir() or d.is_symlink():
+            continue
+        for f in d.rglob("*.csv"):
+            if f.is_file() and not f.is_symlink():
+                st = f.stat()
+                out.append(ExportFile(f.relative_to(d).as_posix(), st.st_size,
+                                      datetime.fromtimestamp(st.st_mtime, timezone.utc), f))
+    return sorted(out, key=lambda f: (-f.modified.timestamp(), f.path))
+
+
+def audience_file(exports_dir: str | Path, tenant_slug: str, audience_id: uuid.UUID, path: str) -> Path | None:
+    """One of ``audience_files`` by its relative path, or None: only a file listed there, so a path cannot reach
+    outside the audience's folder."""
+    return next((f.location for f in audience_files(exports_dir, tenant_slug, audience_id) if f.path == path), None)
 
 
 def remove_stale_parts(folder: Path, fmt: str, current: list[str]) -> None:

@@ -225,3 +225,88 @@ def performance(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_
         deciles.setdefault(r["audience_id"], []).append(r)
     base = next((float(r["tenant_base_rate"]) for r in summary if r["tenant_base_rate"] is not None), None)
     return Performance(True, base, summary, deciles)
+
+
+# -- what the ranking model weighs, in words -------------------------------------------------------------------
+FACTOR_WORDS = {
+    "sim_profile": "likeness to the seeds as a whole",
+    "sim_seed_max": "closeness to the most similar single seed",
+    "sim_seed_knn": "closeness to the nearest few seeds",
+    "novelty": "how unlike the seeds it is",
+}
+
+
+def factor_words(name: str) -> str:
+    """A ranking model's input as words: ``block_industry`` -> "likeness in industry", ``f_company_size`` ->
+    "company size"."""
+    if name in FACTOR_WORDS:
+        return FACTOR_WORDS[name]
+    if name.startswith("block_"):
+        return f"likeness in {readable(name.removeprefix('block_'))}"
+    if name.startswith(("f_", "c_")):
+        return readable(name[2:])
+    return readable(name)
+
+
+def influential_factors(report: dict, n: int = 8) -> list[tuple[str, float]]:
+    """What the tenant's ranking model weighs most when it orders candidates, as (words, share of its gain)."""
+    from lookalike_assets.domain.ranking import top_factors
+
+    ranking = report.get("ranking") or {}
+    importances = (ranking.get("metrics") or {}).get("importances") or {}
+    return [(factor_words(k), v) for k, v in top_factors(importances, n) if v > 0]
+
+
+# -- leads ----------------------------------------------------------------------------------------------------
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def find_leads(conn: psycopg.Connection, tenant_id: uuid.UUID, q: str, role: str = APP_ROLE,
+               n: int = 50) -> list[dict]:
+    """The tenant's leads whose CRM id is ``q``, or whose name, company, title or email contains it."""
+    q = (q or "").strip()[:200]
+    if not q:
+        return []
+    with tenant_transaction(conn, tenant_id, role):
+        return [r._asdict() for r in Q.studio.find_leads(conn, tenant_id=tenant_id, q=q, pattern=_like(q), n=n)]
+
+
+@dataclass
+class LeadCard:
+    lead: dict
+    similar: list[dict]
+    note: str | None = None
+
+
+def lead_card(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_id: uuid.UUID, role: str = APP_ROLE,
+              k: int = 20) -> LeadCard | None:
+    """One lead with its k most similar leads (each with its name, score and the parts of its similarity), or
+    None when the tenant has no such lead."""
+    from lookalike_assets.pipeline.online import OnlineError, similar_leads
+
+    with tenant_transaction(conn, tenant_id, role):
+        row = Q.studio.lead_card(conn, tenant_id=tenant_id, lead_id=lead_id)
+    if row is None:
+        return None
+    lead = row._asdict()
+    try:
+        found = similar_leads(conn, tenant_id, str(lead_id), k)
+    except OnlineError as exc:
+        return LeadCard(lead, [], str(exc).replace(f"lead {str(lead_id)!r}", "this lead"))
+    with tenant_transaction(conn, tenant_id, role):
+        names = {str(r.lead_id): r._asdict() for r in Q.studio.lead_names(
+            conn, tenant_id=tenant_id, ids=[n.lead_id for n in found])}
+    similar = [{**names.get(n.lead_id, {"external_id": n.external_id}), "lead_id": n.lead_id,
+                "score": n.similarity_score, "why": why_parts(n.reasons)} for n in found]
+    return LeadCard(lead, similar)
+
+
+def seed_choices(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE, n: int = 500) -> list[dict]:
+    with tenant_transaction(conn, tenant_id, role):
+        return [r._asdict() for r in Q.studio.seed_choices(conn, tenant_id=tenant_id, n=n)]
+
+
+def suppressed_count(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> int:
+    with tenant_transaction(conn, tenant_id, role):
+        return Q.studio.suppressed_count(conn, tenant_id=tenant_id)

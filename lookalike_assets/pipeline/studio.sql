@@ -94,3 +94,41 @@ from marts.mart_audience_summary where tenant_id = :tenant_id order by audience_
 -- name: performance_deciles
 select audience_id, decile, conversion_rate, lift_vs_base from marts.mart_audience_performance_by_decile
 where tenant_id = :tenant_id order by audience_id, decile desc;
+
+-- name: find_leads
+-- Leads a person looks for by their id in the CRM (exactly), or by words of their name, company, title or email.
+select l.lead_id, l.external_id, nullif(concat_ws(' ', l.first_name, l.last_name), '') as person, l.company, l.title,
+       l.industry, l.country, l.is_seed
+from leads l
+where l.tenant_id = :tenant_id
+  and (l.external_id = :q
+       or concat_ws(' ', l.first_name, l.last_name, l.company, l.title, l.email, l.external_id) ilike :pattern)
+order by (l.external_id = :q) desc, lower(l.company) nulls last, lower(l.last_name) nulls last, l.external_id
+limit :n;
+
+-- name: lead_card^
+-- One lead as a person reads it, with whether it has a vector yet and its live seed labels.
+select l.lead_id, l.external_id, nullif(concat_ws(' ', l.first_name, l.last_name), '') as person, l.company, l.title,
+       l.seniority, l.industry, l.company_size, l.country, l.region, l.bio, l.email_opens, l.web_visits,
+       l.last_activity_at, l.attributes, l.updated_at,
+       exists (select 1 from lead_embeddings e where e.tenant_id = l.tenant_id and e.lead_id = l.lead_id) as embedded,
+       (select array_agg(s.label order by s.label) from lookalike_seed s
+        where s.tenant_id = l.tenant_id and s.lead_id = l.lead_id and s.deleted_at is null) as seed_labels
+from leads l
+where l.tenant_id = :tenant_id and l.lead_id = :lead_id;
+
+-- name: lead_names
+-- Names a person recognizes for leads given by id (the similar leads of a lead).
+select l.lead_id, l.external_id, nullif(concat_ws(' ', l.first_name, l.last_name), '') as person, l.company, l.title
+from leads l where l.tenant_id = :tenant_id and l.lead_id = any(:ids::uuid[]);
+
+-- name: seed_choices
+-- The tenant's live seeds to pick from for an audience, with the lead's name and company.
+select s.seed_id, s.label, l.external_id, nullif(concat_ws(' ', l.first_name, l.last_name), '') as person, l.company
+from lookalike_seed s join leads l using (tenant_id, lead_id)
+where s.tenant_id = :tenant_id and s.deleted_at is null
+order by s.label, lower(l.company) nulls last, l.external_id
+limit :n;
+
+-- name: suppressed_count$
+select count(*) from suppression_list where tenant_id = :tenant_id;

@@ -73,3 +73,25 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, y_label: str, y_
     out.append(f'<text class="axis" x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
                f'transform="rotate(-90 14 {(top + height - bottom) / 2})">{escape(y_label)}</text></svg>')
     return "".join(out)
+
+
+def hbar_chart(bars: Sequence[tuple[str, float]], *, title: str, width: int = 560, row: int = 26) -> str:
+    """Horizontal bars (label in words, share 0..1), largest first as given, each labelled with its percent."""
+    if not bars:
+        return ""
+    label_w, right, top = 260, 56, 6
+    height = top * 2 + row * len(bars)
+    top_v = max(v for _, v in bars) or 1
+    span = width - label_w - right
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+           f"<title>{escape(title)}</title>"]
+    for i, (label, v) in enumerate(bars):
+        y = top + i * row
+        w = max(v / top_v * span, 1)
+        out.append(f'<text class="axis" x="{label_w - 8}" y="{_fmt(y + row * 0.65)}" text-anchor="end">'
+                   f"{escape(label)}</text>"
+                   f'<rect class="bar" x="{label_w}" y="{_fmt(y + row * 0.15)}" width="{_fmt(w)}" '
+                   f'height="{_fmt(row * 0.7)}"><title>{escape(label)}: {v:.0%}</title></rect>'
+                   f'<text class="tick" x="{_fmt(label_w + w + 6)}" y="{_fmt(y + row * 0.65)}">{v:.0%}</text>')
+    out.append("</svg>")
+    return "".join(out)

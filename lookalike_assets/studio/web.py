@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -28,9 +29,11 @@ from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from lookalike_assets.db.connect import API_ROLE
 from lookalike_assets.domain.apikeys import hash_key, new_token
@@ -39,13 +42,17 @@ from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline import studio as data
 from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.pipeline.exports import audience_file, audience_files, audience_folder
+from lookalike_assets.pipeline.uploads import UploadStore
 from lookalike_assets.settings import get_settings
-from lookalike_assets.studio.charts import bar_chart, line_chart
+from lookalike_assets.studio.charts import bar_chart, hbar_chart, line_chart
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 COOKIE = "lookalike_studio"
 SESSION_SECONDS = 12 * 3600
 HTMX = "htmx-2.0.11.min.js"
+UPLOAD_BYTES = 50 * 2**20
 
 Connection = Callable[[], AbstractContextManager[psycopg.Connection]]
 
@@ -93,6 +100,34 @@ def _when(value: Any) -> str:
     return f"{value:%d %b %Y}"
 
 
+def _when_of(value: Any) -> datetime | None:
+    if isinstance(value, datetime) or value is None:
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+STEP_WORDS = {
+    "lead_features": "Reading the leads' fields", "lead_embeddings": "Turning leads into vectors",
+    "seed_profiles": "Learning what the seeds have in common", "candidate_pools": "Finding the closest leads",
+    "ranking_model": "Training the ranking model", "audience_memberships": "Applying the rules and exclusions",
+    "audience_segments": "Splitting into segments", "audience_exports": "Writing the export files",
+    "conversion_facts": "Counting conversions", "performance_reports": "Updating the performance report",
+}
+
+
+def step_words(key: str) -> str:
+    """A run step as words: the asset's name as a sentence (dbt models: "Updating the BI tables")."""
+    name = key.split(".")[-1]
+    if name in STEP_WORDS:
+        return STEP_WORDS[name]
+    if key.startswith(("marts", "dbt")) or name.startswith(("mart_", "stg_", "int_")):
+        return "Updating the BI tables"
+    return name.replace("_", " ").capitalize()
+
+
 def _percent(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
 
@@ -103,7 +138,8 @@ DESTINATIONS = (("meta", "Meta (custom audience)"), ("google", "Google Ads (Cust
 
 @dataclass
 class NewAudienceForm:
-    """What the new-audience form holds: the draft's rules as read, and what the person chose."""
+    """What the audience form holds (a new audience, or an edit of one): the draft's rules as read, and what the
+    person chose."""
 
     description: str = ""
     name: str = ""
@@ -113,6 +149,11 @@ class NewAudienceForm:
     reach_percent: float = 5.0
     holdout_percent: int = 0
     destinations: list[str] | None = None
+    seed_ids: list[str] | None = None
+    exclude_seeds: bool = True
+    exclude_customers: bool = False
+    exclude_audiences: list[str] | None = None
+    capped: bool = True  # the reach slider caps the size (an audience may have no cap)
 
     def draft_rules(self) -> dict:
         try:
@@ -122,30 +163,89 @@ class NewAudienceForm:
         return rules if isinstance(rules, dict) else {}
 
     def rules(self) -> dict:
-        """The rules to create: the draft's filters the person kept, their reach, holdout and destinations."""
+        """The rules to save: the draft's filters the person kept, their reach, exclusions, holdout and
+        destinations (a destination the draft had as an object, with its options, stays so while ticked)."""
         draft = self.draft_rules()
         filters = draft.get("filters") or []
         keep = set(self.keep if self.keep is not None else range(len(filters)))
-        out = {k: v for k, v in draft.items() if k not in ("filters", "reach", "holdout", "destinations")}
+        out = {k: v for k, v in draft.items() if k not in ("filters", "reach", "holdout", "destinations", "exclude")}
         kept = [f for i, f in enumerate(filters) if i in keep]
         if kept:
             out["filters"] = kept
-        out["reach"] = {"max_percent": self.reach_percent}
+        reach = {k: v for k, v in (draft.get("reach") if isinstance(draft.get("reach"), dict) else {}).items()
+                 if k != "max_percent"}
+        if self.capped:
+            reach["max_percent"] = self.reach_percent
+        if reach:
+            out["reach"] = reach
+        exclude = draft.get("exclude") if isinstance(draft.get("exclude"), dict) else {}
+        out["exclude"] = {**exclude, "seeds": self.exclude_seeds, "customers": self.exclude_customers,
+                          "audiences": list(self.exclude_audiences or [])}
         if self.holdout_percent:
             out["holdout"] = {"percent": self.holdout_percent}
-        if self.destinations:
-            out["destinations"] = [d for d in self.destinations if d in dict(DESTINATIONS)]
+        ticked = [d for d in (self.destinations or []) if d in dict(DESTINATIONS)]
+        kept_dest: list = []
+        for d in draft.get("destinations") or []:
+            platform = d.get("platform") if isinstance(d, dict) else d
+            if platform in ticked and platform not in [x.get("platform") if isinstance(x, dict) else x
+                                                       for x in kept_dest]:
+                kept_dest.append(d)
+        seen = [x.get("platform") if isinstance(x, dict) else x for x in kept_dest]
+        out["destinations"] = kept_dest + [d for d in ticked if d not in seen]
         return out
 
     def seed_set(self) -> dict:
-        return {"labels": list(self.labels)} if self.labels else {}
+        out: dict[str, Any] = {}
+        if self.labels:
+            out["labels"] = list(self.labels)
+        if self.seed_ids:
+            out["seed_ids"] = list(self.seed_ids)
+        return out
+
+    @classmethod
+    def of_audience(cls, row: tuple) -> NewAudienceForm:
+        """The form of an existing audience (``find_audience``'s row), to edit it."""
+        _aid, name, description, seed_set, rules, *_rest = row
+        rules, seed_set = rules or {}, seed_set or {}
+        reach = (rules.get("reach") or {}).get("max_percent")
+        exclude = rules.get("exclude") or {}
+        return cls(description or "", name, json.dumps(rules), None, list(seed_set.get("labels") or []) or None,
+                   float(reach) if reach is not None else 10.0,
+                   int((rules.get("holdout") or {}).get("percent") or 0),
+                   [d.get("platform") if isinstance(d, dict) else d for d in rules.get("destinations", ["crm"])],
+                   [str(i) for i in seed_set.get("seed_ids") or []] or None,
+                   bool(exclude.get("seeds", True)), bool(exclude.get("customers", False)),
+                   list(exclude.get("audiences") or []), reach is not None)
+
+
+class FormValues(BaseModel):
+    """The audience form as posted (new audience, edit, estimate)."""
+
+    csrf: str = ""
+    action: str = Field(default="read", pattern="^(read|create|save)$")
+    description: str = Field(default="", max_length=2000)
+    name: str = Field(default="", max_length=200)
+    rules_json: str = Field(default="", max_length=100_000)
+    drafted: bool = False
+    keep: list[int] | None = None
+    labels: list[str] | None = None
+    reach_percent: float = 5.0
+    capped: bool = False
+    holdout_percent: int = 0
+    destinations: list[str] | None = None
+    seed_ids: list[str] | None = None
+    exclude_seeds: bool = False
+    exclude_customers: bool = False
+    exclude_audiences: list[str] | None = None
 
 
 def studio_router(connection: Connection, secret: str, *, secure_cookies: bool = False,
                   describe: Callable[[psycopg.Connection, uuid.UUID, str], Any] | None = None,
+                  progress: Callable[[str, datetime], dict | None] | None = None,
                   ) -> tuple[APIRouter, StaticFiles]:
     """The studio's routes (mounted under /studio) and its static files, on the API's connection pool.
-    ``describe(conn, tenant_id, text)`` reads a description into a draft (the API's, with its encoder and cache)."""
+    ``describe(conn, tenant_id, text)`` reads a description into a draft (the API's, with its encoder and cache);
+    ``progress(tenant slug, since)`` is the tenant's newest run since then, step by step (the orchestrator's)."""
     router = APIRouter(prefix="/studio", include_in_schema=False)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(when=_when, percent=_percent)
@@ -235,7 +335,8 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
     def audience(request: Request, audience_id: str,
                  sort: Annotated[str, Query(pattern="^(score|name|company|title|decile)$")] = "score",
                  page_no: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1,
-                 created: Annotated[int | None, Query()] = None) -> HTMLResponse:
+                 created: Annotated[int | None, Query()] = None, saved: Annotated[int | None, Query(ge=0, le=10**11)] = None,
+                 exported: Annotated[str | None, Query(max_length=20)] = None) -> HTMLResponse:
         p = person(request)
         try:
             aid = uuid.UUID(audience_id)
@@ -256,8 +357,25 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
                                            for d in sorted(detail.deciles, key=lambda d: -d["decile"])],
                                           title="Conversion rate by decile (10 = best tenth)",
                                           y_label="conversion rate")
+        files = audience_files(get_settings().exports_dir, p.slug, aid)
+        factors = data.influential_factors(detail.report)
+        built = _when_of((detail.report.get("membership") or {}).get("refreshed_at"))
+        # a new audience until its first build; an edited one (``saved``: when) until a build after the edit
+        changed = datetime.fromtimestamp(saved, timezone.utc) if saved else None
+        building = built is None or (changed is not None and built < changed)
+        steps = None
+        if building and progress is not None:
+            try:
+                steps = progress(p.slug, changed or _when_of(detail.report.get("updated_at"))
+                                 or datetime.now(timezone.utc))
+            except Exception as exc:  # the orchestrator's storage unreachable: the page still shows the rest
+                log.warning("build progress of %s not read: %s", p.slug, exc)
+                steps = None
         return page(request, "audience.html", person=p, a=detail.report, detail=detail, members=members,
-                    created=bool(created),
+                    created=bool(created), saved=bool(saved), exported=dict(DESTINATIONS).get(exported or ""),
+                    factors=factors, files=files, formats=DESTINATIONS,
+                    factor_chart=hbar_chart(factors, title="What the ranking model weighs most"),
+                    building=building, steps=steps, step_words=step_words,
                     charts=charts, query=lambda **kw: urlencode({"sort": sort, "page": members.page, **kw}))
 
     def _status(request: Request, audience_id: uuid.UUID, csrf: str, status: str) -> Response:
@@ -285,6 +403,33 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
                 raise StudioError(400, "Not deleted", f"To delete this audience, type its name exactly: {a[1]}")
             admin_ops.delete_audience(conn, p.tenant_id, str(a[0]), get_settings().exports_dir)
         return RedirectResponse("/studio?" + urlencode({"deleted": a[1]}), status_code=303)
+
+    @router.post("/audiences/{audience_id}/export", response_model=None)
+    def export_now(request: Request, audience_id: uuid.UUID, csrf: Annotated[str, Form()] = "",
+                   platform: Annotated[str, Form(max_length=20)] = "crm") -> Response:
+        """Export the published audience to a platform's upload format now: a job the export sensor runs."""
+        p = editor(request, csrf)
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+            try:
+                admin_ops.request_export(conn, p.tenant_id, str(a[0]), platform, API_ROLE)
+            except AdminError as exc:
+                raise StudioError(409 if isinstance(exc, admin_ops.NotPublished) else 400, "Not exported",
+                                  str(exc).replace("audience ", "The audience ", 1)) from None
+        return RedirectResponse(f"/studio/audiences/{a[0]}?" + urlencode({"exported": platform}), status_code=303)
+
+    @router.get("/audiences/{audience_id}/files/{path:path}", response_model=None)
+    def download(request: Request, audience_id: uuid.UUID, path: str) -> Response:
+        """One of the audience's export files, as a download (any signed-in person of the tenant)."""
+        p = person(request)
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+        found = audience_file(get_settings().exports_dir, p.slug, a[0], path)
+        if found is None:
+            raise StudioError(404, "No such file", "This audience has no such export file (any more): a newer "
+                              "export may have replaced it.")
+        name = f"{audience_folder(a[1], a[0])}-{path.replace('/', '-')}"
+        return FileResponse(found, media_type="text/csv", filename=name)
 
     # -- performance ------------------------------------------------------------------------------------------------
     @router.get("/performance", response_class=HTMLResponse)
@@ -350,16 +495,100 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             n = admin_ops.remove_seeds(conn, p.tenant_id, chosen)
         return seeds_page(request, p, message=f"{n} seed(s) removed")
 
-    # -- a new audience from a sentence ----------------------------------------------------------------------
-    def new_page(request: Request, p: Person, form: NewAudienceForm, draft: Any = None, error: str | None = None,
-                 error_field: str | None = None, http_status: int = 200) -> HTMLResponse:
+    # -- leads ------------------------------------------------------------------------------------------------
+    uploads = UploadStore(get_settings().uploads_dir)
+
+    def leads_page(request: Request, p: Person, q: str = "", error: str | None = None, http_status: int = 200,
+                   **context: Any) -> HTMLResponse:
+        with connection() as conn:
+            found = data.find_leads(conn, p.tenant_id, q, API_ROLE) if q else []
+        return page(request, "leads.html", http_status, person=p, q=q, found=found, error=error,
+                    max_mb=UPLOAD_BYTES // 2**20, **context)
+
+    @router.get("/leads", response_class=HTMLResponse)
+    def leads(request: Request, q: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
+        return leads_page(request, person(request), q.strip())
+
+    @router.get("/leads/{lead_id}", response_class=HTMLResponse)
+    def lead(request: Request, lead_id: str) -> HTMLResponse:
+        p = person(request)
+        try:
+            lid = uuid.UUID(lead_id)
+        except ValueError:
+            lid = None
+        with connection() as conn:
+            card = data.lead_card(conn, p.tenant_id, lid, API_ROLE) if lid else None
+        if card is None:
+            raise StudioError(404, "No such lead", "There is no such lead in your workspace. It may have been "
+                              "deleted.")
+        return page(request, "lead.html", person=p, card=card, readable=data.readable)
+
+    @router.post("/leads/upload", response_class=HTMLResponse)
+    async def leads_upload(request: Request) -> HTMLResponse:
+        """A file of leads, checked as its import would be (the dry run, rolled back): what each column was
+        read as, the features it makes, the rows that would be left out. Nothing is stored in the database."""
+        form = await request.form(max_files=1, max_fields=10, max_part_size=UPLOAD_BYTES + 1)
+        p = editor(request, str(form.get("csrf") or ""))
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read") or not upload.filename:
+            return leads_page(request, p, error="Choose a CSV file of leads to upload.", http_status=400)
+        content = await upload.read(UPLOAD_BYTES + 1)
+        if len(content) > UPLOAD_BYTES:
+            return leads_page(request, p, error=f"The file is over {UPLOAD_BYTES // 2**20} MB: split it, or "
+                              "import it with `lookalike leads import`.", http_status=413)
+        token = uploads.save(p.slug, content)
+        report, error = await run_in_threadpool(import_file, p, token, True)
+        if error is not None:
+            uploads.discard(p.slug, token)
+            return leads_page(request, p, error=error, http_status=400)
+        return page(request, "upload.html", person=p, report=report, token=token, filename=upload.filename,
+                    readable=data.readable)
+
+    @router.post("/leads/import", response_class=HTMLResponse)
+    def leads_import(request: Request, csrf: Annotated[str, Form()] = "",
+                     token: Annotated[str, Form(max_length=40)] = "",
+                     filename: Annotated[str, Form(max_length=300)] = "") -> HTMLResponse:
+        """The previewed file imported for real (its good rows; the preview listed the others)."""
+        p = editor(request, csrf)
+        if uploads.path(p.slug, token) is None:
+            return leads_page(request, p, error="That upload is no longer here (uploads are kept for a day): "
+                              "upload the file again.", http_status=410)
+        report, error = import_file(p, token, False)
+        uploads.discard(p.slug, token)
+        if error is not None:
+            return leads_page(request, p, error=error, http_status=400)
+        return page(request, "upload.html", person=p, report=report, token=None, filename=filename,
+                    readable=data.readable)
+
+    def import_file(p: Person, token: str, dry_run: bool) -> tuple[Any, str | None]:
+        from lookalike_assets.pipeline.importer import LeadImportError, import_leads
+
+        path = uploads.path(p.slug, token)
+        if path is None:
+            return None, "That upload is no longer here: upload the file again."
+        try:
+            with connection() as conn:
+                return import_leads(conn, p.tenant_id, path, dry_run=dry_run), None
+        except LeadImportError as exc:
+            return None, str(exc).replace("--update-spec", "the command line's --update-spec")
+
+    # -- a new audience from a sentence, or an edit of one ---------------------------------------------------
+    def form_page(request: Request, p: Person, form: NewAudienceForm, draft: Any = None, error: str | None = None,
+                  error_field: str | None = None, http_status: int = 200, editing: tuple | None = None
+                  ) -> HTMLResponse:
         with connection() as conn:
             labels = data.seed_labels(conn, p.tenant_id, API_ROLE)
+            seeds = data.seed_choices(conn, p.tenant_id, API_ROLE)
+            suppressed = data.suppressed_count(conn, p.tenant_id, API_ROLE)
+            others = [a.name for a in data.audiences(conn, p.tenant_id, API_ROLE)
+                      if editing is None or a.audience_id != editing[0]]
             estimate = estimate_of(conn, p, form) if form.rules_json or draft is not None else None
         filters = form.draft_rules().get("filters") or []
-        return page(request, "new.html", http_status, person=p, form=form, draft=draft, labels=labels,
+        return page(request, "new.html", http_status, person=p, form=form, draft=draft, labels=labels, seeds=seeds,
+                    suppressed=suppressed, other_audiences=others,
                     filters=[(i, f, describe_filter(f)) for i, f in enumerate(filters)], destinations=DESTINATIONS,
-                    estimate=estimate, error=error, error_field=error_field)
+                    estimate=estimate, error=error, error_field=error_field, editing=editing,
+                    action=f"/studio/audiences/{editing[0]}/edit" if editing else "/studio/new")
 
     def estimate_of(conn: psycopg.Connection, p: Person, form: NewAudienceForm):
         from lookalike_assets.domain.rules import RuleError
@@ -369,58 +598,67 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
         except (RuleError, ValueError) as exc:
             return str(exc)
 
-    def parse_form(description: str, name: str, rules_json: str, keep: list[int] | None, labels: list[str] | None,
-                   reach_percent: float, holdout_percent: int, destinations: list[str] | None,
-                   drafted: bool) -> NewAudienceForm:
-        return NewAudienceForm(description.strip(), name.strip(), rules_json, keep if drafted else None, labels,
-                               min(max(reach_percent, 1.0), 10.0), min(max(holdout_percent, 0), 50), destinations)
+    def parse_form(f: FormValues) -> NewAudienceForm:
+        return NewAudienceForm(
+            f.description.strip(), f.name.strip(), f.rules_json, (f.keep or []) if f.drafted else None, f.labels,
+            min(max(f.reach_percent, 0.5), 100.0), min(max(f.holdout_percent, 0), 50), f.destinations,
+            [i for i in (f.seed_ids or []) if len(i) <= 40][:10_000] or None,
+            f.exclude_seeds if f.drafted else True, f.exclude_customers if f.drafted else False,
+            [a for a in (f.exclude_audiences or []) if len(a) <= 200][:50], f.capped if f.drafted else True)
+
+    def read_description(request: Request, p: Person, form: NewAudienceForm, editing: tuple | None) -> Response:
+        """The sentence read into draft rules: the form again, with how each part was read."""
+        if not form.description:
+            return form_page(request, p, form, error="Describe the audience in a sentence first.",
+                             error_field="description", http_status=400, editing=editing)
+        if describe is None:
+            return form_page(request, p, form, error="Reading descriptions is not available here.",
+                             error_field="description", http_status=503, editing=editing)
+        from lookalike_assets.domain.describe import DescriptionError
+        from lookalike_assets.domain.rules import RuleError
+
+        with connection() as conn:
+            try:
+                draft = describe(conn, p.tenant_id, form.description)
+            except (DescriptionError, RuleError) as exc:
+                return form_page(request, p, form, error=str(exc), error_field="description", http_status=400,
+                                 editing=editing)
+        rules = dict(draft.rules)
+        if editing is not None:  # what the sentence does not say stays as the audience had it
+            rules = {**form.draft_rules(), **{k: v for k, v in rules.items() if k not in ("destinations",)}}
+        reach = (rules.get("reach") or {}).get("max_percent")
+        exclude = rules.get("exclude") or {}
+        form = NewAudienceForm(form.description, form.name or form.description[:80], json.dumps(rules), None,
+                               list((draft.seed_set or {}).get("labels") or []) or form.labels,
+                               float(reach) if reach else form.reach_percent, form.holdout_percent,
+                               form.destinations or ["crm"], form.seed_ids,
+                               bool(exclude.get("seeds", form.exclude_seeds)),
+                               bool(exclude.get("customers", form.exclude_customers)),
+                               list(exclude.get("audiences") or form.exclude_audiences or []),
+                               True if reach else form.capped)
+        return form_page(request, p, form, draft=draft, editing=editing)
+
+    def save_error(exc: Exception) -> str:
+        text = str(exc)
+        return "name" if "exists already" in text or "audience name" in text else "rules"
 
     @router.get("/new", response_class=HTMLResponse)
     def new_audience(request: Request) -> HTMLResponse:
         p = person(request)
-        return new_page(request, p, NewAudienceForm(destinations=["crm"]))
+        return form_page(request, p, NewAudienceForm(destinations=["crm"]))
 
     @router.post("/new", response_model=None)
-    def new_audience_post(request: Request, csrf: Annotated[str, Form()] = "",
-                          action: Annotated[str, Form(pattern="^(read|create)$")] = "read",
-                          description: Annotated[str, Form(max_length=2000)] = "",
-                          name: Annotated[str, Form(max_length=200)] = "",
-                          rules_json: Annotated[str, Form(max_length=100_000)] = "",
-                          drafted: Annotated[bool, Form()] = False,
-                          keep: Annotated[list[int] | None, Form()] = None,
-                          labels: Annotated[list[str] | None, Form()] = None,
-                          reach_percent: Annotated[float, Form()] = 5.0,
-                          holdout_percent: Annotated[int, Form()] = 0,
-                          destinations: Annotated[list[str] | None, Form()] = None) -> Response:
+    def new_audience_post(request: Request, f: Annotated[FormValues, Form()]) -> Response:
         p = person(request)
-        if not hmac.compare_digest(csrf, p.csrf):
+        if not hmac.compare_digest(f.csrf, p.csrf):
             raise StudioError(403, "This form has expired", "Go back, reload the page and try again.")
-        form = parse_form(description, name, rules_json, keep or [], labels, reach_percent, holdout_percent,
-                          destinations, drafted)
-        if action == "read" or not form.rules_json:
-            if not form.description:
-                return new_page(request, p, form, error="Describe the audience in a sentence first.",
-                                error_field="description", http_status=400)
-            if describe is None:
-                return new_page(request, p, form, error="Reading descriptions is not available here.",
-                                error_field="description", http_status=503)
-            from lookalike_assets.domain.describe import DescriptionError
-            from lookalike_assets.domain.rules import RuleError
-
-            with connection() as conn:
-                try:
-                    draft = describe(conn, p.tenant_id, form.description)
-                except (DescriptionError, RuleError) as exc:
-                    return new_page(request, p, form, error=str(exc), error_field="description", http_status=400)
-            reach = (draft.rules.get("reach") or {}).get("max_percent")
-            form = NewAudienceForm(form.description, form.name or form.description[:80], json.dumps(draft.rules),
-                                   None, list((draft.seed_set or {}).get("labels") or []) or form.labels,
-                                   float(reach) if reach and 1 <= float(reach) <= 10 else form.reach_percent,
-                                   form.holdout_percent, form.destinations or ["crm"])
-            return new_page(request, p, form, draft=draft)
-        p = editor(request, csrf)
+        form = parse_form(f)
+        if f.action == "read" or not form.rules_json:
+            return read_description(request, p, form, None)
+        p = editor(request, f.csrf)
         if not form.name:
-            return new_page(request, p, form, error="Give the audience a name.", error_field="name", http_status=400)
+            return form_page(request, p, form, error="Give the audience a name.", error_field="name",
+                             http_status=400)
         from lookalike_assets.domain.audience import AudienceDefinitionError
         from lookalike_assets.domain.rules import RuleError
 
@@ -429,19 +667,49 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
                 aid = admin_ops.create_audience(conn, p.tenant_id, form.name, seed_set=form.seed_set(),
                                                 rules=form.rules(), description=form.description or None)
             except (AdminError, AudienceDefinitionError, RuleError, ValueError) as exc:
-                field = "name" if "exists already" in str(exc) or "name" in str(exc).lower() else "rules"
-                return new_page(request, p, form, error=str(exc), error_field=field, http_status=400)
+                return form_page(request, p, form, error=str(exc), error_field=save_error(exc), http_status=400)
         return RedirectResponse(f"/studio/audiences/{aid}?created=1", status_code=303)
 
-    @router.post("/new/estimate", response_class=HTMLResponse)
-    def new_estimate(request: Request, csrf: Annotated[str, Form()] = "",
-                     rules_json: Annotated[str, Form(max_length=100_000)] = "",
-                     keep: Annotated[list[int] | None, Form()] = None,
-                     reach_percent: Annotated[float, Form()] = 5.0) -> HTMLResponse:
+    @router.get("/audiences/{audience_id}/edit", response_class=HTMLResponse)
+    def edit_audience(request: Request, audience_id: uuid.UUID) -> HTMLResponse:
         p = person(request)
-        if not hmac.compare_digest(csrf, p.csrf):
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+        return form_page(request, p, NewAudienceForm.of_audience(a), editing=a)
+
+    @router.post("/audiences/{audience_id}/edit", response_model=None)
+    def edit_audience_post(request: Request, audience_id: uuid.UUID, f: Annotated[FormValues, Form()]) -> Response:
+        p = person(request)
+        if not hmac.compare_digest(f.csrf, p.csrf):
+            raise StudioError(403, "This form has expired", "Go back, reload the page and try again.")
+        with connection() as conn:
+            a = audience_of(conn, p, audience_id)
+        form = parse_form(f)
+        if f.action == "read":
+            return read_description(request, p, form, a)
+        p = editor(request, f.csrf)
+        if not form.name:
+            return form_page(request, p, form, error="Give the audience a name.", error_field="name",
+                             http_status=400, editing=a)
+        from lookalike_assets.domain.audience import AudienceDefinitionError
+        from lookalike_assets.domain.rules import RuleError
+
+        with connection() as conn:
+            try:
+                admin_ops.edit_audience(conn, p.tenant_id, str(a[0]), name=form.name, seed_set=form.seed_set(),
+                                        rules=form.rules(), description=form.description or None)
+            except (AdminError, AudienceDefinitionError, RuleError, ValueError) as exc:
+                return form_page(request, p, form, error=str(exc), error_field=save_error(exc), http_status=400,
+                                 editing=a)
+        return RedirectResponse(f"/studio/audiences/{a[0]}?saved={int(datetime.now(timezone.utc).timestamp())}",
+                                status_code=303)
+
+    @router.post("/new/estimate", response_class=HTMLResponse)
+    def new_estimate(request: Request, f: Annotated[FormValues, Form()]) -> HTMLResponse:
+        p = person(request)
+        if not hmac.compare_digest(f.csrf, p.csrf):
             raise StudioError(403, "This form has expired", "Reload the page and try again.")
-        form = parse_form("", "", rules_json, keep or [], None, reach_percent, 0, None, True)
+        form = parse_form(f.model_copy(update={"drafted": True}))
         with connection() as conn:
             estimate = estimate_of(conn, p, form)
         return page(request, "estimate.html", estimate=estimate, form=form)
@@ -489,11 +757,13 @@ def describe_filter(f: dict) -> str:
 
 
 def install(app, connection: Connection, secret: str, *, secure_cookies: bool = False,
-            describe: Callable[[psycopg.Connection, uuid.UUID, str], Any] | None = None) -> None:
+            describe: Callable[[psycopg.Connection, uuid.UUID, str], Any] | None = None,
+            progress: Callable[[str, datetime], dict | None] | None = None) -> None:
     """Mount the studio on the API's FastAPI app: its routes, static files and the handlers of its errors."""
     from fastapi.responses import PlainTextResponse
 
-    router, static = studio_router(connection, secret, secure_cookies=secure_cookies, describe=describe)
+    router, static = studio_router(connection, secret, secure_cookies=secure_cookies, describe=describe,
+                                   progress=progress)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(htmx=HTMX)
     app.mount("/studio/static", static, name="studio-static")
