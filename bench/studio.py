@@ -129,6 +129,10 @@ def main() -> None:
             sentence = "engineering managers and CTOs in Germany with more than 200 employees, like our closed deals"
             drafted = c.post("/studio/new", data={"csrf": csrf, "action": "read", "description": sentence})
             rules_json = re.search(r'name="rules_json" value="([^"]*)"', drafted.text).group(1).replace("&#34;", '"')
+            keep = re.findall(r'name="keep" value="(\d+)"', drafted.text)  # every filter the draft read, kept
+            company = re.search(r"<td>([^<—]+)</td>", c.get(f"/studio/audiences/{aid}").text).group(1)
+            found = c.get("/studio/leads", params={"q": company}).text
+            lead = re.search(r'href="/studio/leads/([0-9a-f-]{36})"', found).group(1)
             n = args.requests
             results = {
                 "audiences": timed(c, "GET", "/studio", n),
@@ -139,7 +143,10 @@ def main() -> None:
                 "draft_read": timed(c, "POST", "/studio/new", n, data={"csrf": csrf, "action": "read",
                                                                       "description": sentence}),
                 "slider_estimate": timed(c, "POST", "/studio/new/estimate", n, data={
-                    "csrf": csrf, "rules_json": rules_json, "reach_percent": "7.5"}),
+                    "csrf": csrf, "rules_json": rules_json, "keep": keep, "reach_percent": "7.5", "capped": "true"}),
+                "edit_audience": timed(c, "GET", f"/studio/audiences/{aid}/edit", n),
+                "find_lead_by_company": timed(c, "GET", "/studio/leads", n, params={"q": company}),
+                "lead_and_similar_leads": timed(c, "GET", f"/studio/leads/{lead}", n),
             }
     finally:
         server.terminate()

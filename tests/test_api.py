@@ -75,8 +75,9 @@ def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
         ("patch", f"/v1/tenants/{tb}/lookalike/audience/{some}", {"name": "x"}),
         ("delete", f"/v1/tenants/{tb}/lookalike/audience/{some}", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience/estimate", {"rules": {}}),
+        ("get", f"/v1/tenants/{tb}/leads?q=a", None),
     ]
-    covered = {(m, p.replace(tb, "{tenant_id}")) for m, p, _ in calls}
+    covered = {(m, p.replace(tb, "{tenant_id}").split("?")[0]) for m, p, _ in calls}
     assert len(covered) == len(calls)
     for method, path, body in calls:
         r = client.request(method, path, headers=auth(key_a), json=body)
@@ -358,6 +359,25 @@ def test_leads_upsert_and_feedback(api, owner):
     assert r.json()["inserted"] == 2
     r = client.post(url, headers=auth(key), json={"leads": [{"title": "x"}]})
     assert r.status_code == 422 and r.json()["field"] == "leads.0.external_id"
+    # a dry run: what would happen, each refused lead with its reason, nothing stored
+    before = owner.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0]
+    r = client.post(url + "?dry_run=true", headers=auth(key), json={"leads": [
+        {"external_id": "api-dry-1", "title": "CEO", "industry": "Software"},
+        {"external_id": "api-new-1", "title": "CFO", "industry": "Software", "email": "cfo@example.com"},
+        {"external_id": "api-dry-1", "title": "COO", "industry": "Fintech"}]})
+    assert r.status_code == 200, r.text
+    dry = r.json()
+    assert dry["dry_run"] and dry["columns"]["title"] == "title"
+    assert [x["external_id"] for x in dry["rejected"]] == ["api-dry-1"] and "duplicate" in dry["rejected"][0]["reason"]
+    assert dry["inserted"] == 1 and dry["unchanged"] + dry["updated"] == 1
+    assert owner.execute("select count(*) from leads where tenant_id = %s", (a.tenant_id,)).fetchone()[0] == before
+    # finding leads: by id exactly, or by words of their name, company, title or email; only the tenant's
+    found = client.get(url, headers=auth(key), params={"q": "cfo@example"}).json()
+    assert [x["external_id"] for x in found] == ["api-new-1"] and found[0]["title"] == "CFO"
+    assert client.get(url, headers=auth(key), params={"q": "api-new-2"}).json()[0]["external_id"] == "api-new-2"
+    assert client.get(url, headers=auth(key), params={"q": "_"}).json() == [] or all(
+        "_" in (x["external_id"] + (x["name"] or "") + (x["company"] or "") + (x["title"] or ""))
+        for x in client.get(url, headers=auth(key), params={"q": "_"}).json())
     r = client.post(url, headers=auth(key), json={"leads": [{"external_id": "api-nul", "title": "a\u0000b"}]})
     assert r.status_code == 400 and r.json()["code"] in ("invalid_value", "invalid_leads"), r.text
     cand = owner.execute("select audience_id, candidate_id from lookalike_candidate where tenant_id = %s "

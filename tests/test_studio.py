@@ -533,3 +533,78 @@ def test_a_build_shows_its_steps_from_the_real_run(browser, server, owner_conn, 
     assert steps.count() == 1 and "Reading the leads' fields" in steps.first.inner_text()
     assert "done" in steps.first.inner_text()
     assert "lead_features" not in page.inner_text("main")
+
+
+def test_the_ranking_models_influential_factors_in_words(browser, server, owner_conn, test_url):
+    from conftest import built_tenants
+
+    from lookalike_assets.db.connect import PIPELINE_ROLE
+    from lookalike_assets.pipeline.ranking import train_and_promote
+
+    t, = built_tenants(test_url, [(2, "studio-rank")], 400, pool_size=150)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    res = train_and_promote(pipe, t.tenant_id)
+    pipe.close()
+    assert res.status == "promoted", res
+    name, aid = sorted(audiences_of(owner_conn, t).items())[0]
+    page, _ = signed_in(browser, server, owner_conn, t, "viewer", name="factors@example.com")
+    page.goto(f"{server}/studio/audiences/{aid}")
+    section = page.locator("section", has=page.get_by_role("heading", name="What makes a lead rank high"))
+    chart = section.locator("svg.chart")
+    assert chart.count() == 1
+    words = chart.locator("text.axis").all_text_contents()
+    assert len(words) >= 3 and any(w.startswith(("likeness", "closeness")) for w in words)
+    assert not any(w.startswith(("sim_", "block_", "f_", "c_")) or "_" in w for w in words), words
+
+
+def test_a_form_being_sent_says_so_and_cannot_be_sent_twice(browser, server, owner_conn, two_tenants):
+    a, _ = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="busy@example.com")
+    page.goto(server + "/studio/new")
+    page.get_by_label("Describe who you want to reach").fill("CTOs in Germany")
+    loading = page.get_by_text("reading the sentence…")
+    assert not loading.is_visible()
+    # sent, and held before the page leaves (the listener after the studio's stops the navigation)
+    page.evaluate("""() => {
+        window.addEventListener('submit', (e) => e.preventDefault());
+        document.querySelector('#new-audience').requestSubmit(document.querySelector('button[value=read]'));
+    }""")
+    page.wait_for_function("document.querySelector('button[value=read]').disabled")
+    assert loading.is_visible()
+    assert page.locator("#new-audience").get_attribute("aria-busy") == "true"
+
+
+def test_every_page_passes_the_accessibility_rules(browser, server, owner_conn, two_tenants, tmp_path):
+    """axe-core (shipped in the axe-playwright-python package, nothing downloaded) on each page as an editor sees
+    it, at desktop and phone width: no violation of the WCAG 2.x A and AA rules (contrast, labels, names of
+    buttons and links, landmarks, ARIA)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    a, _ = two_tenants
+    name, aid = sorted(audiences_of(owner_conn, a).items())[0]
+    lead = owner_conn.execute("select lead_id from leads where tenant_id = %s order by external_id limit 1",
+                              (a.tenant_id,)).fetchone()[0]
+    upload = tmp_path / "a11y.csv"
+    upload.write_text("external_id,company,title\nxa-1,Acme,CTO\nxa-1,Acme,CTO\n")
+    axe = Axe()
+
+    def check(page, what: str, width: int) -> None:
+        results = axe.run(page, options={"runOnly": {"type": "tag", "values": [
+            "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, "resultTypes": ["violations"]})
+        found = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+                 for v in results.response["violations"]]
+        assert not found, (what, width, found)
+
+    for width in (1280, 390):
+        page, _ = signed_in(browser, server, owner_conn, a, "editor", name=f"a11y{width}@example.com", width=width)
+        for path in ("/studio", f"/studio/audiences/{aid}", f"/studio/audiences/{aid}/edit", "/studio/seeds",
+                     "/studio/leads?q=a", f"/studio/leads/{lead}", "/studio/performance", "/studio/new"):
+            page.goto(server + path)
+            check(page, path, width)
+        page.get_by_label("Describe who you want to reach").fill("CTOs in Germany, like our closed deals")
+        page.get_by_role("button", name="Read it").click()
+        check(page, "a read draft", width)
+        page.goto(server + "/studio/leads")
+        page.get_by_label("A CSV file of leads").set_input_files(str(upload))
+        page.get_by_role("button", name="Check the file").click()
+        check(page, "an upload's preview", width)

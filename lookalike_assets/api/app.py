@@ -172,6 +172,17 @@ class JobOut(BaseModel):
     detail: str | None = None
 
 
+class LeadFound(BaseModel):
+    lead_id: str
+    external_id: str
+    name: str | None
+    company: str | None
+    title: str | None
+    industry: str | None
+    country: str | None
+    is_seed: bool
+
+
 class ExportIn(Strict):
     platform: Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 
@@ -760,10 +771,25 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
             except OnlineError as exc:
                 raise ApiError(409 if exc.code in ("not_ready",) else 400, exc.code, str(exc)) from None
 
+    @app.get("/v1/tenants/{tenant_id}/leads", tags=["leads"])
+    def find_leads(tid: Tenant, q: Annotated[str, Query(min_length=1, max_length=200)],
+                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[LeadFound]:
+        """The tenant's leads whose ``external_id`` is ``q``, or whose name, company, title or email contains it
+        (what the studio's lead search shows)."""
+        from lookalike_assets.pipeline import studio
+
+        with connection() as conn:
+            rows = studio.find_leads(conn, tid, q, API_ROLE, n=limit)
+        return [LeadFound(lead_id=str(r["lead_id"]), external_id=r["external_id"], name=r["person"],
+                          company=r["company"], title=r["title"], industry=r["industry"], country=r["country"],
+                          is_seed=r["is_seed"]) for r in rows]
+
     @app.post("/v1/tenants/{tenant_id}/leads", tags=["leads"])
-    def upsert(tid: Tenant, body: LeadsIn) -> dict:
+    def upsert(tid: Tenant, body: LeadsIn, dry_run: Annotated[bool, Query()] = False) -> dict:
         """Insert or update leads by ``external_id``, through the importer (the same inference of what each field
-        is, the same validation, one transaction: a batch with a bad lead changes nothing)."""
+        is, the same validation, one transaction: a batch with a bad lead changes nothing). ``dry_run``: the same
+        checks, nothing stored; the answer says what would be inserted or updated, how each field is read and
+        which leads would be refused (the studio's upload preview)."""
         import csv
         import tempfile
 
@@ -781,9 +807,15 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                                 for k, v in lead.items()})
             with connection() as conn:
                 try:
-                    report = import_leads(conn, tid, path, ImportMapping(id="external_id"), all_or_nothing=True)
+                    report = import_leads(conn, tid, path, ImportMapping(id="external_id"), all_or_nothing=True,
+                                          dry_run=dry_run)
                 except LeadImportError as exc:
                     raise ApiError(400, "invalid_leads", str(exc), "leads") from None
+        if dry_run:
+            return {"dry_run": True, "inserted": report.inserted, "updated": report.updated,
+                    "unchanged": report.unchanged, "columns": report.columns,
+                    "rejected": [{"lead": r.row, "external_id": r.external_id, "reason": r.reason}
+                                 for r in report.rejected]}
         if report.rejected:
             raise ApiError(400, "invalid_leads", "; ".join(f"lead {r.row}: {r.reason}" for r in report.rejected[:5])
                            + "; nothing was stored (a batch is stored whole or not at all)", "leads")
