@@ -58,7 +58,7 @@ def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -
 def evaluate(url: str, tenants: dict[str, uuid.UUID], encoder_name: str, show_misses: bool = False) -> dict:
     from lookalike_assets.db.connect import APP_ROLE, connect
     from lookalike_assets.domain.describe import draft_rules, score_draft
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.describe import load_catalog
 
     cases = json.loads(CASES.read_text())["cases"]

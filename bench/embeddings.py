@@ -26,7 +26,8 @@ from common import bench_database, emit, machine, peak_rss_mb
 from lookalike_assets.db import admin
 from lookalike_assets.db.connect import PIPELINE_ROLE, connect
 from lookalike_assets.domain.demo_data import TENANTS, generate_leads
-from lookalike_assets.domain.encoders import get_encoder, model_dir
+from lookalike_assets.domain.encoder_choice import get_encoder
+from lookalike_assets.domain.encoders import model_dir
 from lookalike_assets.domain.features import lead_features
 from lookalike_assets.pipeline.embeddings import refresh_embeddings
 from lookalike_assets.pipeline.features import load_spec, refresh_lead_features

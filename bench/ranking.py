@@ -24,7 +24,7 @@ def main() -> None:
 
     from lookalike_assets.db.connect import PIPELINE_ROLE, connect
     from lookalike_assets.domain.demo_data import TENANTS
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.demo import load_tenant
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features

@@ -121,7 +121,7 @@ def built_tenants(url: str, profiles: list[tuple[int, str]], leads: int, pool_si
 def build_tenant(conn, tenant_id, pool_size: int = 100, encoder: str = "hashing", memberships: bool = True):
     """features -> embeddings -> seed profiles -> pools -> memberships (which publish the pools) -> segments of one
     tenant, as the assets do, on the pipeline's login ``conn``. ``memberships=False`` leaves the pools staged."""
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features
     from lookalike_assets.pipeline.memberships import refresh_memberships

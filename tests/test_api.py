@@ -16,7 +16,7 @@ from lookalike_assets.pipeline.online import as_array
 @pytest.fixture(scope="module")
 def api(test_url):
     from lookalike_assets.api.app import create_app
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     own = connect(test_url)
     tenants = [(t, grant_api_key(own, t.tenant_id, f"{t.slug} tests").key)
@@ -230,7 +230,7 @@ def test_meaning_draws_on_the_catalog_cached_between_drafts(test_url, two_tenant
     and a draft from the cache is the same as a fresh one."""
     from lookalike_assets.db.connect import APP_ROLE
     from lookalike_assets.domain.describe import VectorCache
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
 
     # the torch model, pinned: the same MiniLM without the one-time int8 ONNX export (a build step of its own)
@@ -425,7 +425,7 @@ def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, t
     from lookalike_assets.defs.audiences.api_exports import api_export_job, api_exports_sensor
     from lookalike_assets.defs.audiences.resources import ExportDestinationResource
     from lookalike_assets.defs.resources import LookalikeDatabase
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     _client, ((a, key), _), _ = api
     instance = dg.DagsterInstance.ephemeral()
@@ -477,7 +477,7 @@ def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
     from lookalike_assets.defs.leads.resources import TextEncoderResource
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
     from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     _client, (_, (b, key)), _ = api
     instance = dg.DagsterInstance.ephemeral()
@@ -500,7 +500,7 @@ def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
 
 def test_performance_from_the_marts(owner, test_url, marts_built, two_tenants):
     from lookalike_assets.api.app import create_app
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     t = two_tenants[0]
     key = grant_api_key(owner, t.tenant_id, "performance").key
@@ -629,7 +629,7 @@ def test_with_the_database_down_the_api_answers_json_503_without_the_drivers_wor
     from psycopg.conninfo import make_conninfo
 
     from lookalike_assets.api.app import create_app
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     down = make_conninfo(test_url, host="127.0.0.1", port="9", connect_timeout="2")  # nothing listens there
     with TestClient(create_app(down, encoder=get_encoder("hashing"), pool_timeout=2, startup_wait=1),
@@ -664,7 +664,7 @@ def test_jobs_polled_from_many_threads_at_once(api, test_url, tmp_path, monkeypa
     from conftest import served
 
     from lookalike_assets.api.app import create_app
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     _client, ((a, key), _), _ = api

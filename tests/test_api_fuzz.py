@@ -48,7 +48,7 @@ def fuzz_target(test_url):
     import uvicorn
 
     from lookalike_assets.api.app import create_app
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
 
     t, = built_tenants(test_url, [(2, FUZZ_TENANT)], 200, pool_size=80)
     own = connect(test_url)

@@ -9,7 +9,7 @@ from conftest import tenant_profile
 from psycopg.types.json import Jsonb
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
-from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.domain.rules import RuleError
 from lookalike_assets.pipeline import admin
 from lookalike_assets.pipeline.demo import load_tenant

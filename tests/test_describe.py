@@ -19,7 +19,7 @@ from lookalike_assets.domain.describe import (
     draft_rules,
     fields_in_catalog,
 )
-from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.domain.rules import parse_rules
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lookalike_assets.domain.audience import AudienceDefinitionError, SeedRow, parse_seed_set, select_seeds
-from lookalike_assets.domain.encoders import EncoderError, HashingEncoder, NoTextEncoder, get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
+from lookalike_assets.domain.encoders import EncoderError, HashingEncoder, NoTextEncoder
 from lookalike_assets.domain.features import (
     DEMO_BLOCKS,
     DEMO_TEXT_COLUMNS,

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, tenant_profile
 
 from lookalike_assets.db.connect import BI_ROLE, PIPELINE_ROLE, connect, dbt_env, tenant_transaction
-from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
 from lookalike_assets.pipeline.demo import load_tenant
 from lookalike_assets.pipeline.embeddings import refresh_embeddings

@@ -253,7 +253,7 @@ def test_the_order_of_a_files_columns_changes_nothing(owner, conn, new_slug, tmp
 
     from lookalike_assets.db.connect import PIPELINE_ROLE
     from lookalike_assets.db.vector_copy import to_numpy
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.backtest import shuffle_columns_of
     from lookalike_assets.pipeline.embeddings import refresh_embeddings
     from lookalike_assets.pipeline.features import refresh_lead_features

@@ -12,7 +12,7 @@ import pytest
 from conftest import build_tenant, tenant_profile
 
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
-from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.domain.vectors import DIM, VectorError
 from lookalike_assets.pipeline.demo import load_tenant
 from lookalike_assets.pipeline.embeddings import refresh_embeddings, write_embeddings

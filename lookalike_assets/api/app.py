@@ -337,7 +337,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
 
     def get_encoder():
         if state["encoder"] is None:
-            from lookalike_assets.domain.encoders import get_encoder as make
+            from lookalike_assets.domain.encoder_choice import get_encoder as make
             from lookalike_assets.settings import get_settings
 
             state["encoder"] = make(get_settings().encoder)

@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +181,6 @@ def build_openvino_int8(cache_dir: Path) -> Path:
         import nncf
         import openvino as ov
 
-        from lookalike_assets.domain.encoders import token_batches, tokenizer
-
         tok = tokenizer()
         feeds = [feed for _, feed in token_batches(tok.encode_batch(calibration_texts(384)), 16, 4096)]
         model = ov.Core().read_model(str(source))
@@ -199,6 +201,43 @@ def build_openvino_int8(cache_dir: Path) -> Path:
 
 BUILDS = {"export_fp32_onnx": export_fp32_onnx, "build_onnx_int8": build_onnx_int8,
           "build_openvino_int8": build_openvino_int8}
+
+@lru_cache(maxsize=1)
+def tokenizer():
+    """The model's fast tokenizer, truncating at the model's maximum length, no padding."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
+def token_batches(encodings: list, batch_size: int, token_budget: int,
+                  width_step: int = 1) -> Iterator[tuple[np.ndarray, dict]]:
+    """(positions, feed) batches of texts of similar length: sorted by token count, each batch at most
+    ``batch_size`` texts and ``token_budget`` tokens (padded width times rows), so short texts share large batches
+    and long ones small batches, and padding is at most the length spread inside a batch. ``width_step`` rounds a
+    batch's width up to a multiple (fewer distinct shapes for a runtime that prepares kernels per shape)."""
+    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    widths = -(-lengths // width_step) * width_step
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * widths[order[end]] <= token_budget:
+            end += 1
+        idx = order[start:end]
+        width = int(widths[idx[-1]])
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, j in enumerate(idx):
+            e = encodings[j].ids
+            ids[r, : len(e)] = e
+            mask[r, : len(e)] = 1
+        yield idx, {"input_ids": ids, "attention_mask": mask}
+        start = end
+
 
 if __name__ == "__main__":  # the child process of one build
     import sys

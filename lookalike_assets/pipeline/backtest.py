@@ -38,7 +38,7 @@ from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, sibling, tenant
 from lookalike_assets.db.queries import Q
 from lookalike_assets.db.vector_copy import to_numpy
 from lookalike_assets.domain.baseline import onehot_centroid_scores
-from lookalike_assets.domain.encoders import get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.domain.ranking import auc, lift_at, top_factors
 from lookalike_assets.pipeline.common import termination_as_exit
 from lookalike_assets.pipeline.conversions import rebuild_facts, record_conversions

@@ -73,7 +73,7 @@ def description_encoder() -> Any | None:
     """The tenant-independent text encoder that matches words by meaning: the configured one
     (``LOOKALIKE_ENCODER``) when it is the MiniLM model; None for the hashing or no encoder (exact and fuzzy
     matching only; the draft says so)."""
-    from lookalike_assets.domain.encoders import get_encoder
+    from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.settings import get_settings
 
     name = get_settings().encoder

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from lookalike_assets.defs.resources import SettingsResource, configured, setting
-from lookalike_assets.domain.encoders import TextEncoder, get_encoder
+from lookalike_assets.domain.encoder_choice import get_encoder
+from lookalike_assets.domain.encoders import TextEncoder
 
 
 class TextEncoderResource(SettingsResource):
