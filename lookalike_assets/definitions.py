@@ -13,6 +13,7 @@ from lookalike_assets.defs.audiences.assets import (
     audience_memberships,
     audience_segments,
     candidate_pools,
+    destination_syncs,
     seed_profiles,
 )
 from lookalike_assets.defs.leads.assets import lead_embeddings, lead_features
@@ -23,4 +24,4 @@ defs = dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().par
 # The per-tenant assets in graph order, unbound (what `tenant_refresh` materializes for one partition; tests and
 # benchmarks materialize them with their own resources).
 tenant_assets = [lead_features, lead_embeddings, seed_profiles, ranking_model, candidate_pools,
-                 audience_memberships, audience_segments, audience_exports]
+                 audience_memberships, audience_segments, audience_exports, destination_syncs]

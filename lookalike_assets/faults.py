@@ -22,6 +22,7 @@ POINTS = (
     "exports:after-first-file",  # one export file delivered, the others not yet
     "import:before-commit",  # every row staged and merged, the transaction not committed
     "facts:after-first-tenant",  # one tenant's facts rebuilt, the others not yet
+    "destinations:after-first-batch",  # one batch of a sync sent and recorded, the next not yet sent
 )
 
 

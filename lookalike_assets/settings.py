@@ -79,6 +79,15 @@ class Settings(BaseSettings):
                                           "after each).")
     export_min_sizes: dict[str, int] = Field(default_factory=dict, description="Per-format minimum audience size, as "
                                              "JSON, e.g. {\"meta\": 100}: a smaller audience is not exported.")
+    destination_attempts: int = Field(default=4, ge=1, le=20, description="Tries of one request to a destination's "
+                                      "platform (HTTP 429 and 5xx and the platform's throttling codes are retried).")
+    destination_backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the second try of a "
+                                               "destination request (doubling after each), unless the platform "
+                                               "says how long (Retry-After).")
+    destination_pause_after: int = Field(default=3, ge=1, description="Failed syncs in a row after which a "
+                                         "destination is paused (until `lookalike destinations update --resume`).")
+    destination_batch_size: int = Field(default=10_000, ge=1, description="Members per request to a destination "
+                                        "(at most its platform's limit: Meta 10,000).")
     events_since: date = Field(default=date(2025, 1, 1), description="The first day conversion events may fall on "
                                "(older events are quarantined): the first daily partition of conversion_facts.")
     metadata_max_bytes: int = Field(default=64 * 1024, ge=256, description="Largest metadata of one conversion "

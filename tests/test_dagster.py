@@ -13,7 +13,7 @@ from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.pipeline.demo import load_tenant
 
 TENANT_ASSETS = ["lead_features", "lead_embeddings", "seed_profiles", "candidate_pools", "ranking_model",
-                 "audience_memberships", "audience_segments", "audience_exports"]
+                 "audience_memberships", "audience_segments", "audience_exports", "destination_syncs"]
 
 
 def test_definitions_load():
@@ -53,7 +53,7 @@ def test_tenant_partition_materializes_in_process(owner, conn, test_url, new_slu
     assert checks == {"every_lead_embedded": True, "pools_have_requested_size": True, "audiences_valid": True,
                       "exports_delivered": True, "segments_within_bounds": True, "inputs_fresh": True,
                       "embedding_coverage": True, "pool_not_shrunk": True, "conversion_rate_steady": True,
-                      "champion_not_outperformed": True}
+                      "champion_not_outperformed": True, "destinations_synced": True}
     # every step is in the step log, with its rows and figures
     with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
         steps = {r[0]: r[1:] for r in conn.execute(

@@ -12,6 +12,7 @@ from lookalike_assets.cli import (
     bi,
     conversions,
     db,
+    destinations,
     encoder,
     leads,
     ranking,
@@ -43,6 +44,7 @@ app.add_typer(conversions.app, name="conversions")
 app.add_typer(ranking.app, name="ranking")
 app.add_typer(bi.app, name="bi")
 app.add_typer(encoder.app, name="encoder")
+app.add_typer(destinations.app, name="destinations")
 
 
 @app.command("api")

@@ -35,7 +35,7 @@ from lookalike_assets.pipeline import health
 
 # The per-tenant assets in graph order: what a full refresh of a tenant materializes.
 TENANT_REFRESH_ASSETS = ("lead_features", "lead_embeddings", "seed_profiles", "ranking_model", "candidate_pools",
-                         "audience_memberships", "audience_segments", "audience_exports")
+                         "audience_memberships", "audience_segments", "audience_exports", "destination_syncs")
 
 
 OWNERS = ["team:lookalike-platform"]

@@ -109,6 +109,10 @@ class LookalikeConfig(SettingsResource):
     conversion_min_expected: float = setting("conversion_min_expected", gt=0)
     challenger_losses: int = setting("challenger_losses", ge=1)
     stale_after_days: float = setting("stale_after_days", gt=0)
+    destination_attempts: int = setting("destination_attempts", ge=1, le=20)
+    destination_backoff_seconds: float = setting("destination_backoff_seconds", ge=0)
+    destination_pause_after: int = setting("destination_pause_after", ge=1)
+    destination_batch_size: int = setting("destination_batch_size", ge=1)
 
     def health(self) -> HealthSettings:
         return HealthSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(HealthSettings)

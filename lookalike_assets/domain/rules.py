@@ -34,9 +34,19 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 FieldType = Literal["text", "number", "datetime"]
 
@@ -161,6 +171,31 @@ class DestinationSpec(BaseModel):
     per_segment: bool = False
 
 
+class NamedDestination(BaseModel):
+    """A destination of the tenant's by its name (``lookalike destinations add NAME``): the audience is synced
+    there (adds and removes) rather than written as a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    destination: str = Field(min_length=1, max_length=100)
+
+
+def _destination_kind(value: Any) -> str:
+    if isinstance(value, (str, DestinationSpec, NamedDestination)):
+        return {str: "format", DestinationSpec: "spec", NamedDestination: "named"}.get(type(value), "format")
+    return "named" if isinstance(value, Mapping) and "destination" in value else "spec"
+
+
+# A destination in the rules: a file format by its name ("meta"), a format with options ({"platform": "crm",
+# "per_segment": true}), or one of the tenant's destinations by its name ({"destination": "Meta main"}).
+Destination = Annotated[
+    Annotated[Literal["meta", "google", "linkedin", "crm"], Tag("format")]
+    | Annotated[DestinationSpec, Tag("spec")]
+    | Annotated[NamedDestination, Tag("named")],
+    Discriminator(_destination_kind),
+]
+
+
 class Segments(BaseModel):
     """How ``audience_segments`` splits the audience once it is published: into k (``k_min``..``k_max``)
     segments, each between ``min_percent`` and ``max_percent`` of the tenant's scored leads where the audience is
@@ -203,8 +238,7 @@ class Rules(BaseModel):
     reach: Reach | None = None
     exclude: Exclude = Field(default_factory=Exclude)
     auto_publish: bool = False
-    destinations: list[Literal["meta", "google", "linkedin", "crm"] | DestinationSpec] = Field(
-        default_factory=lambda: ["crm"])
+    destinations: list[Destination] = Field(default_factory=lambda: ["crm"])
     segments: Segments = Field(default_factory=Segments)
     holdout: Holdout = Field(default_factory=Holdout)
     auto_tune: bool = Field(default=False, description="Apply the tuning recommendation's reach cap at each refresh.")
@@ -213,24 +247,34 @@ class Rules(BaseModel):
         """Each destination once (the first mention wins), as objects."""
         out: dict[str, DestinationSpec] = {}
         for d in self.destinations:
+            if isinstance(d, NamedDestination):
+                continue
             spec = d if isinstance(d, DestinationSpec) else DestinationSpec(platform=d)
             out.setdefault(spec.platform, spec)
         return list(out.values())
+
+    def named_destinations(self) -> list[str]:
+        """The tenant's destinations this audience is synced to, by name, each once."""
+        return list(dict.fromkeys(d.destination for d in self.destinations if isinstance(d, NamedDestination)))
 
 
 def _format_errors(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
         # union members' tags ("DestinationSpec", "literal[...]") are pydantic's, not places in the rules
-        path = [p for p in e["loc"] if not (isinstance(p, str) and (p == "DestinationSpec" or p.startswith("literal[")))]
+        path = [p for p in e["loc"] if not (isinstance(p, str) and (p in ("DestinationSpec", "NamedDestination",
+                                                                          "format", "spec", "named")
+                                                                    or p.startswith("literal[")))]
         loc = "rules" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown key {e['loc'][-1]!r}"
         elif e["type"] in ("literal_error", "model_type") and "destinations" in map(str, e["loc"]):
-            if e["type"] == "model_type" or not isinstance(e["input"], str):
-                continue  # the other member of the union (a name, or an object) explains it
-            msg = f"unknown destination {e['input']!r} (known: {', '.join(DESTINATIONS)})"
+            if not isinstance(e["input"], str):
+                msg = ('a destination is a file format\'s name ("meta"), an object with its "platform", or '
+                       '{"destination": "<name of one of your destinations>"}')
+            else:
+                msg = f"unknown destination {e['input']!r} (known: {', '.join(DESTINATIONS)})"
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
@@ -548,6 +592,17 @@ def exclusion_order(names: Mapping[str, list[str]]) -> list[str]:
     for n in names:
         visit(n, [])
     return order
+
+
+def named_destinations_of(raw: Mapping[str, Any] | None) -> list[str]:
+    """The names of the tenant's destinations an audience's rules sync it to."""
+    dests = (raw or {}).get("destinations", ["crm"])
+    if not isinstance(dests, list):
+        raise RuleError("rules.destinations: must be a list of names or objects")
+    try:
+        return Rules.model_validate({"destinations": dests}).named_destinations()
+    except ValidationError as exc:
+        raise RuleError(_format_errors(exc)) from None
 
 
 def destinations_of(raw: Mapping[str, Any] | None) -> list[DestinationSpec]:

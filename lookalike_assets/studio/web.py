@@ -114,6 +114,7 @@ STEP_WORDS = {
     "seed_profiles": "Learning what the seeds have in common", "candidate_pools": "Finding the closest leads",
     "ranking_model": "Training the ranking model", "audience_memberships": "Applying the rules and exclusions",
     "audience_segments": "Splitting into segments", "audience_exports": "Writing the export files",
+    "destination_syncs": "Sending it to the ad platforms",
     "conversion_facts": "Counting conversions", "performance_reports": "Updating the performance report",
 }
 

@@ -13,9 +13,10 @@ from lookalike_assets.defs.leads.assets import lead_embeddings
 from lookalike_assets.defs.leads.resources import TextEncoderResource
 from lookalike_assets.defs.partitions import tenant_partitions
 from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
-from lookalike_assets.domain import audience, exports, identifiers, rules, similarity
+from lookalike_assets.domain import audience, destinations, exports, identifiers, rules, similarity
 from lookalike_assets.domain import health as domain_health
 from lookalike_assets.domain import segments as segment_domain
+from lookalike_assets.pipeline import destinations as destination_pipeline
 from lookalike_assets.pipeline import exports as export_pipeline
 from lookalike_assets.pipeline import health, memberships, pools
 from lookalike_assets.pipeline import segments as segment_pipeline
@@ -338,5 +339,60 @@ def audience_exports(
         check_results=[dg.AssetCheckResult(
             check_name="exports_delivered", passed=not failed,
             metadata={"failed": ", ".join(f"{r.audience}/{r.format}" for r in failed) or "none"},
+        )],
+    )
+
+
+@lookalike_asset(
+    table="lookalike_destination_sync",
+    code=[sys.modules[__name__], destination_pipeline, destinations, rules],
+    rows="synced",
+    partitions_def=tenant_partitions,
+    deps=[audience_memberships],
+    group_name=GROUP,
+    kinds={"python"},
+    description="Each published audience synced to the destinations its rules name ({\"destination\": NAME}): the "
+    "first sync sends every treatment member, later ones only who joined and who left (suppressed, erased, no "
+    "longer similar); batches are recorded as sent, so a killed sync resumes without sending an add twice or "
+    "forgetting a remove. Credentials are unsealed here and appear in no metadata or log.",
+    check_specs=[dg.AssetCheckSpec("destinations_synced", asset="destination_syncs",
+                                   description="No sync failed and no destination is paused.")],
+)
+def destination_syncs(context: dg.AssetExecutionContext, db: LookalikeDatabase,
+                      lookalike: LookalikeConfig) -> dg.MaterializeResult:
+    from lookalike_assets.settings import get_settings
+
+    t = Timer()
+    with tenant_step(context, db) as (tid, conn):
+        name = tenant_name(conn, tid)
+        results = destination_pipeline.sync_tenant(
+            conn, tid, get_settings().secret_value(), run_id=context.run.run_id,
+            attempts=lookalike.destination_attempts, backoff=lookalike.destination_backoff_seconds,
+            pause_after=lookalike.destination_pause_after, batch_size=lookalike.destination_batch_size)
+    for r in results:
+        log = context.log.error if r.status == "failed" else context.log.info
+        log(f"{r.audience} -> {r.destination}: {r.status}, +{r.added} -{r.removed} in {r.batches} batch(es)"
+            + (f" ({r.error})" if r.error else ""))
+    failed = [r for r in results if r.status == "failed"]
+    paused = [r for r in results if r.paused]
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": name,
+            "syncs": len(results),
+            "synced": sum(r.added + r.removed for r in results),
+            "added": sum(r.added for r in results),
+            "removed": sum(r.removed for r in results),
+            "failed": len(failed),
+            "paused": len(paused),
+            "destinations": md_table(["audience", "destination", "status", "added", "removed", "platform received",
+                                      "note"], [
+                (r.audience, r.destination, r.status, r.added, r.removed,
+                 "-" if r.received is None else r.received, r.error or "") for r in results]),
+            "seconds": round(t.seconds, 3),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="destinations_synced", passed=not failed and not paused,
+            metadata={"failed": ", ".join(f"{r.audience}/{r.destination}" for r in failed) or "none",
+                      "paused": ", ".join(sorted({r.destination for r in paused})) or "none"},
         )],
     )

@@ -1,0 +1,197 @@
+"""`lookalike destinations`: where a tenant's audiences are synced (Meta, a webhook...), by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from lookalike_assets.cli.common import TenantOpt, console, fail, tenant
+
+app = typer.Typer(help="Destinations: the ad platforms (and webhooks) a tenant's audiences are synced to.",
+                  no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="The destination's name (or id).")]
+TokenFile = Annotated[Optional[Path], typer.Option("--token-file", help="Meta: a file holding the access token "
+                                                   "(read once, sealed in the database; never give it inline).")]
+SecretFile = Annotated[Optional[Path], typer.Option("--secret-file", help="Webhook: a file holding the signing "
+                                                    "secret.")]
+AdAccount = Annotated[Optional[str], typer.Option("--ad-account", help="Meta: the ad account, act_<id>.")]
+Url = Annotated[Optional[str], typer.Option("--url", help="Webhook: where the batches are POSTed.")]
+ApiBase = Annotated[Optional[str], typer.Option("--api-base-url", help="Another address of the platform's API (a "
+                                                "proxy, or a local stand-in); part of this destination only.")]
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        fail(f"{what}: cannot read {path}: {exc.strerror}")
+    if not value:
+        fail(f"{what}: {path} is empty")
+    return value
+
+
+def _secret() -> str:
+    from lookalike_assets.settings import get_settings
+
+    return get_settings().secret_value()
+
+
+def _admin(call):
+    from lookalike_assets.db.admin import AdminError
+
+    try:
+        return call()
+    except AdminError as exc:
+        fail(str(exc))
+
+
+@app.command("add")
+def destinations_add(
+    name: Annotated[str, typer.Argument(help="A name people recognize, e.g. 'Meta main'.")],
+    tenant_ref: TenantOpt,
+    platform: Annotated[str, typer.Option(help="meta | webhook (google, linkedin, s3: not available yet).")],
+    ad_account: AdAccount = None,
+    token_file: TokenFile = None,
+    url: Url = None,
+    secret_file: SecretFile = None,
+    api_base_url: ApiBase = None,
+) -> None:
+    """Add a destination; its credentials are sealed (encrypted with a key from LOOKALIKE_SECRET) and only the
+    pipeline reads them. `destinations test NAME` then makes a real call."""
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.pipeline.destinations import add_destination
+
+    options = {"ad_account": ad_account, "api_base_url": api_base_url} if platform == "meta" else \
+        {"url": url} if platform == "webhook" else {}
+    credentials = {"access_token": _read(token_file, "--token-file")} if platform == "meta" else \
+        {"signing_secret": _read(secret_file, "--secret-file")} if platform == "webhook" else {}
+    with service_connection(APP_ROLE) as conn:
+        tid = tenant(tenant_ref)
+        did = _admin(lambda: add_destination(conn, tid, name, platform, options,
+                                             {k: v or "" for k, v in credentials.items()}, _secret()))
+    console.print(f"destination {name!r} ({platform}) added: {did}")
+    console.print(f"name it in an audience's rules: \"destinations\": [{{\"destination\": \"{name}\"}}]")
+
+
+@app.command("list")
+def destinations_list(tenant_ref: TenantOpt) -> None:
+    """The tenant's destinations, their state and their last sync (never their credentials)."""
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.pipeline.destinations import list_destinations
+
+    table = Table("name", "platform", "where", "state", "last sync")
+    with service_connection(APP_ROLE) as conn:
+        rows = list_destinations(conn, tenant(tenant_ref))
+    for d in rows:
+        o = d["options"] or {}
+        where = o.get("ad_account") or o.get("url") or ""
+        if o.get("api_base_url"):
+            where += f" via {o['api_base_url']}"
+        state = d["status"] if d["status"] == "active" else f"paused: {d['paused_reason']}"
+        last = "never" if d["last_status"] is None else (
+            f"{d['last_status']}, +{d['last_added']} -{d['last_removed']}"
+            + (f" ({d['last_error']})" if d["last_error"] else ""))
+        table.add_row(d["name"], d["platform"], where, state, last)
+    console.print(table)
+
+
+@app.command("test")
+def destinations_test(name: NameArg, tenant_ref: TenantOpt) -> None:
+    """A real authenticated call to the platform with the destination's credentials."""
+    from lookalike_assets.db.connect import PIPELINE_ROLE, service_connection
+    from lookalike_assets.domain.destinations import DestinationError
+    from lookalike_assets.pipeline.destinations import test_destination
+
+    with service_connection(PIPELINE_ROLE) as conn:
+        tid = tenant(tenant_ref)
+        try:
+            reached = _admin(lambda: test_destination(conn, tid, name, _secret()))
+        except DestinationError as exc:
+            fail(f"{name}: {exc}", 1)
+    console.print(f"{name}: reached {reached}")
+
+
+@app.command("update")
+def destinations_update(
+    name: NameArg,
+    tenant_ref: TenantOpt,
+    new_name: Annotated[Optional[str], typer.Option("--name", help="A new name.")] = None,
+    ad_account: AdAccount = None,
+    token_file: TokenFile = None,
+    url: Url = None,
+    secret_file: SecretFile = None,
+    api_base_url: ApiBase = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume a paused destination.")] = False,
+) -> None:
+    """Rename, change options or credentials, or resume a destination paused after failed syncs."""
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.pipeline.destinations import update_destination
+
+    options = {k: v for k, v in {"ad_account": ad_account, "api_base_url": api_base_url, "url": url}.items()
+               if v is not None}
+    credentials = {k: v for k, v in {"access_token": _read(token_file, "--token-file"),
+                                     "signing_secret": _read(secret_file, "--secret-file")}.items() if v}
+    if not (new_name or options or credentials or resume):
+        fail("nothing to change: give --name, an option, new credentials or --resume")
+    with service_connection(APP_ROLE) as conn:
+        tid = tenant(tenant_ref)
+        d = _admin(lambda: update_destination(conn, tid, name, _secret(), name=new_name, options=options or None,
+                                              credentials=credentials or None, resume=resume))
+    console.print(f"destination {d.name!r} updated ({d.status})")
+
+
+@app.command("remove")
+def destinations_remove(name: NameArg, tenant_ref: TenantOpt) -> None:
+    """Forget a destination and its sync history (the platform keeps the audiences it received)."""
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.pipeline.destinations import remove_destination
+
+    with service_connection(APP_ROLE) as conn:
+        tid = tenant(tenant_ref)
+        gone = _admin(lambda: remove_destination(conn, tid, name))
+    console.print(f"destination {gone!r} removed")
+
+
+@app.command("sync")
+def destinations_sync(
+    name: NameArg,
+    tenant_ref: TenantOpt,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Members per request (at most the platform's "
+                                                                   "limit).")] = None,
+) -> None:
+    """Sync now every published audience whose rules name this destination (what the refresh does after the
+    memberships). Exits 1 if any sync failed."""
+    from lookalike_assets.db.connect import PIPELINE_ROLE, service_connection
+    from lookalike_assets.defs.resources import current_config
+    from lookalike_assets.pipeline.destinations import sync_tenant
+
+    cfg = current_config()
+    with service_connection(PIPELINE_ROLE) as conn:
+        tid = tenant(tenant_ref)
+        results = _admin(lambda: sync_tenant(
+            conn, tid, _secret(), only=name, attempts=cfg.destination_attempts,
+            backoff=cfg.destination_backoff_seconds, pause_after=cfg.destination_pause_after,
+            batch_size=batch_size or cfg.destination_batch_size))
+    print_syncs(results)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def print_syncs(results) -> None:
+    if not results:
+        console.print("no published audience names this destination in its rules")
+        return
+    table = Table("audience", "destination", "status", "added", "removed", "batches", "platform received", "note")
+    for r in results:
+        note = r.error or (f"{r.unmatched} member(s) without an email the platform can match" if r.unmatched else "")
+        if r.paused:
+            note = ("paused: " + note) if note else "paused"
+        table.add_row(r.audience, r.destination, r.status, str(r.added), str(r.removed), str(r.batches),
+                      "—" if r.received is None else str(r.received), note)
+    console.print(table)

@@ -1,0 +1,248 @@
+"""Destinations: the ad platforms (and a webhook) an audience is synced to, through their documented APIs.
+
+A connector turns members into the identifiers its platform matches on (normalized and hashed as the platform
+specifies), keys each member by one of them (what lookalike remembers having sent), creates the platform's
+audience once, and adds and removes members in batches no larger than the platform accepts. Errors say whether a
+retry may help (HTTP 429 and 5xx, the platform's throttling codes) and how long the platform asked to wait.
+
+Credentials arrive already unsealed (``credentials``) and never appear in an error, a log line or a report: every
+message a connector raises is built from status codes and the platform's error text, with any credential value
+masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from lookalike_assets.domain.exports import norm_email, sha256
+
+PLATFORMS = ("meta", "google", "linkedin", "webhook", "s3")
+AVAILABLE = ("meta", "webhook")  # the others: documented below, not yet built (issue 29)
+META_API = "https://graph.facebook.com"
+META_VERSION = "v25.0"
+# Meta's throttling error codes: application, user, ad account and custom audience request limits
+META_THROTTLING = {4, 17, 32, 613, 80003, 80004}
+
+
+class DestinationError(Exception):
+    """A platform refused or failed a call. ``transient``: a retry may help (after ``retry_after`` seconds when the
+    platform said so)."""
+
+    def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
+                 status: int | None = None):
+        super().__init__(message)
+        self.transient, self.retry_after, self.status = transient, retry_after, status
+
+
+@dataclass
+class BatchResult:
+    received: int | None = None  # what the platform says it received
+    invalid: int | None = None  # entries it refused as invalid
+    report: dict[str, Any] = field(default_factory=dict)  # counts and statuses only, never identifiers
+
+
+class Connector(Protocol):
+    platform: str
+    max_batch: int
+
+    def check(self) -> str:
+        """A real authenticated call; returns what it reached, in words ("ad account act_1 (Acme)")."""
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        """Member key -> what is sent for the member; members the platform cannot match are left out."""
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        """Create the platform's audience for one of ours; returns its id on the platform."""
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult: ...
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult: ...
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return text
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def email_sha256(member: Mapping[str, Any]) -> str | None:
+    """SHA-256 of the trimmed, lower-cased email (Meta's EMAIL_SHA256), or None without a valid email."""
+    e = norm_email(member.get("email"))
+    return sha256(e) if e else None
+
+
+class MetaConnector:
+    """Meta's customer-list custom audiences (Marketing API): ``POST /act_<id>/customaudiences`` creates one,
+    ``POST`` and ``DELETE /<audience>/users`` add and remove members, at most 10,000 a request, each a row of
+    ``EMAIL_SHA256``. The token travels in the Authorization header, never in a URL."""
+
+    platform = "meta"
+    max_batch = 10_000
+
+    def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        account = str(options.get("ad_account") or "")
+        if not account:
+            raise DestinationError("a Meta destination needs its ad account (--ad-account act_<id>)")
+        self.account = account if account.startswith("act_") else f"act_{account}"
+        self.token = credentials.get("access_token") or ""
+        if not self.token:
+            raise DestinationError("a Meta destination needs an access token (--token-file)")
+        base = str(options.get("api_base_url") or META_API).rstrip("/")
+        self.client = httpx.Client(base_url=f"{base}/{options.get('api_version') or META_VERSION}", timeout=timeout,
+                                   headers={"Authorization": f"Bearer {self.token}"}, transport=transport)
+
+    def _call(self, method: str, path: str, **kw) -> dict:
+        try:
+            r = self.client.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise DestinationError(f"Meta could not be reached: {type(exc).__name__}", transient=True) from None
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        if r.status_code < 400 and "error" not in body:
+            return body
+        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        code = err.get("code")
+        message = _mask(str(err.get("error_user_msg") or err.get("message") or r.reason_phrase), [self.token])
+        transient = r.status_code == 429 or r.status_code >= 500 or code in META_THROTTLING or \
+            bool(err.get("is_transient"))
+        raise DestinationError(f"Meta answered {r.status_code}" + (f" (code {code})" if code else "")
+                               + f": {message}", transient=transient, retry_after=retry_after(r),
+                               status=r.status_code)
+
+    def check(self) -> str:
+        body = self._call("GET", f"/{self.account}", params={"fields": "name,account_status"})
+        return f"ad account {self.account}" + (f" ({body['name']})" if body.get("name") else "")
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        out = {}
+        for m in members:
+            h = email_sha256(m)
+            if h:
+                out[h] = {"EMAIL_SHA256": h}
+        return out
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        body = self._call("POST", f"/{self.account}/customaudiences", data={
+            "name": name[:200], "subtype": "CUSTOM", "description": description[:500],
+            "customer_file_source": "USER_PROVIDED_ONLY"})
+        if not body.get("id"):
+            raise DestinationError("Meta created no audience (no id in its answer)")
+        return str(body["id"])
+
+    def _users(self, method: str, audience: str, rows: list[dict]) -> BatchResult:
+        payload = {"schema": ["EMAIL_SHA256"], "data": [[r["EMAIL_SHA256"]] for r in rows]}
+        body = self._call(method, f"/{audience}/users", data={"payload": json.dumps(payload)})
+        received, invalid = body.get("num_received"), body.get("num_invalid_entries")
+        return BatchResult(int(received) if received is not None else None,
+                           int(invalid) if invalid is not None else None,
+                           {"session_id": body.get("session_id")} if body.get("session_id") else {})
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._users("POST", audience, rows)
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._users("DELETE", audience, rows)
+
+
+class WebhookConnector:
+    """JSON batches POSTed to a URL of the tenant's, each signed: ``X-Lookalike-Signature: t=<unix time>,
+    v1=<hex HMAC-SHA256 of "<t>.<body>" with the signing secret>``. A member is its CRM id and EMAIL_SHA256."""
+
+    platform = "webhook"
+    max_batch = 1_000
+
+    def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        self.url = str(options.get("url") or "")
+        if not self.url.startswith(("https://", "http://")):
+            raise DestinationError("a webhook destination needs its URL (--url https://…)")
+        self.secret = credentials.get("signing_secret") or ""
+        if not self.secret:
+            raise DestinationError("a webhook destination needs a signing secret (--secret-file)")
+        self.client = httpx.Client(timeout=timeout, transport=transport)
+
+    def sign(self, body: bytes, at: int | None = None) -> str:
+        at = int(time.time()) if at is None else at
+        mac = hmac.new(self.secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={at},v1={mac}"
+
+    def _post(self, message: dict) -> dict:
+        body = json.dumps(message, separators=(",", ":")).encode()
+        try:
+            r = self.client.post(self.url, content=body, headers={
+                "Content-Type": "application/json", "X-Lookalike-Signature": self.sign(body)})
+        except httpx.HTTPError as exc:
+            raise DestinationError(f"the webhook could not be reached: {type(exc).__name__}", transient=True) from None
+        if r.status_code >= 400:
+            raise DestinationError(f"the webhook answered {r.status_code}",
+                                   transient=r.status_code == 429 or r.status_code >= 500,
+                                   retry_after=retry_after(r), status=r.status_code)
+        try:
+            return r.json() if r.content else {}
+        except ValueError:
+            return {}
+
+    def check(self) -> str:
+        self._post({"type": "ping"})
+        return f"webhook {httpx.URL(self.url).host}"
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        out = {}
+        for m in members:
+            h = email_sha256(m)
+            key = h or (f"id:{m['external_id']}" if m.get("external_id") else None)
+            if key:
+                out[key] = {"external_id": m.get("external_id"), "email_sha256": h}
+        return out
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        return name
+
+    def _batch(self, op: str, audience: str, rows: list[dict]) -> BatchResult:
+        answer = self._post({"type": op, "audience": audience, "members": rows})
+        received = answer.get("received") if isinstance(answer, dict) else None
+        return BatchResult(int(received) if isinstance(received, int) else len(rows), None, {})
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._batch("add", audience, rows)
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._batch("remove", audience, rows)
+
+
+CREDENTIALS = {"meta": ("access_token",), "webhook": ("signing_secret",)}
+OPTIONS = {"meta": ("ad_account", "api_base_url", "api_version"), "webhook": ("url",)}
+
+
+def connector(platform: str, options: Mapping[str, Any], credentials: Mapping[str, str],
+              transport: httpx.BaseTransport | None = None) -> Connector:
+    if platform == "meta":
+        return MetaConnector(options, credentials, transport=transport)
+    if platform == "webhook":
+        return WebhookConnector(options, credentials, transport=transport)
+    if platform in PLATFORMS:
+        raise DestinationError(f"{platform} destinations are not available yet: export its file format instead "
+                               f"(rules.destinations [\"{platform}\"]), or sync through a webhook")
+    raise DestinationError(f"unknown platform {platform!r}: one of {', '.join(PLATFORMS)}")

@@ -1,0 +1,142 @@
+"""Local stand-ins of the ad platforms' documented APIs, for the destination tests (the real platforms cannot be
+reached from here). Each implements the contract lookalike relies on (paths, authentication, batch limits, error
+bodies, throttling) and records what it received."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class MetaState:
+    token: str
+    account: str = "act_1001"
+    audiences: dict[str, dict] = field(default_factory=dict)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, rows)
+    authorizations: list[str] = field(default_factory=list)
+    fail_next: list[tuple[int, dict, dict]] = field(default_factory=list)  # (status, body, headers) to answer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def members(self, audience_id: str) -> set[str]:
+        return set(self.audiences[audience_id]["members"])
+
+
+def meta_error(status: int, message: str, code: int, **extra) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "OAuthException", "code": code,
+                                   "fbtrace_id": "standin", **extra}}, status_code=status)
+
+
+def meta_standin(token: str, account: str = "act_1001", max_rows: int = 10_000) -> tuple[FastAPI, MetaState]:
+    """Meta's Marketing API as lookalike uses it: the ad account (GET /act_<id>), customer-list custom audiences
+    (POST /act_<id>/customaudiences) and their users (POST and DELETE /<id>/users with a ``payload`` of ``schema``
+    and ``data``, at most 10,000 rows, hashed values only), the token as a Bearer header."""
+    state = MetaState(token, account)
+    app = FastAPI()
+
+    def guard(request: Request) -> JSONResponse | None:
+        auth = request.headers.get("authorization", "")
+        state.authorizations.append(auth)
+        if "access_token" in request.query_params:
+            return meta_error(400, "lookalike must not put the token in the URL (stand-in rule)", 100)
+        if auth != f"Bearer {state.token}":
+            return meta_error(400, "Invalid OAuth access token - Cannot parse access token", 190)
+        if state.fail_next:
+            status, body, headers = state.fail_next.pop(0)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return None
+
+    @app.get("/{version}/{account}")
+    async def ad_account(version: str, account: str, request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        if account != state.account:
+            return meta_error(400, f"Unsupported get request. Object with ID '{account}' does not exist", 100)
+        return {"id": account, "name": "Stand-in Ads", "account_status": 1}
+
+    @app.post("/{version}/{account}/customaudiences")
+    async def create(version: str, account: str, request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        form = await request.form()
+        if account != state.account:
+            return meta_error(400, "Invalid ad account", 100)
+        if form.get("subtype") != "CUSTOM" or not form.get("customer_file_source") or not form.get("name"):
+            return meta_error(400, "Invalid parameter: name, subtype=CUSTOM and customer_file_source are required",
+                              100)
+        with state.lock:
+            aid = str(23850000000000 + len(state.audiences) + 1)
+            state.audiences[aid] = {"name": form["name"], "members": set()}
+        state.calls.append(("POST", f"/{account}/customaudiences", 0))
+        return {"id": aid}
+
+    async def users(method: str, audience_id: str, request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        if audience_id not in state.audiences:
+            return meta_error(400, f"Unsupported request. Object with ID '{audience_id}' does not exist", 100)
+        form = await request.form()
+        try:
+            payload = json.loads(form.get("payload") or "")
+        except ValueError:
+            return meta_error(400, "Invalid parameter: payload is not JSON", 100)
+        schema, data = payload.get("schema"), payload.get("data")
+        if schema not in ("EMAIL_SHA256", ["EMAIL_SHA256"]) or not isinstance(data, list):
+            return meta_error(400, "Invalid parameter: schema must be EMAIL_SHA256 here", 100)
+        if len(data) > max_rows:
+            return meta_error(400, f"Too many records: at most {max_rows} a request", 100, error_subcode=1870053)
+        values = [row[0] if isinstance(row, list) else row for row in data]
+        valid = [v for v in values if isinstance(v, str) and HEX64.match(v)]
+        with state.lock:
+            target = state.audiences[audience_id]["members"]
+            (target.update if method == "POST" else target.difference_update)(valid)
+        state.calls.append((method, f"/{audience_id}/users", len(values)))
+        return {"audience_id": audience_id, "session_id": str(abs(hash(tuple(values))) % 10**12),
+                "num_received": len(values), "num_invalid_entries": len(values) - len(valid),
+                "invalid_entry_samples": {}}
+
+    @app.post("/{version}/{audience_id}/users")
+    async def add_users(version: str, audience_id: str, request: Request):
+        return await users("POST", audience_id, request)
+
+    @app.delete("/{version}/{audience_id}/users")
+    async def remove_users(version: str, audience_id: str, request: Request):
+        return await users("DELETE", audience_id, request)
+
+    return app, state
+
+
+@dataclass
+class WebhookState:
+    secret: str
+    batches: list[dict] = field(default_factory=list)
+    refused: int = 0
+
+
+def webhook_standin(secret: str) -> tuple[FastAPI, WebhookState]:
+    """A tenant's endpoint that verifies lookalike's signature (``t=<time>,v1=<HMAC-SHA256 of "<t>.<body>">``)."""
+    state = WebhookState(secret)
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request):
+        body = await request.body()
+        parts = dict(p.split("=", 1) for p in request.headers.get("x-lookalike-signature", "").split(",") if "=" in p)
+        expected = hmac.new(secret.encode(), f"{parts.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(parts.get("v1", ""), expected):
+            state.refused += 1
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        message = json.loads(body)
+        state.batches.append(message)
+        return {"received": len(message.get("members") or [])}
+
+    return app, state

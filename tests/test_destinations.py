@@ -1,0 +1,294 @@
+"""Destinations: audiences synced to the ad platforms through their documented APIs, here local stand-ins of them
+(tests/standins.py: paths, Bearer authentication, batch limits, error bodies, throttling). A Meta destination
+through `lookalike materialize`, adds and removes (suppression), a sync killed between two batches and resumed,
+throttling retried, a failing destination paused, a signed webhook, sealed credentials that no log, metadata,
+Dagster storage or tenant login ever shows."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import build_tenant, cli, served, tenant_profile
+from psycopg.types.json import Jsonb
+from standins import meta_standin, webhook_standin
+
+from lookalike_assets.db import admin as db_admin
+from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect
+from lookalike_assets.pipeline.demo import load_tenant
+
+TOKEN = "EAAGstandinTOKEN" + "q7" * 20
+LOOKALIKE = str(Path(sys.executable).parent / "lookalike")
+
+
+def sha(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def meta():
+    app, state = meta_standin(TOKEN)
+    with served(app) as url:
+        yield url, state
+
+
+@pytest.fixture
+def token_file(tmp_path_factory):
+    f = tmp_path_factory.mktemp("creds") / "meta-token"
+    f.write_text(TOKEN + "\n")
+    return f
+
+
+def arm_emails(owner, tenant_id, audience_id, arm: str) -> set[str]:
+    return {r[0] for r in owner.execute(
+        "select l.email from lookalike_audience_member m join lookalike_candidate c using (tenant_id, candidate_id) "
+        "join leads l on l.tenant_id = c.tenant_id and l.lead_id = c.lead_id "
+        "where m.tenant_id = %s and m.audience_id = %s and m.arm = %s and l.email is not null",
+        (tenant_id, audience_id, arm))}
+
+
+def name_it(owner, tenant_id, destination: str, holdout: float = 0) -> tuple:
+    """The tenant's first audience (by name), published and naming ``destination``."""
+    aid, name = owner.execute("select audience_id, name from lookalike_audience where tenant_id = %s order by name "
+                              "limit 1", (tenant_id,)).fetchone()
+    owner.execute("update lookalike_audience set status = 'published', rules = rules || %s where audience_id = %s",
+                  (Jsonb({"destinations": [{"destination": destination}], "holdout": {"percent": holdout}}), aid))
+    return aid, name
+
+
+def test_a_meta_destination_receives_the_audience_and_loses_who_was_suppressed(owner, cli_env, meta, token_file,
+                                                                               new_slug):
+    url, state = meta
+    t = load_tenant(owner, tenant_profile(0, new_slug("dest")), 300, pool_size=120)
+    code, out = cli("destinations", "add", "Meta main", "--tenant", t.slug, "--platform", "meta",
+                    "--ad-account", "act_1001", "--token-file", str(token_file), "--api-base-url", url)
+    assert code == 0, out
+    code, out = cli("destinations", "test", "Meta main", "--tenant", t.slug)
+    assert code == 0 and "reached ad account act_1001 (Stand-in Ads)" in out, out
+    aid, name = name_it(owner, t.tenant_id, "Meta main", holdout=20)
+    before = len(state.audiences)
+    code, out = cli("materialize", "--tenant", t.slug)
+    assert code == 0, out
+    assert len(state.audiences) == before + 1
+    platform_id = owner.execute("select external_id from lookalike_destination_audience where audience_id = %s",
+                                (aid,)).fetchone()[0]
+    assert state.audiences[platform_id]["name"] == name
+    treatment, control = (arm_emails(owner, t.tenant_id, aid, arm) for arm in ("treatment", "control"))
+    assert treatment and control  # the holdout put some members in the control arm
+    assert state.members(platform_id) == {sha(e) for e in treatment}  # every treatment member, EMAIL_SHA256
+    assert not state.members(platform_id) & {sha(e) for e in control}  # no control member
+    everyone = {sha(r[0]) for r in owner.execute("select email from leads where tenant_id = %s and email is not null",
+                                                 (t.tenant_id,))}
+    assert state.members(platform_id) <= everyone
+    # one member's email suppressed, the tenant refreshed: that member is removed with DELETE …/users
+    gone = sorted(treatment)[0]
+    code, out = cli("suppression", "add", "--tenant", t.slug, "--email", gone)
+    assert code == 0, out
+    deletes = sum(1 for m, p, _ in state.calls if m == "DELETE" and p == f"/{platform_id}/users")
+    code, out = cli("materialize", "--tenant", t.slug)
+    assert code == 0, out
+    assert sum(1 for m, p, _ in state.calls if m == "DELETE" and p == f"/{platform_id}/users") == deletes + 1
+    assert sha(gone) not in state.members(platform_id)
+    # what was sent and what the platform said, per sync
+    code, out = cli("destinations", "list", "--tenant", t.slug)
+    assert code == 0 and "Meta main" in out and "succeeded" in out and TOKEN not in out
+    syncs = owner.execute("select status, added, removed, received, invalid from lookalike_destination_sync "
+                          "where audience_id = %s order by started_at", (aid,)).fetchall()
+    assert syncs[0][:2] == ("succeeded", len(treatment)) and syncs[0][3] == len(treatment) and syncs[0][4] == 0
+    assert syncs[-1][:3] == ("succeeded", 0, 1)
+    # the token is in no log, metadata or storage of the runs, and only ever travelled as a Bearer header
+    assert all(a == f"Bearer {TOKEN}" for a in state.authorizations)
+    for root in (Path(os.environ["LOOKALIKE_HOME"]), Path(os.environ["DAGSTER_HOME"])):
+        for f in root.rglob("*"):
+            if f.is_file():
+                assert TOKEN.encode() not in f.read_bytes(), f
+    logs = owner.execute("select string_agg(coalesce(error, '') || report::text, ' ') from lookalike_destination_sync")
+    assert TOKEN not in (logs.fetchone()[0] or "")
+
+
+def test_a_sync_killed_between_two_batches_resumes_without_repeating_or_forgetting(owner, test_url, meta,
+                                                                                    new_slug, tmp_path):
+    from lookalike_assets.pipeline.admin import add_suppression, delete_leads
+    from lookalike_assets.pipeline.destinations import add_destination
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+    from lookalike_assets.settings import get_settings
+
+    url, state = meta
+    t = load_tenant(owner, tenant_profile(1, new_slug("resume")), 300, pool_size=120)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 120)
+    app = connect(test_url, role=APP_ROLE)
+    add_destination(app, t.tenant_id, "Meta resume", "meta", {"ad_account": "act_1001", "api_base_url": url},
+                    {"access_token": TOKEN}, get_settings().secret_value())
+    aid, _ = name_it(owner, t.tenant_id, "Meta resume")
+    refresh_memberships(pipe, t.tenant_id)
+    treatment = arm_emails(owner, t.tenant_id, aid, "treatment")
+    assert len(treatment) > 20
+    env = {**os.environ, "LOOKALIKE_DATABASE_URL": test_url, "LOOKALIKE_HOME": str(tmp_path / "home")}
+    sync = [LOOKALIKE, "destinations", "sync", "Meta resume", "--tenant", t.slug, "--batch-size", "10"]
+    killed = subprocess.run(sync, env={**env, "LOOKALIKE_FAULT": "destinations:after-first-batch"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    platform_id = owner.execute("select external_id from lookalike_destination_audience where audience_id = %s",
+                                (aid,)).fetchone()[0]
+    assert len(state.members(platform_id)) == 10  # one batch sent before the kill
+    done = subprocess.run(sync, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    posted = sum(n for m, p, n in state.calls if m == "POST" and p == f"/{platform_id}/users")
+    assert posted == len(treatment)  # nobody sent twice
+    assert state.members(platform_id) == {sha(e) for e in treatment}
+    # four leave: three suppressed, one deleted (its row gone from the tenant); killed after the first remove batch
+    leaving = sorted(treatment)[:4]
+    refs = [r[0] for r in owner.execute("select external_id from leads where tenant_id = %s and email = any(%s) "
+                                        "order by email", (t.tenant_id, leaving))]
+    add_suppression(app, t.tenant_id, leads=refs[:3], reason="opt-out")
+    delete_leads(app, t.tenant_id, refs[3:])
+    refresh_memberships(pipe, t.tenant_id)
+    small = [*sync[:-1], "2"]
+    killed = subprocess.run(small, env={**env, "LOOKALIKE_FAULT": "destinations:after-first-batch"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9
+    done = subprocess.run(small, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    removed = sum(n for m, p, n in state.calls if m == "DELETE" and p == f"/{platform_id}/users")
+    assert removed == 4  # each removed once, the deleted lead's too
+    assert not state.members(platform_id) & {sha(e) for e in leaving}
+    app.close()
+    pipe.close()
+
+
+def test_throttling_is_retried_and_a_destination_that_keeps_failing_is_paused(owner, test_url, meta, new_slug):
+    from lookalike_assets.pipeline.destinations import add_destination, sync_tenant, update_destination
+    from lookalike_assets.settings import get_settings
+
+    url, state = meta
+    secret = get_settings().secret_value()
+    t = load_tenant(owner, tenant_profile(0, new_slug("throttle")), 200, pool_size=80)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 80)
+    app = connect(test_url, role=APP_ROLE)
+    add_destination(app, t.tenant_id, "Meta busy", "meta", {"ad_account": "act_1001", "api_base_url": url},
+                    {"access_token": TOKEN}, secret)
+    name_it(owner, t.tenant_id, "Meta busy")
+    throttled = {"error": {"message": "There have been too many calls to this ad-account", "code": 80003,
+                           "type": "OAuthException"}}
+    state.fail_next = [(429, {"error": {"message": "Application request limit reached", "code": 4}},
+                        {"Retry-After": "7"}), (400, throttled, {})]
+    slept: list[float] = []
+    res = sync_tenant(pipe, t.tenant_id, secret, sleep=slept.append, attempts=4, backoff=1.0)
+    assert [r.status for r in res] == ["succeeded"] and res[0].added > 0
+    assert slept == [7.0, 2.0]  # the platform's Retry-After, then the backoff (1 s doubled)
+    # a refusal that is not transient is not retried; three failed syncs in a row pause the destination
+    update_destination(app, t.tenant_id, "Meta busy", secret, credentials={"access_token": "revoked-token"})
+    owner.execute("delete from lookalike_destination_member where tenant_id = %s", (t.tenant_id,))
+    for _ in range(3):
+        res = sync_tenant(pipe, t.tenant_id, secret, sleep=slept.append, attempts=4, pause_after=3)
+        assert res[0].status == "failed" and "Invalid OAuth access token" in res[0].error
+    assert slept == [7.0, 2.0]
+    assert res[0].paused
+    status, reason = owner.execute("select status, paused_reason from lookalike_destination where tenant_id = %s",
+                                   (t.tenant_id,)).fetchone()
+    assert status == "paused" and "code 190" in reason
+    res = sync_tenant(pipe, t.tenant_id, secret, sleep=slept.append)
+    assert res[0].status == "skipped" and "paused" in res[0].error
+    update_destination(app, t.tenant_id, "Meta busy", secret, credentials={"access_token": TOKEN}, resume=True)
+    res = sync_tenant(pipe, t.tenant_id, secret, sleep=slept.append)
+    assert res[0].status == "succeeded" and res[0].added > 0
+    app.close()
+    pipe.close()
+
+
+def test_a_webhook_destination_gets_signed_batches(owner, test_url, new_slug, tmp_path):
+    from lookalike_assets.pipeline.destinations import add_destination, sync_tenant, test_destination
+    from lookalike_assets.settings import get_settings
+
+    secret = get_settings().secret_value()
+    hook_app, hook = webhook_standin("whsec-standin-1234567890")
+    t = load_tenant(owner, tenant_profile(1, new_slug("hook")), 150, pool_size=60)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 60)
+    app = connect(test_url, role=APP_ROLE)
+    with served(hook_app) as url:
+        add_destination(app, t.tenant_id, "CRM hook", "webhook", {"url": url + "/hook"},
+                        {"signing_secret": "whsec-standin-1234567890"}, secret)
+        assert test_destination(pipe, t.tenant_id, "CRM hook", secret).startswith("webhook ")
+        aid, name = name_it(owner, t.tenant_id, "CRM hook")
+        res = sync_tenant(pipe, t.tenant_id, secret, batch_size=25)
+        assert res[0].status == "succeeded" and hook.refused == 0
+        adds = [b for b in hook.batches if b["type"] == "add"]
+        assert all(len(b["members"]) <= 25 for b in adds) and sum(len(b["members"]) for b in adds) == res[0].added
+        assert all(set(m) == {"external_id", "email_sha256"} for b in adds for m in b["members"])
+        # a wrong secret is refused by the receiver, and the sync says so
+        add_destination(app, t.tenant_id, "Bad hook", "webhook", {"url": url + "/hook"}, {"signing_secret": "nope"},
+                        secret)
+        owner.execute("update lookalike_audience set rules = rules || %s where audience_id = %s",
+                      (Jsonb({"destinations": [{"destination": "Bad hook"}]}), aid))
+        res = sync_tenant(pipe, t.tenant_id, secret)
+        assert res[0].status == "failed" and "401" in res[0].error and hook.refused >= 1
+    app.close()
+    pipe.close()
+
+
+def test_credentials_are_sealed_and_no_tenant_login_reads_them(owner, test_url, new_slug):
+    from lookalike_assets.db.admin import AdminError
+    from lookalike_assets.domain.sealing import SealError, unseal
+    from lookalike_assets.pipeline.destinations import add_destination, list_destinations
+    from lookalike_assets.settings import get_settings
+
+    secret = get_settings().secret_value()
+    a = load_tenant(owner, tenant_profile(0, new_slug("seal")), 30, pool_size=10)
+    b = load_tenant(owner, tenant_profile(1, new_slug("seal")), 30, pool_size=10)
+    app = connect(test_url, role=APP_ROLE)
+    did = add_destination(app, a.tenant_id, "Meta sealed", "meta", {"ad_account": "act_1001"},
+                          {"access_token": TOKEN}, secret)
+    sealed = owner.execute("select sealed from lookalike_destination where destination_id = %s", (did,)).fetchone()[0]
+    assert TOKEN.encode() not in bytes(sealed)
+    assert unseal(secret, f"{a.tenant_id}/{did}", sealed)["access_token"] == TOKEN
+    with pytest.raises(SealError):  # copied onto another destination, it does not open
+        unseal(secret, f"{b.tenant_id}/{did}", sealed)
+    assert all("sealed" not in d and TOKEN not in str(d) for d in list_destinations(app, a.tenant_id))
+    # the application's own login cannot read the column; a tenant's bound login neither, nor another tenant's rows
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with app.transaction():
+            app.execute("set local role lookalike_app")
+            app.execute("select sealed from lookalike_destination")
+    login = db_admin.grant_access(owner, a.tenant_id, "app", "probe")
+    other = db_admin.grant_access(owner, b.tenant_id, "app", "probe")
+    try:
+        with psycopg.connect(login.conninfo(test_url), autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("select sealed from lookalike_destination")
+            assert c.execute("select name from lookalike_destination").fetchall() == [("Meta sealed",)]
+        with psycopg.connect(other.conninfo(test_url), autocommit=True) as c:
+            assert c.execute("select count(*) from lookalike_destination").fetchone()[0] == 0
+            assert c.execute("update lookalike_destination set name = 'x' where destination_id = %s",
+                             (did,)).rowcount == 0
+    finally:
+        db_admin.revoke_access(owner, login.role)
+        db_admin.revoke_access(owner, other.role)
+    # what is not available yet is said, not faked
+    with pytest.raises(AdminError, match="not available yet"):
+        add_destination(app, a.tenant_id, "Google", "google", {}, {}, secret)
+    with pytest.raises(AdminError, match="exists already"):
+        add_destination(app, a.tenant_id, "Meta sealed", "meta", {"ad_account": "act_1"}, {"access_token": "t"},
+                        secret)
+    app.close()
+
+
+def test_an_audience_naming_an_unknown_destination_fails_its_sync_in_words(owner, test_url, new_slug):
+    from lookalike_assets.pipeline.destinations import sync_tenant
+    from lookalike_assets.settings import get_settings
+
+    t = load_tenant(owner, tenant_profile(0, new_slug("nodest")), 60, pool_size=20)
+    name_it(owner, t.tenant_id, "Nowhere")
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    res = sync_tenant(pipe, t.tenant_id, get_settings().secret_value())
+    assert res[0].status == "failed" and "no destination named 'Nowhere'" in res[0].error
+    pipe.close()
+
+
