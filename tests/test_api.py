@@ -76,6 +76,12 @@ def test_a_key_of_tenant_a_gets_403_on_every_path_of_tenant_b(api):
         ("delete", f"/v1/tenants/{tb}/lookalike/audience/{some}", None),
         ("post", f"/v1/tenants/{tb}/lookalike/audience/estimate", {"rules": {}}),
         ("get", f"/v1/tenants/{tb}/leads?q=a", None),
+        ("get", f"/v1/tenants/{tb}/destinations", None),
+        ("post", f"/v1/tenants/{tb}/destinations", {"name": "x", "platform": "webhook",
+                                                     "options": {"url": "https://example.com"},
+                                                     "credentials": {"signing_secret": "s"}}),
+        ("patch", f"/v1/tenants/{tb}/destinations/{some}", {"name": "y"}),
+        ("delete", f"/v1/tenants/{tb}/destinations/{some}", None),
     ]
     covered = {(m, p.replace(tb, "{tenant_id}").split("?")[0]) for m, p, _ in calls}
     assert len(covered) == len(calls)
@@ -697,3 +703,32 @@ def test_another_tenants_seed_ids_are_reported_and_never_stored(api, owner):
     r = client.post(base, headers=auth(key), json={"name": "Only foreign", "seed_ids": [foreign]})
     assert r.status_code == 400 and "none of the 1 seed id(s)" in r.json()["message"]
     assert owner.execute("select count(*) from lookalike_audience where name = 'Only foreign'").fetchone()[0] == 0
+
+
+def test_destinations_through_the_api_never_show_their_credentials(api, owner):
+    client, ((a, key), (b, key_b)), _ = api
+    url = f"/v1/tenants/{a.tenant_id}/destinations"
+    body = {"name": "Hook", "platform": "webhook", "options": {"url": "https://hooks.example.com/in"},
+            "credentials": {"signing_secret": "whsec-api-secret-0123456789"}}
+    r = client.post(url, headers=auth(key), json=body)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["name"] == "Hook" and made["status"] == "active" and "whsec" not in r.text
+    assert client.post(url, headers=auth(key), json=body).status_code == 409
+    bad = client.post(url, headers=auth(key), json={**body, "name": "G", "platform": "google"})
+    assert bad.status_code == 400 and "not available yet" in bad.json()["message"]
+    missing = client.post(url, headers=auth(key), json={**body, "name": "M", "credentials": {}})
+    assert missing.status_code == 400 and "signing_secret" in missing.json()["message"]
+    listed = client.get(url, headers=auth(key))
+    assert [d["name"] for d in listed.json()] == ["Hook"] and "whsec" not in listed.text
+    did = made["destination_id"]
+    r = client.patch(f"{url}/{did}", headers=auth(key), json={"name": "Hook 2",
+                                                               "credentials": {"signing_secret": "rotated-secret"}})
+    assert r.status_code == 200 and r.json()["name"] == "Hook 2" and "rotated" not in r.text
+    # another tenant's key, or another tenant's destination id under one's own tenant: nothing
+    other = f"/v1/tenants/{b.tenant_id}/destinations"
+    assert client.patch(f"{other}/{did}", headers=auth(key_b), json={"name": "stolen"}).status_code == 404
+    assert client.delete(f"{other}/{did}", headers=auth(key_b)).status_code == 404
+    assert client.get(other, headers=auth(key_b)).json() == []
+    assert client.delete(f"{url}/{did}", headers=auth(key)).status_code == 204
+    assert client.get(url, headers=auth(key)).json() == []

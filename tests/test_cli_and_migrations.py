@@ -20,7 +20,9 @@ COMMANDS = [[], ["db"], ["db", "up"], ["db", "down"], ["db", "migrate"], ["db", 
             ["marts"], ["summary"], ["tenants"], ["tenants", "list"], ["tenants", "create"], ["import-leads"],
             ["seeds"], ["seeds", "add"], ["seeds", "list"], ["seeds", "remove"], ["audiences"],
             ["audiences", "create"], ["audiences", "list"], ["audiences", "show"], ["audiences", "publish"],
-            ["audiences", "retire"], ["encoder"], ["encoder", "show"], ["encoder", "calibrate"]]
+            ["audiences", "retire"], ["encoder"], ["encoder", "show"], ["encoder", "calibrate"], ["destinations"],
+            ["destinations", "add"], ["destinations", "list"], ["destinations", "test"], ["destinations", "update"],
+            ["destinations", "remove"], ["destinations", "sync"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "lookalike")

@@ -292,3 +292,45 @@ def test_an_audience_naming_an_unknown_destination_fails_its_sync_in_words(owner
     pipe.close()
 
 
+
+
+def test_the_studio_offers_the_destinations_and_shows_what_was_sent(owner, test_url, meta, new_slug):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.db.admin import grant_studio_user
+    from lookalike_assets.domain.encoder_choice import get_encoder
+    from lookalike_assets.pipeline.destinations import add_destination, sync_tenant
+    from lookalike_assets.settings import get_settings
+
+    url, _state = meta
+    secret = get_settings().secret_value()
+    t = load_tenant(owner, tenant_profile(1, new_slug("studio-dest")), 150, pool_size=60)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 60)
+    app = connect(test_url, role=APP_ROLE)
+    add_destination(app, t.tenant_id, "Meta studio", "meta", {"ad_account": "act_1001", "api_base_url": url},
+                    {"access_token": TOKEN}, secret)
+    aid, name = name_it(owner, t.tenant_id, "Meta studio")
+    assert sync_tenant(pipe, t.tenant_id, secret)[0].status == "succeeded"
+    person = grant_studio_user(owner, t.tenant_id, "dest@example.com", "editor")
+    with TestClient(create_app(test_url, encoder=get_encoder("hashing"))) as client:
+        client.get(person.link)
+        page = client.get(f"/studio/audiences/{aid}").text
+        assert "Sent to the ad platforms" in page and "Meta studio" in page and TOKEN not in page
+        form = client.get(f"/studio/audiences/{aid}/edit").text
+        assert "Meta studio: synced to Meta" in form
+        assert re.search(r'value="dest:Meta studio"\s+checked', form)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+        rules = re.search(r'name="rules_json" value="([^"]*)"', form).group(1).replace("&#34;", '"')
+        r = client.post(f"/studio/audiences/{aid}/edit", data={
+            "csrf": csrf, "action": "save", "name": name, "rules_json": rules, "drafted": "true", "capped": "true",
+            "reach_percent": "5", "exclude_seeds": "true", "destinations": ["dest:Meta studio", "crm"]},
+            follow_redirects=False)
+        assert r.status_code == 303, r.text
+    saved = owner.execute("select rules from lookalike_audience where audience_id = %s", (aid,)).fetchone()[0]
+    assert saved["destinations"] == [{"destination": "Meta studio"}, "crm"]
+    app.close()
+    pipe.close()

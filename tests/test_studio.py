@@ -341,7 +341,7 @@ def test_editing_an_audience_its_filters_reach_exclusions_and_picked_seeds(brows
     page.get_by_text("…or pick the seeds one by one").click()
     for (seed_id,) in seeds:
         page.locator(f"input[name=seed_ids][value='{seed_id}']").check()
-    page.get_by_label("Meta (custom audience)").uncheck()
+    page.get_by_label("Meta (custom audience): a file to upload").uncheck()
     page.screenshot(path=str(SHOTS / "edit-audience.png"), full_page=True)
     page.get_by_role("button", name="Save changes").click()
     assert page.url.startswith(f"{server}/studio/audiences/{aid}?saved=")

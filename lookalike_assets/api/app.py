@@ -172,6 +172,42 @@ class JobOut(BaseModel):
     detail: str | None = None
 
 
+class DestinationOptions(Strict):
+    ad_account: str | None = Field(default=None, max_length=100, description="Meta: act_<id>.")
+    url: str | None = Field(default=None, max_length=2000, description="Webhook: where batches are POSTed.")
+    api_base_url: str | None = Field(default=None, max_length=2000, description="Another address of the "
+                                     "platform's API (a proxy); part of this destination only.")
+
+
+class DestinationCredentials(Strict):
+    access_token: str | None = Field(default=None, max_length=4000, description="Meta.")
+    signing_secret: str | None = Field(default=None, max_length=4000, description="Webhook.")
+
+
+class DestinationIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    platform: Literal["meta", "google", "linkedin", "webhook", "s3"]
+    options: DestinationOptions = Field(default_factory=DestinationOptions)
+    credentials: DestinationCredentials = Field(description="Sealed at once; never returned by any endpoint.")
+
+
+class DestinationEdit(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    options: DestinationOptions | None = None
+    credentials: DestinationCredentials | None = Field(default=None, description="All of them, replacing the old.")
+    resume: bool = Field(default=False, description="Resume a destination paused after failed syncs.")
+
+
+class DestinationOut(BaseModel):
+    destination_id: str
+    name: str
+    platform: str
+    options: dict
+    status: str
+    paused_reason: str | None = None
+    last_sync: dict | None = None
+
+
 class LeadFound(BaseModel):
     lead_id: str
     external_id: str
@@ -639,6 +675,9 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                                                                               audience_id=a[0])]
             lift = audience_incrementality(conn, tid, API_ROLE)
             recommendation, tuning_note = audience_recommendation(conn, tid, a[0], API_ROLE)
+            from lookalike_assets.pipeline.destinations import audience_syncs
+
+            syncs = audience_syncs(conn, tid, a[0], API_ROLE)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
@@ -648,6 +687,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
             "holdout": ((a[5] or {}).get("membership") or {}).get("holdout") or {},
             "incrementality": next((x for x in lift or () if x["audience_id"] == a[0]), None),
             "recommendation": recommendation, "recommendation_note": tuning_note,
+            "syncs": jsonable_encoder(syncs),
             "members": [{"candidate_id": str(r.candidate_id), "lead_id": str(r.lead_id), "external_id": r.external_id,
                          "similarity_score": r.similarity_score, "rank_score": r.rank_score, "decile": r.decile,
                          "reasons": r.reasons, "segment_no": r.segment_no, "arm": r.arm} for r in rows],
@@ -770,6 +810,75 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                 return score_lead(conn, tid, body.attributes, get_encoder())
             except OnlineError as exc:
                 raise ApiError(409 if exc.code in ("not_ready",) else 400, exc.code, str(exc)) from None
+
+    # -- destinations
+    def destination_out(d: dict) -> DestinationOut:
+        last = None if d.get("last_status") is None else {
+            "status": d["last_status"], "finished_at": d["last_finished_at"], "added": d["last_added"],
+            "removed": d["last_removed"], "error": d["last_error"]}
+        return DestinationOut(destination_id=str(d["destination_id"]), name=d["name"], platform=d["platform"],
+                              options=d["options"] or {}, status=d["status"], paused_reason=d.get("paused_reason"),
+                              last_sync=jsonable_encoder(last))
+
+    def destination_row(conn, tid: uuid.UUID, destination_id: uuid.UUID) -> dict:
+        from lookalike_assets.pipeline.destinations import list_destinations
+
+        found = next((d for d in list_destinations(conn, tid, API_ROLE)
+                      if d["destination_id"] == destination_id), None)
+        if found is None:
+            raise ApiError(404, "not_found", f"no destination {destination_id}")
+        return found
+
+    @app.get("/v1/tenants/{tenant_id}/destinations", tags=["destinations"])
+    def list_destinations_route(tid: Tenant) -> list[DestinationOut]:
+        """The tenant's destinations with their state and last sync; never their credentials."""
+        from lookalike_assets.pipeline.destinations import list_destinations
+
+        with connection() as conn:
+            return [destination_out(d) for d in list_destinations(conn, tid, API_ROLE)]
+
+    @app.post("/v1/tenants/{tenant_id}/destinations", tags=["destinations"], status_code=201)
+    def add_destination_route(tid: Tenant, body: DestinationIn) -> DestinationOut:
+        """A destination of the tenant; its credentials are sealed at once (only the pipeline, which syncs, reads
+        them). Name it in an audience's rules as ``{"destination": NAME}``."""
+        from lookalike_assets.pipeline.destinations import add_destination
+        from lookalike_assets.settings import get_settings
+
+        with connection() as conn:
+            try:
+                did = add_destination(conn, tid, body.name, body.platform, body.options.model_dump(),
+                                      {k: v or "" for k, v in body.credentials.model_dump().items()},
+                                      get_settings().secret_value())
+            except AdminError as exc:
+                raise ApiError(409 if "exists already" in str(exc) else 400,
+                               "conflict" if "exists already" in str(exc) else "invalid_destination", str(exc)) from None
+            return destination_out(destination_row(conn, tid, did))
+
+    @app.patch("/v1/tenants/{tenant_id}/destinations/{destination_id}", tags=["destinations"])
+    def edit_destination_route(tid: Tenant, destination_id: uuid.UUID, body: DestinationEdit) -> DestinationOut:
+        from lookalike_assets.pipeline.destinations import update_destination
+        from lookalike_assets.settings import get_settings
+
+        with connection() as conn:
+            destination_row(conn, tid, destination_id)
+            try:
+                update_destination(conn, tid, str(destination_id), get_settings().secret_value(), name=body.name,
+                                   options=body.options.model_dump(exclude_unset=True) if body.options else None,
+                                   credentials={k: v for k, v in body.credentials.model_dump().items() if v}
+                                   if body.credentials else None, resume=body.resume)
+            except AdminError as exc:
+                raise ApiError(409 if "exists already" in str(exc) else 400,
+                               "conflict" if "exists already" in str(exc) else "invalid_destination", str(exc)) from None
+            return destination_out(destination_row(conn, tid, destination_id))
+
+    @app.delete("/v1/tenants/{tenant_id}/destinations/{destination_id}", tags=["destinations"], status_code=204)
+    def delete_destination_route(tid: Tenant, destination_id: uuid.UUID) -> None:
+        """Forget a destination and its sync history (the platform keeps what it received)."""
+        from lookalike_assets.pipeline.destinations import remove_destination
+
+        with connection() as conn:
+            destination_row(conn, tid, destination_id)
+            remove_destination(conn, tid, str(destination_id))
 
     @app.get("/v1/tenants/{tenant_id}/leads", tags=["leads"])
     def find_leads(tid: Tenant, q: Annotated[str, Query(min_length=1, max_length=200)],

@@ -177,6 +177,7 @@ def audiences_show(
     print_segments(rep)
     print_holdout(rep)
     print_recommendation(rep)
+    print_syncs(rep)
     curve = m.get("reach_curve") or []
     if curve:
         peak = max(p["size"] for p in curve) or 1
@@ -216,6 +217,19 @@ def print_holdout(rep: dict) -> None:
         console.print(f"incrementality (as of the marts' last build): {describe_lift(lift)}")
     else:
         console.print("incrementality: no figures yet (conversions are attributed, then `lookalike marts`)")
+
+
+def print_syncs(rep: dict) -> None:
+    """The audience's last syncs to its destinations: what was sent and what the platform reported."""
+    if not rep.get("syncs"):
+        return
+    table = Table("when", "destination", "status", "added", "removed", "platform received", "invalid",
+                  "platform's audience", "note", title="destination syncs")
+    for s in rep["syncs"]:
+        table.add_row(f"{s['started_at']:%Y-%m-%d %H:%M}", f"{s['destination']} ({s['platform']})", s["status"],
+                      str(s["added"]), str(s["removed"]), "—" if s["received"] is None else str(s["received"]),
+                      "—" if s["invalid"] is None else str(s["invalid"]), s["external_id"] or "—", s["error"] or "")
+    console.print(table)
 
 
 def print_recommendation(rep: dict) -> None:

@@ -226,5 +226,21 @@ def leads_erase(
         console.print(f"export files: {sum(r.status == 'succeeded' for r in exports)} exported again without them; "
                       f"{len(scrub.rewritten)} file(s) rewritten without them ({scrub.rows_removed} row(s))"
                       + (f"; [red]{len(failed)} export(s) failed[/red]: run `lookalike leads erase` again" if failed else ""))
+        # the platforms: the erased people leave every synced audience now (their keys are still remembered)
+        from lookalike_assets.defs.resources import current_config
+        from lookalike_assets.pipeline.destinations import sync_tenant
+
+        cfg = current_config()
+        with service_connection(PIPELINE_ROLE) as conn:
+            syncs = sync_tenant(conn, tid, settings.secret_value(), attempts=cfg.destination_attempts,
+                                backoff=cfg.destination_backoff_seconds, pause_after=cfg.destination_pause_after,
+                                batch_size=cfg.destination_batch_size)
+        sync_failed = [r for r in syncs if r.status == "failed"]
+        ok = ok and not sync_failed
+        if syncs:
+            console.print(f"destinations: {sum(r.removed for r in syncs)} removal(s) sent"
+                          + (f"; [red]{len(sync_failed)} sync(s) failed[/red] ("
+                             + "; ".join(f"{r.destination}: {r.error}" for r in sync_failed[:3])
+                             + "): the next refresh sends what is left" if sync_failed else ""))
     if not ok:
         raise typer.Exit(1)

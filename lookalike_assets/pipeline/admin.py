@@ -21,6 +21,7 @@ from lookalike_assets.domain.exports import FORMATS
 from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline.common import uuid_refs
+from lookalike_assets.pipeline.destinations import audience_syncs
 from lookalike_assets.pipeline.exports import remove_audience_files
 from lookalike_assets.pipeline.memberships import validate_audience
 
@@ -301,6 +302,7 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     recommendation, tuning_note = audience_recommendation(conn, tenant_id, audience_id, APP_ROLE)
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         history = [r._asdict() for r in Q.tuning.tuning_history(conn, tenant_id=tenant_id, audience_id=audience_id, n=5)]
+    syncs = audience_syncs(conn, tenant_id, audience_id)
     return {
         "ranking": champion_summary(conn, tenant_id),
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
@@ -310,6 +312,7 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "holdout": ((metadata or {}).get("membership") or {}).get("holdout") or {},
         "incrementality": None if lift is None else next((x for x in lift if x["audience_id"] == audience_id), None),
         "recommendation": recommendation, "recommendation_note": tuning_note, "tuning_history": history,
+        "syncs": syncs,
         "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
                 for e, s, r, d, why, st in members],
     }

@@ -42,6 +42,7 @@ from lookalike_assets.domain.similarity import LABEL_WEIGHTS
 from lookalike_assets.pipeline import admin as admin_ops
 from lookalike_assets.pipeline import studio as data
 from lookalike_assets.pipeline.admin import AdminError
+from lookalike_assets.pipeline.destinations import list_destinations
 from lookalike_assets.pipeline.exports import audience_file, audience_files, audience_folder
 from lookalike_assets.pipeline.uploads import UploadStore
 from lookalike_assets.settings import get_settings
@@ -133,8 +134,17 @@ def _percent(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
 
 
+PLATFORM_NAMES = {"meta": "Meta", "google": "Google Ads", "linkedin": "LinkedIn", "webhook": "webhook", "s3": "S3"}
 DESTINATIONS = (("meta", "Meta (custom audience)"), ("google", "Google Ads (Customer Match)"),
                 ("linkedin", "LinkedIn (matched audience)"), ("crm", "CRM file"))
+
+
+def destination_key(d: Any) -> str:
+    """A destination of the rules as the form's value: a file format ("meta"), or "dest:<name>" for one of the
+    tenant's destinations."""
+    if isinstance(d, dict):
+        return f"dest:{d['destination']}" if "destination" in d else str(d.get("platform"))
+    return str(d)
 
 
 @dataclass
@@ -184,15 +194,14 @@ class NewAudienceForm:
                           "audiences": list(self.exclude_audiences or [])}
         if self.holdout_percent:
             out["holdout"] = {"percent": self.holdout_percent}
-        ticked = [d for d in (self.destinations or []) if d in dict(DESTINATIONS)]
+        ticked = [d for d in (self.destinations or []) if d in dict(DESTINATIONS) or d.startswith("dest:")]
         kept_dest: list = []
         for d in draft.get("destinations") or []:
-            platform = d.get("platform") if isinstance(d, dict) else d
-            if platform in ticked and platform not in [x.get("platform") if isinstance(x, dict) else x
-                                                       for x in kept_dest]:
+            if destination_key(d) in ticked and destination_key(d) not in map(destination_key, kept_dest):
                 kept_dest.append(d)
-        seen = [x.get("platform") if isinstance(x, dict) else x for x in kept_dest]
-        out["destinations"] = kept_dest + [d for d in ticked if d not in seen]
+        seen = [destination_key(x) for x in kept_dest]
+        out["destinations"] = kept_dest + [{"destination": d[5:]} if d.startswith("dest:") else d
+                                           for d in ticked if d not in seen]
         return out
 
     def seed_set(self) -> dict:
@@ -213,7 +222,7 @@ class NewAudienceForm:
         return cls(description or "", name, json.dumps(rules), None, list(seed_set.get("labels") or []) or None,
                    float(reach) if reach is not None else 10.0,
                    int((rules.get("holdout") or {}).get("percent") or 0),
-                   [d.get("platform") if isinstance(d, dict) else d for d in rules.get("destinations", ["crm"])],
+                   [destination_key(d) for d in rules.get("destinations", ["crm"])],
                    [str(i) for i in seed_set.get("seed_ids") or []] or None,
                    bool(exclude.get("seeds", True)), bool(exclude.get("customers", False)),
                    list(exclude.get("audiences") or []), reach is not None)
@@ -583,11 +592,15 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             suppressed = data.suppressed_count(conn, p.tenant_id, API_ROLE)
             others = [a.name for a in data.audiences(conn, p.tenant_id, API_ROLE)
                       if editing is None or a.audience_id != editing[0]]
+            synced = [(f"dest:{d['name']}", f"{d['name']}: synced to {PLATFORM_NAMES.get(d['platform'], d['platform'])}"
+                       + (" (paused)" if d["status"] == "paused" else ""))
+                      for d in list_destinations(conn, p.tenant_id, API_ROLE)]
             estimate = estimate_of(conn, p, form) if form.rules_json or draft is not None else None
         filters = form.draft_rules().get("filters") or []
         return page(request, "new.html", http_status, person=p, form=form, draft=draft, labels=labels, seeds=seeds,
                     suppressed=suppressed, other_audiences=others,
-                    filters=[(i, f, describe_filter(f)) for i, f in enumerate(filters)], destinations=DESTINATIONS,
+                    filters=[(i, f, describe_filter(f)) for i, f in enumerate(filters)],
+                    destinations=[*synced, *((v, f"{label}: a file to upload") for v, label in DESTINATIONS)],
                     estimate=estimate, error=error, error_field=error_field, editing=editing,
                     action=f"/studio/audiences/{editing[0]}/edit" if editing else "/studio/new")
 
