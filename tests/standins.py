@@ -140,3 +140,88 @@ def webhook_standin(secret: str) -> tuple[FastAPI, WebhookState]:
         return {"received": len(message.get("members") or [])}
 
     return app, state
+
+
+@dataclass
+class LinkedInState:
+    token: str
+    account: str = "512345678"
+    segments: dict[str, dict] = field(default_factory=dict)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    fail_next: list[tuple[int, dict, dict]] = field(default_factory=list)
+
+    def members(self, segment: str) -> set[str]:
+        return set(self.segments[segment]["members"])
+
+
+def linkedin_standin(token: str, account: str = "512345678", max_elements: int = 5_000
+                     ) -> tuple[FastAPI, LinkedInState]:
+    """LinkedIn's Marketing API (Rest.li 2.0) as lookalike uses it: the ad account (GET /rest/adAccounts/<id>),
+    DMP segments (POST /rest/dmpSegments answers 201 with the id in ``x-restli-id``) and their users
+    (POST /rest/dmpSegments/<id>/users with ``X-RestLi-Method: BATCH_CREATE``, elements of ADD or REMOVE of
+    SHA256_EMAIL, at most 5,000), every request with a Bearer token, ``LinkedIn-Version`` and
+    ``X-Restli-Protocol-Version: 2.0.0``."""
+    state = LinkedInState(token, account)
+    app = FastAPI()
+
+    def guard(request: Request) -> JSONResponse | None:
+        if request.headers.get("authorization") != f"Bearer {state.token}":
+            return JSONResponse({"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
+                                 "message": "Invalid access token"}, status_code=401)
+        if request.headers.get("x-restli-protocol-version") != "2.0.0" or \
+                not re.fullmatch(r"\d{6}", request.headers.get("linkedin-version", "")):
+            return JSONResponse({"status": 400, "message": "missing LinkedIn-Version or protocol header"},
+                                status_code=400)
+        if state.fail_next:
+            status, body, headers = state.fail_next.pop(0)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return None
+
+    @app.get("/rest/adAccounts/{account}")
+    async def ad_account(account: str, request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        if account != state.account:
+            return JSONResponse({"status": 404, "message": "Not found"}, status_code=404)
+        return {"id": int(account), "name": "Stand-in Campaigns", "status": "ACTIVE"}
+
+    @app.post("/rest/dmpSegments")
+    async def create(request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        body = await request.json()
+        if body.get("account") != f"urn:li:sponsoredAccount:{state.account}" or body.get("type") != "USER" \
+                or not body.get("name") or not body.get("destinations"):
+            return JSONResponse({"status": 422, "message": "account, type USER, name and destinations required"},
+                                status_code=422)
+        sid = str(990000 + len(state.segments) + 1)
+        state.segments[sid] = {"name": body["name"], "members": set()}
+        state.calls.append(("CREATE", "/dmpSegments", 0))
+        return JSONResponse(None, status_code=201, headers={"x-restli-id": sid})
+
+    @app.post("/rest/dmpSegments/{segment}/users")
+    async def users(segment: str, request: Request):
+        if (bad := guard(request)) is not None:
+            return bad
+        if request.headers.get("x-restli-method") != "BATCH_CREATE":
+            return JSONResponse({"status": 400, "message": "X-RestLi-Method: BATCH_CREATE expected"},
+                                status_code=400)
+        if segment not in state.segments:
+            return JSONResponse({"status": 404, "message": "segment not found"}, status_code=404)
+        elements = (await request.json()).get("elements") or []
+        if len(elements) > max_elements:
+            return JSONResponse({"status": 400, "message": f"at most {max_elements} elements"}, status_code=400)
+        statuses = []
+        target = state.segments[segment]["members"]
+        for e in elements:
+            ids = e.get("userIds") or []
+            ok = e.get("action") in ("ADD", "REMOVE") and ids and all(
+                i.get("idType") == "SHA256_EMAIL" and HEX64.match(str(i.get("idValue"))) for i in ids)
+            if ok:
+                for i in ids:
+                    (target.add if e["action"] == "ADD" else target.discard)(i["idValue"])
+            statuses.append({"status": 201 if ok else 400})
+        state.calls.append(("BATCH_CREATE", f"/dmpSegments/{segment}/users", len(elements)))
+        return {"elements": statuses}
+
+    return app, state

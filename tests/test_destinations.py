@@ -334,3 +334,92 @@ def test_the_studio_offers_the_destinations_and_shows_what_was_sent(owner, test_
     assert saved["destinations"] == [{"destination": "Meta studio"}, "crm"]
     app.close()
     pipe.close()
+
+
+def test_a_linkedin_destination_streams_adds_and_removes_to_a_dmp_segment(owner, test_url, new_slug):
+    from standins import linkedin_standin
+
+    from lookalike_assets.pipeline.admin import add_suppression
+    from lookalike_assets.pipeline.destinations import add_destination, sync_tenant, test_destination
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+    from lookalike_assets.settings import get_settings
+
+    secret = get_settings().secret_value()
+    li_app, li = linkedin_standin("li-standin-token-0123456789")
+    t = load_tenant(owner, tenant_profile(0, new_slug("linkedin")), 200, pool_size=80)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 80)
+    app = connect(test_url, role=APP_ROLE)
+    with served(li_app) as url:
+        add_destination(app, t.tenant_id, "LinkedIn main", "linkedin",
+                        {"ad_account": "urn:li:sponsoredAccount:512345678", "api_base_url": url + "/rest"},
+                        {"access_token": "li-standin-token-0123456789"}, secret)
+        assert test_destination(pipe, t.tenant_id, "LinkedIn main", secret) == \
+            "ad account 512345678 (Stand-in Campaigns)"
+        aid, _ = name_it(owner, t.tenant_id, "LinkedIn main")
+        refresh_memberships(pipe, t.tenant_id)
+        li.fail_next = [(429, {"status": 429, "message": "Too many requests"}, {"Retry-After": "3"})]
+        slept: list[float] = []
+        res = sync_tenant(pipe, t.tenant_id, secret, sleep=slept.append, batch_size=40)
+        assert res[0].status == "succeeded" and slept == [3.0], res
+        segment = res[0].external_id
+        treatment = arm_emails(owner, t.tenant_id, aid, "treatment")
+        assert li.members(segment) == {sha(e) for e in treatment}
+        assert all(n <= 40 for m, p, n in li.calls if m == "BATCH_CREATE")
+        gone = sorted(treatment)[0]
+        add_suppression(app, t.tenant_id, emails=[gone], reason="opt-out")
+        refresh_memberships(pipe, t.tenant_id)
+        res = sync_tenant(pipe, t.tenant_id, secret)
+        assert res[0].status == "succeeded" and res[0].removed == 1 and sha(gone) not in li.members(segment)
+    app.close()
+    pipe.close()
+
+
+def test_an_s3_destination_gets_one_object_per_batch_in_order(owner, test_url, new_slug):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from lookalike_assets.pipeline.admin import add_suppression
+    from lookalike_assets.pipeline.destinations import add_destination, sync_tenant, test_destination
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+    from lookalike_assets.settings import get_settings
+
+    secret = get_settings().secret_value()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIASTANDIN",
+                          aws_secret_access_key="standin-secret-key")
+        s3.create_bucket(Bucket="audiences")
+        t = load_tenant(owner, tenant_profile(1, new_slug("s3")), 150, pool_size=60)
+        pipe = connect(test_url, role=PIPELINE_ROLE)
+        build_tenant(pipe, t.tenant_id, 60)
+        app = connect(test_url, role=APP_ROLE)
+        add_destination(app, t.tenant_id, "Warehouse", "s3", {"bucket": "audiences", "prefix": "lookalike/",
+                                                              "endpoint_url": endpoint},
+                        {"access_key_id": "AKIASTANDIN", "secret_access_key": "standin-secret-key"}, secret)
+        assert test_destination(pipe, t.tenant_id, "Warehouse", secret) == "bucket audiences/lookalike"
+        aid, _ = name_it(owner, t.tenant_id, "Warehouse")
+        refresh_memberships(pipe, t.tenant_id)
+        res = sync_tenant(pipe, t.tenant_id, secret, batch_size=5)
+        assert res[0].status == "succeeded" and res[0].added > 5 and res[0].batches > 1
+        treatment = arm_emails(owner, t.tenant_id, aid, "treatment")
+        add_suppression(app, t.tenant_id, emails=[sorted(treatment)[0]], reason="opt-out")
+        refresh_memberships(pipe, t.tenant_id)
+        assert sync_tenant(pipe, t.tenant_id, secret)[0].removed == 1
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="audiences")["Contents"])
+        assert all(k.startswith(f"{res[0].external_id}/") for k in keys) and any(k.endswith("-remove.csv")
+                                                                                for k in keys), keys
+        held: set[str] = set()
+        for k in keys:  # applying the objects in name order gives the audience
+            rows = s3.get_object(Bucket="audiences", Key=k)["Body"].read().decode().splitlines()[1:]
+            hashes = {r.split(",")[0] for r in rows}
+            held = held | hashes if k.endswith("-add.csv") else held - hashes
+        now = arm_emails(owner, t.tenant_id, aid, "treatment")
+        assert sorted(treatment)[0] not in now and held == {sha(e) for e in now}
+        app.close()
+        pipe.close()
+    finally:
+        server.stop()

@@ -173,15 +173,22 @@ class JobOut(BaseModel):
 
 
 class DestinationOptions(Strict):
-    ad_account: str | None = Field(default=None, max_length=100, description="Meta: act_<id>.")
+    ad_account: str | None = Field(default=None, max_length=100, description="Meta: act_<id>; LinkedIn: the "
+                                   "sponsored account's number.")
     url: str | None = Field(default=None, max_length=2000, description="Webhook: where batches are POSTed.")
+    bucket: str | None = Field(default=None, max_length=255, description="S3.")
+    prefix: str | None = Field(default=None, max_length=500, description="S3: the key prefix.")
+    endpoint_url: str | None = Field(default=None, max_length=2000, description="S3: an S3-compatible service.")
+    region: str | None = Field(default=None, max_length=50, description="S3.")
     api_base_url: str | None = Field(default=None, max_length=2000, description="Another address of the "
                                      "platform's API (a proxy); part of this destination only.")
 
 
 class DestinationCredentials(Strict):
-    access_token: str | None = Field(default=None, max_length=4000, description="Meta.")
+    access_token: str | None = Field(default=None, max_length=4000, description="Meta, LinkedIn.")
     signing_secret: str | None = Field(default=None, max_length=4000, description="Webhook.")
+    access_key_id: str | None = Field(default=None, max_length=200, description="S3.")
+    secret_access_key: str | None = Field(default=None, max_length=4000, description="S3.")
 
 
 class DestinationIn(Strict):

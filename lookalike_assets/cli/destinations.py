@@ -14,12 +14,21 @@ app = typer.Typer(help="Destinations: the ad platforms (and webhooks) a tenant's
                   no_args_is_help=True)
 
 NameArg = Annotated[str, typer.Argument(help="The destination's name (or id).")]
-TokenFile = Annotated[Optional[Path], typer.Option("--token-file", help="Meta: a file holding the access token "
+TokenFile = Annotated[Optional[Path], typer.Option("--token-file", help="Meta, LinkedIn: a file holding the access token "
                                                    "(read once, sealed in the database; never give it inline).")]
 SecretFile = Annotated[Optional[Path], typer.Option("--secret-file", help="Webhook: a file holding the signing "
                                                     "secret.")]
-AdAccount = Annotated[Optional[str], typer.Option("--ad-account", help="Meta: the ad account, act_<id>.")]
+AdAccount = Annotated[Optional[str], typer.Option("--ad-account", help="Meta: the ad account, act_<id>; "
+                                                  "LinkedIn: the sponsored ad account's number.")]
 Url = Annotated[Optional[str], typer.Option("--url", help="Webhook: where the batches are POSTed.")]
+Bucket = Annotated[Optional[str], typer.Option("--bucket", help="S3: the bucket.")]
+Prefix = Annotated[Optional[str], typer.Option("--prefix", help="S3: the key prefix the audiences' folders go under.")]
+Endpoint = Annotated[Optional[str], typer.Option("--endpoint-url", help="S3: an S3-compatible service's address "
+                                                 "(MinIO, R2, ...); AWS when not given.")]
+Region = Annotated[Optional[str], typer.Option("--region", help="S3: the bucket's region.")]
+AccessKey = Annotated[Optional[str], typer.Option("--access-key-id", help="S3: the access key id.")]
+SecretKeyFile = Annotated[Optional[Path], typer.Option("--secret-key-file", help="S3: a file holding the secret "
+                                                       "access key.")]
 ApiBase = Annotated[Optional[str], typer.Option("--api-base-url", help="Another address of the platform's API (a "
                                                 "proxy, or a local stand-in); part of this destination only.")]
 
@@ -55,11 +64,17 @@ def _admin(call):
 def destinations_add(
     name: Annotated[str, typer.Argument(help="A name people recognize, e.g. 'Meta main'.")],
     tenant_ref: TenantOpt,
-    platform: Annotated[str, typer.Option(help="meta | webhook (google, linkedin, s3: not available yet).")],
+    platform: Annotated[str, typer.Option(help="meta | linkedin | webhook | s3 (google: not available yet).")],
     ad_account: AdAccount = None,
     token_file: TokenFile = None,
     url: Url = None,
     secret_file: SecretFile = None,
+    bucket: Bucket = None,
+    prefix: Prefix = None,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    access_key_id: AccessKey = None,
+    secret_key_file: SecretKeyFile = None,
     api_base_url: ApiBase = None,
 ) -> None:
     """Add a destination; its credentials are sealed (encrypted with a key from LOOKALIKE_SECRET) and only the
@@ -67,10 +82,13 @@ def destinations_add(
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.destinations import add_destination
 
-    options = {"ad_account": ad_account, "api_base_url": api_base_url} if platform == "meta" else \
-        {"url": url} if platform == "webhook" else {}
-    credentials = {"access_token": _read(token_file, "--token-file")} if platform == "meta" else \
-        {"signing_secret": _read(secret_file, "--secret-file")} if platform == "webhook" else {}
+    options = {"ad_account": ad_account, "api_base_url": api_base_url} if platform in ("meta", "linkedin") else \
+        {"url": url} if platform == "webhook" else \
+        {"bucket": bucket, "prefix": prefix, "endpoint_url": endpoint_url, "region": region} if platform == "s3" else {}
+    credentials = {"access_token": _read(token_file, "--token-file")} if platform in ("meta", "linkedin") else \
+        {"signing_secret": _read(secret_file, "--secret-file")} if platform == "webhook" else \
+        {"access_key_id": access_key_id, "secret_access_key": _read(secret_key_file, "--secret-key-file")} \
+        if platform == "s3" else {}
     with service_connection(APP_ROLE) as conn:
         tid = tenant(tenant_ref)
         did = _admin(lambda: add_destination(conn, tid, name, platform, options,
@@ -126,17 +144,27 @@ def destinations_update(
     token_file: TokenFile = None,
     url: Url = None,
     secret_file: SecretFile = None,
+    bucket: Bucket = None,
+    prefix: Prefix = None,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    access_key_id: AccessKey = None,
+    secret_key_file: SecretKeyFile = None,
     api_base_url: ApiBase = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume a paused destination.")] = False,
 ) -> None:
-    """Rename, change options or credentials, or resume a destination paused after failed syncs."""
+    """Rename, change options or credentials (all of a platform's, together), or resume a destination paused
+    after failed syncs. An empty option value ("") removes it."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.destinations import update_destination
 
-    options = {k: v for k, v in {"ad_account": ad_account, "api_base_url": api_base_url, "url": url}.items()
-               if v is not None}
+    options = {k: v for k, v in {"ad_account": ad_account, "api_base_url": api_base_url, "url": url,
+                                 "bucket": bucket, "prefix": prefix, "endpoint_url": endpoint_url,
+                                 "region": region}.items() if v is not None}
     credentials = {k: v for k, v in {"access_token": _read(token_file, "--token-file"),
-                                     "signing_secret": _read(secret_file, "--secret-file")}.items() if v}
+                                     "signing_secret": _read(secret_file, "--secret-file"),
+                                     "access_key_id": access_key_id,
+                                     "secret_access_key": _read(secret_key_file, "--secret-key-file")}.items() if v}
     if not (new_name or options or credentials or resume):
         fail("nothing to change: give --name, an option, new credentials or --resume")
     with service_connection(APP_ROLE) as conn:

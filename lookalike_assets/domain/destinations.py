@@ -25,11 +25,13 @@ import httpx
 from lookalike_assets.domain.exports import norm_email, sha256
 
 PLATFORMS = ("meta", "google", "linkedin", "webhook", "s3")
-AVAILABLE = ("meta", "webhook")  # the others: documented below, not yet built (issue 29)
+AVAILABLE = ("meta", "linkedin", "webhook", "s3")  # google: not yet built (issue 29)
 META_API = "https://graph.facebook.com"
 META_VERSION = "v25.0"
 # Meta's throttling error codes: application, user, ad account and custom audience request limits
 META_THROTTLING = {4, 17, 32, 613, 80003, 80004}
+LINKEDIN_API = "https://api.linkedin.com/rest"
+LINKEDIN_VERSION = "202611"  # LinkedIn-Version: the Marketing API's monthly version (YYYYMM)
 
 
 class DestinationError(Exception):
@@ -166,6 +168,86 @@ class MetaConnector:
         return self._users("DELETE", audience, rows)
 
 
+class LinkedInConnector:
+    """LinkedIn matched audiences (Marketing API, Rest.li 2.0): a DMP segment of users created once
+    (``POST /rest/dmpSegments``, its id in the ``x-restli-id`` header), members streamed in and out with
+    ``POST /rest/dmpSegments/<id>/users`` (``X-RestLi-Method: BATCH_CREATE``), each element an ``ADD`` or
+    ``REMOVE`` of ``SHA256_EMAIL``, at most 5,000 a request; per-element statuses come back in order."""
+
+    platform = "linkedin"
+    max_batch = 5_000
+
+    def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        account = str(options.get("ad_account") or "").removeprefix("urn:li:sponsoredAccount:")
+        if not account.isdigit():
+            raise DestinationError("a LinkedIn destination needs its ad account's number (--ad-account 5xxxxxxxx)")
+        self.account = account
+        self.token = credentials.get("access_token") or ""
+        if not self.token:
+            raise DestinationError("a LinkedIn destination needs an access token with rw_dmp_segments "
+                                   "(--token-file)")
+        base = str(options.get("api_base_url") or LINKEDIN_API).rstrip("/")
+        self.client = httpx.Client(base_url=base, timeout=timeout, transport=transport, headers={
+            "Authorization": f"Bearer {self.token}", "X-Restli-Protocol-Version": "2.0.0",
+            "LinkedIn-Version": str(options.get("api_version") or LINKEDIN_VERSION)})
+
+    def _call(self, method: str, path: str, **kw) -> httpx.Response:
+        try:
+            r = self.client.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise DestinationError(f"LinkedIn could not be reached: {type(exc).__name__}", transient=True) from None
+        if r.status_code < 400:
+            return r
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        message = _mask(str(body.get("message") or r.reason_phrase), [self.token])
+        code = body.get("serviceErrorCode") or body.get("code")
+        raise DestinationError(f"LinkedIn answered {r.status_code}" + (f" ({code})" if code else "") + f": {message}",
+                               transient=r.status_code == 429 or r.status_code >= 500, retry_after=retry_after(r),
+                               status=r.status_code)
+
+    def check(self) -> str:
+        body = self._call("GET", f"/adAccounts/{self.account}").json()
+        return f"ad account {self.account}" + (f" ({body['name']})" if body.get("name") else "")
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        out = {}
+        for m in members:
+            h = email_sha256(m)
+            if h:
+                out[h] = {"idType": "SHA256_EMAIL", "idValue": h}
+        return out
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        r = self._call("POST", "/dmpSegments", json={
+            "name": name[:200], "description": description[:500], "type": "USER",
+            "account": f"urn:li:sponsoredAccount:{self.account}", "sourcePlatform": "LIST_UPLOAD",
+            "destinations": [{"destination": "LINKEDIN"}]})
+        segment = r.headers.get("x-restli-id") or r.headers.get("x-linkedin-id")
+        if not segment:
+            raise DestinationError("LinkedIn created no segment (no x-restli-id in its answer)")
+        return str(segment)
+
+    def _users(self, action: str, segment: str, rows: list[dict]) -> BatchResult:
+        r = self._call("POST", f"/dmpSegments/{segment}/users", headers={"X-RestLi-Method": "BATCH_CREATE"},
+                       json={"elements": [{"action": action, "userIds": [row]} for row in rows]})
+        try:
+            statuses = [e.get("status") for e in (r.json().get("elements") or [])]
+        except ValueError:
+            statuses = []
+        invalid = sum(1 for st in statuses if isinstance(st, int) and st >= 400)
+        return BatchResult(len(rows), invalid if statuses else None, {})
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._users("ADD", audience, rows)
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._users("REMOVE", audience, rows)
+
+
 class WebhookConnector:
     """JSON batches POSTed to a URL of the tenant's, each signed: ``X-Lookalike-Signature: t=<unix time>,
     v1=<hex HMAC-SHA256 of "<t>.<body>" with the signing secret>``. A member is its CRM id and EMAIL_SHA256."""
@@ -232,16 +314,102 @@ class WebhookConnector:
         return self._batch("remove", audience, rows)
 
 
-CREDENTIALS = {"meta": ("access_token",), "webhook": ("signing_secret",)}
-OPTIONS = {"meta": ("ad_account", "api_base_url", "api_version"), "webhook": ("url",)}
+class S3Connector:
+    """S3-compatible storage (boto3): each batch of a sync is one CSV object under
+    ``<prefix>/<audience>/``, named ``<UTC time>-<sequence>-add.csv`` or ``…-remove.csv`` (columns
+    ``email_sha256,external_id``), so a reader applies them in name order; nothing is overwritten."""
+
+    platform = "s3"
+    max_batch = 100_000
+
+    def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = str(options.get("bucket") or "")
+        if not self.bucket:
+            raise DestinationError("an S3 destination needs its bucket (--bucket)")
+        self.prefix = str(options.get("prefix") or "").strip("/")
+        self.secret = credentials.get("secret_access_key") or ""
+        self.client = boto3.client(
+            "s3", endpoint_url=options.get("endpoint_url") or None, region_name=options.get("region") or "us-east-1",
+            aws_access_key_id=credentials.get("access_key_id") or None, aws_secret_access_key=self.secret or None,
+            config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}))
+        self.sequence = 0
+
+    def _do(self, call, *args, **kw):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call(*args, **kw)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            raise DestinationError(f"S3 answered {status} ({err.get('Code')}): {_mask(str(err.get('Message')), [self.secret])}",
+                                   transient=status in (429, 500, 502, 503, 504) or err.get("Code") == "SlowDown",
+                                   status=status) from None
+        except BotoCoreError as exc:
+            raise DestinationError(f"S3 could not be reached: {type(exc).__name__}", transient=True) from None
+
+    def check(self) -> str:
+        self._do(self.client.head_bucket, Bucket=self.bucket)
+        return f"bucket {self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        out = {}
+        for m in members:
+            h = email_sha256(m)
+            if h:
+                out[h] = {"email_sha256": h, "external_id": m.get("external_id")}
+        return out
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        import re as _re
+
+        folder = _re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "audience"
+        return "/".join(p for p in (self.prefix, f"{folder}-{hashlib.sha256(name.encode()).hexdigest()[:8]}") if p)
+
+    def _write(self, op: str, audience: str, rows: list[dict]) -> BatchResult:
+        import csv
+        import io
+        from datetime import datetime, timezone
+
+        self.sequence += 1
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["email_sha256", "external_id"])
+        for r in rows:
+            w.writerow([r.get("email_sha256") or "", r.get("external_id") or ""])
+        key = f"{audience}/{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{self.sequence:06d}-{op}.csv"
+        self._do(self.client.put_object, Bucket=self.bucket, Key=key, Body=buf.getvalue().encode(),
+                 ContentType="text/csv")
+        return BatchResult(len(rows), None, {"last_object": key})
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._write("add", audience, rows)
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._write("remove", audience, rows)
+
+
+CREDENTIALS = {"meta": ("access_token",), "linkedin": ("access_token",), "webhook": ("signing_secret",),
+               "s3": ("access_key_id", "secret_access_key")}
+OPTIONS = {"meta": ("ad_account", "api_base_url", "api_version"),
+           "linkedin": ("ad_account", "api_base_url", "api_version"), "webhook": ("url",),
+           "s3": ("bucket", "prefix", "endpoint_url", "region")}
 
 
 def connector(platform: str, options: Mapping[str, Any], credentials: Mapping[str, str],
               transport: httpx.BaseTransport | None = None) -> Connector:
     if platform == "meta":
         return MetaConnector(options, credentials, transport=transport)
+    if platform == "linkedin":
+        return LinkedInConnector(options, credentials, transport=transport)
     if platform == "webhook":
         return WebhookConnector(options, credentials, transport=transport)
+    if platform == "s3":
+        return S3Connector(options, credentials)
     if platform in PLATFORMS:
         raise DestinationError(f"{platform} destinations are not available yet: export its file format instead "
                                f"(rules.destinations [\"{platform}\"]), or sync through a webhook")

@@ -70,9 +70,10 @@ def _valid(name: str | None, platform: str, options: Mapping[str, Any]) -> None:
     if unknown:
         raise AdminError(f"unknown {platform} option(s): {', '.join(sorted(unknown))} (known: "
                          f"{', '.join(OPTIONS[platform])})")
-    base = options.get("api_base_url")
-    if base is not None and not str(base).startswith(("https://", "http://")):
-        raise AdminError("--api-base-url must be an http(s) address")
+    for opt in ("api_base_url", "endpoint_url"):
+        base = options.get(opt)
+        if base is not None and not str(base).startswith(("https://", "http://")):
+            raise AdminError(f"--{opt.replace('_', '-')} must be an http(s) address")
 
 
 def _credentials(platform: str, credentials: Mapping[str, str]) -> dict[str, str]:
@@ -286,6 +287,8 @@ def _removal_row(conn_: Connector, key: str) -> dict:
     """What a remove sends for a member key (the person may be gone from the tenant: only the key is known)."""
     if conn_.platform == "meta":
         return {"EMAIL_SHA256": key}
+    if conn_.platform == "linkedin":
+        return {"idType": "SHA256_EMAIL", "idValue": key}
     if key.startswith("id:"):
         return {"external_id": key[3:], "email_sha256": None}
     return {"external_id": None, "email_sha256": key}
