@@ -225,3 +225,128 @@ def linkedin_standin(token: str, account: str = "512345678", max_elements: int =
         return {"elements": statuses}
 
     return app, state
+
+
+@dataclass
+class GoogleState:
+    developer_token: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    customer: str = "1234567890"
+    issued: list[str] = field(default_factory=list)
+    user_lists: dict[str, set] = field(default_factory=dict)
+    jobs: dict[str, dict] = field(default_factory=dict)
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    fail_next: list[tuple[int, dict, dict]] = field(default_factory=list)
+    polls: int = 0
+
+
+def google_standin(developer_token: str, client_id: str, client_secret: str, refresh_token: str,
+                   customer: str = "1234567890") -> tuple[FastAPI, GoogleState]:
+    """Google's OAuth token endpoint (refresh_token grant) and the Google Ads API's REST interface as lookalike uses
+    it: googleAds:search, userLists:mutate (a CRM-based list), offlineUserDataJobs:create, :addOperations
+    (create/remove of userIdentifiers with hashedEmail, at most 100,000 operations, partial failures), :run (a
+    long-running operation, done at its first poll), and errors in Google's JSON shape."""
+    state = GoogleState(developer_token, client_id, client_secret, refresh_token, customer)
+    app = FastAPI()
+
+    def gerr(code: int, status: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": code, "status": status, "message": message}}, status_code=code)
+
+    @app.post("/token")
+    async def token(request: Request):
+        form = await request.form()
+        if form.get("grant_type") != "refresh_token" or form.get("client_id") != state.client_id \
+                or form.get("client_secret") != state.client_secret or form.get("refresh_token") != state.refresh_token:
+            return JSONResponse({"error": "invalid_grant", "error_description": "Bad Request"}, status_code=400)
+        t = f"ya29.standin-{len(state.issued)}"
+        state.issued.append(t)
+        return {"access_token": t, "expires_in": 3599, "token_type": "Bearer"}
+
+    def guard(request: Request, customer: str | None) -> JSONResponse | None:
+        if request.headers.get("developer-token") != state.developer_token:
+            return gerr(401, "UNAUTHENTICATED", "The developer token is not valid.")
+        if request.headers.get("authorization", "").removeprefix("Bearer ") not in state.issued:
+            return gerr(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if customer is not None and customer != state.customer:
+            return gerr(403, "PERMISSION_DENIED", "The caller does not have permission")
+        if state.fail_next:
+            status, body, headers = state.fail_next.pop(0)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return None
+
+    @app.post("/{version}/customers/{customer}/googleAds:search")
+    async def search(version: str, customer: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        return {"results": [{"customer": {"resourceName": f"customers/{customer}", "id": customer,
+                                          "descriptiveName": "Stand-in Ads"}}]}
+
+    @app.post("/{version}/customers/{customer}/userLists:mutate")
+    async def user_lists(version: str, customer: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        ops = (await request.json()).get("operations") or []
+        create = (ops[0] if ops else {}).get("create") or {}
+        if (create.get("crmBasedUserList") or {}).get("uploadKeyType") != "CONTACT_INFO" or not create.get("name"):
+            return gerr(400, "INVALID_ARGUMENT", "a CRM-based user list with uploadKeyType CONTACT_INFO is required")
+        name = f"customers/{customer}/userLists/{7000 + len(state.user_lists) + 1}"
+        state.user_lists[name] = set()
+        return {"results": [{"resourceName": name}]}
+
+    @app.post("/{version}/customers/{customer}/offlineUserDataJobs:create")
+    async def create_job(version: str, customer: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        job = (await request.json()).get("job") or {}
+        user_list = (job.get("customerMatchUserListMetadata") or {}).get("userList")
+        if job.get("type") != "CUSTOMER_MATCH_USER_LIST" or user_list not in state.user_lists:
+            return gerr(400, "INVALID_ARGUMENT", "type CUSTOMER_MATCH_USER_LIST and an existing userList required")
+        name = f"customers/{customer}/offlineUserDataJobs/{9000 + len(state.jobs) + 1}"
+        state.jobs[name] = {"list": user_list, "ops": [], "status": "PENDING"}
+        return {"resourceName": name}
+
+    @app.post("/{version}/customers/{customer}/offlineUserDataJobs/{job}:addOperations")
+    async def add_operations(version: str, customer: str, job: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        name = f"customers/{customer}/offlineUserDataJobs/{job}"
+        body = await request.json()
+        ops = body.get("operations") or []
+        if len(ops) > 100_000:
+            return gerr(400, "INVALID_ARGUMENT", "too many operations")
+        bad_ops = []
+        for i, op in enumerate(ops):
+            kind = "create" if "create" in op else "remove" if "remove" in op else None
+            ids = (op.get(kind) or {}).get("userIdentifiers") or [] if kind else []
+            if kind and ids and all(HEX64.match(str(x.get("hashedEmail"))) for x in ids):
+                state.jobs[name]["ops"].append((kind, [x["hashedEmail"] for x in ids]))
+            else:
+                bad_ops.append(i)
+        state.calls.append(("addOperations", len(ops)))
+        if bad_ops and not body.get("enablePartialFailure"):
+            return gerr(400, "INVALID_ARGUMENT", "invalid operations")
+        return {"partialFailureError": {"code": 3, "message": "some operations failed",
+                                        "details": [{"index": i} for i in bad_ops]}} if bad_ops else {}
+
+    @app.post("/{version}/customers/{customer}/offlineUserDataJobs/{job}:run")
+    async def run(version: str, customer: str, job: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        name = f"customers/{customer}/offlineUserDataJobs/{job}"
+        j = state.jobs[name]
+        target = state.user_lists[j["list"]]
+        for kind, hashes in j["ops"]:
+            (target.update if kind == "create" else target.difference_update)(hashes)
+        j["status"] = "SUCCESS"
+        return {"name": f"customers/{customer}/operations/op-{job}", "done": False}
+
+    @app.get("/{version}/customers/{customer}/operations/{op}")
+    async def operation(version: str, customer: str, op: str, request: Request):
+        if (bad := guard(request, customer)) is not None:
+            return bad
+        state.polls += 1
+        return {"name": f"customers/{customer}/operations/{op}", "done": True, "response": {}}
+
+    return app, state

@@ -271,9 +271,9 @@ def test_credentials_are_sealed_and_no_tenant_login_reads_them(owner, test_url, 
     finally:
         db_admin.revoke_access(owner, login.role)
         db_admin.revoke_access(owner, other.role)
-    # what is not available yet is said, not faked
-    with pytest.raises(AdminError, match="not available yet"):
-        add_destination(app, a.tenant_id, "Google", "google", {}, {}, secret)
+    # what is missing is said, by name
+    with pytest.raises(AdminError, match="needs: developer_token, client_id, client_secret, refresh_token"):
+        add_destination(app, a.tenant_id, "Google", "google", {"customer_id": "123-456-7890"}, {}, secret)
     with pytest.raises(AdminError, match="exists already"):
         add_destination(app, a.tenant_id, "Meta sealed", "meta", {"ad_account": "act_1"}, {"access_token": "t"},
                         secret)
@@ -423,3 +423,56 @@ def test_an_s3_destination_gets_one_object_per_batch_in_order(owner, test_url, n
         pipe.close()
     finally:
         server.stop()
+
+
+def test_a_google_ads_destination_runs_a_customer_match_job_per_batch(owner, cli_env, test_url, new_slug,
+                                                                      tmp_path_factory):
+    import json
+
+    from standins import google_standin
+
+    from lookalike_assets.pipeline.admin import add_suppression
+    from lookalike_assets.pipeline.memberships import refresh_memberships
+
+    g_app, g = google_standin("dev-token-standin", "client-1.apps.example", "client-secret-1", "1//refresh-standin")
+    creds = tmp_path_factory.mktemp("google")
+    (creds / "dev").write_text("dev-token-standin")
+    (creds / "client.json").write_text(json.dumps({"installed": {"client_id": "client-1.apps.example",
+                                                                 "client_secret": "client-secret-1"}}))
+    (creds / "refresh").write_text("1//refresh-standin")
+    t = load_tenant(owner, tenant_profile(0, new_slug("google")), 200, pool_size=80)
+    pipe = connect(test_url, role=PIPELINE_ROLE)
+    build_tenant(pipe, t.tenant_id, 80)
+    with served(g_app) as url:
+        code, out = cli("destinations", "add", "Google main", "--tenant", t.slug, "--platform", "google",
+                        "--customer-id", "123-456-7890", "--developer-token-file", str(creds / "dev"),
+                        "--oauth-client-file", str(creds / "client.json"), "--refresh-token-file",
+                        str(creds / "refresh"), "--api-base-url", url)
+        assert code == 0, out
+        owner.execute("update lookalike_destination set options = options || %s where name = 'Google main'",
+                      (Jsonb({"oauth_token_url": url + "/token"}),))
+        code, out = cli("destinations", "test", "Google main", "--tenant", t.slug)
+        assert code == 0 and "customer 1234567890 (Stand-in Ads)" in out, out
+        aid, _ = name_it(owner, t.tenant_id, "Google main")
+        refresh_memberships(pipe, t.tenant_id)
+        code, out = cli("destinations", "sync", "Google main", "--tenant", t.slug, "--batch-size", "25")
+        assert code == 0, out
+        user_list = owner.execute("select external_id from lookalike_destination_audience where audience_id = %s",
+                                  (aid,)).fetchone()[0]
+        treatment = arm_emails(owner, t.tenant_id, aid, "treatment")
+        assert g.user_lists[user_list] == {sha(e) for e in treatment}  # no gmail address among the demo's
+        assert all(n <= 25 for _, n in g.calls) and g.polls >= len(g.calls)
+        gone = sorted(treatment)[0]
+        app = connect(test_url, role=APP_ROLE)
+        add_suppression(app, t.tenant_id, emails=[gone], reason="opt-out")
+        app.close()
+        refresh_memberships(pipe, t.tenant_id)
+        g.fail_next = [(429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+                                        "details": [{"retryDelay": "0s"}]}}, {})]
+        code, out = cli("destinations", "sync", "Google main", "--tenant", t.slug)
+        assert code == 0, out
+        assert sha(gone) not in g.user_lists[user_list]
+        # none of the four secrets is in what the command printed
+        for secret_value in ("dev-token-standin", "client-secret-1", "1//refresh-standin", "ya29.standin"):
+            assert secret_value not in out
+    pipe.close()

@@ -180,6 +180,8 @@ class DestinationOptions(Strict):
     prefix: str | None = Field(default=None, max_length=500, description="S3: the key prefix.")
     endpoint_url: str | None = Field(default=None, max_length=2000, description="S3: an S3-compatible service.")
     region: str | None = Field(default=None, max_length=50, description="S3.")
+    customer_id: str | None = Field(default=None, max_length=20, description="Google Ads: 123-456-7890.")
+    login_customer_id: str | None = Field(default=None, max_length=20, description="Google Ads: a manager account.")
     api_base_url: str | None = Field(default=None, max_length=2000, description="Another address of the "
                                      "platform's API (a proxy); part of this destination only.")
 
@@ -189,6 +191,10 @@ class DestinationCredentials(Strict):
     signing_secret: str | None = Field(default=None, max_length=4000, description="Webhook.")
     access_key_id: str | None = Field(default=None, max_length=200, description="S3.")
     secret_access_key: str | None = Field(default=None, max_length=4000, description="S3.")
+    developer_token: str | None = Field(default=None, max_length=200, description="Google Ads.")
+    client_id: str | None = Field(default=None, max_length=500, description="Google Ads: the OAuth client.")
+    client_secret: str | None = Field(default=None, max_length=500, description="Google Ads: the OAuth client.")
+    refresh_token: str | None = Field(default=None, max_length=2000, description="Google Ads: OAuth.")
 
 
 class DestinationIn(Strict):

@@ -29,6 +29,16 @@ Region = Annotated[Optional[str], typer.Option("--region", help="S3: the bucket'
 AccessKey = Annotated[Optional[str], typer.Option("--access-key-id", help="S3: the access key id.")]
 SecretKeyFile = Annotated[Optional[Path], typer.Option("--secret-key-file", help="S3: a file holding the secret "
                                                        "access key.")]
+CustomerId = Annotated[Optional[str], typer.Option("--customer-id", help="Google Ads: the customer id (123-456-7890).")]
+LoginCustomer = Annotated[Optional[str], typer.Option("--login-customer-id", help="Google Ads: the manager account "
+                                                      "the access goes through, if any.")]
+DevTokenFile = Annotated[Optional[Path], typer.Option("--developer-token-file", help="Google Ads: a file holding the "
+                                                      "developer token.")]
+OAuthClientFile = Annotated[Optional[Path], typer.Option("--oauth-client-file", help="Google Ads: the OAuth client "
+                                                         "JSON as Google's console downloads it (client_id, "
+                                                         "client_secret).")]
+RefreshTokenFile = Annotated[Optional[Path], typer.Option("--refresh-token-file", help="Google Ads: a file holding "
+                                                          "the OAuth refresh token.")]
 ApiBase = Annotated[Optional[str], typer.Option("--api-base-url", help="Another address of the platform's API (a "
                                                 "proxy, or a local stand-in); part of this destination only.")]
 
@@ -43,6 +53,22 @@ def _read(path: Path | None, what: str) -> str | None:
     if not value:
         fail(f"{what}: {path} is empty")
     return value
+
+
+def _oauth_client(path: Path | None) -> dict[str, str]:
+    """client_id and client_secret from an OAuth client file (Google's download: {"installed": {...}} or
+    {"web": {...}}, or the two keys at the top)."""
+    import json
+
+    text = _read(path, "--oauth-client-file")
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        fail(f"--oauth-client-file: {path} is not JSON")
+    data = data.get("installed") or data.get("web") or data
+    return {"client_id": str(data.get("client_id") or ""), "client_secret": str(data.get("client_secret") or "")}
 
 
 def _secret() -> str:
@@ -64,7 +90,7 @@ def _admin(call):
 def destinations_add(
     name: Annotated[str, typer.Argument(help="A name people recognize, e.g. 'Meta main'.")],
     tenant_ref: TenantOpt,
-    platform: Annotated[str, typer.Option(help="meta | linkedin | webhook | s3 (google: not available yet).")],
+    platform: Annotated[str, typer.Option(help="meta | google | linkedin | webhook | s3.")],
     ad_account: AdAccount = None,
     token_file: TokenFile = None,
     url: Url = None,
@@ -75,6 +101,11 @@ def destinations_add(
     region: Region = None,
     access_key_id: AccessKey = None,
     secret_key_file: SecretKeyFile = None,
+    customer_id: CustomerId = None,
+    login_customer_id: LoginCustomer = None,
+    developer_token_file: DevTokenFile = None,
+    oauth_client_file: OAuthClientFile = None,
+    refresh_token_file: RefreshTokenFile = None,
     api_base_url: ApiBase = None,
 ) -> None:
     """Add a destination; its credentials are sealed (encrypted with a key from LOOKALIKE_SECRET) and only the
@@ -89,6 +120,11 @@ def destinations_add(
         {"signing_secret": _read(secret_file, "--secret-file")} if platform == "webhook" else \
         {"access_key_id": access_key_id, "secret_access_key": _read(secret_key_file, "--secret-key-file")} \
         if platform == "s3" else {}
+    if platform == "google":
+        options = {"customer_id": customer_id, "login_customer_id": login_customer_id, "api_base_url": api_base_url}
+        credentials = {"developer_token": _read(developer_token_file, "--developer-token-file"),
+                       "refresh_token": _read(refresh_token_file, "--refresh-token-file"),
+                       **_oauth_client(oauth_client_file)}
     with service_connection(APP_ROLE) as conn:
         tid = tenant(tenant_ref)
         did = _admin(lambda: add_destination(conn, tid, name, platform, options,

@@ -25,11 +25,14 @@ import httpx
 from lookalike_assets.domain.exports import norm_email, sha256
 
 PLATFORMS = ("meta", "google", "linkedin", "webhook", "s3")
-AVAILABLE = ("meta", "linkedin", "webhook", "s3")  # google: not yet built (issue 29)
+AVAILABLE = PLATFORMS
 META_API = "https://graph.facebook.com"
 META_VERSION = "v25.0"
 # Meta's throttling error codes: application, user, ad account and custom audience request limits
 META_THROTTLING = {4, 17, 32, 613, 80003, 80004}
+GOOGLE_ADS_API = "https://googleads.googleapis.com"
+GOOGLE_ADS_VERSION = "v26"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 LINKEDIN_API = "https://api.linkedin.com/rest"
 LINKEDIN_VERSION = "202611"  # LinkedIn-Version: the Marketing API's monthly version (YYYYMM)
 
@@ -166,6 +169,150 @@ class MetaConnector:
 
     def remove(self, audience: str, rows: list[dict]) -> BatchResult:
         return self._users("DELETE", audience, rows)
+
+
+class GoogleAdsConnector:
+    """Google Ads Customer Match over the Google Ads API's documented REST interface: a CRM-based user list
+    created once (``customers/<id>/userLists:mutate``), then for each batch an offline user data job
+    (``offlineUserDataJobs:create`` of type ``CUSTOMER_MATCH_USER_LIST``), its operations (``:addOperations``,
+    ``create`` or ``remove`` of ``userIdentifiers`` ``hashedEmail``: SHA-256 of the normalized email, dots of
+    gmail.com addresses removed, at most 10,000 a request), ``:run``, and its long-running operation polled until
+    done. An access token comes from the OAuth refresh token; every call carries the developer token."""
+
+    platform = "google"
+    max_batch = 10_000
+
+    def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None, poll_seconds: float = 0.25, max_polls: int = 60):
+        self.customer = str(options.get("customer_id") or "").replace("-", "")
+        if not self.customer.isdigit():
+            raise DestinationError("a Google Ads destination needs its customer id (--customer-id 123-456-7890)")
+        self.creds = {k: credentials.get(k) or "" for k in CREDENTIALS["google"]}
+        missing = [k for k, v in self.creds.items() if not v]
+        if missing:
+            raise DestinationError(f"a Google Ads destination needs: {', '.join(missing)}")
+        base = str(options.get("api_base_url") or GOOGLE_ADS_API).rstrip("/")
+        self.token_url = str(options.get("oauth_token_url") or GOOGLE_TOKEN_URL)
+        self.version = str(options.get("api_version") or GOOGLE_ADS_VERSION)
+        headers = {"developer-token": self.creds["developer_token"]}
+        if options.get("login_customer_id"):
+            headers["login-customer-id"] = str(options["login_customer_id"]).replace("-", "")
+        self.client = httpx.Client(base_url=f"{base}/{self.version}", timeout=timeout, transport=transport,
+                                   headers=headers)
+        self.oauth = httpx.Client(timeout=timeout, transport=transport)
+        self.access_token: str | None = None
+        self.poll_seconds, self.max_polls = poll_seconds, max_polls
+        self.sleep = time.sleep
+
+    def _secrets(self) -> list[str]:
+        return [*self.creds.values(), self.access_token or ""]
+
+    def _token(self) -> str:
+        if self.access_token is None:
+            try:
+                r = self.oauth.post(self.token_url, data={
+                    "grant_type": "refresh_token", "client_id": self.creds["client_id"],
+                    "client_secret": self.creds["client_secret"], "refresh_token": self.creds["refresh_token"]})
+            except httpx.HTTPError as exc:
+                raise DestinationError(f"Google's OAuth could not be reached: {type(exc).__name__}",
+                                       transient=True) from None
+            if r.status_code >= 400:
+                try:
+                    err = r.json()
+                except ValueError:
+                    err = {}
+                raise DestinationError(f"Google's OAuth answered {r.status_code}: "
+                                       + _mask(str(err.get("error_description") or err.get("error") or ""),
+                                               self._secrets()),
+                                       transient=r.status_code >= 500, status=r.status_code)
+            self.access_token = r.json().get("access_token")
+        return self.access_token or ""
+
+    def _call(self, method: str, path: str, **kw) -> dict:
+        for attempt in (1, 2):
+            try:
+                r = self.client.request(method, path, headers={"Authorization": f"Bearer {self._token()}"}, **kw)
+            except httpx.HTTPError as exc:
+                raise DestinationError(f"Google Ads could not be reached: {type(exc).__name__}",
+                                       transient=True) from None
+            if r.status_code == 401 and attempt == 1:  # an expired access token: one refresh
+                self.access_token = None
+                continue
+            break
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        if r.status_code < 400:
+            return body
+        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        delay = None
+        for d in err.get("details") or []:
+            if isinstance(d, dict) and d.get("retryDelay"):
+                try:
+                    delay = float(str(d["retryDelay"]).rstrip("s"))
+                except ValueError:
+                    pass
+        raise DestinationError(f"Google Ads answered {r.status_code} ({err.get('status')}): "
+                               + _mask(str(err.get("message") or r.reason_phrase), self._secrets()),
+                               transient=r.status_code == 429 or r.status_code >= 500
+                               or err.get("status") in ("RESOURCE_EXHAUSTED", "UNAVAILABLE"),
+                               retry_after=retry_after(r) if retry_after(r) is not None else delay,
+                               status=r.status_code)
+
+    def check(self) -> str:
+        body = self._call("POST", f"/customers/{self.customer}/googleAds:search",
+                          json={"query": "SELECT customer.id, customer.descriptive_name FROM customer"})
+        name = ((body.get("results") or [{}])[0].get("customer") or {}).get("descriptiveName")
+        return f"customer {self.customer}" + (f" ({name})" if name else "")
+
+    def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        out = {}
+        for m in members:
+            e = norm_email(m.get("email"), google=True)
+            if e:
+                out[sha256(e)] = {"hashedEmail": sha256(e)}
+        return out
+
+    def ensure_audience(self, name: str, description: str) -> str:
+        body = self._call("POST", f"/customers/{self.customer}/userLists:mutate", json={"operations": [{"create": {
+            "name": name[:200], "description": description[:500], "membershipLifeSpan": 10000,
+            "crmBasedUserList": {"uploadKeyType": "CONTACT_INFO", "dataSourceType": "FIRST_PARTY"}}}]})
+        results = body.get("results") or []
+        if not results or not results[0].get("resourceName"):
+            raise DestinationError("Google Ads created no user list (no resourceName in its answer)")
+        return str(results[0]["resourceName"])
+
+    def _job(self, op: str, user_list: str, rows: list[dict]) -> BatchResult:
+        job = self._call("POST", f"/customers/{self.customer}/offlineUserDataJobs:create", json={"job": {
+            "type": "CUSTOMER_MATCH_USER_LIST", "customerMatchUserListMetadata": {"userList": user_list}}})
+        job_name = job.get("resourceName")
+        if not job_name:
+            raise DestinationError("Google Ads created no offline user data job")
+        added = self._call("POST", f"/{job_name}:addOperations", json={
+            "enablePartialFailure": True,
+            "operations": [{op: {"userIdentifiers": [row]}} for row in rows]})
+        invalid = len((added.get("partialFailureError") or {}).get("details") or [])
+        operation = self._call("POST", f"/{job_name}:run", json={})
+        wait, waited = self.poll_seconds, 0.0
+        for _ in range(self.max_polls):
+            if operation.get("done"):
+                break
+            self.sleep(wait)
+            waited += wait
+            wait = min(wait * 2, 30.0)  # a short job is seen at once, a long one is not polled every second
+            operation = self._call("GET", f"/{operation['name']}")
+        else:
+            raise DestinationError(f"Google Ads did not finish the job within {waited:.0f} s", transient=True)
+        if operation.get("error"):
+            raise DestinationError(f"Google Ads failed the job: {operation['error'].get('message')}")
+        return BatchResult(len(rows), invalid, {"job": job_name.rsplit("/", 1)[-1]})
+
+    def add(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._job("create", audience, rows)
+
+    def remove(self, audience: str, rows: list[dict]) -> BatchResult:
+        return self._job("remove", audience, rows)
 
 
 class LinkedInConnector:
@@ -394,10 +541,12 @@ class S3Connector:
 
 
 CREDENTIALS = {"meta": ("access_token",), "linkedin": ("access_token",), "webhook": ("signing_secret",),
-               "s3": ("access_key_id", "secret_access_key")}
+               "s3": ("access_key_id", "secret_access_key"),
+               "google": ("developer_token", "client_id", "client_secret", "refresh_token")}
 OPTIONS = {"meta": ("ad_account", "api_base_url", "api_version"),
            "linkedin": ("ad_account", "api_base_url", "api_version"), "webhook": ("url",),
-           "s3": ("bucket", "prefix", "endpoint_url", "region")}
+           "s3": ("bucket", "prefix", "endpoint_url", "region"),
+           "google": ("customer_id", "login_customer_id", "api_base_url", "api_version", "oauth_token_url")}
 
 
 def connector(platform: str, options: Mapping[str, Any], credentials: Mapping[str, str],
@@ -406,11 +555,10 @@ def connector(platform: str, options: Mapping[str, Any], credentials: Mapping[st
         return MetaConnector(options, credentials, transport=transport)
     if platform == "linkedin":
         return LinkedInConnector(options, credentials, transport=transport)
+    if platform == "google":
+        return GoogleAdsConnector(options, credentials, transport=transport)
     if platform == "webhook":
         return WebhookConnector(options, credentials, transport=transport)
     if platform == "s3":
         return S3Connector(options, credentials)
-    if platform in PLATFORMS:
-        raise DestinationError(f"{platform} destinations are not available yet: export its file format instead "
-                               f"(rules.destinations [\"{platform}\"]), or sync through a webhook")
     raise DestinationError(f"unknown platform {platform!r}: one of {', '.join(PLATFORMS)}")

@@ -70,7 +70,7 @@ def _valid(name: str | None, platform: str, options: Mapping[str, Any]) -> None:
     if unknown:
         raise AdminError(f"unknown {platform} option(s): {', '.join(sorted(unknown))} (known: "
                          f"{', '.join(OPTIONS[platform])})")
-    for opt in ("api_base_url", "endpoint_url"):
+    for opt in ("api_base_url", "endpoint_url", "oauth_token_url"):
         base = options.get(opt)
         if base is not None and not str(base).startswith(("https://", "http://")):
             raise AdminError(f"--{opt.replace('_', '-')} must be an http(s) address")
@@ -289,6 +289,8 @@ def _removal_row(conn_: Connector, key: str) -> dict:
         return {"EMAIL_SHA256": key}
     if conn_.platform == "linkedin":
         return {"idType": "SHA256_EMAIL", "idValue": key}
+    if conn_.platform == "google":
+        return {"hashedEmail": key}
     if key.startswith("id:"):
         return {"external_id": key[3:], "email_sha256": None}
     return {"external_id": None, "email_sha256": key}
