@@ -598,6 +598,7 @@ def test_every_page_passes_the_accessibility_rules(browser, server, owner_conn, 
     for width in (1280, 390):
         page, _ = signed_in(browser, server, owner_conn, a, "editor", name=f"a11y{width}@example.com", width=width)
         for path in ("/studio", f"/studio/audiences/{aid}", f"/studio/audiences/{aid}/edit", "/studio/seeds",
+                     "/studio/destinations",
                      "/studio/leads?q=a", f"/studio/leads/{lead}", "/studio/performance", "/studio/new"):
             page.goto(server + path)
             check(page, path, width)
@@ -608,3 +609,47 @@ def test_every_page_passes_the_accessibility_rules(browser, server, owner_conn, 
         page.get_by_label("A CSV file of leads").set_input_files(str(upload))
         page.get_by_role("button", name="Check the file").click()
         check(page, "an upload's preview", width)
+
+
+def test_destinations_are_added_listed_and_removed_without_showing_a_secret(browser, server, owner_conn,
+                                                                           two_tenants, test_url):
+    from lookalike_assets.pipeline.destinations import add_destination
+    from lookalike_assets.settings import get_settings
+
+    a, b = two_tenants
+    page, _ = signed_in(browser, server, owner_conn, a, "editor", name="dest-editor@example.com")
+    page.get_by_role("link", name="Destinations").click()
+    page.get_by_text("Webhook", exact=True).click()
+    page.get_by_label("Name people will recognize").nth(3).fill("Studio hook")
+    page.get_by_label("URL (https://…)").fill("https://hooks.example.com/lookalike")
+    page.get_by_label("Signing secret").fill("whsec-studio-0123456789")
+    page.locator("form:has(input[value=webhook])").get_by_role("button", name="Add").click()
+    assert "Studio hook added" in page.get_by_role("status").inner_text()
+    assert page.get_by_role("rowheader", name="Studio hook").is_visible()
+    assert "whsec-studio" not in page.content()
+    sealed = owner_conn.execute("select sealed from lookalike_destination where tenant_id = %s and name = %s",
+                                (a.tenant_id, "Studio hook")).fetchone()[0]
+    assert b"whsec-studio" not in bytes(sealed)
+    # a missing credential is said, beside its platform's form, and nothing is added
+    page.get_by_text("Meta (custom audience)", exact=True).click()
+    page.get_by_label("Name people will recognize").first.fill("Half Meta")
+    page.get_by_label("Ad account (act_…)").fill("act_1")
+    page.locator("form:has(input[value=meta])").get_by_role("button", name="Add").click()
+    assert "needs: access_token" in page.get_by_role("alert").inner_text()
+    # another tenant's destination cannot be removed from here; a viewer sees no form
+    app = connect(test_url, role="lookalike_app")
+    other = add_destination(app, b.tenant_id, "B hook", "webhook", {"url": "https://b.example.com"},
+                            {"signing_secret": "b-secret"}, get_settings().secret_value())
+    app.close()
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    r = page.request.post(f"{server}/studio/destinations/{other}/remove", form={"csrf": csrf, "confirm": "B hook"})
+    assert r.status == 404 and "B hook" not in r.text()
+    viewer, _ = signed_in(browser, server, owner_conn, a, "viewer", name="dest-viewer@example.com")
+    viewer.goto(server + "/studio/destinations")
+    assert viewer.get_by_role("rowheader", name="Studio hook").is_visible()
+    assert viewer.get_by_text("Add a destination").count() == 0
+    page.get_by_text("Remove…").first.click()
+    page.get_by_label("Type its name to remove it").first.fill("Studio hook")
+    page.get_by_role("button", name="Remove Studio hook").click()
+    assert "Studio hook removed" in page.get_by_role("status").inner_text()
+    page.screenshot(path=str(SHOTS / "destinations.png"), full_page=True)

@@ -135,6 +135,24 @@ def _percent(value: Any, digits: int = 1) -> str:
 
 
 PLATFORM_NAMES = {"meta": "Meta", "google": "Google Ads", "linkedin": "LinkedIn", "webhook": "webhook", "s3": "S3"}
+# The fields of each platform's form in the studio: (name, label, is it secret).
+DESTINATION_FORMS = {
+    "meta": ("Meta (custom audience)", [("ad_account", "Ad account (act_…)", False),
+                                        ("access_token", "Access token of a system user", True)]),
+    "google": ("Google Ads (Customer Match)", [("customer_id", "Customer id (123-456-7890)", False),
+                                              ("login_customer_id", "Manager account id (if any)", False),
+                                              ("developer_token", "Developer token", True),
+                                              ("client_id", "OAuth client id", True),
+                                              ("client_secret", "OAuth client secret", True),
+                                              ("refresh_token", "OAuth refresh token", True)]),
+    "linkedin": ("LinkedIn (matched audience)", [("ad_account", "Ad account number", False),
+                                                 ("access_token", "Access token (rw_dmp_segments)", True)]),
+    "webhook": ("Webhook", [("url", "URL (https://…)", False), ("signing_secret", "Signing secret", True)]),
+    "s3": ("S3-compatible storage", [("bucket", "Bucket", False), ("prefix", "Prefix", False),
+                                     ("endpoint_url", "Endpoint (empty: AWS)", False), ("region", "Region", False),
+                                     ("access_key_id", "Access key id", True),
+                                     ("secret_access_key", "Secret access key", True)]),
+}
 DESTINATIONS = (("meta", "Meta (custom audience)"), ("google", "Google Ads (Customer Match)"),
                 ("linkedin", "LinkedIn (matched audience)"), ("crm", "CRM file"))
 
@@ -504,6 +522,67 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
         with connection() as conn:
             n = admin_ops.remove_seeds(conn, p.tenant_id, chosen)
         return seeds_page(request, p, message=f"{n} seed(s) removed")
+
+    # -- destinations ----------------------------------------------------------------------------------------
+    def destinations_page(request: Request, p: Person, message: str | None = None, error: str | None = None,
+                          error_platform: str | None = None, http_status: int = 200) -> HTMLResponse:
+        with connection() as conn:
+            rows = list_destinations(conn, p.tenant_id, API_ROLE)
+        return page(request, "destinations.html", http_status, person=p, destinations=rows, message=message,
+                    error=error, error_platform=error_platform, platforms=DESTINATION_FORMS,
+                    platform_names=PLATFORM_NAMES)
+
+    @router.get("/destinations", response_class=HTMLResponse)
+    def destinations(request: Request) -> HTMLResponse:
+        return destinations_page(request, person(request))
+
+    @router.post("/destinations/add", response_class=HTMLResponse)
+    async def destinations_add(request: Request) -> HTMLResponse:
+        """A destination from its platform's form: options and credentials by their names (sealed at once)."""
+        from lookalike_assets.domain.destinations import CREDENTIALS, OPTIONS
+        from lookalike_assets.pipeline.destinations import add_destination
+
+        form = await request.form(max_files=0, max_fields=30)
+        p = editor(request, str(form.get("csrf") or ""))
+        platform = str(form.get("platform") or "")
+        if platform not in CREDENTIALS:
+            return destinations_page(request, p, error="Choose a platform.", http_status=400)
+        values = {k: str(v)[:4000].strip() for k, v in form.items() if isinstance(v, str)}
+        options = {k: values.get(k) or None for k in OPTIONS[platform]}
+        credentials = {k: values.get(k, "") for k in CREDENTIALS[platform]}
+        with connection() as conn:
+            try:
+                add_destination(conn, p.tenant_id, values.get("name", ""), platform, options, credentials,
+                                get_settings().secret_value())
+            except AdminError as exc:
+                return destinations_page(request, p, error=str(exc), error_platform=platform, http_status=400)
+        return destinations_page(request, p, message=f"{values.get('name')} added. Name it under “Send to” in an "
+                                 "audience; its next refresh sends the audience there.")
+
+    @router.post("/destinations/{destination_id}/{action}", response_class=HTMLResponse)
+    def destinations_change(request: Request, destination_id: uuid.UUID, action: str,
+                            csrf: Annotated[str, Form()] = "",
+                            confirm: Annotated[str, Form(max_length=100)] = "") -> HTMLResponse:
+        from lookalike_assets.pipeline.destinations import find_destination, remove_destination, update_destination
+
+        p = editor(request, csrf)
+        if action not in ("remove", "resume"):
+            raise StudioError(404, "No such action", "That is not something a destination can do.")
+        with connection() as conn:
+            try:
+                d = find_destination(conn, p.tenant_id, str(destination_id), API_ROLE)
+            except AdminError:
+                raise StudioError(404, "No such destination", "There is no such destination in your "
+                                  "workspace.") from None
+            if action == "resume":
+                update_destination(conn, p.tenant_id, str(d.destination_id), get_settings().secret_value(),
+                                   resume=True)
+                return destinations_page(request, p, message=f"{d.name} resumed: the next refresh syncs it.")
+            if confirm.strip() != d.name:
+                return destinations_page(request, p, error=f"To remove it, type its name exactly: {d.name}",
+                                         http_status=400)
+            remove_destination(conn, p.tenant_id, str(d.destination_id))
+        return destinations_page(request, p, message=f"{d.name} removed (the platform keeps what it received).")
 
     # -- leads ------------------------------------------------------------------------------------------------
     uploads = UploadStore(get_settings().uploads_dir)
