@@ -43,11 +43,21 @@ def test_an_erased_person_is_nowhere(cli_env, owner, conn, app, new_slug, test_u
             "where a.name = 'Lookalikes of won deals' and l.email is not null and l.phone is not null "
             "order by l.external_id limit 1").fetchone()
         conn.execute("update lookalike_audience set status = 'published'")
+        candidate = str(conn.execute("select candidate_id from lookalike_candidate where lead_id = %s limit 1",
+                                     (lead_id,)).fetchone()[0])
     days = record_conversions(app, t.tenant_id, [
         {"event_id": f"e-{ext}", "lead_id": str(lead_id), "event_type": "deal_closed", "value": 10,
          "occurred_at": "2026-11-01T10:00:00+00:00"},
         {"event_id": f"q-{ext}", "lead_external_id": ext, "event_type": "bought",  # quarantined, names the lead
-         "occurred_at": "2026-11-01T10:00:00+00:00"}]).days
+         "occurred_at": "2026-11-01T10:00:00+00:00"},
+        # quarantined events that name the person otherwise: the id padded and in another case, a candidate of
+        # theirs only, their email and phone only in the metadata of an event about nobody known
+        {"event_id": f"q2-{ext}", "lead_external_id": f"  {ext.upper()} ", "event_type": "deal_closed",
+         "occurred_at": "2026-11-01T10:00:00+00:00"},
+        {"event_id": f"q3-{ext}", "candidate_id": candidate, "event_type": "bought",
+         "occurred_at": "2026-11-01T10:00:00+00:00"},
+        {"event_id": f"q4-{ext}", "lead_external_id": "someone-unknown", "event_type": "deal_closed",
+         "metadata": {"contact": email.upper(), "phone": phone}, "occurred_at": "2026-11-01T10:00:00+00:00"}]).days
     rebuild_facts(conn, [str(t.tenant_id)], sorted(days))
     assert dbt(test_url, "build").returncode == 0
     exports = cli_env / "exports"
@@ -55,7 +65,10 @@ def test_an_erased_person_is_nowhere(cli_env, owner, conn, app, new_slug, test_u
     rejects = cli_env / "rejects"
     rejects.mkdir(parents=True, exist_ok=True)
     (rejects / f"{t.slug}-old-import.csv").write_text(f"row,external_id,reason\n3,{ext},duplicate id\n")
-    needles = {str(lead_id), ext, email.lower()} | {
+    with tenant_transaction(app, t.tenant_id, APP_ROLE):
+        assert app.execute("select count(*) from lookalike_conversion_quarantine where event_id like %s",
+                           (f"q%-{ext}",)).fetchone()[0] >= 3  # quarantined, as the reviewer found them
+    needles = {str(lead_id), ext, email.lower(), candidate} | {
         sha256(v) for v in (norm_email(email), norm_email(email, google=True), norm_phone_digits(phone, country),
                             norm_phone_e164(phone, country)) if v}
     files_before = [p for p in exports.rglob("*.csv") if any(n.encode() in p.read_bytes() for n in needles)]
@@ -155,3 +168,23 @@ def test_erasure_rewrites_only_the_rows_of_the_erased_person_and_deletes_no_file
         old, new = data.decode().splitlines(), after[name].decode().splitlines()
         assert len(new) >= len(old) - 1 and old[0] == new[0], name  # at most the person's one row left it
         assert set(new) <= set(old) or name.endswith("index.csv"), name
+
+
+def test_no_lead_content_reaches_dagster_storage(cli_env, owner, new_slug, tmp_path):
+    """Dagster's run and event storage is out of erasure's reach: a refresh puts no lead's id, words or email in
+    it (no previews in metadata, counts only in logs)."""
+    import os
+    from pathlib import Path
+
+    t = load_tenant(owner, tenant_profile(0, new_slug("dagster-clean")), 120, pool_size=40)
+    rows = owner.execute("select external_id, email, bio from leads where tenant_id = %s and bio is not null",
+                         (t.tenant_id,)).fetchall()
+    code, out = cli("materialize", "--tenant", t.slug)
+    assert code == 0, out
+    storage = [f for f in Path(os.environ["DAGSTER_HOME"]).rglob("*") if f.is_file()]
+    assert storage
+    blob = b"".join(f.read_bytes() for f in storage)
+    for ext, email, bio in rows:
+        assert ext.encode() not in blob, ext
+        assert email is None or email.encode() not in blob
+        assert bio[:40].encode() not in blob

@@ -121,14 +121,24 @@ select (select count(*) from lead_features where tenant_id = :tenant_id and lead
        (select count(*) from lookalike_conversion_fact where tenant_id = :tenant_id and lead_id = any(:lead_ids));
 
 -- name: erase_quarantined$
--- Quarantined events that name these leads (their raw rows may hold the lead's identifiers).
+-- Quarantined events that name these leads (their raw rows may hold the lead's identifiers): by lead id, external
+-- id or candidate id, trimmed and in any case, and by an email or phone of theirs (clear, or hashed as the
+-- platforms hash it) anywhere in the raw event, its metadata included. Ids are compared whole (an id such as "1"
+-- is a field's value, never a substring); emails, phones and hashes are long enough to be searched for.
 with gone as (
   delete from lookalike_conversion_quarantine q
   where q.tenant_id = :tenant_id
-    and (q.raw->>'lead_id' = any(:lead_ids) or q.raw->>'lead_external_id' = any(:external_ids))
+    and (lower(btrim(q.raw->>'lead_id')) = any(:lead_ids)
+         or lower(btrim(q.raw->>'lead_external_id')) = any(:external_ids)
+         or lower(btrim(q.raw->>'external_id')) = any(:external_ids)
+         or lower(btrim(q.raw->>'candidate_id')) = any(:candidate_ids)
+         or exists (select 1 from unnest(:needles::text[]) n where strpos(lower(q.raw::text), n) > 0))
   returning 1
 )
 select count(*) from gone;
+
+-- name: candidate_ids_of
+select candidate_id::text from lookalike_candidate where tenant_id = :tenant_id and lead_id = any(:lead_ids);
 
 -- name: erase_leads
 delete from leads where tenant_id = :tenant_id and lead_id = any(:lead_ids) returning lead_id;

@@ -59,6 +59,20 @@ def _markers(rows: list[tuple]) -> set[str]:
     return {m for m in out if m}
 
 
+def _needles(rows: list[tuple]) -> set[str]:
+    """What to search a quarantined event's raw text for (lower case): the leads' emails and phones, clear and
+    hashed, never their ids (an id may be a short number that any text contains)."""
+    out: set[str] = set()
+    for _lead_id, _ext, email, phone, country in rows:
+        if email and email.strip():
+            out.add(email.strip().lower())
+        if phone:
+            out |= {p for p in (norm_phone_e164(phone, country), norm_phone_digits(phone, country)) if p
+                    and len(p.lstrip("+")) >= 7}
+    hashed = _markers(rows) - {str(r[0]) for r in rows} - {r[1] for r in rows}
+    return {n.lower() for n in out | hashed if n and len(n) >= 6}
+
+
 def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (), emails: list[str] = ()
           ) -> Erasure:
     """Erase the tenant's leads named by external id or lead id, and the leads with these emails. An email that
@@ -80,8 +94,11 @@ def erase(conn: psycopg.Connection, tenant_id: uuid.UUID, *, refs: list[str] = (
             out.counts = dict(zip(
                 ("features", "embeddings", "seeds", "candidates", "memberships", "conversions", "facts"),
                 (int(n) for n in Q.admin.erasure_counts(conn, tenant_id=tenant_id, lead_ids=lead_ids))))
+            candidates = [r[0] for r in Q.admin.candidate_ids_of(conn, tenant_id=tenant_id, lead_ids=lead_ids)]
             out.counts["quarantined_events"] = Q.admin.erase_quarantined(
-                conn, tenant_id=tenant_id, lead_ids=[str(x) for x in lead_ids], external_ids=[r[1] for r in rows])
+                conn, tenant_id=tenant_id, lead_ids=[str(x).lower() for x in lead_ids],
+                external_ids=[r[1].strip().lower() for r in rows], candidate_ids=[c.lower() for c in candidates],
+                needles=sorted(_needles(rows)))
             out.leads = len(list(Q.admin.erase_leads(conn, tenant_id=tenant_id, lead_ids=lead_ids)))
         for e in sorted({*(r[2].strip().lower() for r in rows if r[2]), *normalized}):
             if Q.admin.add_suppression(conn, tenant_id=tenant_id, lead_id=None, email_sha256=email_sha256(e),

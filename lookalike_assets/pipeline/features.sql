@@ -19,6 +19,9 @@ with up as (
 )
 select count(*) from up;
 
--- name: feature_preview
-select l.external_id, f.text_blob, f.features from lead_features f join leads l using (tenant_id, lead_id)
-where f.tenant_id = :tenant_id order by l.external_id limit :n;
+-- name: feature_summary^
+-- What the features hold, in counts only (never a lead's content: metadata goes to Dagster's storage, which
+-- erasure cannot reach): leads with words to embed, and the mean length of their text.
+select count(*) as leads, count(*) filter (where coalesce(f.text_blob, '') <> '') as with_text,
+       round(avg(length(f.text_blob)) filter (where coalesce(f.text_blob, '') <> ''))::int as mean_text_chars
+from lead_features f where f.tenant_id = :tenant_id;

@@ -130,12 +130,13 @@ def candidate_pools(
         "seconds": round(t.seconds, 3),
     }
     for aud, rows in previews.items():
+        # the best candidates by rank, without who they are: metadata stays in Dagster's storage after an erasure
         metadata[f"preview: {aud}"] = md_table(
-            ["lead", "title", "industry", "rank score", "similarity", "decile", "why similar"],
-            [(r.external_id, r.title, r.industry, "-" if r.rank_score is None else round(r.rank_score, 4),
+            ["rank", "industry", "rank score", "similarity", "decile", "why similar"],
+            [(i, r.industry, "-" if r.rank_score is None else round(r.rank_score, 4),
               round(r.similarity_score, 4), r.decile,
               ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]))
-             for r in rows],
+             for i, r in enumerate(rows, 1)],
         )
     return dg.MaterializeResult(
         metadata=metadata,

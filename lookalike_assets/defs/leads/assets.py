@@ -50,7 +50,7 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         res = refresh_lead_features(conn, tid, progress=ProgressLog(context, "features"))
         fresh = health.freshness_finding(conn, tid, lookalike.health())
         with tenant_transaction(conn, tid, PIPELINE_ROLE):
-            preview = list(Q.features.feature_preview(conn, tenant_id=tid, n=5))
+            summary = Q.features.feature_summary(conn, tenant_id=tid)
     context.log.info(f"{name}: {res.leads} leads, {res.changed} changed, spec {res.spec_version}, "
                      f"{res.seconds:.2f}s")
     return dg.MaterializeResult(metadata={
@@ -64,7 +64,9 @@ def lead_features(context: dg.AssetExecutionContext, db: LookalikeDatabase,
             for (b, w), blk in zip(res.spec.block_weights().items(), [None, *res.spec.blocks])
         ]),
         "seconds": round(res.seconds, 3),
-        "preview": md_table(["external_id", "text_blob"], [(r[0], r[1]) for r in preview]),
+        # counts only: a lead's id or words in metadata would stay in Dagster's storage after an erasure
+        "leads_with_text": summary.with_text if summary else 0,
+        "mean_text_chars": (summary.mean_text_chars or 0) if summary else 0,
     }, check_results=[check_result("inputs_fresh", fresh)])
 
 
@@ -101,8 +103,9 @@ def lead_embeddings(
     context.log.info(f"{name}: embedded {res.embedded} of {res.to_embed} changed leads in {res.seconds:.1f}s "
                      f"({res.rate:,.0f}/s); coverage {embedded}/{leads}")
     if res.skipped_empty:
-        context.log.warning(f"{len(res.skipped_empty)} lead(s) have no features and no text, not embedded: "
-                            f"{', '.join(res.skipped_empty[:5])}")
+        # a count, not the leads' ids: logs stay in Dagster's storage after an erasure
+        context.log.warning(f"{len(res.skipped_empty)} lead(s) have no features and no text, not embedded "
+                            "(they are the leads without a row in lead_embeddings)")
     coverage = embedded / leads if leads else 1.0
     return dg.MaterializeResult(
         metadata={
