@@ -379,7 +379,7 @@ def test_one_tenants_login_cannot_read_another_sessions_query(bound, two_tenants
         with _console(bound["a_bi"]) as c:
             rows = c.execute("select usename, query from pg_stat_activity where usename is not null").fetchall()
         seen = {u: q for u, q in rows if u in (PIPELINE_ROLE,) or u.startswith("lk_")}
-        assert any(u.startswith("lk_") and "_bi_" in u for u in seen), rows
+        assert any(u.startswith("lk_") for u in seen), rows
         assert not [q for q in (r[1] or "" for r in rows) if marker in q], "another session's query text is visible"
     finally:
         for t in threads:
@@ -427,3 +427,17 @@ def test_the_change_reader_sees_nothing_else(login):
         cols = [d.name for d in c.execute("select * from lookalike_change_log limit 1").description]
     assert set(cols) == {"seq", "tenant_id", "entity", "op", "row_count", "changed_at", "xid", "event_day", "actor"}
     assert Q.changes.change_horizon(c)
+
+
+def test_login_names_say_nothing_of_their_tenant(owner, two_tenants):
+    """Every login can read pg_roles: the bound logins' names must not name the tenant or what the login is."""
+    a, _ = two_tenants
+    login = db_admin.grant_access(owner, a.tenant_id, "bi", "names")
+    try:
+        assert login.role.startswith("lk_") and len(login.role) == 23
+        for part in [a.slug, a.slug.replace("-", "_"), *(w for w in a.slug.split("-") if len(w) >= 3), "bi", "app"]:
+            assert part not in login.role.removeprefix("lk_"), (part, login.role)
+        listed = {x.role: x for x in db_admin.list_access(owner, a.tenant_id)}
+        assert listed[login.role].tenant_id == str(a.tenant_id) and listed[login.role].kind == "bi"
+    finally:
+        db_admin.revoke_access(owner, login.role)

@@ -158,7 +158,9 @@ def grant_access(conn: psycopg.Connection, tenant_id: uuid.UUID, kind: str, name
     name = (name or f"{kind} login").strip()
     if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
         raise AdminError("a login's name has 1 to 100 characters and no control characters")
-    role = f"lk_{slug.replace('-', '_')[:40]}_{kind}_{secrets.token_hex(4)}"
+    # a name that says nothing: every login can list pg_roles, so a slug or a kind in it would tell each tenant
+    # who the other tenants are (the login's tenant and kind are in lookalike_tenant_login)
+    role = f"lk_{secrets.token_hex(10)}"
     password = secrets.token_urlsafe(24)
     with conn.transaction():
         conn.execute("set local password_encryption = 'scram-sha-256'")
