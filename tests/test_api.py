@@ -716,7 +716,7 @@ def test_destinations_through_the_api_never_show_their_credentials(api, owner):
     assert made["name"] == "Hook" and made["status"] == "active" and "whsec" not in r.text
     assert client.post(url, headers=auth(key), json=body).status_code == 409
     bad = client.post(url, headers=auth(key), json={**body, "name": "G", "platform": "google"})
-    assert bad.status_code == 400 and "not available yet" in bad.json()["message"]
+    assert bad.status_code == 400 and "unknown google option(s): url" in bad.json()["message"]
     missing = client.post(url, headers=auth(key), json={**body, "name": "M", "credentials": {}})
     assert missing.status_code == 400 and "signing_secret" in missing.json()["message"]
     listed = client.get(url, headers=auth(key))

@@ -405,7 +405,7 @@ class WebhookConnector:
     def __init__(self, options: Mapping[str, Any], credentials: Mapping[str, str], *, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None):
         self.url = str(options.get("url") or "")
-        if not self.url.startswith(("https://", "http://")):
+        if not self.url.startswith(("https://", "http://")) or not httpx.URL(self.url).host:
             raise DestinationError("a webhook destination needs its URL (--url https://…)")
         self.secret = credentials.get("signing_secret") or ""
         if not self.secret:
@@ -551,6 +551,19 @@ OPTIONS = {"meta": ("ad_account", "api_base_url", "api_version"),
 
 def connector(platform: str, options: Mapping[str, Any], credentials: Mapping[str, str],
               transport: httpx.BaseTransport | None = None) -> Connector:
+    """The platform's connector; options that cannot make one (an address that is no URL, a region botocore
+    refuses) are a DestinationError saying which."""
+    try:
+        return _connector(platform, options, credentials, transport)
+    except DestinationError:
+        raise
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise DestinationError(f"these {platform} options cannot be used: {type(exc).__name__}: "
+                               + _mask(str(exc), list(credentials.values()))[:200]) from None
+
+
+def _connector(platform: str, options: Mapping[str, Any], credentials: Mapping[str, str],
+               transport: httpx.BaseTransport | None = None) -> Connector:
     if platform == "meta":
         return MetaConnector(options, credentials, transport=transport)
     if platform == "linkedin":

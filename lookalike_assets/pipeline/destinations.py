@@ -130,6 +130,11 @@ def update_destination(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str,
     if options:
         merged = {k: v for k, v in {**d.options, **options}.items() if v not in (None, "")}
     _valid(name, d.platform, merged if merged is not None else d.options)
+    if merged is not None:  # the new options make a connector (credentials are not read here: stand-ins)
+        try:
+            connector(d.platform, merged, {k: "unread" for k in CREDENTIALS[d.platform]})
+        except DestinationError as exc:
+            raise AdminError(str(exc)) from None
     sealed = None
     if credentials:
         sealed = seal(secret, _owner(tenant_id, d.destination_id), _credentials(d.platform, credentials))
