@@ -100,7 +100,9 @@ def test_a_meta_destination_receives_the_audience_and_loses_who_was_suppressed(o
     syncs = owner.execute("select status, added, removed, received, invalid from lookalike_destination_sync "
                           "where audience_id = %s order by started_at", (aid,)).fetchall()
     assert syncs[0][:2] == ("succeeded", len(treatment)) and syncs[0][3] == len(treatment) and syncs[0][4] == 0
-    assert syncs[-1][:3] == ("succeeded", 0, 1)
+    # the suppressed member removed (and whoever the cap let in instead added): the platform holds the audience
+    assert syncs[-1][0] == "succeeded" and syncs[-1][2] == 1
+    assert state.members(platform_id) == {sha(e) for e in arm_emails(owner, t.tenant_id, aid, "treatment")}
     # the token is in no log, metadata or storage of the runs, and only ever travelled as a Bearer header
     assert all(a == f"Bearer {TOKEN}" for a in state.authorizations)
     for root in (Path(os.environ["LOOKALIKE_HOME"]), Path(os.environ["DAGSTER_HOME"])):

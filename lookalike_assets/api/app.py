@@ -61,6 +61,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# "Not blank", spelled so that the schema's regex (ECMA-262, what clients and the fuzzer read) and the server's
+# (pydantic's Rust engine) agree on every character: their \S differ on some control and Unicode spaces.
+NOT_BLANK = r"[^\x00-\x20\x7f]"
+
+
 # An identifier as the database stores it: text without NUL characters (PostgreSQL's text cannot hold one).
 Ident = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 
@@ -87,11 +92,11 @@ class AudienceIn(Strict):
 
 
 class DraftIn(Strict):
-    description: str = Field(min_length=1, max_length=2000, pattern=r"\S",
+    description: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK,
                              description="the audience in words, e.g. 'CFOs at fintechs in Germany, top 5%'")
     create: bool = Field(default=False, description="create the draft audience (otherwise only propose it)")
     partial: bool = Field(default=False, description="with create: create it even if some words were not understood")
-    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S",
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NOT_BLANK,
                              description="the audience's name (default: the description)")
 
 
@@ -252,7 +257,7 @@ class FeedbackIn(Strict):
 class LeadIn(BaseModel):
     """A lead: ``external_id`` (the key an upsert goes by) and any of the tenant's fields or new attributes."""
     model_config = ConfigDict(extra="allow")
-    external_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    external_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
 
 
 class LeadsIn(Strict):
