@@ -71,6 +71,21 @@ def _oauth_client(path: Path | None) -> dict[str, str]:
     return {"client_id": str(data.get("client_id") or ""), "client_secret": str(data.get("client_secret") or "")}
 
 
+def _given(*, token_file: Path | None, secret_file: Path | None, secret_key_file: Path | None,
+           developer_token_file: Path | None, oauth_client_file: Path | None, refresh_token_file: Path | None,
+           access_key_id: str | None, **options: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The options and the credentials (read from their files) given on the command line, by the names the
+    destinations use; what was not given is left out (an empty option value stays: it removes the option)."""
+    credentials = {"access_token": _read(token_file, "--token-file"),
+                   "signing_secret": _read(secret_file, "--secret-file"),
+                   "access_key_id": access_key_id,
+                   "secret_access_key": _read(secret_key_file, "--secret-key-file"),
+                   "developer_token": _read(developer_token_file, "--developer-token-file"),
+                   "refresh_token": _read(refresh_token_file, "--refresh-token-file"),
+                   **_oauth_client(oauth_client_file)}
+    return ({k: v for k, v in options.items() if v is not None}, {k: v for k, v in credentials.items() if v})
+
+
 def _secret() -> str:
     from lookalike_assets.settings import get_settings
 
@@ -111,24 +126,21 @@ def destinations_add(
     """Add a destination; its credentials are sealed (encrypted with a key from LOOKALIKE_SECRET) and only the
     pipeline reads them. `destinations test NAME` then makes a real call."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.domain.destinations import CREDENTIALS, OPTIONS
     from lookalike_assets.pipeline.destinations import add_destination
 
-    options = {"ad_account": ad_account, "api_base_url": api_base_url} if platform in ("meta", "linkedin") else \
-        {"url": url} if platform == "webhook" else \
-        {"bucket": bucket, "prefix": prefix, "endpoint_url": endpoint_url, "region": region} if platform == "s3" else {}
-    credentials = {"access_token": _read(token_file, "--token-file")} if platform in ("meta", "linkedin") else \
-        {"signing_secret": _read(secret_file, "--secret-file")} if platform == "webhook" else \
-        {"access_key_id": access_key_id, "secret_access_key": _read(secret_key_file, "--secret-key-file")} \
-        if platform == "s3" else {}
-    if platform == "google":
-        options = {"customer_id": customer_id, "login_customer_id": login_customer_id, "api_base_url": api_base_url}
-        credentials = {"developer_token": _read(developer_token_file, "--developer-token-file"),
-                       "refresh_token": _read(refresh_token_file, "--refresh-token-file"),
-                       **_oauth_client(oauth_client_file)}
+    given, secrets = _given(ad_account=ad_account, url=url, bucket=bucket, prefix=prefix, endpoint_url=endpoint_url,
+                            region=region, customer_id=customer_id, login_customer_id=login_customer_id,
+                            api_base_url=api_base_url, access_key_id=access_key_id, token_file=token_file,
+                            secret_file=secret_file, secret_key_file=secret_key_file,
+                            developer_token_file=developer_token_file, oauth_client_file=oauth_client_file,
+                            refresh_token_file=refresh_token_file)
+    # the platform's own options; each of its credentials, an empty one named as missing by add_destination
+    options = {k: v for k, v in given.items() if k in OPTIONS.get(platform, ())}
+    credentials = {k: secrets.get(k, "") for k in CREDENTIALS.get(platform, ())}
     with service_connection(APP_ROLE) as conn:
         tid = tenant(tenant_ref)
-        did = _admin(lambda: add_destination(conn, tid, name, platform, options,
-                                             {k: v or "" for k, v in credentials.items()}, _secret()))
+        did = _admin(lambda: add_destination(conn, tid, name, platform, options, credentials, _secret()))
     console.print(f"destination {name!r} ({platform}) added: {did}")
     console.print(f"name it in an audience's rules: \"destinations\": [{{\"destination\": \"{name}\"}}]")
 
@@ -186,6 +198,11 @@ def destinations_update(
     region: Region = None,
     access_key_id: AccessKey = None,
     secret_key_file: SecretKeyFile = None,
+    customer_id: CustomerId = None,
+    login_customer_id: LoginCustomer = None,
+    developer_token_file: DevTokenFile = None,
+    oauth_client_file: OAuthClientFile = None,
+    refresh_token_file: RefreshTokenFile = None,
     api_base_url: ApiBase = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume a paused destination.")] = False,
 ) -> None:
@@ -194,13 +211,12 @@ def destinations_update(
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.pipeline.destinations import update_destination
 
-    options = {k: v for k, v in {"ad_account": ad_account, "api_base_url": api_base_url, "url": url,
-                                 "bucket": bucket, "prefix": prefix, "endpoint_url": endpoint_url,
-                                 "region": region}.items() if v is not None}
-    credentials = {k: v for k, v in {"access_token": _read(token_file, "--token-file"),
-                                     "signing_secret": _read(secret_file, "--secret-file"),
-                                     "access_key_id": access_key_id,
-                                     "secret_access_key": _read(secret_key_file, "--secret-key-file")}.items() if v}
+    options, credentials = _given(
+        ad_account=ad_account, url=url, bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region,
+        customer_id=customer_id, login_customer_id=login_customer_id, api_base_url=api_base_url,
+        access_key_id=access_key_id, token_file=token_file, secret_file=secret_file, secret_key_file=secret_key_file,
+        developer_token_file=developer_token_file, oauth_client_file=oauth_client_file,
+        refresh_token_file=refresh_token_file)
     if not (new_name or options or credentials or resume):
         fail("nothing to change: give --name, an option, new credentials or --resume")
     with service_connection(APP_ROLE) as conn:

@@ -64,6 +64,10 @@ class Connector(Protocol):
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
         """Member key -> what is sent for the member; members the platform cannot match are left out."""
 
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        """What is sent for a member key: with the member when it is known, from the key alone for a removal
+        (the person may be gone from the tenant)."""
+
     def ensure_audience(self, name: str, description: str) -> str:
         """Create the platform's audience for one of ours; returns its id on the platform."""
 
@@ -93,6 +97,18 @@ def email_sha256(member: Mapping[str, Any]) -> str | None:
     """SHA-256 of the trimmed, lower-cased email (Meta's EMAIL_SHA256), or None without a valid email."""
     e = norm_email(member.get("email"))
     return sha256(e) if e else None
+
+
+def keyed_by_email(members: Sequence[Mapping[str, Any]], row, *, google: bool = False) -> dict[str, dict]:
+    """Members keyed by SHA-256 of their normalized email (Google's normalization with ``google``), each as
+    ``row(key, member)``; members without a valid email are left out."""
+    out = {}
+    for m in members:
+        e = norm_email(m.get("email"), google=google)
+        if e:
+            key = sha256(e)
+            out[key] = row(key, m)
+    return out
 
 
 class MetaConnector:
@@ -141,12 +157,10 @@ class MetaConnector:
         return f"ad account {self.account}" + (f" ({body['name']})" if body.get("name") else "")
 
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
-        out = {}
-        for m in members:
-            h = email_sha256(m)
-            if h:
-                out[h] = {"EMAIL_SHA256": h}
-        return out
+        return keyed_by_email(members, self.row)
+
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        return {"EMAIL_SHA256": key}
 
     def ensure_audience(self, name: str, description: str) -> str:
         body = self._call("POST", f"/{self.account}/customaudiences", data={
@@ -267,12 +281,10 @@ class GoogleAdsConnector:
         return f"customer {self.customer}" + (f" ({name})" if name else "")
 
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
-        out = {}
-        for m in members:
-            e = norm_email(m.get("email"), google=True)
-            if e:
-                out[sha256(e)] = {"hashedEmail": sha256(e)}
-        return out
+        return keyed_by_email(members, self.row, google=True)
+
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        return {"hashedEmail": key}
 
     def ensure_audience(self, name: str, description: str) -> str:
         body = self._call("POST", f"/customers/{self.customer}/userLists:mutate", json={"operations": [{"create": {
@@ -361,12 +373,10 @@ class LinkedInConnector:
         return f"ad account {self.account}" + (f" ({body['name']})" if body.get("name") else "")
 
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
-        out = {}
-        for m in members:
-            h = email_sha256(m)
-            if h:
-                out[h] = {"idType": "SHA256_EMAIL", "idValue": h}
-        return out
+        return keyed_by_email(members, self.row)
+
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        return {"idType": "SHA256_EMAIL", "idValue": key}
 
     def ensure_audience(self, name: str, description: str) -> str:
         r = self._call("POST", "/dmpSegments", json={
@@ -438,13 +448,19 @@ class WebhookConnector:
         return f"webhook {httpx.URL(self.url).host}"
 
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+        """By EMAIL_SHA256, or by the CRM id (``id:<id>``) for a member without an email."""
         out = {}
         for m in members:
             h = email_sha256(m)
             key = h or (f"id:{m['external_id']}" if m.get("external_id") else None)
             if key:
-                out[key] = {"external_id": m.get("external_id"), "email_sha256": h}
+                out[key] = self.row(key, m)
         return out
+
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        if key.startswith("id:"):
+            return {"external_id": key[3:], "email_sha256": None}
+        return {"external_id": (member or {}).get("external_id"), "email_sha256": key}
 
     def ensure_audience(self, name: str, description: str) -> str:
         return name
@@ -504,12 +520,10 @@ class S3Connector:
         return f"bucket {self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
 
     def keyed(self, members: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
-        out = {}
-        for m in members:
-            h = email_sha256(m)
-            if h:
-                out[h] = {"email_sha256": h, "external_id": m.get("external_id")}
-        return out
+        return keyed_by_email(members, self.row)
+
+    def row(self, key: str, member: Mapping[str, Any] | None = None) -> dict:
+        return {"email_sha256": key, "external_id": (member or {}).get("external_id")}
 
     def ensure_audience(self, name: str, description: str) -> str:
         import re as _re

@@ -255,7 +255,7 @@ def sync_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, d: Destination
             [("add", batch) for batch in _chunks(adds, size)]
         for op, keys in plan:
             call = conn_.remove if op == "remove" else conn_.add
-            rows = [wanted[k] for k in keys] if op == "add" else [_removal_row(conn_, k) for k in keys]
+            rows = [wanted[k] for k in keys] if op == "add" else [conn_.row(k) for k in keys]
             res, tries = with_retries(lambda call=call, rows=rows: call(external, rows), attempts, backoff, sleep)
             with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
                 if op == "add":
@@ -286,19 +286,6 @@ def sync_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, d: Destination
         Q.destinations.finish_sync(conn, tenant_id=tenant_id, sync_id=sync_id, status=out.status, error=out.error,
                                    report=Jsonb(out.report), attempts=0)
     return out
-
-
-def _removal_row(conn_: Connector, key: str) -> dict:
-    """What a remove sends for a member key (the person may be gone from the tenant: only the key is known)."""
-    if conn_.platform == "meta":
-        return {"EMAIL_SHA256": key}
-    if conn_.platform == "linkedin":
-        return {"idType": "SHA256_EMAIL", "idValue": key}
-    if conn_.platform == "google":
-        return {"hashedEmail": key}
-    if key.startswith("id:"):
-        return {"external_id": key[3:], "email_sha256": None}
-    return {"external_id": None, "email_sha256": key}
 
 
 def sync_tenant(conn: psycopg.Connection, tenant_id: uuid.UUID, secret: str, *, run_id: str | None = None,

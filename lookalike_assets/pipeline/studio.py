@@ -302,6 +302,12 @@ def lead_card(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_id: uuid.UUID
     return LeadCard(lead, similar)
 
 
+def audience_names(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> dict[uuid.UUID, str]:
+    """The tenant's audiences by id, their names only (no figures: nothing from the marts)."""
+    with tenant_transaction(conn, tenant_id, role):
+        return {r.audience_id: r.name for r in Q.studio.audience_names(conn, tenant_id=tenant_id)}
+
+
 def seed_choices(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE, n: int = 500) -> list[dict]:
     with tenant_transaction(conn, tenant_id, role):
         return [r._asdict() for r in Q.studio.seed_choices(conn, tenant_id=tenant_id, n=n)]

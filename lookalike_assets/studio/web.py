@@ -669,8 +669,8 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
             labels = data.seed_labels(conn, p.tenant_id, API_ROLE)
             seeds = data.seed_choices(conn, p.tenant_id, API_ROLE)
             suppressed = data.suppressed_count(conn, p.tenant_id, API_ROLE)
-            others = [a.name for a in data.audiences(conn, p.tenant_id, API_ROLE)
-                      if editing is None or a.audience_id != editing[0]]
+            others = sorted(name for aid, name in data.audience_names(conn, p.tenant_id, API_ROLE).items()
+                            if editing is None or aid != editing[0])
             synced = [(f"dest:{d['name']}", f"{d['name']}: synced to {PLATFORM_NAMES.get(d['platform'], d['platform'])}"
                        + (" (paused)" if d["status"] == "paused" else ""))
                       for d in list_destinations(conn, p.tenant_id, API_ROLE)]
