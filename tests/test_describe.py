@@ -149,15 +149,22 @@ def description_benchmark(test_url):
 
 
 def test_the_description_test_set(description_benchmark):
-    """At least 40 descriptions, over the demo tenants and the bank data; >= 90 % of filters right, none
-    invented."""
+    """The set the parser is built on: the demo tenants, the bank data and issue 30's tables; >= 97 % of filters
+    right (its level before issue 30), none invented. The held-out set over four public tables is measured by the
+    same run and reported (its figure is in BENCHMARKS.md; it is never tuned on, so no threshold is asserted
+    here beyond: every description read, no invented field)."""
     cases = json.loads((REPO / "tests" / "data" / "descriptions.json").read_text())["cases"]
-    assert len(cases) >= 40 and {c["tenant"] for c in cases} >= {"northwind", "harbor", "evergreen", "atlas", "bank"}
-    all_ = description_benchmark["by_tenant"]["all"]
+    assert len(cases) >= 40 and {c["tenant"] for c in cases} >= {"northwind", "harbor", "evergreen", "atlas", "bank",
+                                                                  "telco", "retail", "b2b"}
+    all_ = description_benchmark["current"]["by_tenant"]["all"]
     assert all_["cases"] == len(cases) or not (REPO.parent / "shared" / "datasets").exists()
-    assert all_["filter_accuracy"] >= 0.9, description_benchmark
+    assert all_["filter_accuracy"] >= 0.97, description_benchmark
     assert all_["invented_fields"] == 0
-    assert all_["filters_extra"] <= 0.05 * all_["filters_expected"]
+    assert all_["filters_extra"] <= 0.02 * all_["filters_expected"]
+    held = description_benchmark["heldout"]["by_tenant"]["all"]
+    heldout_cases = json.loads((REPO / "tests" / "data" / "descriptions_heldout.json").read_text())["cases"]
+    assert held["cases"] == len(heldout_cases) >= 30 and held["filters_expected"] >= 50
+    assert held["invented_fields"] == 0
 
 
 def test_draft_from_the_command_line(owner, cli_env, monkeypatch, new_slug, test_url):
@@ -188,3 +195,106 @@ def test_draft_from_the_command_line(owner, cli_env, monkeypatch, new_slug, test
     assert code == 1 and "not understood" in out and "'astronauts'" in out
     code, out = cli("audiences", "draft", "--tenant", slug, "zebras on the moon")
     assert code == 2 and "nothing in 'zebras on the moon' matches" in out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 30: columns with meaning, on the telecom, retail and B2B tables (real column names and values)
+
+sys.path.insert(0, str(REPO / "tests"))
+
+
+@pytest.fixture(scope="module")
+def issue_tables():
+    from describe_tables import TABLES
+
+    from lookalike_assets.domain.describe import catalog_from_rows
+
+    return {name: catalog_from_rows([{k: str(v) for k, v in r.items()} for r in rows()])
+            for name, rows in TABLES.items()}
+
+
+ISSUE_30 = [c for c in json.loads((REPO / "tests" / "data" / "descriptions.json").read_text())["cases"]
+            if c.get("issue") == 30]
+
+
+@pytest.mark.parametrize("case", ISSUE_30, ids=[c["text"] for c in ISSUE_30])
+def test_issue_30_examples(case, issue_tables):
+    """Each finding of issue 30 gives exactly the filters meant: numbers bound to the column the clause names and
+    converted through its unit, flags and counts named by their words, groups, free text only by 'mention'."""
+    from lookalike_assets.domain.describe import score_draft
+
+    cat = issue_tables[case["tenant"]]
+    draft = draft_rules(case["text"], cat, get_encoder("minilm"), now=NOW)
+    score = score_draft(draft, case, cat)
+    assert (score["filters_right"], score["filters_extra"]) == (score["filters_expected"], 0), draft.rules
+
+
+def test_no_wrong_filter_where_the_issue_found_one(issue_tables):
+    """The wrong filters issue 30 found: the opposite set for a negation, another column, a guess, a number in the
+    wrong unit, a free-text note as a value, a title for a column's word."""
+    enc = get_encoder("minilm")
+    telco, b2b = issue_tables["telco"], issue_tables["b2b"]
+    got = draft_rules("customers without phone service", telco, enc).rules["filters"]
+    assert all(f["field"] != "attributes.multiple_lines" for f in got)
+    got = draft_rules("fiber optic internet and no tech support", telco, enc).rules["filters"]
+    assert all(f["field"] != "attributes.online_security" for f in got)
+    got = draft_rules("been with us for less than 6 months", telco, enc).rules["filters"]
+    assert all(f["field"] != "attributes.contract" for f in got)
+    got = draft_rules("marketing people who requested a demo and are in Germany", b2b, enc).rules["filters"]
+    assert all(f["field"] != "attributes.notes" for f in got)
+    got = draft_rules("annual revenue above 10 million euros who viewed the pricing page", b2b, enc).rules["filters"]
+    assert {f["field"] for f in got} == {"attributes.annual_revenue_eur", "attributes.pricing_page_views"}
+    # a master's degree is the Master value, not every degree
+    got = draft_rules("a master's degree", issue_tables["retail"], enc).rules["filters"]
+    assert got == [{"field": "attributes.education", "op": "in", "values": ["Master"]}]
+
+
+def test_column_meanings_inferred_from_names_and_values(issue_tables):
+    from lookalike_assets.domain.meanings import name_words
+
+    assert name_words("MntWines") == ["amount", "wines"]
+    assert name_words("NumWebVisitsMonth") == ["number", "web", "visits", "month"]
+    assert name_words("AcceptedCmp3") == ["accepted", "campaign", "3"]
+    assert name_words("Teenhome") == ["teen", "home"]
+    m = issue_tables["retail"].meanings()
+    assert (m["attributes.mnt_wines"].unit, m["attributes.num_web_visits_month"].unit) == ("currency",
+                                                                                           "count per month")
+    assert (m["attributes.complain"].kind, m["attributes.kidhome"].kind) == ("flag", "count")
+    assert m["attributes.year_birth"].unit == "year"
+    t = issue_tables["telco"].meanings()
+    assert t["attributes.tenure"].unit == "months" and t["attributes.senior_citizen"].kind == "flag"
+    assert t["attributes.multiple_lines"].kind == "yes/no"  # Yes / No / No phone service
+    assert issue_tables["b2b"].meanings()["attributes.notes"].kind == "free text"
+
+
+def test_a_corrected_meaning_converts_numbers_and_adds_words():
+    """A tenant's correction: income in thousands (so "100k" is 100), a column's own words ("loyalty points")."""
+    from lookalike_assets.domain.describe import catalog_from_rows
+    from lookalike_assets.domain.meanings import MeaningError, check_correction
+
+    rows = [{"id": str(i), "Income": str(10 + i), "pts": str(i * 7)} for i in range(60)]
+    corr = {"Income": check_correction({"unit": "currency", "scale": 1000}),
+            "pts": check_correction({"label": "loyalty points", "synonyms": ["bonus points"]})}
+    cat = catalog_from_rows(rows, corr)
+    enc = get_encoder("minilm")
+    assert draft_rules("earning over 100k", cat, enc).rules["filters"] == [
+        {"field": "attributes.income", "op": "gt", "value": 100}]
+    assert draft_rules("more than 50 bonus points", cat, enc).rules["filters"] == [
+        {"field": "attributes.pts", "op": "gt", "value": 50}]
+    for bad in ({"unit": "parsecs"}, {"scale": 0}, {"synonyms": "one"}, {"colour": "red"}):
+        with pytest.raises(MeaningError):
+            check_correction(bad)
+
+
+def test_decimal_dots_and_numbers_named_like_lead_fields_import_as_numbers():
+    """Found importing the held-out tables: "14.891" beside "80.18" is a decimal, not 14,891; a "Seniority" of
+    years is a number, not the seniority field."""
+    from lookalike_assets.domain import identifiers as ids
+    from lookalike_assets.domain.columns import plan_file
+
+    assert ids.number_style(["14.891", "106.025", "80.18"]) == "dot"
+    assert ids.number_style(["1.234", "2.345"]) == "comma"  # nothing but ambiguous values: thousands separators
+    assert ids.number_style(["12,5", "1.234.567"]) == "comma"
+    rows = [{"Seniority": str(i % 30), "Income": f"{10 + i * 1.37:.3f}".rstrip("0")} for i in range(300)]
+    plans = {p.column: (p.role, p.target) for p in plan_file(["Seniority", "Income"], rows)}
+    assert plans == {"Seniority": ("numeric", "seniority"), "Income": ("numeric", "income")}

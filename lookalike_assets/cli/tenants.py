@@ -101,3 +101,63 @@ def tenants_delete(
     partition = forget_tenant(slug)
     console.print(f"tenant {slug} deleted: {counts['leads']} leads, {counts['audiences']} audiences, "
                   f"{len(files)} file(s) or folder(s){', its partition' if partition else ''}")
+
+
+@app.command("columns")
+def tenants_columns(
+    tenant_ref: TenantOpt,
+    column: Annotated[Optional[str], typer.Argument(help="A column to correct (its name as imported or as a rule "
+                                                         "field, e.g. MntWines or attributes.mnt_wines).")] = None,
+    label: Annotated[Optional[str], typer.Option(help="What people call it (\"amount spent on wine\").")] = None,
+    description: Annotated[Optional[str], typer.Option(help="A sentence saying what it holds.")] = None,
+    unit: Annotated[Optional[str], typer.Option(help="count, count per month, currency, currency per month, days, "
+                                                     "weeks, months, years, minutes, year (a calendar year), percent, "
+                                                     "ratio, flag, yes/no, number.")] = None,
+    scale: Annotated[Optional[float], typer.Option(help="What one stored unit is worth in the unit (1000: an "
+                                                        "amount in thousands).")] = None,
+    synonyms: Annotated[Optional[str], typer.Option(help="Comma-separated words people use for it.")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="number, flag, count, yes/no, category, free text.")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Forget the correction: back to what was inferred.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What the tenant's columns mean (readable name, unit, words for them), as audience descriptions read them;
+    with a COLUMN and options, correct one (admin)."""
+    import json
+
+    from lookalike_assets.db.admin import set_column_meanings
+    from lookalike_assets.db.connect import APP_ROLE, admin_connection, service_connection
+    from lookalike_assets.domain.meanings import MeaningError, check_correction, describe_unit
+    from lookalike_assets.pipeline.describe import load_catalog
+
+    tid = tenant(tenant_ref)
+    given = {k: v for k, v in (("label", label), ("description", description), ("unit", unit), ("scale", scale),
+                               ("kind", kind)) if v is not None}
+    if synonyms is not None:
+        given["synonyms"] = [s.strip() for s in synonyms.split(",") if s.strip()]
+    with service_connection(APP_ROLE) as conn:
+        meanings = load_catalog(conn, tid).meanings()
+    if column is not None:
+        fld = column if column in meanings else next(
+            (f for f in meanings if f.removeprefix("attributes.") == column or
+             f.removeprefix("attributes.").replace("_", "") == column.lower().replace("_", "")), None)
+        if fld is None:
+            fail(f"no imported column {column!r} in this tenant (columns: "
+                 f"{', '.join(f.removeprefix('attributes.') for f in meanings)})")
+        if not given and not reset:
+            fail("say what to correct: --label, --description, --unit, --scale, --synonyms, --kind, or --reset")
+        try:
+            corr = None if reset else check_correction(given)
+        except MeaningError as exc:
+            fail(f"{column}: {exc}")
+        with admin_connection() as conn:
+            set_column_meanings(conn, tid, {fld.removeprefix("attributes."): corr})
+        with service_connection(APP_ROLE) as conn:
+            meanings = {fld: load_catalog(conn, tid).meanings()[fld]}
+    if as_json:
+        typer.echo(json.dumps([m.as_dict() for m in meanings.values()], indent=2))
+        return
+    table = Table("column", "read as", "unit", "kind", "words for it", "")
+    for m in meanings.values():
+        table.add_row(m.field.removeprefix("attributes."), m.label, describe_unit(m), m.kind,
+                      ", ".join(m.synonyms), "" if m.inferred else "corrected")
+    console.print(table)

@@ -218,7 +218,11 @@ def infer_column(name: str, values: Sequence[Any], *, taken: set[str]) -> Column
         return field_plan("last_activity_at", "dates of the last activity")
     if by_name in LEAD_INT_FIELDS and p.numbers >= 0.95:
         return field_plan(by_name, f"named like {by_name}, numbers")
-    if by_name in LEAD_TEXT_FIELDS and (by_name != "country" or p.countries >= 0.5 or p.mean_length < 40):
+    # a column named like a lead text field that holds numbers ("Seniority" in years) is a number, not that field
+    numbers_named_as_text = by_name in ("seniority", "title", "industry", "property_type", "company") and \
+        p.numbers >= 0.95
+    if by_name in LEAD_TEXT_FIELDS and not numbers_named_as_text and \
+            (by_name != "country" or p.countries >= 0.5 or p.mean_length < 40):
         return field_plan(by_name, f"named like {by_name}")
     if p.dates >= 0.9 and p.numbers < 0.5:
         return ColumnPlan(name, "date", normalize_name(name), "dates: kept, not a feature")

@@ -34,6 +34,14 @@ from dateutil import parser as dateparser
 from rapidfuzz import fuzz
 
 from lookalike_assets.domain import identifiers
+from lookalike_assets.domain.meanings import (
+    DURATION_DAYS,
+    ColumnMeaning,
+    infer_meaning,
+    stem,
+    synonym_stems,
+    yes_no_values,
+)
 from lookalike_assets.domain.rules import FieldType, parse_rules
 
 SEMANTIC_THRESHOLD = 0.55  # cosine of the phrase and a catalog value (all-MiniLM-L6-v2) below which nothing is guessed
@@ -53,7 +61,7 @@ account companies company firms firm businesses organisations organizations team
 working work works worked employed based located living live lives from where whose currently recently
 everyone anyone someone me my you your us audience audiences segment group find show give want get
 own owns owning owned buy buys buying bought interested looking considering thinking planning jobs job workers
-roles times time
+roles times time spent spend spending
 """.split())
 NEGATIONS = {"not", "no", "non", "excluding", "exclude", "except", "without", "outside", "never", "nor", "neither",
              "but not", "other than", "apart from", "besides"}
@@ -102,6 +110,37 @@ NUMBER_WORDS = {"once": 1, "twice": 2, "thrice": 3,
                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
                 "thirty": 30, "sixty": 60, "ninety": 90}
 UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
+ORDINALS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6", "seventh": "7",
+            "eighth": "8", "ninth": "9", "tenth": "10", "1st": "1", "2nd": "2", "3rd": "3", "4th": "4", "5th": "5",
+            "last": "last"}
+# Nouns after a word that make it a group ("marketing people", "finance leaders"): every value of the field that
+# belongs to it, by meaning
+GROUP_NOUNS = {"people", "persons", "leaders", "leadership", "folks", "team", "teams", "staff", "professionals",
+               "roles", "functions", "types", "department", "departments", "titles", "experts", "specialists"}
+GROUP_THRESHOLD = 0.5  # a value's cosine with a group word at which it belongs to the group
+GROUP_MARGIN = 0.2  # ... and at most this far below the group's closest value
+CONTAINS_VERBS = {"mention", "mentions", "mentioning", "mentioned", "contain", "contains", "containing", "say",
+                  "says", "saying", "include", "includes", "including", "about"}
+DURATION_WORDS = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "month": "months",
+                  "months": "months", "year": "years", "years": "years", "yr": "years", "yrs": "years"}
+
+
+@dataclass
+class Mention:
+    """Words of a description that name a column: ``tokens`` (indices), whether every word of its name is there."""
+
+    field: str
+    tokens: tuple[int, ...]
+    full: bool
+    bound: bool = False
+
+    @property
+    def first(self) -> int:
+        return min(self.tokens)
+
+    @property
+    def last(self) -> int:
+        return max(self.tokens)
 
 
 class DescriptionError(ValueError):
@@ -114,6 +153,7 @@ class CatalogField:
     ftype: FieldType
     values: tuple[str, ...] = ()  # categorical values, most frequent first
     counts: tuple[int, ...] = ()
+    meaning: ColumnMeaning | None = None  # what the column means (inferred from its name and values, or corrected)
 
     @property
     def words(self) -> str:
@@ -122,8 +162,14 @@ class CatalogField:
 
     @property
     def is_yes_no(self) -> bool:
-        vals = {norm(v) for v in self.values} - PLACEHOLDERS
-        return bool(vals) and vals <= {"yes", "no", "true", "false", "y", "n"}
+        return yes_no_values(list(self.values))[0] is not None
+
+    @property
+    def is_free_text(self) -> bool:
+        return self.meaning is not None and self.meaning.kind == "free text"
+
+    def meant(self) -> ColumnMeaning:
+        return self.meaning or infer_meaning(self.name, self.ftype, self.values)
 
 
 @dataclass
@@ -136,6 +182,10 @@ class Catalog:
 
     def attribute_types(self) -> dict[str, FieldType]:
         return {n.removeprefix("attributes."): f.ftype for n, f in self.fields.items() if n.startswith("attributes.")}
+
+    def meanings(self) -> dict[str, ColumnMeaning]:
+        """Every imported column's meaning (what people call it, its unit)."""
+        return {n: f.meant() for n, f in self.fields.items() if n.startswith("attributes.")}
 
 
 @dataclass
@@ -212,7 +262,7 @@ def tokenize(text: str) -> list[Token]:
     clause = 0
     pos = 0
     for m in re.finditer(r"[\w][\w&+.'’]*|[,;:()!?]", text):
-        w = m.group().rstrip(".'’")
+        w = re.sub(r"['’]s$", "", m.group().rstrip(".'’"))
         if not w:
             continue
         low = unicodedata.normalize("NFKC", w).casefold()
@@ -304,6 +354,7 @@ class _Reader:
         self.notes: list[str] = []
         self.glossary = {**GLOSSARY, **{norm(k): norm(v) for k, v in catalog.glossary.items()}}
         self.hints: list[tuple[int, str]] = []  # (token index, field) of words that name a field
+        self.glued: dict[str, set[str]] = {}
 
     # -- helpers
     def has(self, name: str) -> bool:
@@ -337,6 +388,124 @@ class _Reader:
     def add(self, phrase: str, field_: str, op: str, value: Any, how: str, confidence: float, start: int) -> None:
         self.parts.append(Part(phrase.strip(), field_, op, value, how, round(float(confidence), 3), start))
 
+    # -- 0. words that name a column
+    def token_stems(self, i: int) -> set[str]:
+        """What a word can name: its stem, the stems of its glued parts ("voicemail"), an ordinal's number."""
+        t = self.tokens[i]
+        low = t.low.strip(".'’")
+        out = {stem(low), low}
+        if low in ORDINALS:
+            out.add(ORDINALS[low])
+        # two words of a column's name written as one ("voicemail" for "voice mail")
+        out |= self.glued.get(singular(low), set())
+        return out
+
+    def names_word(self, i: int, core: str) -> bool:
+        stems = self.token_stems(i)
+        if core in stems or stems & synonym_stems(core):
+            return True
+        low = self.tokens[i].low
+        # a compound that starts with the word ("website" names "web", "teenagers" names "teen")
+        return len(core) >= 3 and not core.isdigit() and low.startswith(core) and len(low) - len(core) <= 5 and \
+            not self.tokens[i].stop
+
+    def find_mentions(self) -> None:
+        """Phrases that name an imported column, by the words of its name (stems, synonyms, glued words, a
+        person's own words for it). A phrase naming only some of the words counts when they name no other column."""
+        self.mentions: list[Mention] = []
+        meanings = {n: m for n, m in self.catalog.meanings().items() if m.kind != "date"}
+        if not meanings:
+            return
+        self.glued: dict[str, set[str]] = {}
+        for m in meanings.values():
+            ws = re.findall(r"[a-z]+", m.label.casefold())
+            for w1, w2 in zip(ws, ws[1:]):
+                self.glued.setdefault(w1 + w2, set()).update({stem(w1), stem(w2)})
+        clauses: dict[int, list[int]] = {}
+        for i, t in enumerate(self.tokens):
+            if not t.used:
+                clauses.setdefault(t.clause, []).append(i)
+        cands: list[tuple[int, int, int, Mention]] = []
+        cores = {n: m.core for n, m in meanings.items()}
+        for name, m in meanings.items():
+            core = cores[name]
+            for idxs in clauses.values():
+                # a person's own words for the column, as written
+                for syn in m.synonyms:
+                    ks = [key(w) for w in norm(syn).split()]
+                    for a in range(len(idxs) - len(ks) + 1):
+                        span = idxs[a:a + len(ks)]
+                        if span == list(range(span[0], span[0] + len(ks))) and \
+                                [self.tokens[i].key for i in span] == ks:
+                            cands.append((len(core) + 1, 1, -len(ks), Mention(name, tuple(span), True)))
+                pos = {w: [i for i in idxs if self.names_word(i, w)] for w in core}
+                found = [w for w in core if pos[w]]
+                if not found:
+                    continue
+                full = len(found) == len(core)
+                if not full:
+                    # only words that say what the column is, and that no other column's name has as well
+                    found = [w for w in found if not w.isdigit() and len(w) >= 3]
+                    if not found or any(o != name and set(found) <= set(oc) for o, oc in cores.items()):
+                        continue
+                    pos = {w: [i for i in pos[w] if not self.tokens[i].stop] for w in found}
+                    if not all(pos.values()):
+                        continue
+                chosen = _tightest([pos[w] for w in found])
+                width = max(chosen) - min(chosen) + 1
+                if width > len(found) + 6:
+                    continue
+                cands.append((len(found), int(full), -width, Mention(name, tuple(sorted(set(chosen))), full)))
+        cands.sort(key=lambda c: (-c[0], -c[1], -c[2]))
+        claimed: dict[int, str] = {}
+        for n_found, _full, _w, mention in cands:
+            if any(x.field == mention.field for x in self.mentions):
+                continue
+            fresh = [i for i in mention.tokens if i not in claimed]
+            if not fresh:
+                # the same words as a column taken already: as good a match for another column means ambiguous
+                rival = next((x for x in self.mentions if set(x.tokens) == set(mention.tokens)), None)
+                if rival is not None and len(rival.tokens) == n_found and rival.full == mention.full and \
+                        len(cores[rival.field]) == len(cores[mention.field]):
+                    self.mentions.remove(rival)
+                continue
+            self.mentions.append(mention)
+            for i in mention.tokens:
+                claimed.setdefault(i, mention.field)
+        # a categorical column's name words are hints for its values ("fiber optic internet")
+        for x in self.mentions:
+            if self.catalog.fields[x.field].meant().kind in ("category", "free text"):
+                self.hints.extend((i, x.field) for i in x.tokens)
+
+    def mention_near(self, start: int, end: int, numeric: bool = True) -> Mention | None:
+        """The column a number at [start, end) is about: the column named right after it ("500 on wine"), around
+        it ("visit the website more than 7 times a month"), else right before it ("income under 30,000")."""
+        ti = [i for i, t in enumerate(self.tokens) if t.start >= start and t.end <= end]
+        if not ti:
+            return None
+        a, b = ti[0], ti[-1]
+        clause = self.tokens[a].clause
+        ok = [x for x in self.mentions if not x.bound and self.tokens[x.first].clause == clause and
+              (not numeric or self.catalog.fields[x.field].ftype == "number")]
+
+        def gap(i: int, j: int) -> bool:
+            """Only function words and units between tokens i and j (exclusive)."""
+            return all(self.tokens[k].stop or self.tokens[k].low in DURATION_WORDS or
+                       self.tokens[k].low in ("times", "spent", "spend", "spending", "month", "week", "year")
+                       for k in range(i + 1, j))
+
+        after = [x for x in ok if x.first > b and x.first - b <= 5 and gap(b, x.first) and
+                 not any(self.tokens[k].low.isdigit() for k in range(b + 1, x.first))]
+        if after:
+            return min(after, key=lambda x: x.first)
+        around = [x for x in ok if x.first < a <= x.last]
+        if around:
+            return around[0]
+        before = [x for x in ok if x.last < a and a - x.last <= 5]
+        if before:
+            return max(before, key=lambda x: x.last)
+        return None
+
     # -- 1. structures
     def numbers(self) -> None:
         words = "|".join(w for w in NUMBER_WORDS if len(w) > 2)
@@ -363,6 +532,8 @@ class _Reader:
                     continue
                 if op == "between" and vals[0] > vals[1]:
                     vals = [vals[1], vals[0]]
+                if self.bind_number(m.start(), m.end(), m.group(), op, vals):
+                    continue
                 field_, span = self.numeric_field(m.start(), m.end())
                 if field_ == "__reach__":
                     if op in ("lt", "lte"):
@@ -381,6 +552,154 @@ class _Reader:
                     op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
                 self.add(self.low[span[0]:span[1]], field_, op, value, "number", 1.0, span[0])
                 self.consume(*span)
+
+    def bind_number(self, start: int, end: int, written: str, op: str, vals: list[float]) -> bool:
+        """A number bound to the imported column its clause names, converted through the column's unit ("5 years"
+        on a column in months is 60; "80k" on a column in thousands is 80)."""
+        after = self.low[end:end + 40]
+        unit, extra = None, 0
+        if um := re.match(r"\s*(days?|weeks?|months?|years?|yrs?)\b", after):
+            unit, extra = DURATION_WORDS[um.group(1)], um.end()
+        elif tm := re.match(r"\s*times(?:\s+(?:a|per|each|every)\s+(?:day|week|month|year))?\b", after):
+            extra = tm.end()
+        elif cm := re.match(r"\s*(?:euros?|dollars?|usd|eur|gbp|pounds?)\b", after):
+            extra = cm.end()
+        x = self.mention_near(start, end + extra)
+        if x is None and unit is not None:
+            # "been with us for less than 6 months": the one column that counts time
+            timed = [n for n, m in self.catalog.meanings().items() if m.unit in DURATION_DAYS
+                     and self.catalog.fields[n].ftype == "number" and "age" not in m.label.split()]
+            if len(timed) == 1:
+                x = Mention(timed[0], (), False)
+        if x is None:
+            return False
+        meaning = self.catalog.fields[x.field].meant()
+        multiplied = bool(re.search(r"\d\s?(?:k|m|thousand|million)\b|[$€£]", written))
+        conv = [_convert(v, meaning, unit, multiplied) for v in vals]
+        negated = self.negated_at(start) and op != "between"
+        value: Any = {"min": conv[0], "max": conv[1]} if op == "between" else conv[0]
+        if negated:
+            op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
+        lo = min([start] + [self.tokens[i].start for i in x.tokens])
+        hi = max([end + extra] + [self.tokens[i].end for i in x.tokens])
+        self.add(self.low[lo:hi], x.field, op, value, "number", 1.0, lo)
+        self.consume(start, end + extra)
+        for i in x.tokens:
+            self.tokens[i].used = True
+        x.bound = True
+        return True
+
+    def calendar_years(self) -> None:
+        """"born before 1960": a column of calendar years named in the clause."""
+        for m in re.finditer(r"\b(before|after|since|earlier than|later than|prior to|until|from)\s+"
+                             r"(1[89]\d\d|20\d\d)\b", self.low):
+            if not self.free(m.start(), m.end()):
+                continue
+            x = self.mention_near(m.start(), m.end())
+            if x is None or self.catalog.fields[x.field].meant().unit != "year":
+                continue
+            op = {"before": "lt", "earlier than": "lt", "prior to": "lt", "until": "lte", "after": "gt",
+                  "later than": "gt", "since": "gte", "from": "gte"}[m.group(1)]
+            lo = min([m.start()] + [self.tokens[i].start for i in x.tokens])
+            self.add(self.low[lo:max(m.end(), self.tokens[x.last].end)], x.field, op, int(m.group(2)), "number",
+                     1.0, lo)
+            self.consume(m.start(), m.end())
+            for i in x.tokens:
+                self.tokens[i].used = True
+            x.bound = True
+
+    def negation_before(self, i: int) -> tuple[bool, int]:
+        """A negation a few words before token ``i`` in its clause ("without", "no", "did not", "non-"), and the
+        first token of the phrase."""
+        t = self.tokens[i]
+        first = i
+        for j in range(i - 1, max(i - 4, -1), -1):
+            b = self.tokens[j]
+            if b.used or b.clause != t.clause:
+                break
+            if b.low in NEGATIONS or b.low.endswith("n't"):
+                return True, j
+            if b.low in ("with", "has", "have", "having", "had", "holding", "holds", "who", "are", "is"):
+                first = j
+                break
+        return False, first
+
+    def flags(self) -> None:
+        """Columns named by their words: a flag ("who complained" -> 1, "not a senior citizen" -> 0), a yes/no
+        column ("with paperless billing" -> Yes, "without phone service" -> No), a count ("with teenagers at home"
+        -> at least 1, "no kids" -> 0)."""
+        ordered = sorted((x for x in self.mentions if not x.bound), key=lambda x: x.first)
+        seen: dict[int, int] = {}
+        for x in self.mentions:
+            for i in x.tokens:
+                seen[i] = seen.get(i, 0) + 1
+        for k, x in enumerate(ordered):
+            # words shared with another column's mention ("stream" in "stream both TV and movies") serve both
+            own = [i for i in x.tokens if seen[i] == 1] or list(x.tokens)
+            if x.bound or any(self.tokens[i].used for i in own):
+                continue
+            f = self.catalog.fields[x.field]
+            mm = f.meant()
+            if mm.kind == "flag":
+                values: tuple[Any, Any] = (1, 0)
+                op_yes, op_no = "eq", "eq"
+            elif mm.kind == "yes/no":
+                yes, no, _ = yes_no_values(list(f.values))
+                if yes is None:
+                    continue
+                values, op_yes, op_no = (yes, no), "eq", "eq"
+            elif mm.kind == "count" or (mm.unit or "").startswith("count") and f.ftype == "number":
+                values, op_yes, op_no = (1, 0), "gte", "eq"
+            else:
+                continue
+            neg, first = self.negation_before(x.first)
+            last = x.last
+            # "a housing loan": a yes/no column right after another is its head noun, not a column of its own
+            nxt = ordered[k + 1] if k + 1 < len(ordered) else None
+            if nxt is not None and nxt.first == x.last + 1 and len(nxt.tokens) == 1 and \
+                    self.catalog.fields[nxt.field].meant().kind in ("yes/no", "flag"):
+                nxt.bound = True
+                last = nxt.last
+            phrase = self.text[self.tokens[first].start:self.tokens[last].end]
+            self.add(phrase, x.field, op_no if neg else op_yes, values[1] if neg else values[0], "yes/no", 0.95,
+                     self.tokens[first].start)
+            for i in range(first, last + 1):
+                self.tokens[i].used = True
+            x.bound = True
+
+    def contains(self) -> None:
+        """Free text only through an explicit "mentions"/"contains": ``notes mentioning budget``."""
+        for x in self.mentions:
+            f = self.catalog.fields[x.field]
+            if x.bound or not f.is_free_text:
+                continue
+            j = x.last + 1
+            while j < len(self.tokens) and self.tokens[j].stop and self.tokens[j].low not in CONTAINS_VERBS:
+                j += 1
+            if j >= len(self.tokens) or self.tokens[j].low not in CONTAINS_VERBS:
+                continue
+            rest = self.text[self.tokens[j].end:]
+            q = re.match(r"\s*[\"“'‘]([^\"”'’]{1,80})[\"”'’]", rest)
+            if q:
+                value, end = q.group(1).strip(), self.tokens[j].end + q.end()
+            else:
+                words = []
+                for t in self.tokens[j + 1:]:
+                    if t.clause != self.tokens[j].clause or (t.stop and words):
+                        break
+                    if not t.stop:
+                        words.append(t)
+                    if len(words) == 3:
+                        break
+                if not words:
+                    continue
+                value, end = self.text[words[0].start:words[-1].end], words[-1].end
+            start = self.tokens[x.first].start
+            self.add(self.text[start:end], x.field, "contains", value, "contains", 1.0, start)
+            self.consume(start, end)
+            for i in x.tokens:
+                self.tokens[i].used = True
+            x.bound = True
 
     def ages(self) -> None:
         """"older than 40", "younger than 30": the tenant's numeric column named age."""
@@ -581,7 +900,7 @@ class _Reader:
         """key(value) -> [(field, value, count)] over every categorical field."""
         idx: dict[str, list[tuple[str, str, int]]] = {}
         for name, f in self.catalog.fields.items():
-            if f.ftype != "text" or f.is_yes_no:
+            if f.ftype != "text" or f.is_yes_no or f.is_free_text:
                 continue
             counts = f.counts or (1,) * len(f.values)
             for v, c in zip(f.values, counts):
@@ -782,7 +1101,30 @@ class _Reader:
                 fld, value, conf = self.pick_field(rivals, a)
                 if conf < 0.95:
                     continue
-            self.add(phrases[s], fld, "in", value, "meaning", best, self.tokens[a].start)
+            nxt = self.tokens[b] if b < len(self.tokens) else None
+            plural = b - a == 1 and singular(self.tokens[a].low) != self.tokens[a].low
+            head = [t for t in self.tokens[a:b] if t.low not in GROUP_NOUNS]
+            group_noun = nxt is not None and nxt.low in GROUP_NOUNS and nxt.clause == self.tokens[a].clause
+            if head and not any(t.key in idx for t in head) and (group_noun or plural or len(head) < b - a):
+                # a word that names a group ("marketing people", "finance leaders", "engineers") takes every value
+                # of the field that belongs to it by meaning or shares its word, listed so a person can remove some
+                head_text = " ".join(singular(t.low) for t in head)
+                hrow = _unit_rows(self.encoder.encode([expand(head_text, self.glossary)])) @ values.T
+                head_stems = {stem(t.low) for t in head}
+                named = len(head) < b - a or (nxt is not None and nxt.low in GROUP_NOUNS)
+                top = max((float(hrow[0][i]) for i, e in enumerate(entries) if e[1] == fld), default=0.0)
+                floor = max(GROUP_THRESHOLD, top - GROUP_MARGIN)
+                # a plural alone ("engineers") takes the values with its word; a group noun ("marketing people")
+                # also those close by meaning
+                members = sorted(((float(hrow[0][i]), e[2]) for i, e in enumerate(entries) if e[1] == fld and (
+                    (named and float(hrow[0][i]) >= floor) or head_stems & {stem(w) for w in norm(e[2]).split()})),
+                    reverse=True)
+                for sim, v in members or [(best, value)]:
+                    self.add(phrases[s], fld, "in", v, "group", sim, self.tokens[a].start)
+                if nxt is not None and nxt.low in GROUP_NOUNS:
+                    nxt.used = True
+            else:
+                self.add(phrases[s], fld, "in", value, "meaning", best, self.tokens[a].start)
             for i in range(a, b):
                 self.tokens[i].used = True
 
@@ -791,9 +1133,13 @@ class _Reader:
         self.reach_and_seeds()
         self.dates()
         self.ages()
+        self.find_mentions()
+        self.calendar_years()
         self.numbers()
         self.signs()
         self.engagement()
+        self.contains()
+        self.flags()
         self.yes_no()
         idx = self.value_index()
         self.field_hints()
@@ -813,6 +1159,18 @@ class _Reader:
 
 
 _PARSER_INFO = dateparser.parserinfo()
+
+
+def _tightest(positions: list[list[int]]) -> list[int]:
+    """One position per word, as close together as they can be."""
+    import itertools
+
+    best: tuple[int, ...] | None = None
+    combos = itertools.islice(itertools.product(*positions), 4096)
+    for combo in combos:
+        if best is None or max(combo) - min(combo) < max(best) - min(best):
+            best = combo
+    return list(best or ())
 
 
 def _month(word: str) -> int | None:
@@ -852,6 +1210,16 @@ def _to_number(s: str) -> float | None:
 
 def _clean(v: float) -> int | float:
     return int(v) if float(v).is_integer() else v
+
+
+def _convert(v: float, meaning: ColumnMeaning, unit: str | None, multiplied: bool) -> int | float:
+    """A number as written into the column's unit: a duration into the column's duration, an amount into the
+    column's scale (when written with k/thousand/million or a currency sign, or larger than the scale)."""
+    if unit is not None and meaning.unit in DURATION_DAYS and unit in DURATION_DAYS:
+        v = v * DURATION_DAYS[unit] / DURATION_DAYS[meaning.unit]
+    if meaning.scale != 1 and (multiplied or v >= meaning.scale):
+        v = v / meaning.scale
+    return _clean(round(v, 6))
 
 
 def draft_rules(description: str, catalog: Catalog, encoder: Any | None = None, *,
@@ -903,6 +1271,66 @@ def draft_rules(description: str, catalog: Catalog, encoder: Any | None = None, 
     if encoder is None:
         r.notes.append("no text encoder: values were matched exactly and fuzzily only, not by meaning")
     return Draft(description, rules, seed_set, parts, unknown, seed_reason, r.notes)
+
+
+def number_field(name: str, minimum: float | None, maximum: float | None, integral: bool | None,
+                 few_values: Sequence[float] = (), correction: Mapping[str, Any] | None = None) -> CatalogField:
+    """A number column's catalog entry, its meaning inferred from its range and values (and a person's correction)."""
+    from lookalike_assets.domain.meanings import apply_corrections
+
+    meaning = infer_meaning(name, "number", list(few_values) if len(few_values) <= 11 else [], minimum=minimum,
+                            maximum=maximum, integral=integral)
+    if correction:
+        meaning = apply_corrections({name: meaning}, {name: correction})[name]
+    return CatalogField(name, "number", meaning=meaning)
+
+
+def text_field(name: str, values: Sequence[str], counts: Sequence[int] = (), *, free_text: bool = False,
+               correction: Mapping[str, Any] | None = None) -> CatalogField:
+    """A text column's catalog entry (values most frequent first)."""
+    from lookalike_assets.domain.meanings import apply_corrections
+
+    # free text as the importer tells it (FREE_TEXT rule of domain/columns.py): long values of many words
+    if values and not free_text:
+        free_text = float(np.mean([len(str(v)) for v in values])) >= 40 or \
+            float(np.mean([len(str(v).split()) for v in values])) >= 6
+    meaning = infer_meaning(name, "text", values, free_text=free_text)
+    if correction:
+        meaning = apply_corrections({name: meaning}, {name: correction})[name]
+    return CatalogField(name, "text", tuple(values), tuple(counts), meaning=meaning)
+
+
+def catalog_from_rows(rows: Sequence[Mapping[str, Any]], corrections: Mapping[str, Mapping[str, Any]] | None = None,
+                      ) -> Catalog:
+    """A catalog of a table in memory, its columns planned as the importer plans them (for tests and benchmarks:
+    the same inference as a tenant's import, without a database)."""
+    from collections import Counter
+
+    from lookalike_assets.domain.columns import plan_file
+
+    corrections = corrections or {}
+    columns = list(rows[0]) if rows else []
+    fields: dict[str, CatalogField] = {}
+    for plan in plan_file(columns, rows):
+        if plan.role not in ("field", "text", "categorical", "numeric") or plan.target in (
+                "company", "email", "phone", "zip"):
+            continue
+        name = plan.target if plan.role == "field" else f"attributes.{plan.target}"
+        raw = [r.get(plan.column) for r in rows if r.get(plan.column) not in (None, "")]
+        corr = corrections.get(plan.column) or corrections.get(name)
+        if plan.role == "numeric" or plan.target in ("company_size", "email_opens", "web_visits"):
+            nums = [float(v) for v in raw]
+            distinct = sorted(set(nums))
+            fields[name] = number_field(name, min(nums, default=None), max(nums, default=None),
+                                        all(float(v).is_integer() for v in nums), distinct[:12] if len(distinct) <= 11
+                                        else (), corr)
+        elif plan.target == "last_activity_at":
+            fields[name] = CatalogField(name, "datetime")
+        else:
+            counted = Counter(str(v).strip() for v in raw).most_common(300)
+            fields[name] = text_field(name, [v for v, _ in counted], [n for _, n in counted],
+                                      free_text=plan.role == "text", correction=corr)
+    return Catalog(fields)
 
 
 def _seed_suggestion(labels: Sequence[str], phrase: str | None, available: Mapping[str, int]) -> tuple[dict, str]:

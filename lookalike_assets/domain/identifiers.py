@@ -178,15 +178,28 @@ def parse_number(value: Any, style: NumberStyle = "dot") -> float | None:
 
 
 def number_style(values: list[str]) -> NumberStyle:
-    """How a column writes its decimals, from its values: "comma" when decimal commas are the evidence."""
+    """How a column writes its decimals, from its values: "comma" when decimal commas are the evidence.
+
+    "1.234" and "1,234" say nothing alone (a decimal or a thousands separator); "80.18", "17.7", "0.5123" and
+    "1,234,567" say dots are decimals, "80,18" and "1.234.567" say commas are. The unambiguous values decide;
+    only when there are none do the ambiguous ones (read as thousands separators: "1.234" is the comma style)."""
     comma = dot = 0
+    loose_comma = loose_dot = 0
     for v in values:
         s = str(v).strip()
-        if re.match(r"^[+-]?\d+,\d{1,2}$|^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+,\d{4,}$", s):
+        if re.match(r"^[+-]?\d+,(\d{1,2}|\d{4,})$|^[+-]?\d{1,3}(\.\d{3}){2,}(,\d+)?$|^[+-]?\d{1,3}(\.\d{3})+,\d+$|"
+                    r"^[+-]?\d{4,},\d+$", s):
             comma += 1
-        elif re.match(r"^[+-]?\d*\.\d+$|^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$", s):
+        elif re.match(r"^[+-]?\d*\.(\d{1,2}|\d{4,})$|^[+-]?\d{1,3}(,\d{3}){2,}(\.\d+)?$|^[+-]?\d{1,3}(,\d{3})+\.\d+$|"
+                      r"^[+-]?\d{4,}\.\d+$|^[+-]?0\.\d+$", s):
             dot += 1
-    return "comma" if comma > dot else "dot"
+        elif re.match(r"^[+-]?\d{1,3}\.\d{3}$", s):
+            loose_comma += 1
+        elif re.match(r"^[+-]?\d{1,3},\d{3}$", s):
+            loose_dot += 1
+    if comma or dot:
+        return "comma" if comma > dot else "dot"
+    return "comma" if loose_comma > loose_dot else "dot"
 
 
 # ---------------------------------------------------------------------------------------------------------

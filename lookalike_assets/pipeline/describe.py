@@ -12,7 +12,17 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.describe import Catalog, CatalogField, Draft, VectorCache, draft_rules
+from lookalike_assets.domain.columns import normalize_name
+from lookalike_assets.domain.describe import (
+    Catalog,
+    CatalogField,
+    Draft,
+    VectorCache,
+    draft_rules,
+    number_field,
+    text_field,
+)
+from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.memberships import attribute_types
 
 MAX_VALUES = 300  # values of one field in the catalog at most (the most frequent)
@@ -53,20 +63,46 @@ def load_catalog(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP
         presence = Q.describe.catalog_presence(conn, tenant_id=tenant_id)
         labels = {label: n for label, n in Q.describe.live_seed_labels(conn, tenant_id=tenant_id)}
         attrs = attribute_types(conn, tenant_id)
+        stats = {r.key: r for r in Q.describe.numeric_stats(conn, tenant_id=tenant_id)}
+        spec = load_spec(conn, tenant_id)
         tenant = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
+    settings = (tenant.settings or {}) if tenant else {}
+    corrections = column_corrections(settings)
+    free_text = {c.name for b in (spec.blocks if spec else []) for c in b.columns if c.kind == "text"}
     fields: dict[str, CatalogField] = {}
     for fld, vals in values.items():
-        if fld.startswith("attributes.") and attrs.get(fld.removeprefix("attributes.")) != "text":
+        attr = fld.removeprefix("attributes.")
+        if fld.startswith("attributes.") and attrs.get(attr) != "text":
             continue
-        fields[fld] = CatalogField(fld, "text", tuple(v for v, _ in vals), tuple(n for _, n in vals))
+        fields[fld] = text_field(fld, [v for v, _ in vals], [n for _, n in vals],
+                                 free_text=fld.startswith("attributes.") and attr in free_text,
+                                 correction=corrections.get(fld))
     for name, n in presence._asdict().items():
         if n:
             fields[name] = CatalogField(name, "datetime" if name == "last_activity_at" else "number")
     for name, ftype in attrs.items():
         if ftype == "number":
-            fields[f"attributes.{name}"] = CatalogField(f"attributes.{name}", "number")
-    glossary = ((tenant.settings or {}).get("describe") or {}).get("glossary") or {} if tenant else {}
+            st = stats.get(name)
+            fields[f"attributes.{name}"] = number_field(
+                f"attributes.{name}", st.minimum if st else None, st.maximum if st else None,
+                st.integral if st else None,
+                list(st.few_values or []) if st and st.distinct_values <= 11 else [],
+                corrections.get(f"attributes.{name}"))
+    glossary = (settings.get("describe") or {}).get("glossary") or {}
     return Catalog(fields, labels, {str(k): str(v) for k, v in glossary.items()})
+
+
+def column_corrections(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A tenant's corrections of its columns' meanings (setting ``columns``), keyed by rule field."""
+    out = {}
+    for name, corr in (settings.get("columns") or {}).items():
+        if isinstance(corr, dict):
+            out[name if "." in name or name in LEAD_COLUMNS else f"attributes.{normalize_name(name)}"] = corr
+    return out
+
+
+LEAD_COLUMNS = {"title", "industry", "country", "region", "seniority", "property_type", "company_size",
+                "web_visits", "email_opens"}
 
 
 def description_encoder() -> Any | None:

@@ -27,3 +27,17 @@ from leads where tenant_id = :tenant_id;
 
 -- name: live_seed_labels
 select label, count(*) from lookalike_seed where tenant_id = :tenant_id and deleted_at is null group by label;
+
+-- name: numeric_stats
+-- The imported number columns' range, whether every value is whole, and their values when there are few (what a
+-- column's unit and kind are inferred from: 0/1 flags, small counts, calendar years).
+with sample as (select attributes from leads where tenant_id = :tenant_id limit 200000),
+nums as (
+  select a.key, (a.value)::numeric as v
+  from sample s, jsonb_each_text(s.attributes) a
+  where jsonb_typeof(s.attributes -> a.key) = 'number'
+)
+select key, min(v)::float8 as minimum, max(v)::float8 as maximum, bool_and(v = trunc(v)) as integral,
+       count(distinct v) as distinct_values,
+       (array_agg(distinct v::float8 order by v::float8))[1 : 12] as few_values
+from nums group by key;
