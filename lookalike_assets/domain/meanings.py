@@ -39,6 +39,7 @@ ABBREVIATIONS = {
     "msg": "message", "msgs": "messages", "mins": "minutes", "info": "information", "tel": "telephone",
     "nps": "net promoter score", "ltv": "lifetime value", "arr": "annual recurring revenue",
     "mrr": "monthly recurring revenue", "b2b": "business to business", "hh": "household",
+    "sqft": "square feet", "sqm": "square meters",
 }
 CURRENCY_WORDS = {"eur", "euro", "euros", "usd", "dollar", "dollars", "gbp", "pound", "pounds", "chf", "jpy", "yen"}
 MONEY_WORDS = {"income", "revenue", "amount", "spent", "spend", "spending", "price", "cost", "costs", "charge",
@@ -48,7 +49,7 @@ COUNT_WORDS = {"number", "count", "calls", "visits", "purchases", "messages", "o
                "views", "downloads", "sessions", "logins", "cards", "reports", "dependents", "children", "kids",
                "tickets", "transactions", "accounts", "employees", "home"}
 # Words of a column's name that say how it is measured, not what: a phrase need not repeat them.
-GENERIC = {"number", "amount", "total", "count", "of", "the", "a", "an", "per", "in", "on", "and", "is", "has",
+GENERIC = {"number", "amount", "total", "count", "of", "the", "a", "an", "per", "in", "on", "and", "is", "has", "from",
            "flag", "indicator", "ind", "value", "nr", "no", "to", "for", "at", "by", "with", "qty", "quantity",
            "level", "status", "type"} | CURRENCY_WORDS
 
@@ -56,7 +57,7 @@ GENERIC = {"number", "amount", "total", "count", "of", "the", "a", "an", "per", 
 SYNONYMS = {
     "income": ("earning", "earnings", "earner", "earners", "earn", "earns", "salary", "wage", "wages",
                "paid"),
-    "kid": ("kids", "child", "children", "toddler", "toddlers"),
+    "kid": ("kids", "child", "children", "toddler", "toddlers", "baby", "babies"),
     "teen": ("teenager", "teenagers", "teens", "adolescent", "adolescents"),
     "birth": ("born",),
     "web": ("website", "online", "site"),
@@ -306,15 +307,16 @@ def check_correction(corr: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def synonym_stems(core_stem: str) -> set[str]:
-    """The stems of the words people use for a concept a name states as ``core_stem``."""
+    """The stems of the words people use for a concept a name states as ``core_stem`` (any word of a group names
+    every other: "earning" names income and wage)."""
     out = {core_stem}
-    for k, ws in _SYN_BY_STEM.items():
-        if k == core_stem:
-            out |= ws
+    for group in _SYN_GROUPS:
+        if core_stem in group:
+            out |= group
     return out
 
 
-_SYN_BY_STEM: dict[str, set[str]] = {stem(k): {stem(w) for w in ws} for k, ws in SYNONYMS.items()}
+_SYN_GROUPS: list[set[str]] = [{stem(k)} | {stem(w) for w in ws} for k, ws in SYNONYMS.items()]
 
 
 def describe_unit(m: ColumnMeaning) -> str:
