@@ -46,6 +46,8 @@ from lookalike_assets.domain.rules import FieldType, parse_rules
 
 SEMANTIC_THRESHOLD = 0.55  # cosine of the phrase and a catalog value (all-MiniLM-L6-v2) below which nothing is guessed
 SEMANTIC_MARGIN = 0.03  # the best value must beat the best value of another field by this much, else: ambiguous
+STRONG_MATCH = 0.8  # a match this close is a strong one: the longest strong phrase is read first
+LONGER_BONUS = 0.05  # a longer phrase wins over a part of it that matches up to this much better per extra word
 FUZZY_THRESHOLD = 88  # rapidfuzz ratio (0-100) for a misspelt value
 PLACEHOLDERS = {"unknown", "other", "none", "n/a", "na", "null", "-", ""}
 SEED_LABELS = ("won", "meeting", "replied", "scored", "manual")
@@ -78,6 +80,8 @@ GLOSSARY = {
     "cpg": "consumer packaged goods", "fmcg": "fast moving consumer goods", "smb": "small business",
     "c-level": "chief executive", "admin": "administration", "exec": "executive", "execs": "executives",
     "mgr": "manager", "eng": "engineering", "ops": "operations", "fin": "finance",
+    "grad": "graduate", "grads": "graduates", "hs": "high school", "mgmt": "management", "univ": "university",
+    "assoc": "associate", "sr": "senior", "jr": "junior", "dir": "director", "acct": "account",
 }
 
 # Units and names that point at the built-in numeric and date fields.
@@ -299,10 +303,19 @@ def expand(phrase: str, glossary: Mapping[str, str]) -> str:
     return " ".join(glossary.get(w) or glossary.get(singular(w)) or w for w in words)
 
 
+# Words a value's key drops: articles and prepositions only ("Some College" is not "college", "Other" not "")
+FUNCTION_WORDS = {"a", "an", "the", "of", "and", "in", "on", "at", "for", "to", "by", "with", "from", "&"}
+
+
 def content_key(tokens: Sequence[str]) -> str:
     """A key without function words inside it: "VPs of engineering" and "vp engineering" are one."""
-    kept = [t for t in tokens if t not in STOPWORDS]
+    kept = [t for t in tokens if t not in FUNCTION_WORDS]
     return " ".join(kept) if kept else " ".join(tokens)
+
+
+def unnumbered(value: str) -> str:
+    """A value without the enumeration some tables prefix ("4. College Grad" -> "College Grad")."""
+    return re.sub(r"^\s*\d{1,2}[.)]\s+", "", str(value))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -430,14 +443,25 @@ class _Reader:
         out |= self.glued.get(singular(low), set())
         return out
 
-    def names_word(self, i: int, core: str) -> bool:
+    def names_word(self, i: int, core: str) -> int:
+        """How well word ``i`` names a word of a column's name: 3 as written, 2 as part of a compound, 1 as a
+        synonym, 0 not."""
         stems = self.token_stems(i)
-        if core in stems or stems & synonym_stems(core):
-            return True
+        if core in stems:
+            return 3
         low = self.tokens[i].low
-        # a compound that starts with the word ("website" names "web", "teenagers" names "teen")
-        return len(core) >= 3 and not core.isdigit() and low.startswith(core) and len(low) - len(core) <= 5 and \
-            not self.tokens[i].stop
+        if not core.isdigit() and not self.tokens[i].stop:
+            # a compound that starts with the word ("website" names "web", "teenagers" names "teen"), the word
+            # that starts the name's ("smoke" names "smoker"), or ends it ("income" in "fincome")
+            if len(core) >= 3 and low.startswith(core) and len(low) - len(core) <= 5:
+                return 2
+            s0 = stem(low)
+            if len(s0) >= 5 and (core.startswith(s0) and len(core) - len(s0) <= 2 or
+                                 len(core) - len(s0) in (1, 2) and core.endswith(s0)):
+                return 2
+        if stems & synonym_stems(core):
+            return 1
+        return 0
 
     def find_mentions(self) -> None:
         """Phrases that name an imported column, by the words of its name (stems, synonyms, glued words, a
@@ -457,6 +481,7 @@ class _Reader:
                 clauses.setdefault(t.clause, []).append(i)
         cands: list[tuple[int, int, int, Mention]] = []
         cores = {n: m.core for n, m in meanings.items()}
+        raw_names = {n: re.sub(r"[^a-z0-9]", "", n.removeprefix("attributes.").casefold()) for n in meanings}
         for name, m in meanings.items():
             core = cores[name]
             for idxs in clauses.values():
@@ -467,8 +492,9 @@ class _Reader:
                         span = idxs[a:a + len(ks)]
                         if span == list(range(span[0], span[0] + len(ks))) and \
                                 [self.tokens[i].key for i in span] == ks:
-                            cands.append((len(core) + 1, 1, -len(ks), Mention(name, tuple(span), True)))
-                pos = {w: [i for i in idxs if self.names_word(i, w)] for w in core}
+                            cands.append((len(core) + 1, 40, -len(ks), Mention(name, tuple(span), True)))
+                quality = {(i, w): self.names_word(i, w) for w in core for i in idxs}
+                pos = {w: [i for i in idxs if quality[(i, w)]] for w in core}
                 found = [w for w in core if pos[w]]
                 if not found:
                     continue
@@ -485,9 +511,16 @@ class _Reader:
                 width = max(chosen) - min(chosen) + 1
                 if width > len(found) + 6:
                     continue
-                cands.append((len(found), int(full), -width, Mention(name, tuple(sorted(set(chosen))), full)))
+                q = sum(quality[(i, w)] for i, w in zip(chosen, found))
+                if q == len(found) and any(len(self.tokens[i].low) >= 5 and self.tokens[i].low in raw
+                                           for i in chosen for o, raw in raw_names.items() if o != name):
+                    # only a synonym names this column, and another column's name holds the word itself
+                    # ("income" is in "fincome"): neither is guessed
+                    continue
+                cands.append((len(found), int(full) * 10 + q, -width, Mention(name, tuple(sorted(set(chosen))), full)))
         cands.sort(key=lambda c: (-c[0], -c[1], -c[2]))
         claimed: dict[int, str] = {}
+        rival_rank: dict[str, tuple[int, int]] = {}
         for n_found, _full, _w, mention in cands:
             if any(x.field == mention.field for x in self.mentions):
                 continue
@@ -495,11 +528,12 @@ class _Reader:
             if not fresh:
                 # the same words as a column taken already: as good a match for another column means ambiguous
                 rival = next((x for x in self.mentions if set(x.tokens) == set(mention.tokens)), None)
-                if rival is not None and len(rival.tokens) == n_found and rival.full == mention.full and \
+                if rival is not None and rival_rank.get(rival.field) == (n_found, _full) and \
                         len(cores[rival.field]) == len(cores[mention.field]):
                     self.mentions.remove(rival)
                 continue
             self.mentions.append(mention)
+            rival_rank[mention.field] = (n_found, _full)
             for i in mention.tokens:
                 claimed.setdefault(i, mention.field)
         # a categorical column's name words are hints for its values ("fiber optic internet")
@@ -1022,7 +1056,7 @@ class _Reader:
                 continue
             counts = f.counts or (1,) * len(f.values)
             for v, c in zip(f.values, counts):
-                k = content_key(key(v).split())
+                k = content_key(key(unnumbered(v)).split())
                 if k and norm(v) not in PLACEHOLDERS:
                     idx.setdefault(k, []).append((name, v, c))
         return idx
@@ -1065,8 +1099,8 @@ class _Reader:
         for n in range(min(longest + 2, 8), 0, -1):
             for i in range(len(self.tokens) - n + 1):
                 span = self.tokens[i:i + n]
-                if any(t.used for t in span) or span[0].stop or span[-1].stop or \
-                        len({t.clause for t in span}) > 1:
+                if any(t.used for t in span) or len({t.clause for t in span}) > 1 or \
+                        (span[0].stop or span[-1].stop) and (n == 1 or " ".join(t.key for t in span) not in idx):
                     continue
                 k = content_key([t.key for t in span])
                 if k not in idx:
@@ -1182,7 +1216,7 @@ class _Reader:
         if self.encoder is None or not idx:
             return
         entries = [(k, fld, v, c) for k, lst in idx.items() for fld, v, c in lst]
-        texts = [expand(v, self.glossary) for _, _, v, _ in entries]
+        texts = [expand(unnumbered(v), self.glossary) for _, _, v, _ in entries]
         hint_words = {key(w) for ws in FIELD_HINTS.values() for w in ws}
         hint_words |= {self.tokens[i].key for i, f in self.hints if f.startswith("attributes.")}
         spans: list[tuple[int, int]] = []
@@ -1201,7 +1235,13 @@ class _Reader:
         values = (self.cache or VectorCache(1)).vectors(self.encoder, texts)
         sims = _unit_rows(self.encoder.encode([expand(p, self.glossary) for p in phrases])) @ values.T
         # the best match first; a longer phrase wins over a part of it that matches about as well
-        order = sorted(range(len(spans)), key=lambda s: -(float(sims[s].max()) + 0.03 * (spans[s][1] - spans[s][0])))
+        # strong matches first, the longest of them first ("high school dropouts" before "high school"); then the
+        # rest by how well they match, a longer phrase winning over a part of it that matches about as well
+        def rank(s: int) -> tuple:
+            best, width = float(sims[s].max()), spans[s][1] - spans[s][0]
+            return (0, -width, -best) if best >= STRONG_MATCH else (1, -(best + LONGER_BONUS * width), 0)
+
+        order = sorted(range(len(spans)), key=rank)
         for s in order:
             a, b = spans[s]
             if any(self.tokens[i].used for i in range(a, b)):
@@ -1483,6 +1523,8 @@ def fields_in_catalog(rules: Mapping[str, Any], catalog: Catalog) -> list[str]:
 
 
 def _canonical(f: Mapping[str, Any]) -> tuple:
+    if f.get("op") == "eq":  # one value: "eq v" and "in [v]" select the same leads
+        f = {"field": f["field"], "op": "in", "values": [f["value"]]}
     if "values" in f:
         operand: Any = frozenset(norm(v) for v in f["values"])
     elif f.get("op") == "between":

@@ -39,7 +39,7 @@ ABBREVIATIONS = {
     "msg": "message", "msgs": "messages", "mins": "minutes", "info": "information", "tel": "telephone",
     "nps": "net promoter score", "ltv": "lifetime value", "arr": "annual recurring revenue",
     "mrr": "monthly recurring revenue", "b2b": "business to business", "hh": "household",
-    "sqft": "square feet", "sqm": "square meters",
+    "sqft": "square feet", "sqm": "square meters", "ins": "insurance", "afam": "african american",
 }
 CURRENCY_WORDS = {"eur", "euro", "euros", "usd", "dollar", "dollars", "gbp", "pound", "pounds", "chf", "jpy", "yen"}
 MONEY_WORDS = {"income", "revenue", "amount", "spent", "spend", "spending", "price", "cost", "costs", "charge",
@@ -186,7 +186,8 @@ def yes_no_values(values: Sequence[str]) -> tuple[str | None, str | None, list[s
     yes = no = None
     other = []
     for v in values:
-        k = str(v).strip().casefold()
+        # "1. Yes", "2. No": an enumerated answer is the answer
+        k = re.sub(r"^\s*\d{1,2}[.)]\s+", "", str(v)).strip().casefold()
         if k in YES and yes is None:
             yes = v
         elif k in NO and no is None:
