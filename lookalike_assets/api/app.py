@@ -226,6 +226,35 @@ class DestinationOut(BaseModel):
     last_sync: dict | None = None
 
 
+class ColumnOut(BaseModel):
+    """What an imported column means, as audiences in words read it."""
+
+    column: str = Field(description="The column as rules name it without 'attributes.' (mnt_wines).")
+    field: str = Field(description="The rule field (attributes.mnt_wines).")
+    label: str
+    description: str
+    unit: str | None
+    unit_words: str
+    scale: float
+    synonyms: list[str]
+    kind: str
+    corrected: bool = Field(description="A person corrected it (else inferred from the name and values).")
+
+
+class ColumnEdit(Strict):
+    """A correction: only what is given changes."""
+
+    label: str | None = Field(default=None, min_length=1, max_length=200, pattern=NOT_BLANK)
+    description: str | None = Field(default=None, min_length=1, max_length=200, pattern=NOT_BLANK)
+    unit: Literal["count", "count per month", "currency", "currency per month", "days", "weeks", "months", "years",
+                  "minutes", "year", "percent", "ratio", "flag", "yes/no", "number"] | None = None
+    scale: float | None = Field(default=None, gt=0, le=1e12,
+                                description="What one stored unit is worth in the unit (1000: in thousands).")
+    synonyms: list[Annotated[str, Field(min_length=1, max_length=80, pattern=NOT_BLANK)]] | None = Field(
+        default=None, max_length=50)
+    kind: Literal["number", "flag", "count", "yes/no", "category", "free text", "date"] | None = None
+
+
 class LeadFound(BaseModel):
     lead_id: str
     external_id: str
@@ -897,6 +926,52 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         with connection() as conn:
             destination_row(conn, tid, destination_id)
             remove_destination(conn, tid, str(destination_id))
+
+    # -- columns
+    def column_out(m) -> ColumnOut:
+        from lookalike_assets.domain.meanings import describe_unit
+
+        return ColumnOut(column=m.field.removeprefix("attributes."), field=m.field, label=m.label,
+                         description=m.description, unit=m.unit, unit_words=describe_unit(m), scale=m.scale,
+                         synonyms=list(m.synonyms), kind=m.kind, corrected=not m.inferred)
+
+    ColumnName = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+    @app.get("/v1/tenants/{tenant_id}/columns", tags=["columns"])
+    def list_columns(tid: Tenant) -> list[ColumnOut]:
+        """What each imported column means: its readable name, unit, kind and the words people use for it (what
+        audiences described in words match against), inferred from its name and values unless corrected."""
+        from lookalike_assets.pipeline.describe import column_meanings
+
+        with connection() as conn:
+            return [column_out(m) for m in column_meanings(conn, tid, API_ROLE).values()]
+
+    def correct(tid: uuid.UUID, column: str, correction: dict | None) -> ColumnOut:
+        from lookalike_assets.domain.meanings import MeaningError
+        from lookalike_assets.pipeline.describe import UnknownColumn, correct_column
+
+        with connection() as conn:
+            try:
+                return column_out(correct_column(conn, tid, column, correction, API_ROLE))
+            except UnknownColumn as exc:
+                raise ApiError(404, "not_found", str(exc)) from None
+            except MeaningError as exc:
+                raise ApiError(400, "invalid_column", str(exc)) from None
+
+    @app.put("/v1/tenants/{tenant_id}/columns/{column}", tags=["columns"])
+    def correct_column_route(tid: Tenant, column: ColumnName, body: ColumnEdit) -> ColumnOut:
+        """Correct what a column means ("MntWines" is "amount spent on wine", in euros; "tenure" counts months):
+        the next description reads it so. Replaces the column's earlier correction."""
+        given = body.model_dump(exclude_none=True)
+        if not given:
+            raise ApiError(400, "invalid_column", "say what to correct: label, description, unit, scale, synonyms "
+                                                  "or kind")
+        return correct(tid, column, given)
+
+    @app.delete("/v1/tenants/{tenant_id}/columns/{column}", tags=["columns"])
+    def forget_column_correction(tid: Tenant, column: ColumnName) -> ColumnOut:
+        """Forget a column's correction: back to what is inferred from its name and values."""
+        return correct(tid, column, None)
 
     @app.get("/v1/tenants/{tenant_id}/leads", tags=["leads"])
     def find_leads(tid: Tenant, q: Annotated[str, Query(min_length=1, max_length=200)],

@@ -121,13 +121,12 @@ def tenants_columns(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """What the tenant's columns mean (readable name, unit, words for them), as audience descriptions read them;
-    with a COLUMN and options, correct one (admin)."""
+    with a COLUMN and options, correct one."""
     import json
 
-    from lookalike_assets.db.admin import set_column_meanings
-    from lookalike_assets.db.connect import APP_ROLE, admin_connection, service_connection
-    from lookalike_assets.domain.meanings import MeaningError, check_correction, describe_unit
-    from lookalike_assets.pipeline.describe import load_catalog
+    from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.domain.meanings import MeaningError, describe_unit
+    from lookalike_assets.pipeline.describe import UnknownColumn, column_meanings, correct_column
 
     tid = tenant(tenant_ref)
     given = {k: v for k, v in (("label", label), ("description", description), ("unit", unit), ("scale", scale),
@@ -135,24 +134,16 @@ def tenants_columns(
     if synonyms is not None:
         given["synonyms"] = [s.strip() for s in synonyms.split(",") if s.strip()]
     with service_connection(APP_ROLE) as conn:
-        meanings = load_catalog(conn, tid).meanings()
-    if column is not None:
-        fld = column if column in meanings else next(
-            (f for f in meanings if f.removeprefix("attributes.") == column or
-             f.removeprefix("attributes.").replace("_", "") == column.lower().replace("_", "")), None)
-        if fld is None:
-            fail(f"no imported column {column!r} in this tenant (columns: "
-                 f"{', '.join(f.removeprefix('attributes.') for f in meanings)})")
-        if not given and not reset:
-            fail("say what to correct: --label, --description, --unit, --scale, --synonyms, --kind, or --reset")
-        try:
-            corr = None if reset else check_correction(given)
-        except MeaningError as exc:
-            fail(f"{column}: {exc}")
-        with admin_connection() as conn:
-            set_column_meanings(conn, tid, {fld.removeprefix("attributes."): corr})
-        with service_connection(APP_ROLE) as conn:
-            meanings = {fld: load_catalog(conn, tid).meanings()[fld]}
+        if column is None:
+            meanings = column_meanings(conn, tid)
+        else:
+            if not given and not reset:
+                fail("say what to correct: --label, --description, --unit, --scale, --synonyms, --kind, or --reset")
+            try:
+                m = correct_column(conn, tid, column, None if reset else given, merge=True)
+            except (MeaningError, UnknownColumn) as exc:
+                fail(f"{column}: {exc}")
+            meanings = {m.field: m}
     if as_json:
         typer.echo(json.dumps([m.as_dict() for m in meanings.values()], indent=2))
         return

@@ -305,11 +305,3 @@ def erase_from_marts(conn: psycopg.Connection, tenant_id: uuid.UUID, lead_ids: l
             n += cur.rowcount
     return n
 
-
-def set_column_meanings(conn: psycopg.Connection, tenant_id: uuid.UUID, columns: dict) -> None:
-    """Corrections of a tenant's columns' meanings (``settings.columns``: column -> label, description, unit,
-    scale, synonyms, kind; checked by the caller with ``meanings.check_correction``), merged by column."""
-    import json
-
-    with conn.transaction():
-        Q.tenants.set_column_meanings(conn, tenant_id=tenant_id, columns=json.dumps(columns))

@@ -137,11 +137,3 @@ with u as (
   delete from lookalike_studio_link l using u where l.tenant_id = u.tenant_id and l.user_id = u.user_id
 )
 select user_id, tenant_id from u;
-
--- name: set_column_meanings!
--- Admin connection: a tenant's corrections of its columns' meanings (settings.columns), merged by column; a column
--- given as null drops its correction.
-update tenants
-set settings = jsonb_set(settings, '{columns}',
-                         jsonb_strip_nulls(coalesce(settings -> 'columns', '{}'::jsonb) || :columns::jsonb), true)
-where tenant_id = :tenant_id;

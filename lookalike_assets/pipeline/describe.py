@@ -66,8 +66,9 @@ def load_catalog(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP
         stats = {r.key: r for r in Q.describe.numeric_stats(conn, tenant_id=tenant_id)}
         spec = load_spec(conn, tenant_id)
         tenant = Q.tenants.get_tenant(conn, tenant_id=tenant_id)
+        corrections = {_field_of(r.column_name): r.correction
+                       for r in Q.describe.column_corrections(conn, tenant_id=tenant_id)}
     settings = (tenant.settings or {}) if tenant else {}
-    corrections = column_corrections(settings)
     free_text = {c.name for b in (spec.blocks if spec else []) for c in b.columns if c.kind == "text"}
     fields: dict[str, CatalogField] = {}
     for fld, vals in values.items():
@@ -92,17 +93,50 @@ def load_catalog(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP
     return Catalog(fields, labels, {str(k): str(v) for k, v in glossary.items()})
 
 
-def column_corrections(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A tenant's corrections of its columns' meanings (setting ``columns``), keyed by rule field."""
-    out = {}
-    for name, corr in (settings.get("columns") or {}).items():
-        if isinstance(corr, dict):
-            out[name if "." in name or name in LEAD_COLUMNS else f"attributes.{normalize_name(name)}"] = corr
-    return out
+def _field_of(column: str) -> str:
+    """The rule field of a column as a person names it: ``MntWines`` -> ``attributes.mnt_wines``."""
+    return column if "." in column or column in LEAD_COLUMNS else f"attributes.{normalize_name(column)}"
 
 
 LEAD_COLUMNS = {"title", "industry", "country", "region", "seniority", "property_type", "company_size",
                 "web_visits", "email_opens"}
+
+
+class UnknownColumn(LookupError):
+    """A column the tenant does not have."""
+
+
+def column_meanings(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_ROLE) -> dict[str, Any]:
+    """Every imported column's meaning (inferred, or as corrected), by rule field."""
+    return load_catalog(conn, tenant_id, role).meanings()
+
+
+def correct_column(conn: psycopg.Connection, tenant_id: uuid.UUID, column: str, correction: dict[str, Any] | None,
+                   role: str = APP_ROLE, *, merge: bool = False) -> Any:
+    """Correct what ``column`` means (``correction``: label, description, unit, scale, synonyms, kind; checked), or
+    forget the correction (None). ``merge``: keep what an earlier correction said and this one does not (else it
+    is replaced). Returns the column's meaning as it now reads."""
+    import json
+
+    from lookalike_assets.domain.meanings import check_correction
+
+    meanings = column_meanings(conn, tenant_id, role)
+    fld = column if column in meanings else _field_of(column)
+    if fld not in meanings:
+        fld = next((f for f in meanings
+                    if f.removeprefix("attributes.").replace("_", "") == column.casefold().replace("_", "")), None)
+    if fld is None:
+        names = ", ".join(f.removeprefix("attributes.") for f in meanings) or "none"
+        raise UnknownColumn(f"no imported column {column!r} in this tenant (its columns: {names})")
+    checked = {} if correction is None else check_correction(correction)
+    with tenant_transaction(conn, tenant_id, role):
+        if merge and correction is not None:
+            earlier = {_field_of(r.column_name): r.correction
+                       for r in Q.describe.column_corrections(conn, tenant_id=tenant_id)}.get(fld, {})
+            checked = {**earlier, **checked}
+        Q.describe.put_column_correction(conn, tenant_id=tenant_id, column_name=fld.removeprefix("attributes."),
+                                         correction=json.dumps(checked))
+    return column_meanings(conn, tenant_id, role)[fld]
 
 
 def description_encoder() -> Any | None:

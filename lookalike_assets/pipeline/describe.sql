@@ -41,3 +41,13 @@ select key, min(v)::float8 as minimum, max(v)::float8 as maximum, bool_and(v = t
        count(distinct v) as distinct_values,
        (array_agg(distinct v::float8 order by v::float8))[1 : 12] as few_values
 from nums group by key;
+
+-- name: column_corrections
+-- The tenant's corrections of its columns' meanings (empty ones are none).
+select column_name, correction from lookalike_column_meaning
+where tenant_id = :tenant_id and correction <> '{}'::jsonb;
+
+-- name: put_column_correction!
+insert into lookalike_column_meaning (tenant_id, column_name, correction)
+values (:tenant_id, :column_name, :correction::jsonb)
+on conflict (tenant_id, column_name) do update set correction = excluded.correction, updated_at = now();

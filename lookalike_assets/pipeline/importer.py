@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import uuid
@@ -28,6 +29,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
+from lookalike_assets.db.queries import Q
 from lookalike_assets.domain import identifiers as ids
 from lookalike_assets.domain.columns import (
     LEAD_DATE_FIELDS,
@@ -88,12 +90,15 @@ class ImportMapping(BaseModel):
     numeric: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list, description="Columns never imported (e.g. a label).")
     infer: bool = True
+    columns: dict[str, dict] = Field(default_factory=dict, description="File column -> what it means (label, "
+                                     "description, unit, scale, synonyms, kind), as `lookalike tenants columns` "
+                                     "corrects it: audiences in words read it so.")
 
     def forced(self, columns: list[str]) -> dict[str, ColumnPlan]:
         """The plans this mapping decides, checked against the file's columns."""
         plans: dict[str, ColumnPlan] = {}
         named = [c for c in (self.id, self.email, self.phone, self.first_name, self.last_name) if c]
-        named += [*self.fields, *self.text, *self.categorical, *self.numeric, *self.exclude]
+        named += [*self.fields, *self.text, *self.categorical, *self.numeric, *self.exclude, *self.columns]
         unknown = [c for c in dict.fromkeys(named) if c not in columns]
         if unknown:
             raise LeadImportError(f"the mapping names column(s) not in the file: {', '.join(unknown)} "
@@ -358,6 +363,24 @@ def spec_differences(old: FeatureSpec, new: FeatureSpec) -> list[str]:
 # Import
 
 
+def column_corrections(mapping: ImportMapping, plan: list[ColumnPlan]) -> dict[str, dict]:
+    """The mapping's column meanings, checked, by the name the column is imported as (before anything is
+    written: a bad one imports nothing)."""
+    from lookalike_assets.domain.meanings import MeaningError, check_correction
+
+    by_column = {p.column: p for p in plan}
+    out = {}
+    for column, corr in mapping.columns.items():
+        p = by_column[column]
+        if p.role not in ("field", "text", "categorical", "numeric") or not p.target:
+            raise LeadImportError(f"the mapping gives a meaning to {column!r}, which is not imported ({p.reason})")
+        try:
+            out[p.target] = check_correction(corr if isinstance(corr, dict) else {})
+        except MeaningError as exc:
+            raise LeadImportError(f"the meaning of column {column!r}: {exc}") from None
+    return out
+
+
 def import_leads(
     conn: psycopg.Connection,
     tenant_id: uuid.UUID,
@@ -383,6 +406,7 @@ def import_leads(
         plan = [forced.get(c) or ColumnPlan(c, "ignored", None, "not mapped (inference is off)")
                 for c in table.columns]
     report = ImportReport(plan=plan, dry_run=dry_run)
+    meanings = column_corrections(mapping, plan)
     fallback = None
     if not any(p.role == "id" for p in plan):
         fallback = "row:" + hashlib.sha256(Path(path).name.encode()).hexdigest()[:8]
@@ -447,6 +471,8 @@ def import_leads(
                     "the file's columns differ from the tenant's feature spec: " + "; ".join(diff)
                     + ". Nothing was imported. Give --update-spec to rebuild the spec from this file (every lead is "
                     "embedded again), or --exclude-columns to leave those columns out.")
+        for name, corr in meanings.items():
+            Q.describe.put_column_correction(conn, tenant_id=tenant_id, column_name=name, correction=json.dumps(corr))
         if spec_rows:
             report.inserted, report.updated, report.unchanged = stage.merge(tenant_id, present, attribute_keys)
             if spec is not None and (current is None or update_spec):

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS lookalike_column_meaning;
