@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -365,3 +366,23 @@ def test_column_meanings_through_the_import_mapping_the_command_and_the_api(owne
         assert client.get(f"/v1/tenants/{tid}/columns", headers=oh).status_code == 403
         assert client.put(f"/v1/tenants/{tid}/columns/tenure", headers=oh, json={"unit": "years"}).status_code == 403
         assert client.get(f"/v1/tenants/{other_id}/columns", headers=oh).json() == []
+
+
+def test_a_correction_of_a_column_named_like_a_lead_field_stays_with_that_column(owner, test_url, new_slug,
+                                                                                  tmp_path):
+    """Found measuring the held-out set: a numeric 'Seniority' column (years in the job) is an attribute; its
+    correction was read back as one of the lead field 'seniority' and lost."""
+    from lookalike_assets.db import admin as db_admin
+    from lookalike_assets.db.connect import APP_ROLE, connect
+    from lookalike_assets.pipeline.describe import column_meanings, correct_column
+    from lookalike_assets.pipeline.importer import import_leads
+
+    tid = uuid.UUID(db_admin.create_tenant(owner, new_slug("senior"), "Loans"))
+    path = tmp_path / "loans.csv"
+    path.write_text("id,Seniority,Home\n" + "".join(f"l{i},{i % 30},{'rent' if i % 2 else 'owner'}\n"
+                                                    for i in range(60)))
+    with connect(test_url, role=APP_ROLE) as app:
+        import_leads(app, tid, path)
+        correct_column(app, tid, "Seniority", {"unit": "years", "description": "years in the job"})
+        m = column_meanings(app, tid)["attributes.seniority"]
+    assert (m.unit, m.description, m.inferred) == ("years", "years in the job", False)

@@ -598,7 +598,7 @@ def test_every_page_passes_the_accessibility_rules(browser, server, owner_conn, 
     for width in (1280, 390):
         page, _ = signed_in(browser, server, owner_conn, a, "editor", name=f"a11y{width}@example.com", width=width)
         for path in ("/studio", f"/studio/audiences/{aid}", f"/studio/audiences/{aid}/edit", "/studio/seeds",
-                     "/studio/destinations",
+                     "/studio/destinations", "/studio/columns",
                      "/studio/leads?q=a", f"/studio/leads/{lead}", "/studio/performance", "/studio/new"):
             page.goto(server + path)
             check(page, path, width)
@@ -653,3 +653,56 @@ def test_destinations_are_added_listed_and_removed_without_showing_a_secret(brow
     page.get_by_role("button", name="Remove Studio hook").click()
     assert "Studio hook removed" in page.get_by_role("status").inner_text()
     page.screenshot(path=str(SHOTS / "destinations.png"), full_page=True)
+
+
+def test_columns_page_shows_what_each_column_means_and_a_correction_changes_how_words_read(browser, server,
+                                                                                           owner_conn, test_url,
+                                                                                           tmp_path):
+    """Issue 30: a tenant's imported columns in words (unit, kind, words for them); an editor corrects one and
+    the next description reads it so; a viewer sees no form; the page has no WCAG A/AA violation."""
+    import sys
+    from types import SimpleNamespace
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    from lookalike_assets.db import admin as db_admin
+    from lookalike_assets.db.connect import APP_ROLE
+    from lookalike_assets.pipeline.importer import import_leads
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from describe_tables import telco_rows, write_csv
+
+    slug = f"cols-{uuid.uuid4().hex[:8]}"
+    tid = uuid.UUID(db_admin.create_tenant(owner_conn, slug, "Telco columns"))
+    with connect(test_url, role=APP_ROLE) as app:
+        import_leads(app, tid, write_csv(telco_rows(80), tmp_path / "telco.csv"))
+    tenant = SimpleNamespace(tenant_id=tid, slug=slug)
+    page, _ = signed_in(browser, server, owner_conn, tenant, "editor", name="cols-editor@example.com")
+    page.get_by_role("link", name="Columns").click()
+    tenure = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="tenure", exact=True))
+    assert "months" in tenure.inner_text()
+    charges = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="monthly_charges", exact=True))
+    charges.get_by_text("Correct…").click()
+    charges.get_by_label("Words for it, separated by commas").fill("bill, phone bill")
+    charges.get_by_role("button", name="Save").click()
+    assert page.get_by_role("status").is_visible() and "monthly_charges" in page.get_by_role("status").inner_text()
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": [
+            "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, "resultTypes": ["violations"]})
+        assert not results.response["violations"], [v["id"] for v in results.response["violations"]]
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(server + "/studio/new")
+    page.get_by_label("Describe who you want to reach").fill("a bill over 100")
+    page.get_by_role("button", name="Read it").click()
+    assert "monthly" in page.locator("main").inner_text().lower()
+    # a bad scale is refused in words, nothing changes
+    page.goto(server + "/studio/columns")
+    charges = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="monthly_charges", exact=False))
+    charges.get_by_text("Correct…").click()
+    charges.get_by_label("One stored unit is worth (1000: in thousands)").fill("lots")
+    charges.get_by_role("button", name="Save").click()
+    assert "must be a number" in page.get_by_role("alert").inner_text()
+    viewer, _ = signed_in(browser, server, owner_conn, tenant, "viewer", name="cols-viewer@example.com")
+    viewer.goto(server + "/studio/columns")
+    assert viewer.get_by_text("Correct…").count() == 0 and "bill, phone bill" in viewer.locator("main").inner_text()

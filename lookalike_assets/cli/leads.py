@@ -59,8 +59,8 @@ def import_leads_cmd(
     exclude_columns: Annotated[str, typer.Option(help="Comma-separated columns not to import.")] = "",
     mapping: Annotated[Optional[str], typer.Option(help="JSON mapping, or @file.json (keys: id, email, phone, "
                                                    "first_name, last_name, fields, text, categorical, numeric, "
-                                                   "exclude, infer, columns: column -> its meaning as `lookalike tenants columns` "
-                                                   "sets it).")] = None,
+                                                   "exclude, infer, columns: column -> its meaning as "
+                                                   "`lookalike tenants columns` sets it).")] = None,
     infer: Annotated[bool, typer.Option("--infer/--no-infer", help="Import unmapped columns with inferred roles.")] = True,
     update_spec: Annotated[bool, typer.Option(help="Rebuild the tenant's feature spec from this file.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the mapping, the feature spec and the row checks; "

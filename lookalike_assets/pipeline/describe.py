@@ -134,8 +134,7 @@ def correct_column(conn: psycopg.Connection, tenant_id: uuid.UUID, column: str, 
             earlier = {_field_of(r.column_name): r.correction
                        for r in Q.describe.column_corrections(conn, tenant_id=tenant_id)}.get(fld, {})
             checked = {**earlier, **checked}
-        Q.describe.put_column_correction(conn, tenant_id=tenant_id, column_name=fld.removeprefix("attributes."),
-                                         correction=json.dumps(checked))
+        Q.describe.put_column_correction(conn, tenant_id=tenant_id, column_name=fld, correction=json.dumps(checked))
     return column_meanings(conn, tenant_id, role)[fld]
 
 

@@ -375,7 +375,8 @@ def column_corrections(mapping: ImportMapping, plan: list[ColumnPlan]) -> dict[s
         if p.role not in ("field", "text", "categorical", "numeric") or not p.target:
             raise LeadImportError(f"the mapping gives a meaning to {column!r}, which is not imported ({p.reason})")
         try:
-            out[p.target] = check_correction(corr if isinstance(corr, dict) else {})
+            name = p.target if p.role == "field" else f"attributes.{p.target}"  # the rule field, as stored
+            out[name] = check_correction(corr if isinstance(corr, dict) else {})
         except MeaningError as exc:
             raise LeadImportError(f"the meaning of column {column!r}: {exc}") from None
     return out

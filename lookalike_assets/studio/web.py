@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -583,6 +584,56 @@ def studio_router(connection: Connection, secret: str, *, secure_cookies: bool =
                                          http_status=400)
             remove_destination(conn, p.tenant_id, str(d.destination_id))
         return destinations_page(request, p, message=f"{d.name} removed (the platform keeps what it received).")
+
+    # -- columns ----------------------------------------------------------------------------------------------
+    def columns_page(request: Request, p: Person, message: str | None = None, error: str | None = None,
+                     open_column: str | None = None, http_status: int = 200) -> HTMLResponse:
+        from lookalike_assets.domain.meanings import UNITS, describe_unit
+        from lookalike_assets.pipeline.describe import column_meanings
+
+        with connection() as conn:
+            meanings = column_meanings(conn, p.tenant_id, API_ROLE)
+        rows = [{"column": m.field.removeprefix("attributes."), "label": m.label, "description": m.description,
+                 "unit": m.unit, "unit_words": describe_unit(m), "scale": m.scale, "synonyms": list(m.synonyms),
+                 "kind": m.kind, "corrected": not m.inferred} for m in meanings.values()]
+        return page(request, "columns.html", http_status, person=p, columns=rows, units=UNITS, message=message,
+                    error=error, open_column=open_column)
+
+    @router.get("/columns", response_class=HTMLResponse)
+    def columns(request: Request) -> HTMLResponse:
+        return columns_page(request, person(request))
+
+    @router.post("/columns/{column}", response_class=HTMLResponse)
+    def columns_correct(request: Request, column: Annotated[str, PathParam(max_length=200)],
+                        csrf: Annotated[str, Form()] = "", label: Annotated[str, Form(max_length=200)] = "",
+                        description: Annotated[str, Form(max_length=200)] = "",
+                        unit: Annotated[str, Form(max_length=40)] = "", scale: Annotated[str, Form(max_length=40)] = "",
+                        synonyms: Annotated[str, Form(max_length=2000)] = "",
+                        reset: Annotated[str, Form(max_length=5)] = "") -> HTMLResponse:
+        """A person's correction of what a column means (or back to what was guessed)."""
+        from lookalike_assets.domain.meanings import MeaningError
+        from lookalike_assets.pipeline.describe import UnknownColumn, correct_column
+
+        p = editor(request, csrf)
+        correction: dict[str, Any] | None = None
+        if not reset:
+            correction = {"label": label.strip() or None, "description": description.strip() or None,
+                          "unit": unit or None, "synonyms": [w.strip() for w in synonyms.split(",") if w.strip()]}
+            if scale.strip():
+                try:
+                    correction["scale"] = float(scale.replace(",", ""))
+                except ValueError:
+                    return columns_page(request, p, error=f"{column}: the value of one stored unit must be a "
+                                        f"number, not {scale!r}.", open_column=column, http_status=400)
+        with connection() as conn:
+            try:
+                m = correct_column(conn, p.tenant_id, column, correction, API_ROLE)
+            except UnknownColumn:
+                raise StudioError(404, "No such column", "Your leads have no such column.") from None
+            except MeaningError as exc:
+                return columns_page(request, p, error=f"{column}: {exc}.", open_column=column, http_status=400)
+        said = "back to what was guessed" if reset else f"read as “{m.label}”" + (f", in {m.unit}" if m.unit else "")
+        return columns_page(request, p, message=f"{column}: {said}. The next description you write reads it so.")
 
     # -- leads ------------------------------------------------------------------------------------------------
     uploads = UploadStore(get_settings().uploads_dir)

@@ -3,7 +3,7 @@
 -- table-level privilege would let them take locks that stall other tenants).
 CREATE TABLE lookalike_column_meaning (
   tenant_id     uuid NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,
-  column_name   text NOT NULL CHECK (length(column_name) BETWEEN 1 AND 200),
+  column_name   text NOT NULL CHECK (length(column_name) BETWEEN 1 AND 200),  -- the rule field: attributes.tenure, title
   correction    jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(correction) = 'object'),
   updated_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, column_name)
