@@ -194,8 +194,13 @@ def test_draft_from_the_command_line(owner, cli_env, monkeypatch, new_slug, test
     # words it cannot place: shown, and --yes refuses without --partial
     code, out = cli("audiences", "draft", "--tenant", slug, "fintech companies run by astronauts", "--yes")
     assert code == 1 and "not understood" in out and "'astronauts'" in out
+    # a draft that understood nothing says so without failing; creating it fails
     code, out = cli("audiences", "draft", "--tenant", slug, "zebras on the moon")
-    assert code == 2 and "nothing in 'zebras on the moon' matches" in out
+    assert code == 0 and "nothing understood" in out and "nothing in 'zebras on the moon' matches" in out
+    code, out = cli("audiences", "draft", "--tenant", slug, "zebras on the moon", "--yes")
+    assert code == 1 and "not created" in out
+    code, out = cli("audiences", "draft", "--tenant", slug, "   ")
+    assert code == 2 and "empty" in out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def audiences_draft(
     """Turn a description into proposed rules and a seed set, with the reason for each part; --yes creates it."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
     from lookalike_assets.domain.audience import AudienceDefinitionError
-    from lookalike_assets.domain.describe import DescriptionError
+    from lookalike_assets.domain.describe import DescriptionError, NothingUnderstood
     from lookalike_assets.domain.encoders import EncoderError
     from lookalike_assets.domain.rules import RuleError
     from lookalike_assets.pipeline.admin import AdminError, create_audience
@@ -82,6 +82,17 @@ def audiences_draft(
     with service_connection(APP_ROLE) as conn:
         try:
             draft = describe_audience(conn, tid, description, encoder)
+        except NothingUnderstood as exc:
+            # a proposal of nothing: said plainly; only creating it is a failure
+            if as_json:
+                typer.echo(json.dumps({"description": description, "rules": None, "not_understood":
+                                       exc.not_understood, "notes": [str(exc)]}, indent=2))
+            else:
+                console.print(f"nothing understood: {exc}. Name a column or a value your leads have "
+                              "(`lookalike tenants columns` lists the columns and the words they go by).")
+            if yes:
+                fail("not created: nothing in the description was understood", 1)
+            return
         except (DescriptionError, RuleError) as exc:
             fail(str(exc))
         if as_json:

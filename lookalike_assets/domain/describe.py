@@ -163,6 +163,14 @@ class DescriptionError(ValueError):
     """A description that cannot be read at all (empty, or nothing in it understood)."""
 
 
+class NothingUnderstood(DescriptionError):
+    """A description none of whose words matches the tenant's fields or values (``not_understood``: its words)."""
+
+    def __init__(self, message: str, not_understood: list[str]) -> None:
+        super().__init__(message)
+        self.not_understood = not_understood
+
+
 @dataclass(frozen=True)
 class CatalogField:
     name: str  # "industry", "attributes.job"
@@ -1434,8 +1442,8 @@ def draft_rules(description: str, catalog: Catalog, encoder: Any | None = None, 
     seed_set, seed_reason = _seed_suggestion(r.seed_labels, r.seed_phrase, catalog.seed_labels)
     unknown = r.not_understood()
     if not parts and not r.seed_labels:
-        raise DescriptionError(f"nothing in {description!r} matches this tenant's fields or values"
-                               + (f" (not understood: {', '.join(map(repr, unknown))})" if unknown else ""))
+        raise NothingUnderstood(f"nothing in {description!r} matches this tenant's fields or values"
+                                + (f" (not understood: {', '.join(map(repr, unknown))})" if unknown else ""), unknown)
     if encoder is None:
         r.notes.append("no text encoder: values were matched exactly and fuzzily only, not by meaning")
     return Draft(description, rules, seed_set, parts, unknown, seed_reason, r.notes)
