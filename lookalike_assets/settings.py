@@ -88,6 +88,16 @@ class Settings(BaseSettings):
                                          "destination is paused (until `lookalike destinations update --resume`).")
     destination_batch_size: int = Field(default=10_000, ge=1, description="Members per request to a destination "
                                         "(at most its platform's limit: Meta 10,000).")
+    tenant_connections: int = Field(default=20, ge=1, le=1000, description="Connections all of one tenant's own "
+                                    "logins (BI and app) may hold at once, shared among its logins.")
+    tenant_lock_timeout_seconds: float = Field(default=5.0, gt=0, description="A tenant login's lock_timeout: how "
+                                               "long its statements wait for a lock before failing.")
+    tenant_statement_timeout_seconds: float = Field(default=120.0, gt=0, description="A tenant login's "
+                                                    "statement_timeout.")
+    tenant_idle_transaction_seconds: float = Field(default=30.0, gt=0, description="A tenant login's session idle "
+                                                   "in an open transaction this long is ended (its locks go).")
+    stall_grace_seconds: float = Field(default=3.0, gt=0, description="How long a platform session (the marts "
+                                       "build) waits on a lock a tenant's login holds before that session is ended.")
     events_since: date = Field(default=date(2025, 1, 1), description="The first day conversion events may fall on "
                                "(older events are quarantined): the first daily partition of conversion_facts.")
     metadata_max_bytes: int = Field(default=64 * 1024, ge=256, description="Largest metadata of one conversion "

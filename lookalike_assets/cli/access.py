@@ -123,3 +123,19 @@ def access_revoke(login: Annotated[str, typer.Argument(help="The login's role na
         console.print(f"API key {gone.key_id} of {gone.slug} revoked")
         return
     console.print(f"login {gone.role} of {gone.slug} revoked")
+
+
+@app.command("refresh")
+def access_refresh() -> None:
+    """Give every tenant login its share of its tenant's connection budget and its session limits as the settings
+    say now (LOOKALIKE_TENANT_CONNECTIONS, LOOKALIKE_TENANT_*_SECONDS); `lookalike db up` does it too."""
+    from lookalike_assets.db.admin import refresh_access
+    from lookalike_assets.db.connect import admin_connection
+    from lookalike_assets.settings import get_settings
+
+    s = get_settings()
+    with admin_connection() as conn:
+        n = refresh_access(conn)
+    console.print(f"{n} tenant login(s): {s.tenant_connections} connections per tenant, lock_timeout "
+                  f"{s.tenant_lock_timeout_seconds:g} s, statement_timeout {s.tenant_statement_timeout_seconds:g} s, "
+                  f"idle in a transaction at most {s.tenant_idle_transaction_seconds:g} s")

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from lookalike_assets.db.connect import SERVICE_ROLES, admin_connection, service_password
 from lookalike_assets.db.queries import Q
+from lookalike_assets.settings import get_settings
 
 
 class AdminError(ValueError):
@@ -30,6 +31,7 @@ def prepare_database(conninfo: str) -> str:
     migrate.upgrade(conninfo)
     with admin_connection(conninfo) as conn:
         ensure_service_logins(conn)
+        refresh_access(conn)
     return migrate.current_revision(conninfo)
 
 
@@ -162,13 +164,46 @@ def grant_access(conn: psycopg.Connection, tenant_id: uuid.UUID, kind: str, name
     # who the other tenants are (the login's tenant and kind are in lookalike_tenant_login)
     role = f"lk_{secrets.token_hex(10)}"
     password = secrets.token_urlsafe(24)
+    budget = get_settings().tenant_connections
     with conn.transaction():
+        held = [x.role for x in list_access(conn, tenant_id)]
+        if len(held) + 1 > budget:
+            raise AdminError(f"the tenant has {len(held)} logins and a budget of {budget} connections "
+                             "(LOOKALIKE_TENANT_CONNECTIONS): revoke one first, or raise the budget")
         conn.execute("set local password_encryption = 'scram-sha-256'")
         conn.execute(sql.SQL("create role {} login password {} nosuperuser nocreatedb nocreaterole nobypassrls "
-                             "noreplication inherit connection limit 20 in role {}").format(
+                             "noreplication inherit connection limit 1 in role {}").format(
             sql.Identifier(role), sql.Literal(password), sql.Identifier(ACCESS_GROUPS[kind])))
         Q.tenants.insert_tenant_login(conn, role=role, tenant_id=str(tenant_id), kind=kind, name=name)
+        _limit_logins(conn, [*held, role])
     return Login(role, password, str(tenant_id), slug, kind, name)
+
+
+def _limit_logins(conn: psycopg.Connection, roles: list[str]) -> None:
+    """One tenant's logins share its connection budget; each holds the session limits that keep it from stalling
+    other tenants (the login may lower them in its own session; what it cannot do is take a lock that blocks
+    others, and the platform ends a session it waits on: db/stalls.py)."""
+    s = get_settings()
+    share = max(1, s.tenant_connections // max(1, len(roles)))
+    for role in roles:
+        ident = sql.Identifier(role)
+        conn.execute(sql.SQL("alter role {} connection limit {}").format(ident, sql.Literal(share)))
+        for name, seconds in (("lock_timeout", s.tenant_lock_timeout_seconds),
+                              ("statement_timeout", s.tenant_statement_timeout_seconds),
+                              ("idle_in_transaction_session_timeout", s.tenant_idle_transaction_seconds)):
+            conn.execute(sql.SQL("alter role {} set {} = {}").format(
+                ident, sql.Identifier(name), sql.Literal(f"{int(seconds * 1000)}ms")))
+
+
+def refresh_access(conn: psycopg.Connection) -> int:
+    """Every tenant login's connection share and session limits as the settings say now; the number of logins."""
+    by_tenant: dict[str, list[str]] = {}
+    for x in list_access(conn):
+        by_tenant.setdefault(x.tenant_id, []).append(x.role)
+    with conn.transaction():
+        for roles in by_tenant.values():
+            _limit_logins(conn, roles)
+    return sum(len(r) for r in by_tenant.values())
 
 
 def list_access(conn: psycopg.Connection, tenant_id: uuid.UUID | None = None) -> list[Login]:
@@ -184,6 +219,9 @@ def revoke_access(conn: psycopg.Connection, role: str) -> Login:
     with conn.transaction():
         Q.tenants.delete_tenant_login(conn, role=role)
         _drop_login(conn, role)
+        rest = [x.role for x in list_access(conn, uuid.UUID(found[0].tenant_id))]
+        if rest:
+            _limit_logins(conn, rest)
     return found[0]
 
 

@@ -75,7 +75,30 @@ def start(pgdata: Path) -> str:
     server = pgserver.get_server(pgdata, cleanup_mode=None)
     uri = server.get_uri()
     _secure(pgdata, uri)
+    if _reserve_connections(uri):
+        # reserved_connections takes effect at a start: restart the server (through pgserver's pg_ctl; the same
+        # socket and port, so the URI stays)
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user)
     return uri
+
+
+RESERVED_CONNECTIONS = 10  # connections only the platform's own logins (pg_use_reserved_connections) may take
+
+
+def _reserve_connections(uri: str) -> bool:
+    """Connections kept for the platform's logins, so tenants' logins filling the server never lock the platform
+    out (PostgreSQL 16's reserved_connections; the migrations grant pg_use_reserved_connections to the service
+    logins). True when the setting was just written and needs a restart."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        current = int(conn.execute("show reserved_connections").fetchone()[0])
+        if current >= RESERVED_CONNECTIONS:
+            return False
+        conn.execute(f"alter system set reserved_connections = {RESERVED_CONNECTIONS}")
+    return True
 
 
 def is_running(pgdata: Path) -> bool:

@@ -18,6 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from lookalike_assets.db.connect import admin_connection, dbt_env
 from lookalike_assets.db.queries import Q
+from lookalike_assets.db.stalls import guarded
 from lookalike_assets.defs.helpers import HOURLY
 from lookalike_assets.defs.resources import LookalikeDatabase
 
@@ -54,9 +55,15 @@ def dbt_models() -> dg.AssetsDefinition:
         """`dbt build`: staging views, intermediate joins, marts (tables with RLS), and their tests; each table's
         row count is recorded with its materialization."""
         os.environ.update(dbt_env(db.conninfo()))
-        invocation = dbt.cli(["build"], context=context)
-        with admin_connection(db.conninfo()) as conn:
-            yield from with_row_counts(invocation.stream(), invocation.manifest, conn)
+        # a tenant's BI session that holds a mart open never stalls the build, nor queues other tenants' reads
+        # behind the build's swap of that mart: it is ended after a short grace (db/stalls.py)
+        with guarded(db.conninfo()) as guard:
+            invocation = dbt.cli(["build"], context=context)
+            with admin_connection(db.conninfo()) as conn:
+                yield from with_row_counts(invocation.stream(), invocation.manifest, conn)
+        for role, state in guard.ended:
+            context.log.warning(f"ended a session of a tenant's login ({role}, {state}): it held a lock the build "
+                                "waited on")
 
     return lookalike_dbt_models
 
