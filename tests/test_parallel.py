@@ -71,3 +71,6 @@ def test_two_runs_of_one_tenant_do_not_interleave(owner, test_url, new_slug, tmp
 
     assert len(first) == len(second) == len(TENANT_REFRESH_ASSETS)  # every step of each run
     assert first[-1] <= second[0], "a step of the second run finished while the first run was still working"
+    # and the lease went at the first run's real end (its steps finish in either order: the exports and the
+    # destination syncs are independent), not when its heartbeat aged (LOOKALIKE_LEASE_TTL_SECONDS, 120 s)
+    assert second[0] - first[-1] < 60, "the second run waited for the first run's lease to age"

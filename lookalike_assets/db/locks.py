@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -35,8 +35,11 @@ class Lease:
 
 
 def acquire(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str, *, wait_seconds: float = 600.0,
-            ttl_seconds: float = 120.0, poll: float = 1.0) -> Lease:
-    """Take the tenant's lease for ``run_id``, waiting up to ``wait_seconds`` for another live run."""
+            ttl_seconds: float = 120.0, poll: float = 1.0,
+            finished: Callable[[str], bool] | None = None) -> Lease:
+    """Take the tenant's lease for ``run_id``, waiting up to ``wait_seconds`` for another live run.
+    ``finished(run_id)``: whether a run is known to be over (its lease, if it still holds one, is given back at
+    once instead of waiting for its heartbeat to age)."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -48,6 +51,9 @@ def acquire(conn: psycopg.Connection, tenant_id: uuid.UUID, run_id: str, *, wait
                               "shows the tenants)") from None
         if row:
             return Lease(tenant_id, run_id, row[1])
+        if holder and finished is not None and holder[0] != run_id and finished(holder[0]):
+            release_leftover(conn, tenant_id, holder[0])
+            continue
         if time.monotonic() >= deadline:
             other = holder[0] if holder else "another run"
             raise TenantBusyError(f"run {other} is working on this tenant; gave up waiting after {wait_seconds:.0f}s "
@@ -107,12 +113,14 @@ class Heartbeat:
 
 
 @contextmanager
-def tenant_step(conn: psycopg.Connection, conninfo: str, tenant_id: uuid.UUID, run_id: str, *, last: bool,
-                watermark: str | None = None, wait_seconds: float = 600.0, ttl_seconds: float = 120.0,
-                heartbeat_seconds: float = 30.0) -> Iterator[Lease]:
-    """One step of a tenant run: holds the run's lease while it works. The run's ``last`` step gives the lease up
-    on success (recording ``watermark``); any step gives it up when it fails."""
-    lease = acquire(conn, tenant_id, run_id, wait_seconds=wait_seconds, ttl_seconds=ttl_seconds)
+def tenant_step(conn: psycopg.Connection, conninfo: str, tenant_id: uuid.UUID, run_id: str, *,
+                last: bool | Callable[[], bool], watermark: str | None = None, wait_seconds: float = 600.0,
+                ttl_seconds: float = 120.0, heartbeat_seconds: float = 30.0,
+                finished: Callable[[str], bool] | None = None) -> Iterator[Lease]:
+    """One step of a tenant run: holds the run's lease while it works. The run's last step gives the lease up on
+    success (recording ``watermark``); any step gives it up when it fails. ``last``: whether this step is the
+    run's last, or a question asked when the step ends (independent steps finish in any order)."""
+    lease = acquire(conn, tenant_id, run_id, wait_seconds=wait_seconds, ttl_seconds=ttl_seconds, finished=finished)
     try:
         with Heartbeat(conninfo, lease, heartbeat_seconds):
             yield lease
@@ -122,5 +130,5 @@ def tenant_step(conn: psycopg.Connection, conninfo: str, tenant_id: uuid.UUID, r
         except psycopg.Error:
             pass  # the database is gone: the lease expires with its heartbeat; the step's own error is what matters
         raise
-    if last:
+    if last() if callable(last) else last:
         release(conn, lease, watermark)

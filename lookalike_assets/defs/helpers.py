@@ -9,7 +9,7 @@ import hashlib
 import inspect
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -166,13 +166,32 @@ def tenant_for_key(conn: psycopg.Connection, key: str) -> uuid.UUID:
     return tid
 
 
-def run_position(context: dg.AssetExecutionContext) -> tuple[bool, bool]:
-    """(is this the run's last tenant step, does the run refresh the whole tenant)."""
+def run_position(context: dg.AssetExecutionContext) -> tuple[Callable[[], bool], bool]:
+    """(a question asked when this step ends: is every other tenant step of the run over; does the run refresh
+    the whole tenant). Independent steps (the exports and the destination syncs) finish in either order, so the
+    last one is known only when it ends: a fixed "last step" gave the lease up early and took it again."""
     keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
     names = {k.to_user_string() for k in keys}
     in_run = [a for a in TENANT_REFRESH_ASSETS if a in names]
     me = context.asset_key.to_user_string()
-    return (not in_run or in_run[-1] == me), set(TENANT_REFRESH_ASSETS) <= names
+    others = set(in_run) - {me}
+
+    def last() -> bool:
+        if not others:
+            return True
+        done = {s.step_key for s in context.instance.get_run_step_stats(context.run.run_id)
+                if s.status is not None and s.status.value in ("SUCCESS", "FAILURE", "SKIPPED")}
+        return others <= done
+
+    return last, set(TENANT_REFRESH_ASSETS) <= names
+
+
+def run_finished(context: dg.AssetExecutionContext) -> Callable[[str], bool]:
+    """Whether a run (by id) is over, for a step waiting on the tenant's lease."""
+    def finished(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and run.is_finished
+    return finished
 
 
 @contextmanager
@@ -190,7 +209,7 @@ def tenant_step(context: dg.AssetExecutionContext, db) -> Iterator[tuple[uuid.UU
                                  "back: released")
     with db.connect() as conn, locks.tenant_step(
         conn, db.conninfo(), tid, context.run.run_id, last=last, watermark="refresh" if whole else None,
-        wait_seconds=db.lock_wait_seconds, ttl_seconds=db.lease_ttl_seconds,
+        wait_seconds=db.lock_wait_seconds, ttl_seconds=db.lease_ttl_seconds, finished=run_finished(context),
     ):
         yield tid, conn
     fault_point(f"after:{context.asset_key.to_user_string()}")
