@@ -388,6 +388,7 @@ class _Reader:
         self.glossary = {**GLOSSARY, **{norm(k): norm(v) for k, v in catalog.glossary.items()}}
         self.hints: list[tuple[int, str]] = []  # (token index, field) of words that name a field
         self.glued: dict[str, set[str]] = {}
+        self.meanings = catalog.meanings()  # read once: the binding of every number looks at them
 
     # -- helpers
     def has(self, name: str) -> bool:
@@ -475,7 +476,7 @@ class _Reader:
         """Phrases that name an imported column, by the words of its name (stems, synonyms, glued words, a
         person's own words for it). A phrase naming only some of the words counts when they name no other column."""
         self.mentions: list[Mention] = []
-        meanings = {n: m for n, m in self.catalog.meanings().items() if m.kind != "date"}
+        meanings = {n: m for n, m in self.meanings.items() if m.kind != "date"}
         if not meanings:
             return
         self.glued: dict[str, set[str]] = {}
@@ -662,7 +663,7 @@ class _Reader:
         if x is None and unit is None and len(vals) in (1, 2) and all(0 < v <= 120 for v in vals) and \
                 not re.search(r"[$€£%]|\d\s?(?:k|m|thousand|million)\b", written) and self.about_people(start):
             # "people over 60", "men under 30": a person's age, when the tenant has one age column
-            ages = [n for n, m in self.catalog.meanings().items() if self.catalog.fields[n].ftype == "number"
+            ages = [n for n, m in self.meanings.items() if self.catalog.fields[n].ftype == "number"
                     and m.label.split() == ["age"]]
             if len(ages) == 1:
                 x = Mention(ages[0], (), False)
@@ -670,13 +671,13 @@ class _Reader:
             bool(re.match(r"\s*(?:euros?|dollars?|usd|eur|gbp|pounds?)\b", after))
         if x is None and money:
             # "under 200k": the one column of money
-            cash = [n for n, m in self.catalog.meanings().items() if self.catalog.fields[n].ftype == "number"
+            cash = [n for n, m in self.meanings.items() if self.catalog.fields[n].ftype == "number"
                     and (m.unit or "").startswith("currency")]
             if len(cash) == 1:
                 x = Mention(cash[0], (), False)
         if x is None and unit is not None:
             # "been with us for less than 6 months": the one column that counts time
-            timed = [n for n, m in self.catalog.meanings().items() if m.unit in DURATION_DAYS
+            timed = [n for n, m in self.meanings.items() if m.unit in DURATION_DAYS
                      and self.catalog.fields[n].ftype == "number" and "age" not in m.label.split()]
             if len(timed) == 1:
                 x = Mention(timed[0], (), False)

@@ -12,7 +12,7 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.domain.columns import normalize_name
+from lookalike_assets.domain.columns import LEAD_FIELDS, normalize_name
 from lookalike_assets.domain.describe import (
     Catalog,
     CatalogField,
@@ -95,11 +95,7 @@ def load_catalog(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP
 
 def _field_of(column: str) -> str:
     """The rule field of a column as a person names it: ``MntWines`` -> ``attributes.mnt_wines``."""
-    return column if "." in column or column in LEAD_COLUMNS else f"attributes.{normalize_name(column)}"
-
-
-LEAD_COLUMNS = {"title", "industry", "country", "region", "seniority", "property_type", "company_size",
-                "web_visits", "email_opens"}
+    return column if "." in column or column in LEAD_FIELDS else f"attributes.{normalize_name(column)}"
 
 
 class UnknownColumn(LookupError):
