@@ -99,6 +99,8 @@ def load_tables(url: str, cases_file: Path, prefix: str) -> dict[str, uuid.UUID]
             with connect(url, role=APP_ROLE) as app:
                 for c, v in t.get("columns", {}).items():
                     correct_column(app, tid, c, v)
+            if t.get("glossary"):  # the tenant's own abbreviations (setting describe.glossary)
+                db_admin.set_glossary(own, tid, t["glossary"])
             out[name] = tid
     return out
 

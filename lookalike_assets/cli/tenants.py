@@ -53,9 +53,12 @@ def tenants_configure(
         help="Tuning: what one conversion is worth (with --cost-per-contact).", min=0)] = None,
     target_precision: Annotated[Optional[float], typer.Option(
         help="Tuning, instead of costs: the lowest conversion rate worth targeting (0-1].")] = None,
+    glossary: Annotated[Optional[str], typer.Option(
+        help="The tenant's own abbreviations for audiences in words, e.g. 'mm=Minute Maid, ch=Citrus Hill' "
+             "(spelt out in column names, descriptions and values); replaces the previous ones; '' clears.")] = None,
 ) -> None:
     """Per-tenant settings (admin)."""
-    from lookalike_assets.db.admin import set_ranking_settings, set_tuning_settings
+    from lookalike_assets.db.admin import set_glossary, set_ranking_settings, set_tuning_settings
     from lookalike_assets.db.connect import admin_connection
     from lookalike_assets.domain.tuning import TuningError, parse_economics
 
@@ -67,7 +70,19 @@ def tenants_configure(
             parse_economics(tuning)
         except TuningError as exc:
             fail(str(exc))
+    words: dict[str, str] = {}
+    for item in (glossary or "").split(","):
+        if not item.strip():
+            continue
+        abbr, sep, spelt = item.partition("=")
+        if not sep or not abbr.strip() or not spelt.strip() or len(abbr.split()) != 1:
+            fail(f"--glossary: {item.strip()!r} is not ABBREVIATION=words (e.g. 'mm=Minute Maid')", code=2)
+        words[abbr.strip().casefold()] = " ".join(spelt.split())
     with admin_connection() as conn:
+        if glossary is not None:
+            set_glossary(conn, tid, words)
+            console.print("glossary: " + (", ".join(f"{k} = {v}" for k, v in words.items()) or "cleared")
+                          + " (used by the next description read)")
         if tuning:
             set_tuning_settings(conn, tid, tuning)
             console.print("tuning economics: " + ", ".join(f"{k} {v:g}" for k, v in tuning.items())

@@ -107,6 +107,15 @@ def set_tuning_settings(conn: psycopg.Connection, tenant_id: uuid.UUID, tuning: 
         Q.tuning.set_tenant_tuning(conn, tenant_id=tenant_id, tuning=json.dumps(tuning))
 
 
+def set_glossary(conn: psycopg.Connection, tenant_id: uuid.UUID, glossary: dict[str, str]) -> None:
+    """The tenant's own abbreviations, spelt out when descriptions are read (``settings.describe.glossary``):
+    ``{"mm": "Minute Maid"}``; replaces the previous glossary (an empty one clears it)."""
+    import json
+
+    with conn.transaction():
+        Q.describe.set_glossary(conn, tenant_id=tenant_id, glossary=json.dumps(glossary))
+
+
 def mark_temporary(conn: psycopg.Connection, tenant_id: uuid.UUID, what: str) -> None:
     """A tenant that a command makes for itself (a backtest) and deletes when it ends; `tenants list` marks one
     that a killed command left behind."""

@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,12 +35,18 @@ from rapidfuzz import fuzz
 
 from lookalike_assets.domain import identifiers
 from lookalike_assets.domain.meanings import (
+    ABBREVIATIONS,
     DURATION_DAYS,
     ColumnMeaning,
     infer_meaning,
+    is_word,
+    name_words,
     stem,
     synonym_stems,
     yes_no_values,
+)
+from lookalike_assets.domain.meanings import (
+    GENERIC as GENERIC_WORDS,
 )
 from lookalike_assets.domain.rules import FieldType, parse_rules
 
@@ -178,6 +184,8 @@ class CatalogField:
     values: tuple[str, ...] = ()  # categorical values, most frequent first
     counts: tuple[int, ...] = ()
     meaning: ColumnMeaning | None = None  # what the column means (inferred from its name and values, or corrected)
+    minimum: float | None = None  # a number column's stored range
+    maximum: float | None = None
 
     @property
     def words(self) -> str:
@@ -208,8 +216,16 @@ class Catalog:
         return {n.removeprefix("attributes."): f.ftype for n, f in self.fields.items() if n.startswith("attributes.")}
 
     def meanings(self) -> dict[str, ColumnMeaning]:
-        """Every imported column's meaning (what people call it, its unit)."""
-        return {n: f.meant() for n, f in self.fields.items() if n.startswith("attributes.")}
+        """Every imported column's meaning (what people call it, its unit), the tenant's own abbreviations spelt
+        out in inferred names and in descriptions ("price mm" -> "price minute maid" with the glossary entry
+        mm: Minute Maid)."""
+        out = {n: f.meant() for n, f in self.fields.items() if n.startswith("attributes.")}
+        if not self.glossary:
+            return out
+        own = {norm(k): norm(v) for k, v in self.glossary.items()}
+        return {n: replace(m, label=expand(m.label, own),
+                           description=expand(m.description, own) if m.description else "")
+                for n, m in out.items()}
 
 
 @dataclass
@@ -322,8 +338,12 @@ def content_key(tokens: Sequence[str]) -> str:
 
 
 def unnumbered(value: str) -> str:
-    """A value without the enumeration some tables prefix ("4. College Grad" -> "College Grad")."""
-    return re.sub(r"^\s*\d{1,2}[.)]\s+", "", str(value))
+    """A value without the enumeration some tables prefix ("4. College Grad" -> "College Grad"), its glued words
+    and abbreviations spelt out as in column names ("AsstProf" -> "assistant professor")."""
+    v = re.sub(r"^\s*\d{1,2}[.)]\s+", "", str(value))
+    if re.fullmatch(r"[A-Za-z]*[a-z][A-Z][A-Za-z]*", v) or (len(v) >= 4 and v.casefold() in ABBREVIATIONS):
+        return " ".join(name_words(v))
+    return v
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,10 +434,16 @@ class _Reader:
                 return False
             if t.used and (t.low in NEGATIONS or t.low.endswith("n't")):
                 return False  # the negation of an earlier part ("no personal loan"), spent there
-            if t.low in NEGATIONS or (t.low == "than" and j and self.tokens[j - 1].low == "other") or \
-                    (t.low == "from" and j and self.tokens[j - 1].low == "apart") or t.low.endswith("n't"):
+            if self.negating(j):
                 return True
         return False
+
+    def negating(self, j: int) -> bool:
+        """Token ``j`` negates what follows: "no", "without", "don't", the end of "other than" or "apart from"."""
+        t = self.tokens[j]
+        return t.low in NEGATIONS or t.low.endswith("n't") or \
+            (t.low == "than" and j > 0 and self.tokens[j - 1].low in ("other", "rather")) or \
+            (t.low == "from" and j > 0 and self.tokens[j - 1].low in ("apart", "aside"))
 
     def number_negated(self, start: int) -> bool:
         """A negation right before a comparison ("not over 50", "never more than 3"): one of the two words before
@@ -427,7 +453,7 @@ class _Reader:
             t = self.tokens[j]
             if t.clause != (self.tokens[idx].clause if idx < len(self.tokens) else t.clause):
                 return False
-            if t.low in NEGATIONS or t.low.endswith("n't"):
+            if self.negating(j):
                 return not t.used
             if not t.stop and t.low not in ("aged", "age", "priced"):
                 return False
@@ -448,6 +474,8 @@ class _Reader:
                 out.add(stem(low[len(prefix):]))
         if low in ORDINALS:
             out.add(ORDINALS[low])
+        if low in NUMBER_WORDS and low not in ("a", "an", "once", "twice", "thrice"):
+            out.add(str(int(NUMBER_WORDS[low])))  # "the last two years" names "delinq 2 years"
         # two words of a column's name written as one ("voicemail" for "voice mail")
         out |= self.glued.get(singular(low), set())
         return out
@@ -528,10 +556,24 @@ class _Reader:
                     continue
                 cands.append((len(found), int(full) * 10 + q, -width, Mention(name, tuple(sorted(set(chosen))), full)))
         cands.sort(key=lambda c: (-c[0], -c[1], -c[2]))
+        # then the words of a column's description ("air conditioning" for airco: "has central air conditioning"),
+        # after every name: a description names a column less surely than its name does
+        by_description = self.description_mentions(meanings, clauses)
+        from_description = {id(c[3]) for c in by_description}
+        cands += by_description
         claimed: dict[int, str] = {}
         rival_rank: dict[str, tuple[int, int]] = {}
         for n_found, _full, _w, mention in cands:
-            if any(x.field == mention.field for x in self.mentions):
+            had = next((x for x in self.mentions if x.field == mention.field), None)
+            if had is not None:
+                # the column's description goes on where its name stopped ("free" of freepoor, then "government
+                # insurance for low income" of its description): the words are its, not another column's
+                if id(mention) in from_description and \
+                        self.tokens[had.first].clause == self.tokens[mention.first].clause:
+                    more = [i for i in mention.tokens if i not in claimed]
+                    had.tokens = tuple(sorted({*had.tokens, *more}))
+                    for i in more:
+                        claimed[i] = had.field
                 continue
             fresh = [i for i in mention.tokens if i not in claimed]
             if not fresh:
@@ -545,10 +587,72 @@ class _Reader:
             rival_rank[mention.field] = (n_found, _full)
             for i in mention.tokens:
                 claimed.setdefault(i, mention.field)
+        # a column whose name is another's with a letter or two before it ("college" and "hcollege": the wife's and
+        # the husband's): the words name either, and neither is guessed
+        for x in list(self.mentions):
+            mine = raw_names[x.field]
+            twins = [o for o, raw in raw_names.items() if o != x.field and min(len(mine), len(raw)) >= 4 and
+                     raw != mine and (raw.endswith(mine) or mine.endswith(raw)) and abs(len(raw) - len(mine)) <= 2
+                     and not is_word(max(raw, mine, key=len))]
+            if twins and not any(y.field in twins for y in self.mentions):
+                self.mentions.remove(x)
+                for i in x.tokens:  # said in the note; no later pass reads them as a value or a yes/no column
+                    self.tokens[i].used = True
+                names = ", ".join(n.removeprefix("attributes.") for n in [x.field, *twins])
+                self.notes.append(f"{self.text[self.tokens[x.first].start:self.tokens[x.last].end]!r} could be any "
+                                  f"of the columns {names}: add a description to the one it means "
+                                  "(lookalike tenants columns), or name it")
         # a categorical column's name words are hints for its values ("fiber optic internet")
         for x in self.mentions:
             if self.catalog.fields[x.field].meant().kind in ("category", "free text"):
                 self.hints.extend((i, x.field) for i in x.tokens)
+
+    def description_mentions(self, meanings: Mapping[str, ColumnMeaning], clauses: Mapping[int, list[int]]
+                             ) -> list[tuple[int, int, int, Mention]]:
+        """Phrases that name a column by the words of its description: two of its words or more close together,
+        or one that no other column's name or description has ("50 MHz": "clock speed in MHz"). A word the
+        description negates ("chronic condition not limiting activity") and the phrase does not, or the other way
+        round, rules the column out."""
+        described: dict[str, dict[str, bool]] = {}
+        for name, m in meanings.items():
+            words = norm(m.description).split()
+            stems: dict[str, bool] = {}
+            for j, w in enumerate(words):
+                if w in STOPWORDS or w in NEGATIONS or w in GENERIC_WORDS or len(w) < 2 or w.isdigit():
+                    continue
+                stems.setdefault(stem(w), any(p in NEGATIONS for p in words[max(0, j - 2):j]))
+            if stems:
+                described[name] = stems
+        if not described:
+            return []
+        everywhere: dict[str, int] = {}
+        for name, m in meanings.items():
+            for st in set(described.get(name, {})) | set(m.core):
+                everywhere[st] = everywhere.get(st, 0) + 1
+        out = []
+        for name, stems in described.items():
+            for idxs in clauses.values():
+                hits = [(i, stem(self.tokens[i].low)) for i in idxs if not self.tokens[i].stop and
+                        stem(self.tokens[i].low) in stems]
+                if not hits:
+                    continue
+                found = {st for _, st in hits}
+                if any(stems[st] != self.negation_before(i)[0] for i, st in hits):
+                    continue
+                negated_unsaid = [st for st, neg in stems.items() if neg and st not in found]
+                if negated_unsaid and len(found) >= 2 and \
+                        all(any(o != name and st in other for st in found) for o, other in described.items()):
+                    # the phrase says all another description says but the negated word ("not limiting")
+                    continue
+                if len(found) < 2 and not (len(next(iter(found))) >= 3 and everywhere.get(next(iter(found))) == 1):
+                    continue
+                chosen = _tightest([[i for i, st in hits if st == w] for w in found])
+                width = max(chosen) - min(chosen) + 1
+                if width > len(found) + 3:
+                    continue
+                out.append((len(found), len(found), -width, Mention(name, tuple(sorted(set(chosen))), False)))
+        out.sort(key=lambda c: (-c[0], -c[1], -c[2]))
+        return out
 
     def mention_near(self, start: int, end: int, numeric: bool = True) -> Mention | None:
         """The column a number at [start, end) is about: the column named right after it ("500 on wine"), around
@@ -613,10 +717,18 @@ class _Reader:
         # then "a religiousness of 5", "exactly 3 children": equality, only for a column named with it
         eq = sorted((m.start(), 0, 0, "eq", m) for m in re.finditer(
             rf"\b(?:exactly|equal to|equals|of)\s+{num}(?!\s*(?:%|percent|or\b))", self.low))
-        for _s, _l, _r, op, m in [*found, *eq]:
+        # "3 bedrooms", "a single storey", "two young kids": a bare number right before the words of a count's
+        # name is that many
+        bare = []
+        for m in re.finditer(rf"(?<![\w.$€£-])({num}|single)\s+(?=[a-z])", self.low):
+            nxt = next((i for i, t in enumerate(self.tokens) if t.start >= m.end()), None)
+            if nxt is not None and any(x.first == nxt and not x.bound and
+                                       self.catalog.fields[x.field].meant().kind == "count" for x in self.mentions):
+                bare.append((m.start(), 0, 0, "eq", m))
+        for _s, _l, _r, op, m in [*found, *eq, *bare]:
             if not self.free(m.start(), m.end()):
                 continue
-            vals = [_to_number(g) for g in m.groups() if g is not None]
+            vals = [1.0 if g == "single" else _to_number(g) for g in m.groups() if g is not None]
             if any(v is None for v in vals):
                 continue
             if op == "between" and vals[0] > vals[1]:
@@ -685,7 +797,8 @@ class _Reader:
             return False
         meaning = self.catalog.fields[x.field].meant()
         multiplied = bool(re.search(r"\d\s?(?:k|m|thousand|million)\b|[$€£]", written))
-        conv = [_convert(v, meaning, unit, multiplied) for v in vals]
+        fld = self.catalog.fields[x.field]
+        conv = [_convert(v, meaning, unit, multiplied, (fld.minimum, fld.maximum)) for v in vals]
         negated = self.number_negated(start) and op != "between"
         value: Any = {"min": conv[0], "max": conv[1]} if op == "between" else conv[0]
         if negated:
@@ -755,8 +868,8 @@ class _Reader:
             b = self.tokens[j]
             if b.used or b.clause != t.clause:
                 break
-            if b.low in NEGATIONS or b.low.endswith("n't"):
-                return True, j
+            if self.negating(j):
+                return True, j - 1 if b.low in ("than", "from") else j
             if b.low in ("with", "has", "have", "having", "had", "holding", "holds", "who", "are", "is"):
                 first = j
                 break
@@ -1064,10 +1177,15 @@ class _Reader:
             if f.ftype != "text" or f.is_yes_no or f.is_free_text:
                 continue
             counts = f.counts or (1,) * len(f.values)
+            own = {norm(k): norm(v) for k, v in self.catalog.glossary.items()}
             for v, c in zip(f.values, counts):
-                k = content_key(key(unnumbered(v)).split())
-                if k and norm(v) not in PLACEHOLDERS:
-                    idx.setdefault(k, []).append((name, v, c))
+                if norm(v) in PLACEHOLDERS:
+                    continue
+                # as written, and with the tenant's abbreviations spelt out ("MM" -> "minute maid")
+                for k in dict.fromkeys([content_key(key(unnumbered(v)).split()),
+                                        content_key(key(expand(unnumbered(v), own)).split()) if own else ""]):
+                    if k:
+                        idx.setdefault(k, []).append((name, v, c))
         return idx
 
     def field_hints(self) -> None:
@@ -1262,6 +1380,14 @@ class _Reader:
                 continue
             other = max((float(row[i]) for i, e in enumerate(entries) if e[1] != entries[j][1]), default=-1.0)
             fld, value = entries[j][1], entries[j][2]
+            same = max((float(row[i]) for i, e in enumerate(entries) if e[1] == fld and e[2] != value), default=-1.0)
+            shares = {stem(t.low) for t in self.tokens[a:b]} & {stem(w) for w in norm(unnumbered(value)).split()}
+            plural_or_group = (b - a == 1 and singular(self.tokens[a].low) != self.tokens[a].low) or (
+                b < len(self.tokens) and self.tokens[b].low in GROUP_NOUNS)
+            if best < STRONG_MATCH and best - same < SEMANTIC_MARGIN and not shares and not plural_or_group:
+                # as close to another value of the same column ("faculty": professor, associate professor,
+                # assistant professor): the phrase names the column's people, not one of its values
+                continue
             if best - other < SEMANTIC_MARGIN:
                 # as close to a value of another field: a word of the clause that names a field decides
                 rivals = [(e[1], e[2], e[3]) for i, e in enumerate(entries) if float(row[i]) >= best - SEMANTIC_MARGIN]
@@ -1309,6 +1435,7 @@ class _Reader:
         self.flags()
         self.yes_no()
         self.genders()
+        self.named_values()
         idx = self.value_index()
         self.field_hints()
         self.exact(idx)
@@ -1320,6 +1447,27 @@ class _Reader:
         hinted = {i for i, _ in self.hints}
         for i in hinted:
             self.tokens[i].used = True
+
+    def named_values(self) -> None:
+        """A value written right after the words that name its column ("discipline A", "region 3"), however short:
+        the column named says which value is meant, so a letter or a function word is a value here."""
+        for x in self.mentions:
+            f = self.catalog.fields[x.field]
+            if x.bound or f.ftype != "text" or f.is_free_text or f.is_yes_no:
+                continue
+            k = x.last + 1
+            if k >= len(self.tokens) or self.tokens[k].used or self.tokens[k].clause != self.tokens[x.last].clause:
+                continue
+            t = self.tokens[k]
+            written = t.text.strip(".,;:'\"")
+            hit = [v for v in f.values if v == written or (len(v) > 2 and v.casefold() == written.casefold())]
+            if len(hit) != 1:
+                continue
+            a = self.tokens[x.first]
+            self.add(self.text[a.start:t.end], x.field, "in", hit[0], "named", 0.95, a.start)
+            for i in (*x.tokens, k):
+                self.tokens[i].used = True
+            x.bound = True
 
     def not_understood(self) -> list[str]:
         return [self.text[self.tokens[c[0]].start:self.tokens[c[-1]].end] for c in self.chunks()
@@ -1389,13 +1537,27 @@ def _says(meaning: ColumnMeaning, words: Sequence[str]) -> bool:
     return False
 
 
-def _convert(v: float, meaning: ColumnMeaning, unit: str | None, multiplied: bool) -> int | float:
+def _convert(v: float, meaning: ColumnMeaning, unit: str | None, multiplied: bool,
+             stored: tuple[float | None, float | None] = (None, None)) -> int | float:
     """A number as written into the column's unit: a duration into the column's duration, an amount into the
-    column's scale (when written with k/thousand/million or a currency sign, or larger than the scale)."""
+    column's scale. A person writes the number in the unit ("over 60" on ages stored in hundreds of years is 0.6);
+    where the stored range cannot tell (both fit, or neither), an amount written with k/thousand/million or a
+    currency sign, or larger than the scale, is divided by it ("80k" on a column in thousands is 80)."""
     if unit is not None and meaning.unit in DURATION_DAYS and unit in DURATION_DAYS:
         v = v * DURATION_DAYS[unit] / DURATION_DAYS[meaning.unit]
-    if meaning.scale != 1 and (multiplied or v >= meaning.scale):
-        v = v / meaning.scale
+    if meaning.scale != 1:
+        lo, hi = stored
+        if lo is not None and hi is not None and not multiplied:
+            span = (hi - lo) or abs(hi) or 1.0
+
+            def fits(x: float) -> bool:
+                return lo - 0.25 * span <= x <= hi + 0.25 * span
+
+            as_written, scaled = fits(v), fits(v / meaning.scale)
+            if as_written != scaled:
+                return _clean(round(v / meaning.scale if scaled else v, 6))
+        if multiplied or v >= meaning.scale:
+            v = v / meaning.scale
     return _clean(round(v, 6))
 
 
@@ -1459,7 +1621,7 @@ def number_field(name: str, minimum: float | None, maximum: float | None, integr
                             maximum=maximum, integral=integral)
     if correction:
         meaning = apply_corrections({name: meaning}, {name: correction})[name]
-    return CatalogField(name, "number", meaning=meaning)
+    return CatalogField(name, "number", meaning=meaning, minimum=minimum, maximum=maximum)
 
 
 def text_field(name: str, values: Sequence[str], counts: Sequence[int] = (), *, free_text: bool = False,

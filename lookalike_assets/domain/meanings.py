@@ -40,6 +40,11 @@ ABBREVIATIONS = {
     "nps": "net promoter score", "ltv": "lifetime value", "arr": "annual recurring revenue",
     "mrr": "monthly recurring revenue", "b2b": "business to business", "hh": "household",
     "sqft": "square feet", "sqm": "square meters", "ins": "insurance", "afam": "african american",
+    "asst": "assistant", "assoc": "associate", "prof": "professor", "profs": "professors", "mgmt": "management",
+    "govt": "government", "exec": "executive", "execs": "executives", "sr": "senior", "jr": "junior",
+    "pref": "preferred", "rec": "recreation", "rms": "rooms", "hw": "hot water", "bsmt": "basement", "pl": "places",
+    "mths": "months", "amnt": "amount", "inc": "income", "delinq": "delinquencies", "inq": "inquiries",
+    "util": "utilization", "revol": "revolving", "bal": "balance",
 }
 CURRENCY_WORDS = {"eur", "euro", "euros", "usd", "dollar", "dollars", "gbp", "pound", "pounds", "chf", "jpy", "yen"}
 MONEY_WORDS = {"income", "revenue", "amount", "spent", "spend", "spending", "price", "cost", "costs", "charge",
@@ -74,7 +79,11 @@ SYNONYMS = {
     "meat": ("meats",),
     "sweet": ("sweets", "candy", "confectionery"),
     "deal": ("discount", "discounts", "discounted"),
+    "price": ("cost", "costs", "costing", "priced", "pricing"),
+    "story": ("storey", "storeys", "floor", "floors"),
 }
+WINDOW_WORDS = {"day", "days", "week", "weeks", "month", "months", "year", "years", "m", "mo", "mos", "y", "yr",
+                "yrs", "d", "w"}
 # Name words that carry a unit by themselves.
 NAME_UNITS = {"tenure": "months", "age": "years", "recency": "days", "days": "days", "months": "months",
               "years": "years", "minutes": "minutes", "percent": "percent", "ratio": "ratio", "rate": "ratio",
@@ -117,7 +126,11 @@ class ColumnMeaning:
     @property
     def core(self) -> tuple[str, ...]:
         """The stems a phrase must name: the label's words that say what is measured (not how)."""
-        ws = [w for w in re.findall(r"[a-z0-9]+", self.label.casefold()) if w not in GENERIC]
+        all_ = re.findall(r"[a-z0-9]+", self.label.casefold())
+        # a duration after a number is the window counted over ("inquiries last 6 months"): "month" alone does
+        # not name the column
+        ws = [w for k, w in enumerate(all_) if w not in GENERIC and
+              not (k and all_[k - 1].isdigit() and w in WINDOW_WORDS)]
         return tuple(dict.fromkeys(stem(w) for w in ws)) or tuple(stem(w) for w in self.label.split()[:1])
 
 
@@ -134,21 +147,36 @@ def _vocabulary() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha() and w.islower() and len(w) >= 3)
 
 
+def is_word(word: str) -> bool:
+    """A whole English word of the text encoder's vocabulary."""
+    return word in _vocabulary()
+
+
 def split_glued(word: str) -> list[str]:
-    """``teenhome`` -> ``["teen", "home"]``: a word not in the vocabulary that is two words that are, else itself."""
+    """``teenhome`` -> ``["teen", "home"]``, ``prefarea`` -> ``["preferred", "area"]``, ``garagepl`` -> ``["garage",
+    "pl"]``: a word not in the vocabulary that is two parts, each a word of the vocabulary or a known abbreviation
+    (or, beside a word of five letters or more, two letters left over), else itself."""
     vocab = _vocabulary()
-    if not vocab or len(word) < 6 or word in vocab or word in ABBREVIATIONS or not word.isalpha():
+    if not vocab or len(word) < 5 or word in vocab or word in ABBREVIATIONS or not word.isalpha():
         return [word]
-    best: list[str] | None = None
-    for i in range(3, len(word) - 2):
+
+    def part(w: str) -> list[str] | None:
+        return ABBREVIATIONS[w].split() if w in ABBREVIATIONS else [w] if w in vocab else None
+
+    best: tuple[int, list[str]] | None = None
+    for i in range(2, len(word) - 1):
         a, b = word[:i], word[i:]
-        parts_b = [ABBREVIATIONS[b]] if b in ABBREVIATIONS else [b] if b in vocab else None
-        if a in vocab and parts_b:
-            cand = [a, *parts_b]
-            # prefer the split with the longest first word that is a word ("majorcards": major + cards)
-            if best is None or len(a) > len(best[0]):
-                best = cand
-    return best or [word]
+        pa, pb = part(a), part(b)
+        if pa and pb:
+            # both parts known: prefer the longest first word that is a word ("majorcards": major + cards)
+            cand = (2, len(a), [*pa, *pb])
+        elif pa and a in vocab and (len(a) >= 5 and len(b) == 2 or b in ("of", "in", "on", "at", "to", "by", "per")):
+            cand = (1, len(a), [*pa, b])
+        else:
+            continue
+        if best is None or cand[:2] > best[:2]:
+            best = cand  # type: ignore[assignment]
+    return best[2] if best else [word]  # type: ignore[index]
 
 
 def name_words(name: str) -> list[str]:
@@ -227,7 +255,10 @@ def infer_meaning(fld: str, ftype: str, values: Sequence[Any] = (), *, free_text
             ({"year", "since", "founded"} & ws):
         unit = "year"
     else:
-        unit = next((u for w, u in NAME_UNITS.items() if w in ws), None)
+        # a duration after a number in the name is the window counted over ("delinq 2 years", "inquiries last 6
+        # months"), not the unit of the values
+        windows = {w for a, w in zip(words, words[1:]) if a.isdigit() and w in WINDOW_WORDS}
+        unit = next((u for w, u in NAME_UNITS.items() if w in ws - windows), None)
         if unit is None and ws & MONEY_WORDS or ws & CURRENCY_WORDS:
             unit = "currency"
         if unit is None and ("number" in ws or "count" in ws or ws & COUNT_WORDS) and integral is not False:
@@ -236,8 +267,11 @@ def infer_meaning(fld: str, ftype: str, values: Sequence[Any] = (), *, free_text
             unit += " per month"
         if unit == "count" and (maximum is None or maximum <= 10) and integral is not False:
             kind = "count"
+        # small whole numbers under a plural name are a count ("bedrooms", "stories"); under a singular one they
+        # are as often a code or a score ("store", "rating", "education")
         if unit is None and integral and maximum is not None and maximum <= 10 and (minimum or 0) >= 0 \
-                and len(distinct) <= 11 and distinct:
+                and len(distinct) <= 11 and distinct and words and words[-1].endswith("s") \
+                and not words[-1].endswith(("ss", "us", "is")):
             unit, kind = "count", "count"
     return ColumnMeaning(fld, label, unit=unit, kind=kind)
 

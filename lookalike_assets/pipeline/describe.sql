@@ -51,3 +51,11 @@ where tenant_id = :tenant_id and correction <> '{}'::jsonb;
 insert into lookalike_column_meaning (tenant_id, column_name, correction)
 values (:tenant_id, :column_name, :correction::jsonb)
 on conflict (tenant_id, column_name) do update set correction = excluded.correction, updated_at = now();
+
+-- name: set_glossary!
+-- The tenant's own abbreviations for the reader of descriptions (settings.describe.glossary), replaced whole.
+update tenants
+   set settings = jsonb_set(coalesce(settings, '{}'::jsonb), '{describe}',
+                            coalesce(settings -> 'describe', '{}'::jsonb) || jsonb_build_object('glossary', :glossary::jsonb),
+                            true)
+ where tenant_id = :tenant_id;
