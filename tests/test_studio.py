@@ -706,3 +706,31 @@ def test_columns_page_shows_what_each_column_means_and_a_correction_changes_how_
     viewer, _ = signed_in(browser, server, owner_conn, tenant, "viewer", name="cols-viewer@example.com")
     viewer.goto(server + "/studio/columns")
     assert viewer.get_by_text("Correct…").count() == 0 and "bill, phone bill" in viewer.locator("main").inner_text()
+
+
+def test_the_api_docs_render_with_no_internet(browser, server):
+    """/docs (Swagger UI) and /redoc (ReDoc) load their scripts, styles and fonts from the package: every request
+    the pages make goes to the service itself, and the pages show the API's operations."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    elsewhere: list[str] = []
+
+    def only_here(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "lookalike" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    assert page.locator(".opblock-summary-path").count() > 10
+    page.goto(server + "/redoc")
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "lookalike" in page.inner_text("h1")
+    page.wait_for_selector("[data-section-id]", timeout=30_000)
+    assert elsewhere == [], elsewhere
+    ctx.close()
