@@ -266,9 +266,11 @@ def materialize_conversion_facts(days, log_level: str = "WARNING") -> RunOutcome
 def forget_tenant(slug: str) -> bool:
     """Remove a deleted tenant's partition from this Dagster instance (the change sensor does the same in a
     deployment). Returns True when there was one."""
+    from lookalike_assets.defs.jobs import cancel_runs_of_deleted_tenant
     from lookalike_assets.defs.partitions import TENANTS_PARTITION
 
     instance = get_instance()
+    cancel_runs_of_deleted_tenant(instance, slug)
     if slug not in set(instance.get_dynamic_partitions(TENANTS_PARTITION)):
         return False
     instance.delete_dynamic_partition(TENANTS_PARTITION, slug)

@@ -180,11 +180,18 @@ def dbt(test_url: str, *args: str):
 @pytest.fixture(scope="session")
 def marts_built(test_url, two_tenants):
     """The two tenants with simulated outcomes and their facts, and every dbt model built (with its tests)."""
+    import tempfile
+
+    from lookalike_assets.domain.exports import LocalFolderDestination
     from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
+    from lookalike_assets.pipeline.exports import run_exports
 
     c = connect(test_url, role=PIPELINE_ROLE)
     days = set()
     for t in two_tenants:
+        # exported first, as the demo is: a holdout's study starts at an export (treatment) and a held-out draw
+        run_exports(c, t.tenant_id, LocalFolderDestination(tempfile.mkdtemp(prefix="lk-marts-")),
+                    backoff_seconds=0.01)
         days |= simulate_demo_conversions(c, t.tenant_id).days
     rebuild_facts(c, [str(t.tenant_id) for t in two_tenants], sorted(days))
     c.close()

@@ -122,3 +122,31 @@ def test_a_webhook_is_an_http_url_and_the_payload_is_slacks():
     assert n.link == "http://ui/assets/a%20b/c" and n.dedupe_key == "check:r1:a b/c:x"
     p = slack_payload(n)
     assert set(p) == {"text", "blocks"} and p["blocks"][0]["type"] == "section"
+
+
+def test_a_deleted_tenants_queued_runs_are_cancelled_and_raise_no_alert():
+    """Issue 33 §8: deleting a tenant left its queued run to start, fail and alert ("[acme-growth] run of
+    tenant_refresh failed: step lead_features"). Its runs that have not started are cancelled; a run of a deleted
+    tenant's partition that failed anyway says nothing; a live tenant's failure still alerts."""
+    import uuid
+
+    from lookalike_assets.defs.alerts.sensors import notifications_for_run
+    from lookalike_assets.defs.jobs import TENANT_SLUG_TAG, cancel_runs_of_deleted_tenant
+    from lookalike_assets.defs.partitions import TENANTS_PARTITION
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANTS_PARTITION, ["live-co"])
+
+    def run(slug, status):
+        rid = str(uuid.uuid4())
+        instance.add_run(dg.DagsterRun(job_name="tenant_refresh", run_id=rid, status=status,
+                                       tags={"dagster/partition": slug, TENANT_SLUG_TAG: slug}))
+        return rid
+
+    queued, other = run("gone-co", dg.DagsterRunStatus.NOT_STARTED), run("live-co", dg.DagsterRunStatus.NOT_STARTED)
+    assert cancel_runs_of_deleted_tenant(instance, "gone-co") == [queued]
+    assert instance.get_run_by_id(queued).status == dg.DagsterRunStatus.CANCELED
+    assert instance.get_run_by_id(other).status == dg.DagsterRunStatus.NOT_STARTED
+    failed_gone, failed_live = run("gone-co", dg.DagsterRunStatus.FAILURE), run("live-co", dg.DagsterRunStatus.FAILURE)
+    assert notifications_for_run(instance, failed_gone, "http://ui") == []
+    assert len(notifications_for_run(instance, failed_live, "http://ui")) == 1

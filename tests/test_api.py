@@ -3,6 +3,8 @@ seeds, audiences, jobs, similar leads, scoring a new lead, lead upserts and feed
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 from conftest import built_tenants
@@ -118,9 +120,26 @@ def test_seeds_add_list_and_delete(api, owner):
     assert r.status_code == 422 and r.json()["field"] == "label"
     page = client.get(base, headers=auth(key), params={"limit": 5}).json()
     assert len(page["items"]) == 5 and page["next_cursor"]
+    # issue 33 §4: created_at is when the seed was added (it read the source column by position: "cli"), and the
+    # source is said as itself
+    for i in page["items"]:
+        assert datetime.fromisoformat(i["created_at"]).tzinfo is not None, i
+        assert i["source"] in ("cli", "api", "demo", "studio", "import"), i
     seen = {i["seed_id"] for i in page["items"]}
     nxt = client.get(base, headers=auth(key), params={"limit": 5, "cursor": page["next_cursor"]}).json()
     assert not seen & {i["seed_id"] for i in nxt["items"]}
+    # every live seed once, in the order added, across pages
+    everyone, cursor = [], None
+    while True:
+        got = client.get(base, headers=auth(key), params={"limit": 7, **({"cursor": cursor} if cursor else {})}).json()
+        everyone += got["items"]
+        cursor = got["next_cursor"]
+        if not cursor:
+            break
+    live = owner.execute("select count(*) from lookalike_seed where tenant_id = %s and deleted_at is null",
+                         (a.tenant_id,)).fetchone()[0]
+    assert len(everyone) == len({i["seed_id"] for i in everyone}) == live
+    assert [i["created_at"] for i in everyone] == sorted(i["created_at"] for i in everyone)
     assert client.get(base, headers=auth(key), params={"cursor": "abc"}).json()["code"] == "invalid_cursor"
     assert client.get(base, headers=auth(key), params={"cursor": "!!"}).json()["field"] == "cursor"
     # well-formed base64 of something else than a position this API wrote: a 400, never a 500
@@ -354,8 +373,19 @@ def test_score_matches_the_pipeline_and_finds_duplicates(api, owner):
     empty = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": {}})
     assert empty.status_code == 422 and empty.json()["field"] == "attributes"
     blank = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key),
-                        json={"attributes": {"nickname": "x"}})
-    assert blank.status_code == 400 and blank.json()["code"] == "no_features"
+                        json={"attributes": {"title": None}})
+    assert blank.status_code == 400 and blank.json()["code"] == "no_features", blank.text
+    # issue 33 §2: the tenant's own column names score as lookalike's do; a key naming nothing is a 400 naming it
+    # (it was silently ignored, and the lead scored as if it had no such value)
+    ours = {"title": lead.title, "company_size": lead.company_size, "industry": lead.industry}
+    theirs = {"Job Title": lead.title, "employees": lead.company_size, "sector": lead.industry}
+    a_ = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": ours}).json()
+    b_ = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": theirs}).json()
+    assert a_["s_look"] == b_["s_look"] and a_["rank_score"] == b_["rank_score"] and a_["decile"] == b_["decile"]
+    for body in ({**ours, "nickname": "x"}, {**ours, "attributes": {"shoe_size": 42}}):
+        r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": body})
+        assert r.status_code == 400 and r.json()["code"] == "unknown_fields", r.text
+        assert ("'nickname'" if "nickname" in body else "'attributes.shoe_size'") in r.json()["message"]
 
 
 def test_leads_upsert_and_feedback(api, owner):
@@ -416,6 +446,15 @@ def test_keys_from_the_command_line(api, cli_env):
     key_id = re.search(r"API key (\S+) for", out).group(1)
     assert own.execute("select count(*) from lookalike_api_key where key_hash = %s", (key,)).fetchone()[0] == 0
     assert client.get(f"/v1/tenants/{a.tenant_id}/lookalike/seed", headers=auth(key)).status_code == 200
+    # issue 33 §3: the tenant's id is printed beside the key's; the path takes the tenant's slug as well; the key's
+    # id, another tenant's slug or id answer 403 saying which tenant the key is for
+    assert f"tenant: {a.tenant_id} (slug {a.slug})" in out
+    assert client.get(f"/v1/tenants/{a.slug}/lookalike/seed", headers=auth(key)).status_code == 200
+    b = api[1][1][0]
+    for wrong in (key_id, b.slug, str(b.tenant_id), "no-such-tenant"):
+        r = client.get(f"/v1/tenants/{wrong}/lookalike/seed", headers=auth(key))
+        assert r.status_code == 403 and f"it is for tenant {a.slug!r} ({a.tenant_id})" in r.json()["message"], r.text
+        assert b.slug not in r.json()["message"]
     code, out = cli("access", "list", "--tenant", a.slug)
     assert code == 0 and key_id[:8] in out and "CRM sync" in out and key not in out
     code, out = cli("access", "revoke", key_id)
@@ -425,7 +464,7 @@ def test_keys_from_the_command_line(api, cli_env):
     assert code != 0 and "not an API key" in out
 
 
-def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, tmp_path):
+def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, tmp_path, monkeypatch):
     """POST export makes a job; the export sensor requests one run for it (once, by its run key); the run exports
     the audience with the shared export code; the job then reads completed with the rows written."""
     import dagster as dg
@@ -443,9 +482,17 @@ def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, t
                         "order by name limit 1", (a.tenant_id,)).fetchone()
     owner.execute("update lookalike_audience set status = 'published' where tenant_id = %s and audience_id = %s",
                   (a.tenant_id, aud.audience_id))
+    from lookalike_assets.settings import get_settings
+
     with TestClient(create_app(test_url, encoder=get_encoder("hashing"), instance=instance)) as client:
         r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "tiktok"})
         assert r.status_code == 422 and r.json()["field"] == "platform"
+        # issue 33 §13: below the platform's minimum it is refused at once, not accepted and skipped later
+        r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "linkedin"})
+        assert r.status_code == 409 and r.json()["code"] == "too_small" and "at least 300" in r.json()["message"]
+        # the deployment's minimums (LOOKALIKE_EXPORT_MIN_SIZES) are the ones the run uses
+        monkeypatch.setenv("LOOKALIKE_EXPORT_MIN_SIZES", '{"google": 1}')
+        get_settings.cache_clear()
         r = client.post(f"{base}/audience/{aud.audience_id}/export", headers=auth(key), json={"platform": "google"})
         assert r.status_code == 202, r.text
         job_id = r.json()["export_job_id"]
@@ -473,6 +520,8 @@ def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, t
         gone = client.post(f"{base}/audience/00000000-0000-0000-0000-000000000009/export", headers=auth(key),
                            json={"platform": "meta"})
         assert gone.status_code == 404
+    monkeypatch.delenv("LOOKALIKE_EXPORT_MIN_SIZES")
+    get_settings.cache_clear()
 
 
 def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
@@ -524,10 +573,17 @@ def test_performance_from_the_marts(owner, test_url, marts_built, two_tenants):
         buckets = out["by_similarity_bucket"]
         assert [b["decile"] for b in buckets] == sorted((b["decile"] for b in buckets), reverse=True)
         assert sum(b["members"] for b in buckets) == out["metrics"]["members"]
+        # issue 33 §13: numbers are JSON numbers, never strings ("0.100000"); the holdout the README documents
+        assert "holdout" in out and isinstance(out["holdout"], dict)
+        for row in (out["metrics"], *buckets):
+            assert not any(isinstance(v, str) and v.replace(".", "", 1).lstrip("-").isdigit() for v in row.values()), row
+        assert isinstance(out["metrics"]["tenant_base_rate"], (float, int, type(None)))
         fresh = client.post(f"/v1/tenants/{t.tenant_id}/lookalike/audience", headers=auth(key),
                             json={"name": "Not in the marts yet"}).json()["audience_id"]
         r = client.get(f"{base}/{fresh}/performance", headers=auth(key))
         assert r.status_code == 409 and r.json()["code"] == "not_ready"
+        # issue 33 §5: the command it names is the one that exists
+        assert "`lookalike marts`" in r.json()["message"] and "run marts" not in r.json()["message"]
         assert client.get(f"{base}/00000000-0000-0000-0000-000000000009/performance",
                           headers=auth(key)).status_code == 404
 

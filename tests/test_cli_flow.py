@@ -58,10 +58,16 @@ def test_seeds_via_cli_then_one_sensor_tick_materializes_the_tenant(owner, cli_e
     assert list(tmp_path.rglob("crm.csv"))
 
     code, out = cli("audiences", "show", "Software buyers", "--tenant", slug, "--top", "3")
-    assert code == 0 and "top members" in out and "reach curve" in out, out
+    assert code == 0 and "top members" in out and "reach: how many leads" in out, out
+    # issue 33 §1: reach as the best N and their share, the score named by what it is (never "similarity" for a
+    # model's score), each top member's place in the audience instead of a raw score
+    assert "minimum similarity" not in out
     code, out = cli("audiences", "show", "Software buyers", "--tenant", slug, "--json")
     rep = json.loads(out)
     assert rep["members"] == size and len(rep["top"]) == 10
+    assert [t["place"] for t in rep["top"]] == list(range(1, 11)) and rep["top"][0]["top_percent"] <= 10
+    assert rep["membership"]["reach_scored_by"] in ("ranking model score", "similarity")
+    assert all(0 < p["share"] <= 1 for p in rep["membership"]["reach_curve"] if p["size"])
     code, out = cli("audiences", "retire", "Software buyers", "--tenant", slug)
     assert code == 0 and "is now retired" in out
     code, out = cli("seeds", "list", "--tenant", slug)
@@ -109,6 +115,19 @@ def test_import_dry_run_prints_the_mapping_and_the_spec(owner, cli_env, conn, ne
     assert "email (personal data)" in out and "lead field title" in out and "lead field company_size" in out
     assert "dry run, nothing was written: 60 rows: 60 to insert" in out
     assert "feature spec" in out and "notes" in out.split("feature spec")[-1]
+    # issue 33 §13: a dry run with a rejected row writes no rejects file unless asked (it said "nothing was
+    # written" and wrote one)
+    from lookalike_assets.settings import get_settings
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f.read_text() + "C1,dup@x.com,Ann,Lee,CFO,5,again\n")
+    before = set((get_settings().home / "rejects").glob("*"))
+    code, out = cli("leads", "import", str(bad), "--tenant", slug, "--dry-run")
+    assert code == 0 and "1 rejected" in out and "--rejects FILE" in out, out
+    assert set((get_settings().home / "rejects").glob("*")) == before
+    asked = tmp_path / "rejects.csv"
+    code, out = cli("leads", "import", str(bad), "--tenant", slug, "--dry-run", "--rejects", str(asked))
+    assert code == 0 and asked.exists() and "again" not in out.split(str(asked))[-1]
     code, out = cli("leads", "import", str(f), "--tenant", slug)
     assert code == 0 and "60 inserted" in out
     f.write_text("crm_id,segment\nC1,a\nC2,b\n")

@@ -158,6 +158,17 @@ def test_landing_file_through_dagster_and_the_day_sensor(conn, tenant, test_url,
     assert isinstance(conversion_landing_sensor(dg.build_sensor_context(instance=instance,
                                                                         resources={"landing": landing})), dg.SkipReason)
 
+    # issue 33 §8: while a run building facts is in flight (the CLI's own), the sensor asks for nothing and keeps
+    # its cursor: the days that run builds are not built twice
+    import uuid as uuid_
+
+    busy = str(uuid_.uuid4())
+    instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=busy, status=dg.DagsterRunStatus.STARTED,
+                                   asset_selection=frozenset({conversion_facts.key})))
+    waiting = conversion_facts_sensor(dg.build_sensor_context(
+        instance=instance, cursor=start, resources={"db": LookalikeDatabase(database_url=test_url)}))
+    assert isinstance(waiting, dg.SkipReason) and "in flight" in waiting.skip_message
+    instance.report_run_canceled(instance.get_run_by_id(busy))
     sensed = conversion_facts_sensor(dg.build_sensor_context(
         instance=instance, cursor=start, resources={"db": LookalikeDatabase(database_url=test_url)}))
     days = sorted(r.partition_key for r in sensed.run_requests)

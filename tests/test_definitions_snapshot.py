@@ -59,3 +59,21 @@ def test_definitions_match_the_snapshot():
     recorded = json.loads(SNAPSHOT.read_text())
     assert now == recorded, ("the code location changed; if intended, update the snapshot "
                              "(LOOKALIKE_UPDATE_SNAPSHOT=1) and review the diff of tests/snapshots/definitions.json")
+
+
+def test_loading_the_code_location_says_its_beta_use_once():
+    """Issue 33 §9: every command that loads the pipeline printed 25 blocks of Dagster's BetaWarning (one per asset
+    for the code references). The beta use is said once, in one warning of the same category; nothing is hidden:
+    Dagster's own warnings that do not come from our use (a sensor's owners, inside Dagster) stay."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    res = subprocess.run([sys.executable, "-c", "import lookalike_assets.definitions as d; d.defs.get_repository_def()"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    betas = [line for line in res.stderr.splitlines() if "BetaWarning" in line]
+    ours = [line for line in betas if "lookalike links each asset to its code" in line]
+    assert len(ours) == 1 and "with_source_code_references" in ours[0], res.stderr[-3000:]
+    assert len(betas) <= 3, betas

@@ -147,6 +147,10 @@ def test_google_columns_and_hashing():
     assert first["First Name"] == first["Country"] == first["Zip"] == ""
     assert second["First Name"] == h("jöhn") and second["Last Name"] == h("o'neil-smith")
     assert second["Country"] == "US" and second["Zip"] == "94105"
+    # issue 33 §13: the export says it left the name and country out, and why (it was only in the README)
+    assert len(out.notes) == 1 and out.notes[0].startswith("1 of 2 people have a name and a country but no postal")
+    assert render("google", [dict(MEMBER, zip="94105")], min_size=1).notes == []
+    assert render("meta", [MEMBER], min_size=1).notes == []
 
 
 def test_linkedin_columns_and_hashing():
@@ -244,6 +248,18 @@ def test_platform_minimum_is_enforced_with_a_clear_message(conn, built_tenant, t
     assert linkedin and linkedin[0].status == "skipped" and "at least 300" in linkedin[0].error
     files = sorted(p.name for p in tmp_path.rglob("*.csv"))
     assert "meta.csv" in files and "crm.csv" in files and "linkedin.csv" not in files
+    # issue 33 §13: the demo's leads have names and countries but no postal code; the Google export says at export
+    # time that it left names and countries out, keeps it with the export job, and `audiences show` says it too
+    google = [r for r in results if r.format == "google" and r.status == "succeeded"]
+    assert google and all("no postal code" in (r.note or "") for r in google)
+    with tenant_transaction(conn, built_tenant.tenant_id, PIPELINE_ROLE):
+        notes = conn.execute("select note from lookalike_export_job where format = 'google' and status = 'succeeded'"
+                             ).fetchall()
+    assert notes and all("no postal code" in n[0] for n in notes)
+    from lookalike_assets.pipeline.admin import audience_report
+
+    rep = audience_report(conn, built_tenant.tenant_id, google[0].audience)
+    assert any(e["format"] == "google" and "no postal code" in (e["note"] or "") for e in rep["exports"])
 
 
 def test_no_personal_data_in_logs_or_metadata(conn, built_tenant, tmp_path, test_url, caplog):

@@ -110,8 +110,12 @@ def test_reports_are_written_with_charts(demo, test_url, tmp_path, monkeypatch):
     meta = res.get_asset_materialization_events()[0].materialization.metadata
     charts = [k for k in meta if k.endswith(": conversion by decile")]
     assert charts and all("data:image/png;base64," in meta[k].value for k in charts)
+    # issue 33 §7: the holdouts' result is where the marts are (a table, or why there is none yet)
+    assert "incrementality" in meta
     html = (tmp_path / "reports" / "e2e-0.html").read_text()
     assert "By decile of the pool" in html and "data:image/png;base64," in html
+    # issue 33 §1: reach as the best N and their conversion rate, never a "similarity" axis for a model's score
+    assert "Reach: the best N candidates" in html and "min similarity" not in html
     assert "conversion rate (members)" in html and "conversion rate (pool)" in html
 
 

@@ -114,7 +114,7 @@ def test_arms_are_kept_across_refreshes_and_control_is_never_exported(owner, con
 
 @pytest.mark.slow
 def test_incrementality_finds_the_lift_it_was_given_and_none_where_there_was_none(owner, conn, new_slug, test_url,
-                                                                                    tmp_path):
+                                                                                    tmp_path, monkeypatch):
     from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
 
     base = {"seed_set": {"labels": ["won", "meeting"]}}
@@ -157,6 +157,22 @@ def test_incrementality_finds_the_lift_it_was_given_and_none_where_there_was_non
     assert rep.lift_png and {r["audience_name"] for r in rep.incrementality} == {"Caused", "Inert"}
     page = render_html(rep)
     assert "Incrementality (holdouts" in page and "lift of treatment over control" in page
+    # and in the Dagster UI where the marts are: the reports asset's metadata (issue 33 §7)
+    import dagster as dg
+
+    from lookalike_assets.defs.feedback.assets import performance_reports
+    from lookalike_assets.defs.resources import LookalikeDatabase
+    from lookalike_assets.settings import get_settings
+
+    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    try:
+        res = dg.materialize([performance_reports], resources={"db": LookalikeDatabase(database_url=test_url)})
+    finally:
+        get_settings.cache_clear()
+    meta = res.get_asset_materialization_events()[0].materialization.metadata
+    table = meta["incrementality"].value
+    assert f"| {t.slug} | Caused |" in table and ", significant" in table and "| Inert |" in table
 
     # tuning from that evidence: with the tenant's economics, a recommended reach per audience, counting caused
     # conversions where the holdout showed a lift; applied (and logged) only where rules.auto_tune says so
@@ -188,3 +204,52 @@ def test_incrementality_finds_the_lift_it_was_given_and_none_where_there_was_non
     finally:
         app.close()
     assert shown["recommendation"]["max_size"] == rec.max_size and len(shown["tuning_history"]) == 1
+
+
+def test_incrementality_is_intention_to_treat_and_keeps_converters_that_left(owner, conn, new_slug, test_url,
+                                                                              tmp_path):
+    """Issue 33 §14: the study was over today's members, so converters that exclude.customers removed after their
+    deal_closed left the treatment arm and the lift shrank toward zero. Everyone ever assigned stays in the arm of
+    their first assignment: after a refresh that excludes the converters, the arms and the lift are as before."""
+    from lookalike_assets.pipeline.conversions import rebuild_facts, simulate_demo_conversions
+
+    rules = {"reach": {"max_percent": 40}, "exclude": {"seeds": True, "customers": True}, "auto_publish": True,
+             "holdout": {"percent": 50}, "destinations": ["crm"]}
+    profile = dataclasses.replace(tenant_profile(1, new_slug("itt")), audiences=(
+        {"name": "Caused", "seed_set": {"labels": ["won", "meeting"]}, "rules": rules},))
+    t = load_tenant(owner, profile, 1500, pool_size=800)
+    build_tenant(conn, t.tenant_id, 800)
+    run_exports(conn, t.tenant_id, LocalFolderDestination(tmp_path), backoff_seconds=0.01)
+    rep = simulate_demo_conversions(conn, t.tenant_id, uplift={"Caused": 0.3})
+    rebuild_facts(conn, [str(t.tenant_id)], sorted(rep.days))
+
+    def study():
+        res = dbt(test_url, "run", "--select", "+mart_audience_incrementality")
+        assert res.returncode == 0, res.stdout[-3000:]
+        return owner.execute(
+            "select treatment_members, control_members, treatment_rate, control_rate, absolute_lift, significant, "
+            "treatment_conversions, control_conversions "
+            "from marts.mart_audience_incrementality where tenant_id = %s and period = 'all'",
+            (t.tenant_id,)).fetchone()
+
+    def members_who_closed():
+        with tenant_transaction(conn, t.tenant_id, PIPELINE_ROLE):
+            return conn.execute(
+                "select count(*) from lookalike_audience_member m join lookalike_candidate c using "
+                "(tenant_id, candidate_id) where exists (select 1 from lookalike_conversion v where "
+                "v.tenant_id = c.tenant_id and v.lead_id = c.lead_id and v.event_type = 'deal_closed')").fetchone()[0]
+
+    before = study()
+    assert before[0] > 200 and before[1] > 200 and before[5] and abs(float(before[4]) - 0.3) < 0.1
+    assert members_who_closed() > 20  # the converters are members until the next refresh
+    refresh_memberships(conn, t.tenant_id)  # exclude.customers now removes every lead with a closed deal
+    assert members_who_closed() == 0
+    run_exports(conn, t.tenant_id, LocalFolderDestination(tmp_path), backoff_seconds=0.01)  # as a run does
+    after = study()
+    # everyone assigned before is still counted in their arm with their conversions (the converters that left
+    # included): no caused conversion leaves the treatment arm; the leads that joined since add to both arms
+    assert after[6] == before[6] and after[7] == before[7]
+    assert after[0] >= before[0] and after[1] >= before[1]
+    # so the lift stays: significant, and diluted only by the newcomers' share (it fell toward 0 before)
+    share_old = before[0] / after[0]
+    assert after[5] and float(after[4]) > 0.8 * share_old * float(before[4])

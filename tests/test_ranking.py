@@ -386,6 +386,9 @@ def test_influential_factors_are_listed_most_important_first(cli_env, conn, tena
         shares = [float(x) for x in re.findall(r"(\d+\.\d)%", table)]
         assert len(shares) == 10 and shares == sorted(shares, reverse=True), (args, shares)
         assert max(v for _k, v in stored) * 100 - shares[0] < 0.1
+        # issue 33 §12: words, never the model's internal names
+        assert not re.search(r"\b(block_|sim_profile|sim_seed|c_|f_)\w*", table), table
+        assert "likeness" in table
 
 
 def test_a_backtest_stopped_by_sigterm_leaves_no_tenant_behind(owner, bank_sample, test_url, tmp_path):

@@ -19,6 +19,7 @@ from lookalike_assets.domain.segments import (
     balanced_assignment,
     choose_k,
     constrained_kmedians,
+    distinct_segments,
     profile_segments,
     segment_bounds,
 )
@@ -96,6 +97,31 @@ def test_a_segments_traits_match_its_data():
     assert second.mean_similarity == 0.55
 
 
+def test_segments_are_named_by_what_sets_them_apart_and_never_twice():
+    """Issue 33 §11: "Netherlands · Software" with traits x1.04 and x0.98 beside "Netherlands · Software (2)". A
+    trait must be over-represented (lift >= 1.25); a segment without one, or named like another, is not distinct;
+    when the best split has such segments, a smaller k is tried, and none is made when no k has distinct ones."""
+    rng = np.random.default_rng(3)
+    # two real groups (apart in the vectors and in their country), each as mixed in title as the audience
+    x = np.vstack([rng.normal(0, 0.05, (60, 8)), rng.normal(3, 0.05, (60, 8))])
+    rows = [{"candidate_id": i, "similarity_score": 0.5, "rank_score": None,
+             "country": "netherlands" if i < 60 else "brazil", "title": ("cfo", "analyst", "cto")[i % 3],
+             "industry": "software"} for i in range(120)]
+    # a split of one group in two: same traits, no lift, not distinct; never the same name twice
+    same = profile_segments(rows[:60], np.array([i % 2 for i in range(60)]), ["country", "title", "industry"], [])
+    assert not any(p.distinct for p in same) and all(not p.traits for p in same)
+    assert len({p.name for p in same}) == 2
+    bounds = segment_bounds(120, 100_000, Segments(k_max=4, max_share=0.6))
+    split, profiles = distinct_segments(x, rows, bounds, ["country", "title", "industry"], [])
+    assert split is not None and split.k == 2, [p.name for p in profiles]
+    assert sorted(p.name for p in profiles) == ["Brazil", "Netherlands"]
+    assert all(t["lift"] >= 1.25 for p in profiles for t in p.traits)
+    # members that do not differ in anything a segment could be named by: no segments at all
+    flat = [{**r, "country": "netherlands"} for r in rows]
+    split, _ = distinct_segments(x, flat, bounds, ["country", "title", "industry"], [])
+    assert split is None
+
+
 @pytest.fixture
 def segmented(owner, conn, new_slug):
     t = load_tenant(owner, tenant_profile(0, new_slug("seg")), 1200, pool_size=600)
@@ -130,7 +156,7 @@ def test_published_audiences_are_split_within_bounds_and_kept_when_nothing_chang
     for r in results.values():
         assert r.status in ("built", "skipped", "cleared"), r
         if r.status == "skipped":
-            assert "too few" in r.reason
+            assert "too few" in r.reason or "do not differ enough" in r.reason
     # the same input again: nothing rewritten, same segments
     again = {r.name: r for r in refresh_segments(conn, segmented.tenant_id)}
     assert again[won.name].status == "unchanged"

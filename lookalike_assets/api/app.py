@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lookalike_assets.api.docs import install_docs
 from lookalike_assets.db.connect import API_ROLE, database_url, service_url, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.apikeys import hash_key, looks_like_key
@@ -330,6 +331,21 @@ class Page(BaseModel):
     next_cursor: str | None
 
 
+def _plain_numbers(obj: Any) -> Any:
+    """The database's numerics as JSON numbers (an integral count as an integer, a rate as a float), never as the
+    strings FastAPI makes of a Decimal."""
+    from decimal import Decimal
+
+    if isinstance(obj, Decimal):
+        return int(obj) if obj == obj.to_integral_value() and abs(obj) < 2 ** 53 and obj.as_tuple().exponent >= 0 \
+            else float(obj)
+    if isinstance(obj, dict):
+        return {k: _plain_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain_numbers(v) for v in obj]
+    return obj
+
+
 def _cursor(obj: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj, default=str).encode()).decode()
 
@@ -443,7 +459,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         pool.close()
 
     app = FastAPI(title="lookalike", version="1", lifespan=lifespan, responses=ERRORS,
-                  dependencies=[Depends(known_query_parameters)],
+                  dependencies=[Depends(known_query_parameters)], docs_url=None, redoc_url=None,
                   description="Tenant-scoped lookalike audiences: seeds, audiences, similar leads, scoring.")
 
     @contextmanager
@@ -503,12 +519,19 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         if owner is None:
             raise ApiError(401, "invalid_key", "the API key is not valid or was revoked")
         try:
-            wanted = uuid.UUID(tenant_id)
+            wanted: uuid.UUID | None = uuid.UUID(tenant_id)
         except ValueError:
-            raise ApiError(403, "forbidden", "this key is not for that tenant") from None
-        if wanted != owner:
-            raise ApiError(403, "forbidden", "this key is not for that tenant")
-        return owner
+            wanted = None  # a slug: the key's own tenant's is accepted
+        if wanted == owner:
+            return owner
+        with connection() as conn, tenant_transaction(conn, owner, API_ROLE):
+            own = Q.tenants.get_tenant(conn, tenant_id=owner)
+        if wanted is None and own is not None and tenant_id == own.slug:
+            return owner
+        # say which tenant the key is for (its own, never the one asked for): a key's id and a tenant's id are easy
+        # to confuse
+        raise ApiError(403, "forbidden", f"this key is not for that tenant: it is for tenant "
+                       f"{own.slug if own else ''!r} ({owner})")
 
     Tenant = Annotated[uuid.UUID, Depends(tenant)]
 
@@ -559,16 +582,18 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
     @app.get("/v1/tenants/{tenant_id}/lookalike/seed", tags=["seeds"])
     def list_seed(tid: Tenant, cursor: Cursor = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page:
         after = _uncursor(cursor, str, str)
-        with connection() as conn:
-            rows = admin_ops.list_seeds(conn, tid)
-        items = [{"seed_id": str(r[0]), "external_id": r[1], "label": r[2], "weight": r[3],
-                  "created_at": r[4].isoformat() if hasattr(r[4], "isoformat") else r[4]} for r in rows]
-        items.sort(key=lambda i: (str(i["created_at"]), i["seed_id"]))
         if after:
-            items = [i for i in items if (str(i["created_at"]), i["seed_id"]) > tuple(after)]
-        page = items[:limit]
-        more = len(items) > limit
-        return Page(items=page, next_cursor=_cursor([str(page[-1]["created_at"]), page[-1]["seed_id"]])
+            try:
+                datetime.fromisoformat(after[0])
+                uuid.UUID(after[1])
+            except ValueError:
+                raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from None
+        with connection() as conn:
+            rows = admin_ops.seed_page(conn, tid, (after[0], after[1]) if after else None, limit + 1)
+        items = [{"seed_id": str(r.seed_id), "external_id": r.external_id, "label": r.label, "weight": r.weight,
+                  "source": r.source, "created_at": r.created_at.isoformat()} for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=_cursor([items[-1]["created_at"], items[-1]["seed_id"]])
                     if more else None)
 
     @app.delete("/v1/tenants/{tenant_id}/lookalike/seed/{seed_id}", tags=["seeds"], status_code=204)
@@ -790,6 +815,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
                 job_id = admin_ops.request_export(conn, tid, str(a[0]), body.platform, API_ROLE)
             except admin_ops.NotPublished as exc:
                 raise ApiError(409, "not_published", str(exc)) from None
+            except admin_ops.TooSmallForPlatform as exc:
+                raise ApiError(409, "too_small", str(exc)) from None
         return ExportCreated(export_job_id=str(job_id))
 
     @app.get("/v1/tenants/{tenant_id}/lookalike/audience/{audience_id:uuid}/performance", tags=["audiences"])
@@ -808,10 +835,11 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
             lift = audience_incrementality(conn, tid, API_ROLE)
         if summary is None:
             raise ApiError(409, "not_ready", f"the marts have no figures for audience {a[1]!r} yet: they are "
-                           "rebuilt hourly (or by `lookalike run marts`)")
-        return {"audience_id": str(a[0]), "name": a[1], "metrics": summary._asdict(),  # FastAPI encodes the numerics and times
-                "by_similarity_bucket": [b._asdict() for b in buckets],
-                "incrementality": next((x for x in lift or () if x["audience_id"] == a[0]), None)}
+                           "rebuilt hourly (or by `lookalike marts`)")
+        return {"audience_id": str(a[0]), "name": a[1], "metrics": _plain_numbers(summary._asdict()),
+                "by_similarity_bucket": [_plain_numbers(b._asdict()) for b in buckets],
+                "holdout": ((a[5] or {}).get("membership") or {}).get("holdout") or {},
+                "incrementality": _plain_numbers(next((x for x in lift or () if x["audience_id"] == a[0]), None))}
 
     # -- jobs
     @app.get("/v1/tenants/{tenant_id}/lookalike/jobs/{job_id}", tags=["jobs"])
@@ -1040,6 +1068,7 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
 
     install_studio(app, connection, get_settings().secret_value(), describe=describe_for_studio,
                    progress=build_progress)
+    install_docs(app)
     app.add_middleware(BodyLimit, paths={"/studio/leads/upload": STUDIO_UPLOAD_BYTES + 64 * 1024})
     return app
 

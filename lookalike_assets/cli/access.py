@@ -60,6 +60,8 @@ def access_grant(
         console.print(f"API key [bold]{made.key_id}[/bold] for {slug} ({made.name})")
         console.print("the key is shown once, now; only its hash is stored:")
         typer.echo(f"  key: {made.key}")
+        # the path of every call names the tenant (its id or its slug), never the key's id
+        typer.echo(f"  tenant: {tid} (slug {slug}): e.g. GET /v1/tenants/{tid}/lookalike/seed")
         return
     with admin_connection() as conn:
         try:

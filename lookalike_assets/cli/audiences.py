@@ -153,6 +153,7 @@ def audiences_show(
 ) -> None:
     """Size, top members with scores and reasons, the reach curve."""
     from lookalike_assets.db.connect import APP_ROLE, service_connection
+    from lookalike_assets.domain.ranking import readable
     from lookalike_assets.pipeline.admin import AdminError, audience_report
 
     with service_connection(APP_ROLE) as conn:
@@ -173,11 +174,12 @@ def audiences_show(
         console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in m["dropped"].items()))
     for other, o in (m.get("overlap") or {}).items():
         console.print(f"overlap with {other}: {o['shared']} shared (jaccard {o['jaccard']})")
-    table = Table("lead", "similarity", "rank", "decile", "why similar", "status", title="top members")
+    table = Table("lead", "place in the audience", "similarity to the seeds", "decile (10 = best)", "why similar",
+                  "status", title="top members")
     for t in rep["top"]:
-        why = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(t["reasons"].items(), key=lambda kv: -kv[1])[:3])
-        table.add_row(t["external_id"], f"{t['similarity']:.4f}",
-                      "" if t["rank_score"] is None else f"{t['rank_score']:.4f}", str(t["decile"]), why, t["status"])
+        why = ", ".join(f"{readable(k)} {v:+.3f}" for k, v in sorted(t["reasons"].items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(t["external_id"], f"{t['place']} of {rep['members']} (top {t['top_percent']:g} %)",
+                      f"{t['similarity']:.3f}", str(t["decile"]), why, t["status"])
     console.print(table)
     if rep.get("ranking"):
         r = rep["ranking"]
@@ -189,13 +191,41 @@ def audiences_show(
     print_holdout(rep)
     print_recommendation(rep)
     print_syncs(rep)
-    curve = m.get("reach_curve") or []
-    if curve:
-        peak = max(p["size"] for p in curve) or 1
-        console.print("reach curve (audience size at each minimum similarity):")
-        for p in curve[:: max(len(curve) // 10, 1)]:
-            bar_len = int(40 * p["size"] / peak)
-            console.print(f"  >= {p['threshold']:.3f} {'#' * bar_len} {p['size']}")
+    print_exports(rep)
+    print_reach(rep)
+
+
+def print_exports(rep: dict) -> None:
+    """The latest file of each format, and what the platform's columns could not take (Google without a zip)."""
+    for e in rep.get("exports") or []:
+        when = f"{e['finished_at']:%Y-%m-%d %H:%M}" if e.get("finished_at") else "not finished"
+        console.print(f"last {e['format']} export: {e['status']}, {e['row_count'] or 0} rows ({when})"
+                      + (f"; {e['error']}" if e.get("error") else ""))
+        if e.get("note"):
+            console.print(f"  [yellow]note:[/yellow] {e['note']}")
+
+
+def print_reach(rep: dict) -> None:
+    """Reach as people read it: the best N candidates that pass the rules (and their share), with the conversion
+    rate the marts measured for the best N, and the lowest score among them named by what it is."""
+    m = rep["membership"]
+    curve = [p for p in (m.get("reach_curve") or []) if p["size"]]
+    if not curve:
+        return
+    rates = sorted((int(r["audience_size"]), r["conversion_rate"]) for r in rep.get("reach") or []
+                   if r.get("conversion_rate") is not None and r.get("audience_size"))
+    scored_by = m.get("reach_scored_by") or "score"
+    table = Table("the best N", "share of the candidates", "expected conversion rate" + ("" if rates else
+                  " (after conversions and `lookalike marts`)"), f"lowest {scored_by} among them",
+                  title="reach: how many leads, and how good")
+    peak = max(p["size"] for p in curve)
+    for p in curve[:: max(len(curve) // 10, 1)]:
+        share = p.get("share", p["size"] / peak)
+        # the measured rate of the nearest size the marts hold at or below this one
+        rate = next((r for n, r in reversed(rates) if n <= p["size"]), None)
+        table.add_row(f"{p['size']:,}", f"{share:.0%}", "—" if rate is None else f"{float(rate):.1%}",
+                      f"{p['threshold']:.3f}")
+    console.print(table)
 
 
 def print_segments(rep: dict) -> None:
@@ -260,10 +290,10 @@ def print_recommendation(rep: dict) -> None:
 
 
 def print_factors(importances: dict, top: int = 10) -> None:
-    from lookalike_assets.domain.ranking import top_factors
+    from lookalike_assets.domain.ranking import factors_in_words
 
     t = Table("influential factor", "share of gain")
-    for name, share in top_factors(importances, top):
+    for name, share in factors_in_words(importances, top):
         t.add_row(name, f"{share:.1%}")
     console.print(t)
 

@@ -107,7 +107,11 @@ def import_leads_cmd(
                       f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
     for r in report.rejected[:10]:
         console.print(f"  row {r.row} ({r.external_id or '-'}): {r.reason}")
-    if report.rejected:
+    if report.rejected and dry_run and not rejects:
+        # a dry run writes nothing anywhere unless asked to: the rejects file too
+        more = f"{len(report.rejected) - 10} more; " if len(report.rejected) > 10 else ""
+        console.print(f"  ({more}--rejects FILE writes every rejected row with its reason)")
+    elif report.rejected:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         out = Path(rejects) if rejects else get_settings().home / "rejects" / f"{slug}-{Path(path).stem}-{stamp}.csv"
         write_rejects(report, out)

@@ -100,9 +100,34 @@ def lookalike_asset(*, table: str | None, code: Sequence[ModuleType], rows: str 
             kwargs.setdefault("freshness_policy", NIGHTLY)
         asset = dg.asset(owners=OWNERS, code_version=code_version(*code), metadata=metadata, **kwargs)(
             with_table_metadata)
-        return dg.with_source_code_references([asset])[0]
+        return with_code_references(asset)
 
     return decorate
+
+
+_BETA_SAID: set[str] = set()
+
+
+def with_code_references(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The asset with a link to its code in the UI (``dg.with_source_code_references``: a beta API of Dagster, and
+    the only one for this). Dagster warns about it for every asset (and about each beta class it uses inside);
+    the beta use is said here once per process, in one warning of the same category, not once per asset."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", dg.BetaWarning)
+        out = dg.with_source_code_references([asset])[0]
+    others = [w for w in caught if not issubclass(w.category, dg.BetaWarning)]
+    for w in others:  # anything else it warned about is passed on as it was
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    betas = sorted({str(w.message).split(" is currently in beta")[0] for w in caught
+                    if issubclass(w.category, dg.BetaWarning)} - _BETA_SAID)
+    if betas:
+        _BETA_SAID.update(betas)
+        warnings.warn(f"lookalike links each asset to its code in the Dagster UI with Dagster's beta API "
+                      f"({'; '.join(betas)}): it may change in a minor release of Dagster (said once, not per "
+                      "asset)", dg.BetaWarning, stacklevel=2)
+    return out
 
 
 def log_step(context: dg.AssetExecutionContext, db, started: datetime, seconds: float, *,

@@ -7,6 +7,21 @@ TENANT_TAG = "lookalike/tenant"
 TENANT_SLUG_TAG = "lookalike/tenant_slug"
 
 
+NOT_STARTED = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED)
+
+
+def cancel_runs_of_deleted_tenant(instance: dg.DagsterInstance, slug: str) -> list[str]:
+    """Runs of a deleted tenant's partition that have not started are cancelled (they would only fail, and alert);
+    returns their ids. A run already going ends on its own (its tenant's rows are gone)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(NOT_STARTED), tags={"dagster/partition": slug}))
+    runs += instance.get_runs(filters=dg.RunsFilter(statuses=list(NOT_STARTED), tags={TENANT_SLUG_TAG: slug}))
+    out = []
+    for r in {r.run_id: r for r in runs}.values():
+        instance.report_run_canceled(r, message=f"tenant {slug} was deleted before this run started")
+        out.append(r.run_id)
+    return out
+
+
 def tenant_tags(tenant_id: str, slug: str | None) -> dict[str, str]:
     """Run tags naming the tenant: its id (the run queue's concurrency key) and its slug (for people)."""
     return {TENANT_TAG: tenant_id, **({TENANT_SLUG_TAG: slug} if slug else {})}

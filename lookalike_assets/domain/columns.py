@@ -260,3 +260,38 @@ def plan_file(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *,
     for c in rest:
         out[c] = infer_column(c, [r.get(c) for r in rows], taken=taken)
     return [out[c] for c in columns]
+
+
+def resolve_lead_keys(given: Mapping[str, Any], attributes: set[str]) -> tuple[dict[str, Any], list[str]]:
+    """A lead given by a caller, in lookalike's names: lead fields as they are (``title``), the tenant's own column
+    names as its import read them (``job_title`` is ``title``, ``employees`` is ``company_size``, ``Demo
+    Requested`` is the attribute ``demo_requested``), imported columns at the top level or under ``attributes``.
+    Returns the lead (attributes under ``attributes``) and the keys that name nothing the tenant has."""
+    out: dict[str, Any] = {}
+    attrs: dict[str, Any] = {}
+    unknown: list[str] = []
+    identity = {"external_id", "email", "phone", "first_name", "last_name", "full_name", "zip"}
+
+    def place(key: str, value: Any, nested: bool) -> None:
+        norm = normalize_name(key)
+        if key in LEAD_FIELDS or key in identity:
+            out[key] = value
+        elif norm in attributes:
+            attrs[norm] = value
+        elif (role := _name_role(norm)) in LEAD_FIELDS or role in identity:
+            out[role] = value
+        elif role == "id":
+            out["external_id"] = value
+        else:
+            unknown.append(f"attributes.{key}" if nested else key)
+
+    for k, v in given.items():
+        if k == "attributes" and isinstance(v, Mapping):
+            for ak, av in v.items():
+                place(str(ak), av, True)
+        else:
+            place(str(k), v, False)
+    if attrs:
+        out["attributes"] = attrs
+    return out, unknown
+

@@ -30,8 +30,9 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,6 +129,14 @@ class ExportFormat:
         """Does the row carry a person identifier the platform matches on?"""
         raise NotImplementedError
 
+    def left_out(self, m: Mapping[str, Any]) -> str | None:
+        """What of this member the platform's columns cannot take, as a key counted over the export (None: all)."""
+        return None
+
+    def note(self, key: str, n: int, rows: int) -> str:
+        """A sentence for ``n`` of ``rows`` members with ``left_out`` ``key``."""
+        return f"{n} of {rows}: {key}"
+
 
 class MetaFormat(ExportFormat):
     def row(self, m):
@@ -162,6 +171,18 @@ class GoogleFormat(ExportFormat):
 
     def identifies(self, row):  # an email, a phone, or the whole address
         return bool(row[0] or row[1] or row[2])
+
+    def left_out(self, m):
+        # Google matches a name only with its country and postal code: without the code, the name is not sent
+        if norm_name_google(m.get("first_name")) and norm_name_google(m.get("last_name")) and \
+                country_code(m.get("country")) and not norm_zip(m.get("zip")):
+            return "no_zip"
+        return None
+
+    def note(self, key, n, rows):
+        return (f"{n} of {rows} people have a name and a country but no postal code: Google matches a name only "
+                "with its postal code, so their name and country are left empty (their email or phone still "
+                "match); import a zip or postal code column to send them")
 
 
 class LinkedInFormat(ExportFormat):
@@ -214,6 +235,7 @@ class RenderedExport:
     parts: list[bytes]  # one file, or several where the platform limits a file's rows or bytes
     rows: int
     skipped: int  # members with no person identifier this platform matches on
+    notes: list[str] = field(default_factory=list)  # what the platform's columns could not take, and why
 
     @property
     def content(self) -> bytes:
@@ -249,11 +271,14 @@ def render(fmt_name: str, members: Iterable[Mapping[str, Any]], min_size: int | 
     lines: list[bytes] = []
     size = len(header)
     rows = skipped = 0
+    gaps: Counter = Counter()
     for m in members:
         r = fmt.row(m)
         if not fmt.identifies(r):
             skipped += 1
             continue
+        if (gap := fmt.left_out(m)) is not None:
+            gaps[gap] += 1
         line = _csv_line(r)
         if lines and ((max_rows and len(lines) >= max_rows) or (max_bytes and size + len(line) > max_bytes)):
             parts.append(header + b"".join(lines))
@@ -266,7 +291,7 @@ def render(fmt_name: str, members: Iterable[Mapping[str, Any]], min_size: int | 
     if rows < minimum:
         raise AudienceTooSmall(f"{fmt_name} needs at least {minimum} matched people per audience; this export has "
                                f"{rows} ({skipped} member(s) without a person identifier it matches on)")
-    return RenderedExport(fmt_name, parts, rows, skipped)
+    return RenderedExport(fmt_name, parts, rows, skipped, [fmt.note(k, n, rows) for k, n in sorted(gaps.items())])
 
 
 def _csv_line(cells) -> bytes:

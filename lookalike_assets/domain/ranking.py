@@ -268,6 +268,37 @@ class TrainedModel:
                    d["importances"], d["train_rows"], d["positives"])
 
 
+FACTOR_WORDS = {
+    "sim_profile": "likeness to the seeds as a whole",
+    "sim_seed_max": "closeness to the most similar single seed",
+    "sim_seed_knn": "closeness to the nearest few seeds",
+    "novelty": "how unlike the seeds it is",
+}
+
+
+def readable(name: str) -> str:
+    """A field or block name as words: ``company_size`` -> "company size", ``attributes.plan`` -> "plan"."""
+    name = str(name).removeprefix("attributes.").removeprefix("text:")
+    return {"text": "words (bio, title, notes)", "bio": "words (bio, title, notes)"}.get(name, name.replace("_", " "))
+
+
+def factor_words(name: str) -> str:
+    """A ranking model's input as words: ``block_industry`` -> "likeness in industry", ``f_company_size`` ->
+    "company size", ``c_title`` -> "title", ``sim_profile`` -> "likeness to the seeds as a whole"."""
+    if name in FACTOR_WORDS:
+        return FACTOR_WORDS[name]
+    if name.startswith("block_"):
+        return f"likeness in {readable(name.removeprefix('block_'))}"
+    if name.startswith(("f_", "c_")):
+        return readable(name[2:])
+    return readable(name)
+
+
+def factors_in_words(importances: Mapping[str, float] | Sequence, n: int | None = None) -> list[tuple[str, float]]:
+    """The influential factors as people read them (words, share of gain), most important first."""
+    return [(factor_words(k), v) for k, v in top_factors(importances, n)]
+
+
 def top_factors(importances: Mapping[str, float] | Sequence, n: int | None = None) -> list[tuple[str, float]]:
     """The influential factors, most important first. Importances stored as JSON objects (jsonb) do not keep
     their order, so every reader sorts here."""

@@ -487,6 +487,7 @@ class MembershipPlan:
     cap: int | None
     dropped: Counter = field(default_factory=Counter)
     reach_curve: list[dict[str, float]] = field(default_factory=list)
+    scored_by: str = "similarity"  # what the reach curve's thresholds are: "ranking model score" or "similarity"
 
 
 def score_of(row: Mapping[str, Any]) -> float:
@@ -537,24 +538,30 @@ def apply_rules(
     return MembershipPlan(
         members=[r["lead_id"] for r in members], considered=len(pool), cap=cap, dropped=dropped,
         reach_curve=reach_curve([score_of(r) for r in kept], curve_points),
+        scored_by=SCORED_BY[any(r.get("rank_score") is not None for r in kept)],
     )
 
 
+# What the score an audience is cut by is, in words: the learned ranking's score, or likeness to the seeds
+SCORED_BY = {True: "ranking model score", False: "similarity"}
+
+
 def reach_curve(scores: Iterable[float], points: int = 20) -> list[dict[str, float]]:
-    """Audience size at each threshold of the score it is cut by, from the highest score down to the lowest."""
+    """Audience size at each threshold of the score it is cut by, from the highest score down to the lowest, and
+    the size as a share of every candidate that passes the rules ("the best 10 %")."""
     s = sorted((float(x) for x in scores), reverse=True)
     if not s:
         return []
     hi, lo = s[0], s[-1]
     if hi == lo:
-        return [{"threshold": round(hi, 4), "size": len(s)}]
+        return [{"threshold": round(hi, 4), "size": len(s), "share": 1.0}]
     out = []
     j = 0
     for k in range(points + 1):
         t = hi - (hi - lo) * k / points
         while j < len(s) and s[j] >= t - 1e-12:
             j += 1
-        out.append({"threshold": round(t, 4), "size": j})
+        out.append({"threshold": round(t, 4), "size": j, "share": round(j / len(s), 4)})
     return out
 
 

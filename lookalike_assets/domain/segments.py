@@ -34,6 +34,7 @@ COST_SCALE = 10_000  # L1 distances to integer arc costs
 MAX_ITERATIONS = 12
 CHOOSE_SAMPLE = 2500  # members k is chosen on (the final k runs on all of them)
 TRAIT_MIN_SHARE = 0.25  # a value must hold for a quarter of a segment to be one of its traits
+TRAIT_MIN_LIFT = 1.25  # and be this much more common in the segment than in the audience (x1.04 tells nothing)
 
 
 class SegmentError(ValueError):
@@ -190,6 +191,7 @@ class SegmentProfile:
     traits: list[dict[str, Any]] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
     members: list[Any] = field(default_factory=list)
+    distinct: bool = True  # it has a trait that sets it apart and a name no other segment has
 
 
 def _label(value: str) -> str:
@@ -237,7 +239,7 @@ def profile_segments(rows: Sequence[Mapping[str, Any]], labels: np.ndarray, cate
             best = max(((v, cnt / size, audience_counts[f][v] / n) for v, cnt in counts.items()
                         if cnt / size >= TRAIT_MIN_SHARE),
                        key=lambda t: (t[1] / t[2] if t[2] else 0.0, t[1], t[0]), default=None)
-            if best is not None and best[2] > 0:
+            if best is not None and best[2] > 0 and best[1] / best[2] >= TRAIT_MIN_LIFT:
                 traits.append({"field": f, "value": best[0], "share": round(best[1], 4),
                                "audience_share": round(best[2], 4), "lift": round(best[1] / best[2], 3)})
         for f in numeric:
@@ -253,9 +255,15 @@ def profile_segments(rows: Sequence[Mapping[str, Any]], labels: np.ndarray, cate
                                "lift": round(ratio if ratio > 1 else 1 / ratio, 3)})
         # values of fields first (they read best in a name), then numbers far from the audience's median
         traits.sort(key=lambda t: ("median" in t, -t["lift"], t["field"]))
+        # named by the traits that set it apart (a third when two name another segment too); a segment with
+        # none, or whose traits are all another's, is not distinct: the caller splits into fewer
+        distinct = bool(traits)
         name = " · ".join(_label(t["value"]) for t in traits[:2]) or f"Segment {no}"
+        if name in names and len(traits) > 2:
+            name = " · ".join(_label(t["value"]) for t in traits[:3])
         names[name] += 1
         if names[name] > 1:
+            distinct = False
             name = f"{name} ({names[name]})"
         sims = [float(r["similarity_score"]) for r in members]
         ranks = [float(r["rank_score"]) for r in members if r.get("rank_score") is not None]
@@ -263,8 +271,26 @@ def profile_segments(rows: Sequence[Mapping[str, Any]], labels: np.ndarray, cate
             segment_no=no, name=name, size=size, share=round(size / n, 4),
             mean_similarity=round(float(np.mean(sims)), 4),
             mean_rank_score=round(float(np.mean(ranks)), 4) if ranks else None,
-            traits=traits[:5], profile=fields_profile, members=[r["candidate_id"] for r in members]))
+            traits=traits[:5], profile=fields_profile, members=[r["candidate_id"] for r in members],
+            distinct=distinct))
     return out
+
+
+def distinct_segments(x: np.ndarray, rows: Sequence[Mapping[str, Any]], bounds: Bounds, categorical: Sequence[str],
+                      numeric: Sequence[str]) -> tuple[Split | None, list[SegmentProfile]]:
+    """The split of best cohesion whose segments each have a trait that sets them apart and a name of their own;
+    else the same at the next smaller k the bounds allow (a segment that is not distinct is not worth its own
+    creative); None when no k does (the members do not differ enough to split)."""
+    split = choose_k(x, bounds)
+    profiles = profile_segments(rows, split.labels, categorical, numeric)
+    if all(p.distinct for p in profiles):
+        return split, profiles
+    for k in sorted((k for k in bounds.ks if k < split.k), reverse=True):
+        labels, _ = constrained_kmedians(x, k, bounds.lo, bounds.hi)
+        profiles = profile_segments(rows, labels, categorical, numeric)
+        if all(p.distinct for p in profiles):
+            return Split(k, labels, bounds, split.scores), profiles
+    return None, profiles
 
 
 def _median(values: Sequence[Any]) -> float | None:

@@ -74,6 +74,13 @@ def list_seeds(conn: psycopg.Connection, tenant_id: uuid.UUID, include_deleted: 
         return list(Q.admin.list_seeds(conn, tenant_id=tenant_id, include_deleted=include_deleted))
 
 
+def seed_page(conn: psycopg.Connection, tenant_id: uuid.UUID, after: tuple[str, str] | None, limit: int) -> list:
+    """Up to ``limit`` live seeds (named rows) added after the position ``after`` (created_at as ISO text, seed id)."""
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        return list(Q.admin.seed_page(conn, tenant_id=tenant_id, after_at=after[0] if after else None,
+                                      after_id=after[1] if after else None, limit=limit))
+
+
 def own_seed_set(conn: psycopg.Connection, tenant_id: uuid.UUID, seed_set: dict | None) -> tuple[dict, list[str]]:
     """The seed set with only the tenant's own ``seed_ids`` (others, another tenant's included, are dropped and
     returned, never stored). A seed set whose every id was dropped is refused."""
@@ -272,6 +279,10 @@ class NotPublished(AdminError):
     """An export asked for an audience that is not published."""
 
 
+class TooSmallForPlatform(AdminError):
+    """An export asked for an audience with fewer members (held-out ones aside) than the platform's minimum."""
+
+
 def request_export(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, platform: str,
                    role: str = APP_ROLE) -> uuid.UUID:
     """Ask for an export of a published audience to a platform's upload format now, whatever its destinations
@@ -282,7 +293,16 @@ def request_export(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, pla
     status = _rest[4]
     if status != "published":
         raise NotPublished(f"audience {name!r} is {status}: publish it before exporting")
+    from lookalike_assets.domain.exports import MIN_SIZES
+    from lookalike_assets.settings import get_settings
+
+    minimum = {**MIN_SIZES, **get_settings().export_min_sizes}.get(platform, 1)
     with tenant_transaction(conn, tenant_id, role):
+        # refused now rather than skipped by the run later: members are an upper bound of the people it can match
+        members = Q.admin.exportable_member_count(conn, tenant_id=tenant_id, audience_id=audience_id)
+        if members < minimum:
+            raise TooSmallForPlatform(f"{platform} needs at least {minimum} matched people per audience; "
+                                      f"{name!r} has {members} member(s) to export (held-out members aside)")
         return Q.online.insert_job(conn, tenant_id=tenant_id, kind="export", audience_id=audience_id,
                                    platform=platform).job_id
 
@@ -303,6 +323,13 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         history = [r._asdict() for r in Q.tuning.tuning_history(conn, tenant_id=tenant_id, audience_id=audience_id, n=5)]
     syncs = audience_syncs(conn, tenant_id, audience_id)
+    with tenant_transaction(conn, tenant_id, APP_ROLE):
+        exports = [r._asdict() for r in Q.admin.last_exports(conn, tenant_id=tenant_id, audience_id=audience_id)]
+    try:  # the conversion rate of the best N, as of the marts' last build (none before the first)
+        with tenant_transaction(conn, tenant_id, APP_ROLE):
+            reach = [r._asdict() for r in Q.studio.reach_curve(conn, tenant_id=tenant_id, audience_id=audience_id)]
+    except psycopg.errors.UndefinedTable:
+        reach = []
     return {
         "ranking": champion_summary(conn, tenant_id),
         "audience_id": str(audience_id), "name": name, "description": description, "status": status,
@@ -312,10 +339,20 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
         "holdout": ((metadata or {}).get("membership") or {}).get("holdout") or {},
         "incrementality": None if lift is None else next((x for x in lift if x["audience_id"] == audience_id), None),
         "recommendation": recommendation, "recommendation_note": tuning_note, "tuning_history": history,
-        "syncs": syncs,
-        "top": [{"external_id": e, "similarity": s, "rank_score": r, "decile": d, "reasons": why, "status": st}
-                for e, s, r, d, why, st in members],
+        "syncs": syncs, "reach": reach, "exports": exports,
+        # a member's place in the audience and the share above it, which people read, beside the raw scores
+        "top": [{"external_id": e, "place": i, "top_percent": _top_percent(i, count), "similarity": s,
+                 "rank_score": r, "decile": d, "reasons": why, "status": st}
+                for i, (e, s, r, d, why, st) in enumerate(members, start=1)],
     }
+
+
+def _top_percent(place: int, of: int) -> float:
+    """The share of an audience at or above a place in it, rounded up to a number people read (0.1 %, 2 %, 15 %)."""
+    import math
+
+    pct = 100.0 * place / max(of, 1)
+    return math.ceil(pct * 10) / 10 if pct < 1 else float(math.ceil(pct))
 
 
 def remove_tenant_files(home, slug: str) -> list[str]:

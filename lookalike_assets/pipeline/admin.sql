@@ -18,6 +18,16 @@ from lookalike_seed s join leads l using (tenant_id, lead_id)
 where s.tenant_id = :tenant_id and (:include_deleted or s.deleted_at is null)
 order by s.created_at, l.external_id;
 
+-- name: seed_page
+-- A page of the tenant's live seeds in the order they were added, after a position (created_at, seed_id)
+-- compared as the same types it was read in.
+select s.seed_id, l.external_id, s.label, s.weight, s.source, s.created_at
+from lookalike_seed s join leads l using (tenant_id, lead_id)
+where s.tenant_id = :tenant_id and s.deleted_at is null
+  and (:after_at::timestamptz is null or (s.created_at, s.seed_id) > (:after_at::timestamptz, :after_id::uuid))
+order by s.created_at, s.seed_id
+limit :limit;
+
 -- name: soft_delete_seeds$
 with gone as (
   update lookalike_seed s set deleted_at = now()
@@ -161,3 +171,15 @@ where n.nspname = 'marts' and c.relkind = 'r' order by 1;
 -- name: own_seed_ids
 -- Which of these seed ids are seeds of this tenant (another tenant's are not visible, so not among them).
 select seed_id from lookalike_seed where tenant_id = :tenant_id and seed_id = any(:ids::uuid[]);
+
+-- name: exportable_member_count$
+-- An audience's members an export sends (the held-out control arm never is).
+select count(*) from lookalike_audience_member
+where tenant_id = :tenant_id and audience_id = :audience_id and arm <> 'control';
+
+-- name: last_exports
+-- The latest export of each format of an audience (the whole audience, not its segments), with what it left out.
+select distinct on (format) format, status, row_count, finished_at, error, note
+from lookalike_export_job
+where tenant_id = :tenant_id and audience_id = :audience_id and segment_no is null
+order by format, started_at desc;

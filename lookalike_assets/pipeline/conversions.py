@@ -234,17 +234,22 @@ def simulate_demo_conversions(conn: psycopg.Connection, tenant_id: uuid.UUID, se
 
     today = today or datetime.now(timezone.utc).date()
     uplift = SIMULATED_UPLIFT if uplift is None else uplift
+    start = datetime.combine(today - timedelta(days=days), datetime.min.time(), timezone.utc)
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+        # the simulated history began `days` ago: the audiences were exported (and their holdouts drawn) then
+        Q.conversions.backdate_demo_assignments(conn, tenant_id=tenant_id, start=start)
         rows = list(Q.conversions.demo_candidates_with_propensity(conn, tenant_id=tenant_id))
         boost: dict = {}
         for lead_id, audience in Q.conversions.demo_exposures(conn, tenant_id=tenant_id):
             boost[lead_id] = max(boost.get(lead_id, 0.0), float(uplift.get(audience, 0.0)))
     rng = np.random.default_rng([seed, int(uuid.UUID(str(tenant_id)).int % (2**32))])
     events = []
+    now = datetime.now(timezone.utc)
     for lead_id, ext, p in rows:
         day_offset = int(rng.integers(0, days))
-        when = datetime.combine(today - timedelta(days=day_offset), datetime.min.time(), timezone.utc) + \
-            timedelta(seconds=int(rng.integers(0, 86400)))
+        # never later than now: an event of today falls in the part of the day that has passed
+        when = min(datetime.combine(today - timedelta(days=day_offset), datetime.min.time(), timezone.utc) +
+                   timedelta(seconds=int(rng.integers(0, 86400))), now)
         if rng.random() < min(1.0, p + boost.get(lead_id, 0.0)):
             kind = rng.choice(["reply", "meeting", "deal_closed"], p=[0.5, 0.3, 0.2])
             value = round(float(rng.gamma(2.0, 2500.0)), 2) if kind == "deal_closed" else None

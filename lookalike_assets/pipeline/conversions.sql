@@ -95,6 +95,17 @@ select x.lead_id, a.name from lookalike_exposure x
 join lookalike_audience a on a.tenant_id = x.tenant_id and a.audience_id = x.audience_id
 where x.tenant_id = :tenant_id;
 
+-- name: backdate_demo_assignments!
+-- The demo's simulated history starts :start: its exports and holdout assignments are dated to it, so the events
+-- it draws over the days since fall after them (an incrementality study counts conversions after assignment).
+with x as (
+  update lookalike_exposure set first_exported_at = least(first_exported_at, :start::timestamptz)
+  where tenant_id = :tenant_id
+  returning 1
+)
+update lookalike_holdout_assignment set assigned_at = least(assigned_at, :start::timestamptz)
+where tenant_id = :tenant_id;
+
 -- name: conversion_days_between
 -- For the change reader: which days got conversion events between two horizons, leaving out days whose facts
 -- were rebuilt after those events had committed (at or above the day's watermark).

@@ -42,6 +42,7 @@ class ExportResult:
     file: str | None = None
     error: str | None = None
     segment_no: int | None = None
+    note: str | None = None  # what the platform's columns could not take (Google: names without a postal code)
 
 
 def audience_folder(name: str, audience_id: uuid.UUID) -> str:
@@ -233,6 +234,9 @@ class _Export:
             log.info("export %s skipped: %s", what, exc)
             return res
         res.rows = rendered.rows
+        res.note = "; ".join(rendered.notes) or None
+        if res.note:
+            log.warning("export %s: %s", what, res.note)
         for file_name, part in zip(rendered.file_names(), rendered.parts):
             _deliver(conn, tenant_id, job, res, destination, [self.slug, *path, file_name], part, self.attempts,
                      self.backoff_seconds)
@@ -278,4 +282,4 @@ def _deliver(conn, tenant_id, job, res: ExportResult, destination: Destination, 
 def _finish(conn, tenant_id, job, res: ExportResult, sha: str | None) -> None:
     with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
         Q.exports.finish_export_job(conn, tenant_id=tenant_id, export_job_id=job, status=res.status, attempts=res.attempts,
-                            file=res.file, row_count=res.rows, sha=sha, error=res.error)
+                            file=res.file, row_count=res.rows, sha=sha, error=res.error, note=res.note)

@@ -36,7 +36,7 @@ where tenant_id = :tenant_id and export_job_id = :export_job_id;
 -- name: finish_export_job!
 update lookalike_export_job
 set status = :status, attempts = :attempts, file = :file, row_count = :row_count, content_sha256 = :sha,
-    error = :error, finished_at = now()
+    error = :error, note = :note, finished_at = now()
 where tenant_id = :tenant_id and export_job_id = :export_job_id;
 
 -- name: mark_members_exported!

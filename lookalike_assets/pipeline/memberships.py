@@ -44,6 +44,7 @@ class MembershipResult:
     warnings: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     reach_curve: list[dict] = field(default_factory=list)
+    scored_by: str = "similarity"  # what the reach curve's thresholds are
     overlap: dict[str, dict] = field(default_factory=dict)
     pool_changes: dict[str, int] = field(default_factory=dict)  # candidates inserted/updated/removed by the swap
     holdout: dict = field(default_factory=dict)  # percent, treatment and control members
@@ -150,6 +151,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         res.overlap = overlap(members[audience_id], others)
         res.dropped = dict(plan.dropped)
         res.reach_curve = plan.reach_curve
+        res.scored_by = plan.scored_by
         res.cap = plan.cap
         percent = rules.holdout.percent
         arms = {lead: arm(tenant_id, audience_id, lead, percent) for lead in plan.members}
@@ -157,7 +159,8 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
         res.holdout = {"percent": percent, "treatment": len(arms) - control, "control": control}
         stats = {
             "size": len(plan.members), "pool": plan.considered, "cap": plan.cap, "dropped": res.dropped,
-            "reach_curve": plan.reach_curve, "overlap": res.overlap, "holdout": res.holdout,
+            "reach_curve": plan.reach_curve, "reach_scored_by": plan.scored_by, "overlap": res.overlap,
+            "holdout": res.holdout,
             "refreshed_at": datetime.now(timezone.utc).isoformat(), "skipped": None,
         }
         # one transaction: a reader sees the old pool, members, size and status, or all of the new ones
@@ -170,6 +173,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
                     copy.write_row((lead_id, arms[lead_id]))
             Q.memberships.resolve_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
             merged = Q.memberships.merge_members_stage(conn, tenant_id=tenant_id, audience_id=audience_id)
+            Q.memberships.record_holdout_assignments(conn, tenant_id=tenant_id, audience_id=audience_id)
             size = merged.size
             Q.memberships.update_audience_after_membership(conn, tenant_id=tenant_id, audience_id=audience_id, size=size,
                                                auto_publish=rules.auto_publish, stats=json.dumps(stats))

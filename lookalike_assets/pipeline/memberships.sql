@@ -115,6 +115,13 @@ select (select count(*) from added where inserted) as added, (select count(*) fr
        (select count(*) from members_stage where arm = 'control') as control,
        (select count(*) from added where not inserted) as arm_changes;
 
+-- name: record_holdout_assignments!
+-- The control arm's first assignments (kept whatever the members become: the incrementality study's population).
+insert into lookalike_holdout_assignment (tenant_id, audience_id, lead_id)
+select :tenant_id, :audience_id, s.lead_id from members_stage s
+where s.arm = 'control' and s.candidate_id is not null
+on conflict (tenant_id, audience_id, lead_id) do nothing;
+
 -- name: update_audience_after_membership!
 update lookalike_audience
 set size_estimate = :size,

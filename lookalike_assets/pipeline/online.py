@@ -111,9 +111,21 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
     s_look - (1 - s_novel), how much more the lead looks like an audience than like any one customer;
     rank_score: the champion's score when the tenant has one; decile: where the lead would fall in that
     audience's pool; the k nearest stored leads; and a duplicate by external id or normalized email."""
+    from lookalike_assets.domain.columns import resolve_lead_keys
+    from lookalike_assets.pipeline.memberships import attribute_types
     from lookalike_assets.pipeline.ranking import score_new_leads
 
     with tenant_transaction(conn, tenant_id, APP_ROLE):
+        # the tenant's own column names are accepted; a key that names nothing it has is an error, never ignored
+        known = set(attribute_types(conn, tenant_id))
+        lead, unknown = resolve_lead_keys(attributes, known)
+        if unknown:
+            names = ", ".join(sorted(known)[:30]) + (", ..." if len(known) > 30 else "")
+            raise OnlineError(f"unknown field(s) {', '.join(map(repr, unknown))}: the tenant's leads have no such "
+                              f"column (lead fields: title, industry, country, region, seniority, company_size, "
+                              f"company, bio, email_opens, web_visits, last_activity_at; its own columns: "
+                              f"{names or 'none'})", "unknown_fields")
+        attributes = lead
         vec, spec = vector_of(conn, tenant_id, attributes, encoder)
         profiles = list(Q.online.published_profiles(conn, tenant_id=tenant_id))
         looks = sorted(((float(np.dot(vec, as_array(p.profile))), p) for p in profiles),

@@ -17,9 +17,10 @@ from psycopg.types.json import Jsonb
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.rules import RuleError, parse_rules
-from lookalike_assets.domain.segments import SegmentError, SegmentProfile, choose_k, profile_segments, segment_bounds
+from lookalike_assets.domain.segments import SegmentError, SegmentProfile, distinct_segments, segment_bounds
 from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import log
+from lookalike_assets.pipeline.features import load_spec
 from lookalike_assets.pipeline.memberships import attribute_types
 from lookalike_assets.pipeline.online import as_array
 
@@ -51,7 +52,11 @@ def refresh_segments(conn: psycopg.Connection, tenant_id: uuid.UUID) -> list[Seg
         audiences = list(Q.segments.segment_audiences(conn, tenant_id=tenant_id))
         scored = Q.memberships.eligible_lead_count(conn, tenant_id=tenant_id)
         attrs = attribute_types(conn, tenant_id)
-    categorical = [*CATEGORICAL, *(f"attributes.{a}" for a, t in sorted(attrs.items()) if t == "text")]
+        spec = load_spec(conn, tenant_id)
+    # free text (notes) never names a segment: only values shared by many
+    free_text = {c.name for b in (spec.blocks if spec else []) for c in b.columns if c.kind == "text"}
+    categorical = [*CATEGORICAL, *(f"attributes.{a}" for a, t in sorted(attrs.items())
+                                   if t == "text" and a not in free_text)]
     numeric = [*NUMERIC, *(f"attributes.{a}" for a, t in sorted(attrs.items()) if t == "number")]
     out = []
     for a in audiences:
@@ -96,8 +101,15 @@ def refresh_segments(conn: psycopg.Connection, tenant_id: uuid.UUID) -> list[Seg
                                            info=json.dumps({**info, "k": 0, "skipped": res.reason}))
             continue
         x = np.stack([as_array(r["embedding"]) for r in rows]).astype(np.float64)
-        split = choose_k(x, bounds)
-        profiles = profile_segments(rows, split.labels, categorical, numeric)
+        split, profiles = distinct_segments(x, rows, bounds, categorical, numeric)
+        if split is None:
+            res.reason = ("the members do not differ enough to split: no number of segments within the bounds gives "
+                          "each a trait of its own (a segment that is not distinct is not worth its own creative)")
+            with tenant_transaction(conn, tenant_id, PIPELINE_ROLE):
+                Q.segments.delete_segments(conn, tenant_id=tenant_id, audience_id=a.audience_id)
+                Q.segments.record_segments(conn, tenant_id=tenant_id, audience_id=a.audience_id,
+                                           info=json.dumps({**info, "k": 0, "skipped": res.reason}))
+            continue
         res.k, res.bounds, res.scores, res.segments = split.k, bounds.describe(), split.scores, profiles
         res.lo, res.hi = bounds.lo, bounds.hi
         info.update({"k": split.k, "bounds": {"lo": bounds.lo, "hi": bounds.hi, "basis": bounds.basis},

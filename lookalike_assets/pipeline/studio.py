@@ -16,6 +16,7 @@ import psycopg
 
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
+from lookalike_assets.domain.ranking import factor_words, readable
 from lookalike_assets.domain.rules import compile_filters, parse_rules
 from lookalike_assets.pipeline.admin import audience_report
 from lookalike_assets.pipeline.memberships import attribute_types
@@ -122,12 +123,6 @@ def why_parts(reasons: Any, top: int = 4) -> list[tuple[str, float]]:
     return [(readable(k), v / total) for k, v in sorted(pos.items(), key=lambda kv: -kv[1])[:top]]
 
 
-def readable(name: str) -> str:
-    """A field or block name as words: ``company_size`` -> "company size", ``attributes.plan`` -> "plan"."""
-    name = str(name).removeprefix("attributes.").removeprefix("text:")
-    return {"text": "words (bio, title, notes)", "bio": "words (bio, title, notes)"}.get(name, name.replace("_", " "))
-
-
 @dataclass
 class AudienceDetail:
     report: dict
@@ -228,26 +223,6 @@ def performance(conn: psycopg.Connection, tenant_id: uuid.UUID, role: str = APP_
 
 
 # -- what the ranking model weighs, in words -------------------------------------------------------------------
-FACTOR_WORDS = {
-    "sim_profile": "likeness to the seeds as a whole",
-    "sim_seed_max": "closeness to the most similar single seed",
-    "sim_seed_knn": "closeness to the nearest few seeds",
-    "novelty": "how unlike the seeds it is",
-}
-
-
-def factor_words(name: str) -> str:
-    """A ranking model's input as words: ``block_industry`` -> "likeness in industry", ``f_company_size`` ->
-    "company size"."""
-    if name in FACTOR_WORDS:
-        return FACTOR_WORDS[name]
-    if name.startswith("block_"):
-        return f"likeness in {readable(name.removeprefix('block_'))}"
-    if name.startswith(("f_", "c_")):
-        return readable(name[2:])
-    return readable(name)
-
-
 def influential_factors(report: dict, n: int = 8) -> list[tuple[str, float]]:
     """What the tenant's ranking model weighs most when it orders candidates, as (words, share of its gain)."""
     from lookalike_assets.domain.ranking import top_factors

@@ -29,20 +29,44 @@ def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}]({data_uri(png)})"
 
 
-def reach_curve_png(curves: Mapping[str, Sequence[Mapping[str, float]]], title: str = "Reach vs. similarity") -> bytes:
-    """Audience size at each similarity threshold, one line per audience."""
+def reach_curve_png(curves: Mapping[str, Sequence[Mapping[str, float]]], title: str = "Reach",
+                    scored_by: Mapping[str, str] | None = None) -> bytes:
+    """How the weakest member's score falls as an audience takes more leads: x the audience size (the best N),
+    y the lowest score among them, labelled by what the score is (the ranking model's score or similarity to
+    the seeds), one line per audience."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    labels = set()
+    for name, pts in curves.items():
+        if pts:
+            ax.plot([p["size"] for p in pts], [p["threshold"] for p in pts], marker=".", label=name)
+            labels.add((scored_by or {}).get(name, "similarity"))
+    return _reach_axes(fig, ax, "lowest " + (labels.pop() if len(labels) == 1 else "score") + " among them", title,
+                       bool(curves))
+
+
+def _reach_axes(fig, ax, ylabel: str, title: str, legend: bool) -> bytes:
+    """A reach chart's axes: the audience size across, ``ylabel`` up, a grid, the audiences' legend."""
+    ax.set_xlabel("audience size (the best N candidates)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def reach_rate_png(curves: Mapping[str, Sequence[tuple[int, float]]], base_rate: float | None = None,
+                   title: str = "Expected conversion rate by reach") -> bytes:
+    """The conversion rate of the best N candidates at each N (from the marts), one line per audience, and the
+    tenant's base rate: how much of the quality a larger reach gives up."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, pts in curves.items():
         if pts:
-            ax.plot([p["threshold"] for p in pts], [p["size"] for p in pts], marker=".", label=name)
-    ax.set_xlabel("minimum similarity")
-    ax.set_ylabel("audience size")
-    ax.invert_xaxis()
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=8)
-    return _png(fig)
+            ax.plot([n for n, _ in pts], [r * 100 for _, r in pts], marker=".", label=name)
+    if base_rate is not None:
+        ax.axhline(base_rate * 100, color="grey", linestyle=":", label="all leads (base rate)")
+    ax.set_ylim(bottom=0)
+    return _reach_axes(fig, ax, "conversion rate of the best N (%)", title, bool(curves) or base_rate is not None)
 
 
 def decile_lift_png(series: Mapping[str, Sequence[tuple[int, float]]], base_rate: float | None = None,

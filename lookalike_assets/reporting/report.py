@@ -21,7 +21,7 @@ from lookalike_assets.db.connect import BI_ROLE, PIPELINE_ROLE, tenant_transacti
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.tuning import TuningError
 from lookalike_assets.pipeline.tuning import recommendations
-from lookalike_assets.reporting.charts import data_uri, decile_lift_png, incrementality_png, reach_curve_png
+from lookalike_assets.reporting.charts import data_uri, decile_lift_png, incrementality_png, reach_rate_png
 
 NO_MARTS = "the marts have not been built yet: run `lookalike marts` (or the marts_refresh job)"
 NO_FACTS = ("no conversion has been attributed to this tenant's audiences yet: load events with `lookalike "
@@ -80,9 +80,11 @@ def build_report(conn: psycopg.Connection, tenant_id: str | uuid.UUID, name: str
     rep.decile_png = decile_lift_png(members, rep.base_rate, pool=pool, title=f"{name}: conversion rate by decile")
     curves = defaultdict(list)
     for r in rep.reach:
-        curves[r["audience_name"]].append({"threshold": float(r["threshold"]), "size": int(r["audience_size"])})
+        if r["conversion_rate"] is not None and int(r["audience_size"]) > 0:
+            curves[r["audience_name"]].append((int(r["audience_size"]), float(r["conversion_rate"])))
     if curves:
-        rep.reach_png = reach_curve_png(curves, title=f"{name}: reach vs. similarity")
+        rep.reach_png = reach_rate_png({k: sorted(v) for k, v in curves.items()}, rep.base_rate,
+                                       title=f"{name}: expected conversion rate by reach")
     names = {r["audience_name"]: r for r in rep.summary}
     try:
         recs, rep.recommendation_note = recommendations(conn, tenant_id, PIPELINE_ROLE)
@@ -122,7 +124,8 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def render_html(rep: TenantReport) -> str:
     charts = ""
-    for png, alt in ((rep.decile_png, "Conversion rate by decile"), (rep.reach_png, "Reach curve"),
+    for png, alt in ((rep.decile_png, "Conversion rate by decile"),
+                     (rep.reach_png, "Expected conversion rate by reach (the best N candidates)"),
                      (rep.lift_png, "Incrementality: lift of treatment over control")):
         if png:
             charts += f'<figure><img alt="{alt}" src="{data_uri(png)}"><figcaption>{alt}</figcaption></figure>'
@@ -148,10 +151,10 @@ def render_html(rep: TenantReport) -> str:
          for r in rep.deciles])}
 {_incrementality_html(rep)}
 {_recommendations_html(rep)}
-<h2>Reach vs. precision (pool candidates above each similarity threshold)</h2>
-{_table(["audience", "min similarity", "audience size", "conversions", "conversion rate"],
-        [[_cell(r["audience_name"]), f"{r['threshold']:.3f}", _cell(r["audience_size"]), _cell(r["conversions"]),
-          _pct(r["conversion_rate"])] for r in rep.reach])}"""
+<h2>Reach: the best N candidates and how they convert</h2>
+{_table(["audience", "the best N", "conversions among them", "their conversion rate"],
+        [[_cell(r["audience_name"]), _cell(r["audience_size"]), _cell(r["conversions"]),
+          _pct(r["conversion_rate"])] for r in rep.reach if r["audience_size"]])}"""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lookalike: {html.escape(rep.name)}</title>
 <style>

@@ -1,18 +1,25 @@
 -- Did targeting the audience cause conversions? Per audience with a holdout, and per period: the treatment arm
 -- (exported) against the control arm (held out of every export, chosen by a stable hash), their conversion rates,
 -- the absolute and relative lift, and a 95 % confidence interval of the absolute lift (two proportions, normal
--- approximation: lift +/- 1.96 * sqrt(pt (1 - pt) / nt + pc (1 - pc) / nc)). The study population is the
--- audience's current members; a member counts as converted in a period when its first conversion attributed to
--- the audience falls in it ('all': at any time).
+-- approximation: lift +/- 1.96 * sqrt(pt (1 - pt) / nt + pc (1 - pc) / nc)).
+-- Intention to treat: the study population is everyone ever assigned to an arm (int_arm_assignments: treatment
+-- from its first export, control from its first assignment), whatever its membership became since (a converter
+-- excluded as a customer, a lead the pool moved past, a suppressed person stay in their arm). A lead counts as
+-- converted when it has a conversion event after its assignment, within the study window (var
+-- incrementality_window_days), in the period of its first such conversion ('all': at any time in the window).
 with members as (
     select
-        tenant_id,
-        audience_id,
-        arm,
-        converted,
-        first_converted_at
-    from {{ ref('int_candidate_outcomes') }}
-    where is_member
+        a.tenant_id,
+        a.audience_id,
+        a.arm,
+        min(c.occurred_at) is not null as converted,
+        min(c.occurred_at) as first_converted_at
+    from {{ ref('int_arm_assignments') }} as a
+    left join {{ ref('stg_conversions') }} as c
+        on c.tenant_id = a.tenant_id and c.lead_id = a.lead_id and c.is_conversion
+        and c.occurred_at >= a.assigned_at
+        and c.occurred_at < a.assigned_at + make_interval(days => {{ var('incrementality_window_days') }})
+    group by a.tenant_id, a.audience_id, a.lead_id, a.arm
 ),
 
 arms as (

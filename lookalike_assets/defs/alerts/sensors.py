@@ -5,6 +5,8 @@ import json
 import dagster as dg
 
 from lookalike_assets.defs.alerts.resources import AlertsResource
+from lookalike_assets.defs.jobs import tenant_refresh_job
+from lookalike_assets.defs.partitions import TENANTS_PARTITION
 from lookalike_assets.domain.alerts import AlertError, Notification, check_failed, run_failed
 
 FINISHED = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
@@ -19,6 +21,9 @@ def notifications_for_run(instance: dg.DagsterInstance, run_id: str, ui_url: str
     if run is None:
         return []
     tenant = run.tags.get("dagster/partition")
+    if run.job_name == tenant_refresh_job.name and tenant and \
+            tenant not in set(instance.get_dynamic_partitions(TENANTS_PARTITION)):
+        return []  # the tenant was deleted while its run was queued or going: its failure is expected, not news
     out = []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         ev = entry.dagster_event.event_specific_data

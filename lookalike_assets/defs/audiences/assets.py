@@ -219,7 +219,10 @@ def audience_memberships(
             incrementality_png(lift, title=f"{name}: lift over the holdout"), "incrementality"))
     curves = {r.name: r.reach_curve for r in built if r.reach_curve}
     if curves:
-        metadata["reach_curve"] = dg.MetadataValue.md(markdown_image(reach_curve_png(curves), "reach curve"))
+        scored = {r.name: r.scored_by for r in built if r.reach_curve}
+        metadata["reach_curve"] = dg.MetadataValue.md(markdown_image(
+            reach_curve_png(curves, title=f"{name}: the weakest member as reach grows", scored_by=scored),
+            "reach curve"))
         metadata["reach_curve_points"] = dg.MetadataValue.json(curves)
     skipped = [r for r in results if r.status != "built"]
     return dg.MaterializeResult(
@@ -333,7 +336,8 @@ def audience_exports(
             "skipped": sum(r.status == "skipped" for r in results),
             "failed": len(failed),
             "files": md_table(["audience", "format", "status", "rows", "attempts", "file", "note"], [
-                (r.audience, r.format, r.status, r.rows, r.attempts, r.file or "-", r.error or "") for r in results
+                (r.audience, r.format, r.status, r.rows, r.attempts, r.file or "-", r.error or r.note or "")
+                for r in results
             ]),
             "seconds": round(t.seconds, 3),
         },

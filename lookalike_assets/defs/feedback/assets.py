@@ -18,6 +18,7 @@ from lookalike_assets.domain.conversions import ConversionFileError
 from lookalike_assets.pipeline import conversions as conversion_pipeline
 from lookalike_assets.pipeline.common import Timer
 from lookalike_assets.pipeline.conversions import ConversionReport, ingest_file, move_aside, rebuild_facts
+from lookalike_assets.pipeline.incrementality import describe_lift
 from lookalike_assets.reporting import charts, report
 from lookalike_assets.reporting.charts import markdown_image
 from lookalike_assets.reporting.report import build_report, write_report
@@ -157,8 +158,16 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
         reports = [(slug, build_report(conn, tid, name)) for tid, slug, name in tenants]
         # charts in the metadata for the tenants with outcomes first (the UI shows a bounded number)
         reports.sort(key=lambda sr: (not sr[1].has_outcomes, sr[0]))
+        lifts_rows = []
         for slug, rep in reports:
             path = write_report(rep, folder, slug)
+            # the holdouts' result lives where the marts are: here, after they build (issue 33 §7)
+            for r in rep.incrementality:
+                if r["period"] == "all":
+                    lifts_rows.append((slug, r["audience_name"], f"{float(r['holdout_percent']):g} %",
+                                       r["treatment_members"], r["control_members"],
+                                       describe_lift({k: (float(v) if k in LIFT_NUMBERS and v is not None else v)
+                                                      for k, v in r.items()})))
             lifts = rep.top_decile_lift()
             rows.append((slug, len(rep.summary), f"{rep.base_rate:.1%}" if rep.base_rate is not None else "-",
                          rep.missing or ", ".join(f"{a}: {v:.2f}x" for a, v in lifts.items() if v is not None) or "-",
@@ -169,9 +178,17 @@ def performance_reports(context: dg.AssetExecutionContext, db: LookalikeDatabase
                         markdown_image(rep.decile_png, f"{slug} conversion rate by decile"))
                 if rep.reach_png:
                     metadata[f"{slug}: reach curve"] = dg.MetadataValue.md(markdown_image(rep.reach_png, f"{slug} reach"))
+                if rep.lift_png:
+                    metadata[f"{slug}: incrementality"] = dg.MetadataValue.md(
+                        markdown_image(rep.lift_png, f"{slug} lift over the holdout"))
     context.log.info(f"{len(rows)} tenant report(s) under {folder}")
     return dg.MaterializeResult(metadata={
         "reports": md_table(["tenant", "audiences", "base rate", "members' top-decile lift vs base", "file"], rows),
         "folder": dg.MetadataValue.path(str(folder)),
+        "incrementality": md_table(["tenant", "audience", "holdout", "treatment", "control", "lift"], lifts_rows)
+        if lifts_rows else "no audience with a holdout has figures yet (conversions after the first export)",
         **metadata,
     })
+
+
+LIFT_NUMBERS = ("absolute_lift", "treatment_rate", "control_rate", "ci_low", "ci_high")

@@ -44,6 +44,17 @@ def conversion_landing_sensor(context: dg.SensorEvaluationContext, landing: Land
     )
 
 
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
+
+
+def facts_runs_in_flight(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Runs not yet finished that materialize the conversion facts (the day sensor's, the CLI's, a backfill's)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=500)
+    return [r for r in runs if r.job_name == conversion_facts_job.name or
+            (r.asset_selection and conversion_facts.key in r.asset_selection)]
+
+
 def days_with_conversions(conn, after: str | None) -> tuple[dict[date, str], str]:
     """Days that got conversion events since ``after`` and whose facts were not rebuilt since (day -> the last
     event's transaction id), and the new horizon."""
@@ -56,7 +67,15 @@ def days_with_conversions(conn, after: str | None) -> tuple[dict[date, str], str
 @dg.sensor(job=conversion_facts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Reads the change log (as lookalike_changes) for days that got conversion events, late ones "
            "included, and requests a rebuild of those days' conversion facts (not of days rebuilt since).")
-def conversion_facts_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase) -> dg.SensorResult:
+def conversion_facts_sensor(context: dg.SensorEvaluationContext, db: LookalikeDatabase
+                            ) -> dg.SensorResult | dg.SkipReason:
+    # a run building facts is in flight (`lookalike conversions ingest` builds the days it loaded itself): the days
+    # it builds get their watermark when it ends, so this tick asks for nothing and keeps its cursor; the next one
+    # asks only for days that run did not cover (issue 33 §8: every day was built twice)
+    building = facts_runs_in_flight(context.instance)
+    if building:
+        return dg.SkipReason(f"a run building conversion facts is in flight ({building[0].run_id[:8]}): the days it "
+                             "builds are not asked for again")
     with db.connect(CHANGES_ROLE) as conn:
         days, horizon = days_with_conversions(conn, context.cursor)
     first = date.fromisoformat(conversion_days.start.strftime("%Y-%m-%d"))

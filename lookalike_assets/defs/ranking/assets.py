@@ -19,7 +19,7 @@ from lookalike_assets.defs.resources import LookalikeConfig, LookalikeDatabase
 from lookalike_assets.defs.tenants.sensors import schedule_requests, tenant_request, tenant_slugs, waiting_tenants
 from lookalike_assets.domain import health as domain_health
 from lookalike_assets.domain import ranking
-from lookalike_assets.domain.ranking import top_factors
+from lookalike_assets.domain.ranking import factors_in_words
 from lookalike_assets.pipeline import health
 from lookalike_assets.pipeline import ranking as ranking_pipeline
 from lookalike_assets.pipeline.changes import conversions_since_training
@@ -79,7 +79,7 @@ def ranking_model(context: dg.AssetExecutionContext, db: LookalikeDatabase,
         "champion_vs_challenger": md_table(["model", "holdout AUC", "95% interval", "holdout lift@10", "holdout rows"],
                                            [row("challenger (this run)", res.challenger),
                                             row("champion before this run", res.champion)]),
-        "influential_factors": md_table(["feature", "share of gain"], top_factors(res.importances, 15)),
+        "influential_factors": md_table(["factor", "share of gain"], factors_in_words(res.importances, 15)),
         "excluded_features": ", ".join(res.excluded_features) or "none",
         "leads_scored": res.scored,
         "scoring_seconds": round(res.scoring_seconds, 2),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from lookalike_assets.db.connect import CHANGES_ROLE, role_transaction
 from lookalike_assets.db.queries import Q
-from lookalike_assets.defs.jobs import TENANT_TAG, tenant_refresh_job, tenant_tags
+from lookalike_assets.defs.jobs import TENANT_TAG, cancel_runs_of_deleted_tenant, tenant_refresh_job, tenant_tags
 from lookalike_assets.defs.partitions import TENANTS_PARTITION, tenant_partitions
 from lookalike_assets.defs.resources import LookalikeDatabase
 from lookalike_assets.pipeline.changes import REFRESH_ENTITIES, read_changes
@@ -76,6 +76,10 @@ def tenant_changes_sensor(context: dg.SensorEvaluationContext, db: LookalikeData
         partition_requests.append(tenant_partitions.build_add_request(new))
     if gone:
         partition_requests.append(tenant_partitions.build_delete_request(gone))
+        for slug in gone:  # their queued runs would only fail (and alert)
+            cancelled = cancel_runs_of_deleted_tenant(context.instance, slug)
+            if cancelled:
+                context.log.info(f"tenant {slug} was deleted: {len(cancelled)} queued run(s) cancelled")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=partition_requests,

@@ -1,0 +1,1 @@
+ALTER TABLE lookalike_export_job DROP COLUMN IF EXISTS note;

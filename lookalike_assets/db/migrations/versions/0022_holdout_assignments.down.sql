@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS lookalike_holdout_assignment;
