@@ -382,6 +382,15 @@ def test_score_matches_the_pipeline_and_finds_duplicates(api, owner):
     a_ = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": ours}).json()
     b_ = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": theirs}).json()
     assert a_["s_look"] == b_["s_look"] and a_["rank_score"] == b_["rank_score"] and a_["decile"] == b_["decile"]
+    # issue 34: the duplicate check normalizes an email as the importer does (one function, domain/identifiers)
+    email, = owner.execute("select email from leads where lead_id = %s", (lead.lead_id,)).fetchone()
+    if email:
+        r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key),
+                        json={"attributes": {**ours, "email": f"  {email.upper()} "}}).json()
+        assert r["duplicate_of"] == str(lead.lead_id), r
+    r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key),
+                    json={"attributes": {**ours, "email": "not an email"}})
+    assert r.status_code == 200 and r.json()["duplicate_of"] is None
     for body in ({**ours, "nickname": "x"}, {**ours, "attributes": {"shoe_size": 42}}):
         r = client.post(f"/v1/tenants/{a.tenant_id}/leads/score", headers=auth(key), json={"attributes": body})
         assert r.status_code == 400 and r.json()["code"] == "unknown_fields", r.text

@@ -160,10 +160,6 @@ class ColumnPlan:
         return None
 
 
-def _named(norm: str, role: str) -> bool:
-    return norm in NAMES[role]
-
-
 def _name_role(norm: str) -> str | None:
     for role, names in NAMES.items():
         if norm in names:

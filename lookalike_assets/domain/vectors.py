@@ -34,10 +34,6 @@ class Layout:
         return tuple(n for n, _ in self.blocks)
 
     @property
-    def tabular_names(self) -> tuple[str, ...]:
-        return tuple(n for n, _ in self.blocks if n != TEXT_BLOCK)
-
-    @property
     def width(self) -> int:
         return sum(w for _, w in self.blocks)
 

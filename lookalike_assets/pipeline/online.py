@@ -14,6 +14,7 @@ from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.encoders import TextEncoder
 from lookalike_assets.domain.features import lead_features
+from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import reasons
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import uuid_ref
@@ -87,10 +88,6 @@ def calibrated_spec_for(spec, encoder: TextEncoder):
     return spec
 
 
-def normalized_email(value) -> str | None:
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
-
-
 def vector_of(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict, encoder: TextEncoder):
     """A lead's vector from its attributes, as the pipeline would embed it (inside the tenant's transaction)."""
     spec = load_spec(conn, tenant_id)
@@ -132,7 +129,7 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
                        key=lambda sp: -sp[0])
         customer = Q.online.nearest_customer(conn, tenant_id=tenant_id, vector=vec)
         dup = Q.online.duplicate_lead(conn, tenant_id=tenant_id, external_id=_str(attributes.get("external_id")),
-                                      email=normalized_email(attributes.get("email")))
+                                      email=normalize_email(attributes.get("email")))
         near = nearest(conn, tenant_id, vec, k)
         best = looks[0][1] if looks else None
         floors = list(Q.online.audience_deciles(conn, tenant_id=tenant_id, audience_id=best.audience_id)) if best else []
