@@ -163,3 +163,16 @@ def test_members_cannot_be_written_by_the_app_role(app, tenant):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         with tenant_transaction(app, tenant.tenant_id, APP_ROLE):
             app.execute("delete from lookalike_audience_member")
+
+
+def test_an_audience_created_during_a_run_waits_for_the_next_one(app, conn, tenant):
+    """Issue 33 §8: an audience created while the tenant's run was going (after its pools were chosen) failed
+    `audiences_valid`. It waits for the next run (reported, not a failure); the next run builds it."""
+    tid = tenant.tenant_id
+    admin.create_audience(app, tid, "Made mid-run", seed_set={"labels": ["won"]})
+    res = {r.name: r for r in refresh_memberships(conn, tid)}  # the run's memberships step, pools chosen before
+    assert res["Made mid-run"].status == "waiting" and "next run" in res["Made mid-run"].reason
+    assert all(r.status == "built" for n, r in res.items() if n != "Made mid-run")
+    assert "membership" not in (audience_row(conn, tid, "Made mid-run")[2] or {})
+    again = rebuild(conn, tid)  # the next run
+    assert again["Made mid-run"].status == "built", again["Made mid-run"].reason

@@ -34,7 +34,7 @@ from lookalike_assets.pipeline.tuning import apply_auto_tuning
 class MembershipResult:
     audience_id: uuid.UUID
     name: str
-    status: str  # "built", or "skipped" (the last memberships are kept)
+    status: str  # "built", "skipped" (the last memberships are kept) or "waiting" (new: the next run builds it)
     size: int = 0
     added: int = 0
     removed: int = 0
@@ -85,6 +85,7 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
     by_name = {a.name: a for a in audiences}
     by_id = {str(a.audience_id): a for a in audiences}
     parsed: dict[str, Rules] = {}
+    never_built = {a[0] for a in audiences if not (a[4] or {}).get("membership")}
     for audience_id, name, seed_set, rules_raw, _meta, _status in audiences:
         res = MembershipResult(audience_id, name, "skipped")
         results[audience_id] = res
@@ -129,6 +130,11 @@ def refresh_memberships(conn: psycopg.Connection, tenant_id: uuid.UUID, min_seed
             pool = [dict(zip(POOL_COLUMNS, r))
                     for r in Q.memberships.pool_rows(conn, tenant_id=tenant_id, audience_id=audience_id)]
             res.old_members = set(members.get(audience_id, set()))
+        if not pool and audience_id in never_built:
+            # created while this run was going (after its pools were chosen): not a failure, the next run builds it
+            res.status = "waiting"
+            res.reason = "created after this run chose its candidate pools: the next run of the tenant builds it"
+            continue
         if not pool:
             res.reason = "no candidate pool yet: materialize candidate_pools first"
             continue
