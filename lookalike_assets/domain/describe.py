@@ -215,6 +215,11 @@ class Catalog:
     def attribute_types(self) -> dict[str, FieldType]:
         return {n.removeprefix("attributes."): f.ftype for n, f in self.fields.items() if n.startswith("attributes.")}
 
+    @property
+    def own_glossary(self) -> dict[str, str]:
+        """The tenant's abbreviations, normalized as the reader compares words."""
+        return {norm(k): norm(v) for k, v in self.glossary.items()}
+
     def meanings(self) -> dict[str, ColumnMeaning]:
         """Every imported column's meaning (what people call it, its unit), the tenant's own abbreviations spelt
         out in inferred names and in descriptions ("price mm" -> "price minute maid" with the glossary entry
@@ -222,7 +227,7 @@ class Catalog:
         out = {n: f.meant() for n, f in self.fields.items() if n.startswith("attributes.")}
         if not self.glossary:
             return out
-        own = {norm(k): norm(v) for k, v in self.glossary.items()}
+        own = self.own_glossary
         return {n: replace(m, label=expand(m.label, own),
                            description=expand(m.description, own) if m.description else "")
                 for n, m in out.items()}
@@ -405,7 +410,7 @@ class _Reader:
         self.seed_labels: list[str] = []
         self.seed_phrase: str | None = None
         self.notes: list[str] = []
-        self.glossary = {**GLOSSARY, **{norm(k): norm(v) for k, v in catalog.glossary.items()}}
+        self.glossary = {**GLOSSARY, **catalog.own_glossary}
         self.hints: list[tuple[int, str]] = []  # (token index, field) of words that name a field
         self.glued: dict[str, set[str]] = {}
         self.meanings = catalog.meanings()  # read once: the binding of every number looks at them
@@ -1173,11 +1178,11 @@ class _Reader:
     def value_index(self) -> dict[str, list[tuple[str, str, int]]]:
         """key(value) -> [(field, value, count)] over every categorical field."""
         idx: dict[str, list[tuple[str, str, int]]] = {}
+        own = self.catalog.own_glossary
         for name, f in self.catalog.fields.items():
             if f.ftype != "text" or f.is_yes_no or f.is_free_text:
                 continue
             counts = f.counts or (1,) * len(f.values)
-            own = {norm(k): norm(v) for k, v in self.catalog.glossary.items()}
             for v, c in zip(f.values, counts):
                 if norm(v) in PLACEHOLDERS:
                     continue

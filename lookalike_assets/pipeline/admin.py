@@ -312,6 +312,7 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         members = list(Q.admin.top_members(conn, tenant_id=tenant_id, audience_id=audience_id, n=top))
         count = Q.admin.count_members(conn, tenant_id=tenant_id, audience_id=audience_id)
+        exports = [r._asdict() for r in Q.admin.last_exports(conn, tenant_id=tenant_id, audience_id=audience_id)]
         segments = [r._asdict() for r in Q.segments.audience_segments(conn, tenant_id=tenant_id,
                                                                       audience_id=audience_id)]
     from lookalike_assets.pipeline.incrementality import audience_incrementality
@@ -323,8 +324,6 @@ def audience_report(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, to
     with tenant_transaction(conn, tenant_id, APP_ROLE):
         history = [r._asdict() for r in Q.tuning.tuning_history(conn, tenant_id=tenant_id, audience_id=audience_id, n=5)]
     syncs = audience_syncs(conn, tenant_id, audience_id)
-    with tenant_transaction(conn, tenant_id, APP_ROLE):
-        exports = [r._asdict() for r in Q.admin.last_exports(conn, tenant_id=tenant_id, audience_id=audience_id)]
     try:  # the conversion rate of the best N, as of the marts' last build (none before the first)
         with tenant_transaction(conn, tenant_id, APP_ROLE):
             reach = [r._asdict() for r in Q.studio.reach_curve(conn, tenant_id=tenant_id, audience_id=audience_id)]

@@ -88,12 +88,18 @@ def calibrated_spec_for(spec, encoder: TextEncoder):
     return spec
 
 
-def vector_of(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict, encoder: TextEncoder):
-    """A lead's vector from its attributes, as the pipeline would embed it (inside the tenant's transaction)."""
+def tenant_spec(conn: psycopg.Connection, tenant_id: uuid.UUID):
+    """The tenant's feature spec (inside its transaction), else not_ready."""
     spec = load_spec(conn, tenant_id)
     if spec is None:
         raise OnlineError("the tenant has no feature spec yet: import leads and materialize it first", "not_ready")
-    spec = calibrated_spec_for(spec, encoder)
+    return spec
+
+
+def vector_of(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict, encoder: TextEncoder, spec=None):
+    """A lead's vector from its attributes, as the pipeline would embed it (inside the tenant's transaction);
+    ``spec``: the tenant's spec when the caller read it already."""
+    spec = calibrated_spec_for(spec or tenant_spec(conn, tenant_id), encoder)
     feats, blob, _ = lead_features(lead_row({"attributes": {}, **attributes}), spec)
     raw, ok = embed_rows([(None, feats, blob)], encoder, spec)
     if not ok[0]:
@@ -108,22 +114,22 @@ def score_lead(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict,
     s_look - (1 - s_novel), how much more the lead looks like an audience than like any one customer;
     rank_score: the champion's score when the tenant has one; decile: where the lead would fall in that
     audience's pool; the k nearest stored leads; and a duplicate by external id or normalized email."""
-    from lookalike_assets.domain.columns import resolve_lead_keys
-    from lookalike_assets.pipeline.memberships import attribute_types
+    from lookalike_assets.domain.columns import LEAD_FIELDS, resolve_lead_keys
     from lookalike_assets.pipeline.ranking import score_new_leads
 
     with tenant_transaction(conn, tenant_id, APP_ROLE):
-        # the tenant's own column names are accepted; a key that names nothing it has is an error, never ignored
-        known = set(attribute_types(conn, tenant_id))
+        # the tenant's own column names are accepted; a key that names nothing it is scored by is an error, never
+        # ignored (its columns from the spec read anyway: no scan of its leads on this path)
+        spec = tenant_spec(conn, tenant_id)
+        known = {c.name for b in spec.blocks for c in b.columns} - set(LEAD_FIELDS)
         lead, unknown = resolve_lead_keys(attributes, known)
         if unknown:
             names = ", ".join(sorted(known)[:30]) + (", ..." if len(known) > 30 else "")
-            raise OnlineError(f"unknown field(s) {', '.join(map(repr, unknown))}: the tenant's leads have no such "
-                              f"column (lead fields: title, industry, country, region, seniority, company_size, "
-                              f"company, bio, email_opens, web_visits, last_activity_at; its own columns: "
+            raise OnlineError(f"unknown field(s) {', '.join(map(repr, unknown))}: not a column the tenant's leads "
+                              f"are scored by (lead fields: {', '.join(LEAD_FIELDS)}; its own columns: "
                               f"{names or 'none'})", "unknown_fields")
         attributes = lead
-        vec, spec = vector_of(conn, tenant_id, attributes, encoder)
+        vec, spec = vector_of(conn, tenant_id, attributes, encoder, spec)
         profiles = list(Q.online.published_profiles(conn, tenant_id=tenant_id))
         looks = sorted(((float(np.dot(vec, as_array(p.profile))), p) for p in profiles),
                        key=lambda sp: -sp[0])
