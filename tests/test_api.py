@@ -17,7 +17,7 @@ from lookalike_assets.pipeline.online import as_array
 
 @pytest.fixture(scope="module")
 def api(test_url):
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     own = connect(test_url)
@@ -478,7 +478,7 @@ def test_export_job_runs_through_the_sensor_to_completed(api, owner, test_url, t
     the audience with the shared export code; the job then reads completed with the rows written."""
     import dagster as dg
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.defs.audiences.api_exports import api_export_job, api_exports_sensor
     from lookalike_assets.defs.audiences.resources import ExportDestinationResource
     from lookalike_assets.defs.resources import LookalikeDatabase
@@ -538,7 +538,7 @@ def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
     completed with the audience's members once that run succeeded."""
     import dagster as dg
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.definitions import tenant_assets
     from lookalike_assets.defs.audiences.resources import ExportDestinationResource
     from lookalike_assets.defs.leads.resources import TextEncoderResource
@@ -566,7 +566,7 @@ def test_audience_job_follows_a_real_run_to_completed(api, test_url, tmp_path):
 
 
 def test_performance_from_the_marts(owner, test_url, marts_built, two_tenants):
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     t = two_tenants[0]
@@ -702,7 +702,7 @@ def test_with_the_database_down_the_api_answers_json_503_without_the_drivers_wor
     from fastapi.testclient import TestClient
     from psycopg.conninfo import make_conninfo
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     down = make_conninfo(test_url, host="127.0.0.1", port="9", connect_timeout="2")  # nothing listens there
@@ -737,7 +737,7 @@ def test_jobs_polled_from_many_threads_at_once(api, test_url, tmp_path, monkeypa
     import httpx
     from conftest import served
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))

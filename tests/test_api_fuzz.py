@@ -26,7 +26,7 @@ def _schema():
     case made invalid only by its tenant id would otherwise become valid when the test put the real id back."""
     from schemathesis.config import SchemathesisConfig
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.demo_data import tenant_id_for
 
     config = SchemathesisConfig.from_dict({
@@ -47,7 +47,7 @@ def fuzz_target(test_url):
     import dagster as dg
     import uvicorn
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     t, = built_tenants(test_url, [(2, FUZZ_TENANT)], 200, pool_size=80)

@@ -434,7 +434,7 @@ def test_column_meanings_through_the_import_mapping_the_command_and_the_api(owne
     from describe_tables import telco_rows, write_csv
     from fastapi.testclient import TestClient
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.db import admin as db_admin
     from lookalike_assets.settings import get_settings
 

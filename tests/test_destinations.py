@@ -301,7 +301,7 @@ def test_the_studio_offers_the_destinations_and_shows_what_was_sent(owner, test_
 
     from fastapi.testclient import TestClient
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.db.admin import grant_studio_user
     from lookalike_assets.domain.encoder_choice import get_encoder
     from lookalike_assets.pipeline.destinations import add_destination, sync_tenant

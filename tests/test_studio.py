@@ -32,7 +32,7 @@ def instance():
 
 @pytest.fixture(scope="module")
 def server(test_url, marts_built, two_tenants, instance):
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
     from lookalike_assets.domain.encoder_choice import get_encoder
 
     with served(create_app(test_url, encoder=get_encoder("hashing"), instance=instance)) as url:

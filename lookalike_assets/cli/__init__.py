@@ -55,7 +55,7 @@ def api_cmd(
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) against lookalike's database."""
     import uvicorn
 
-    from lookalike_assets.api.app import create_app
+    from lookalike_assets.api.main import create_app
 
     uvicorn.run(create_app(), host=host, port=port, access_log=False)  # keys never reach a log
 run.register(app)

@@ -23,6 +23,10 @@ class AdminError(ValueError):
     pass
 
 
+class AlreadyExists(AdminError):
+    """A name that is taken in the tenant (an audience's, a destination's)."""
+
+
 def prepare_database(conninfo: str) -> str:
     """Migrations up to head, then the service logins' passwords (derived from LOOKALIKE_SECRET). Returns the
     schema revision."""

@@ -130,7 +130,15 @@ def named_row(cursor: psycopg.Cursor) -> Callable[[Sequence[Any]], Any]:
     return make
 
 
-def _register(conn: psycopg.Connection) -> psycopg.Connection:
+def configure_connection(conn: psycopg.Connection, *, custom_plans: bool = False,
+                         named_rows: bool = True) -> psycopg.Connection:
+    """What every connection of lookalike's needs: rows as named tuples and pgvector's types (when the extension is
+    installed, i.e. after the first migration). ``custom_plans``: a plan per call, for a pool serving many tenants
+    (a generic plan, with a parameter for the tenant, could not use a tenant's partial ANN index)."""
+    if named_rows:
+        conn.row_factory = named_row
+    if custom_plans:
+        conn.execute("set plan_cache_mode = force_custom_plan")
     try:
         from pgvector.psycopg import register_vector
 
@@ -148,7 +156,7 @@ def connect(conninfo: str | None = None, *, role: str | None = None, **kwargs) -
     kwargs.setdefault("row_factory", named_row)
     url = service_url(role, conninfo) if role else (conninfo or database_url())
     try:
-        return _register(psycopg.connect(url, **kwargs))
+        return configure_connection(psycopg.connect(url, **kwargs), named_rows=False)
     except psycopg.OperationalError as exc:
         if role and "password authentication failed" in str(exc):
             raise psycopg.OperationalError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class Table:
     def __init__(self, path: str | Path, *, encoding: str | None = None, delimiter: str | None = None,
                  limit: int | None = None) -> None:
         self.path = Path(path)
+        self.name = self.path.name
         if not self.path.exists():
             raise FileFormatError(f"file not found: {self.path}")
         if not self.path.is_file():
@@ -185,6 +187,30 @@ class Table:
             if len(out) >= n:
                 break
         return out
+
+
+class Records:
+    """Rows given in memory (an API request's leads) read as a file's: ``columns`` in order of first
+    appearance, each value as a CSV cell would hold it (None empty, lists and objects as JSON, the rest as text)."""
+
+    def __init__(self, records: list[dict[str, Any]], name: str = "records") -> None:
+        self.name = name
+        self.columns = _header(list(dict.fromkeys(str(k) for r in records for k in r)), Path(name))
+        self._rows = [{c: _cell(r.get(c)) for c in self.columns} for r in records]
+
+    def rows(self) -> Iterator[Row]:
+        for n, values in enumerate(self._rows, 1):
+            yield _checked(Row(n, values))
+
+    def sample(self, n: int = 2000) -> list[dict]:
+        return [r.values for r in self.rows() if r.problem is None and r.values is not None][:n]
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    text = json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+    return text.replace("\x00", NUL_MARK)  # refused by the row check, as a file's NUL byte is
 
 
 def _checked(row: Row) -> Row:

@@ -258,7 +258,7 @@ class Rules(BaseModel):
         return list(dict.fromkeys(d.destination for d in self.destinations if isinstance(d, NamedDestination)))
 
 
-def _format_errors(exc: ValidationError) -> str:
+def format_errors(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
         # union members' tags ("DestinationSpec", "literal[...]") are pydantic's, not places in the rules
@@ -300,7 +300,7 @@ def parse_rules(raw: Mapping[str, Any] | None, attribute_types: Mapping[str, Fie
     try:
         rules = Rules.model_validate(dict(raw or {}))
     except ValidationError as exc:
-        raise RuleError(_format_errors(exc)) from None
+        raise RuleError(format_errors(exc)) from None
     problems = []
     for i, f in enumerate(rules.filters):
         where = f"rules.filters[{i}]"
@@ -609,7 +609,7 @@ def named_destinations_of(raw: Mapping[str, Any] | None) -> list[str]:
     try:
         return Rules.model_validate({"destinations": dests}).named_destinations()
     except ValidationError as exc:
-        raise RuleError(_format_errors(exc)) from None
+        raise RuleError(format_errors(exc)) from None
 
 
 def destinations_of(raw: Mapping[str, Any] | None) -> list[DestinationSpec]:
@@ -620,4 +620,4 @@ def destinations_of(raw: Mapping[str, Any] | None) -> list[DestinationSpec]:
     try:
         return Rules.model_validate({"destinations": dests}).destination_specs()
     except ValidationError as exc:
-        raise RuleError(_format_errors(exc)) from None
+        raise RuleError(format_errors(exc)) from None

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from lookalike_assets.db.admin import AdminError
+from lookalike_assets.db.admin import AdminError, AlreadyExists
 from lookalike_assets.db.connect import APP_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.audience import AudienceMetadata, parse_seed_set
@@ -25,7 +25,7 @@ from lookalike_assets.pipeline.destinations import audience_syncs
 from lookalike_assets.pipeline.exports import remove_audience_files
 from lookalike_assets.pipeline.memberships import validate_audience
 
-__all__ = ["AdminError"]
+__all__ = ["AdminError", "AlreadyExists"]
 
 
 @dataclass
@@ -120,7 +120,7 @@ def create_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, *
                 return Q.admin.insert_audience(conn, tenant_id=tenant_id, name=name, description=description,
                                          seed_set=Jsonb(seed_set), rules=Jsonb(rules), metadata=Jsonb(metadata))
         except psycopg.errors.UniqueViolation:
-            raise AdminError(f"an audience named {name!r} exists already") from None
+            raise AlreadyExists(f"an audience named {name!r} exists already") from None
 
 
 def _valid_metadata(metadata: dict) -> None:
@@ -161,7 +161,7 @@ def edit_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str, *, n
                                         rules=None if rules is None else Jsonb(rules),
                                         metadata=None if metadata is None else Jsonb(metadata))
         except psycopg.errors.UniqueViolation:
-            raise AdminError(f"an audience named {name!r} exists already") from None
+            raise AlreadyExists(f"an audience named {name!r} exists already") from None
     return row[1] if row else old_name
 
 

@@ -25,7 +25,7 @@ import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lookalike_assets.db.admin import AdminError
+from lookalike_assets.db.admin import AdminError, AlreadyExists
 from lookalike_assets.db.connect import APP_ROLE, PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.domain.destinations import (
@@ -103,7 +103,7 @@ def add_destination(conn: psycopg.Connection, tenant_id: uuid.UUID, name: str, p
                     conn, tenant_id=tenant_id, destination_id=destination_id, name=name.strip(), platform=platform,
                     options=Jsonb(options), sealed=seal(secret, _owner(tenant_id, destination_id), creds))
         except psycopg.errors.UniqueViolation:
-            raise AdminError(f"a destination named {name.strip()!r} exists already") from None
+            raise AlreadyExists(f"a destination named {name.strip()!r} exists already") from None
     return destination_id
 
 
@@ -148,7 +148,7 @@ def update_destination(conn: psycopg.Connection, tenant_id: uuid.UUID, ref: str,
                 if sealed is not None:
                     Q.destinations.reseal(conn, tenant_id=tenant_id, destination_id=d.destination_id, sealed=sealed)
         except psycopg.errors.UniqueViolation:
-            raise AdminError(f"a destination named {name!r} exists already") from None
+            raise AlreadyExists(f"a destination named {name!r} exists already") from None
     return find_destination(conn, tenant_id, str(d.destination_id))
 
 

@@ -49,7 +49,7 @@ from lookalike_assets.domain.features import (
     build_spec,
     one_block_per_column,
 )
-from lookalike_assets.domain.files import FileFormatError, Table
+from lookalike_assets.domain.files import FileFormatError, Records, Table
 from lookalike_assets.faults import fault_point
 from lookalike_assets.pipeline.common import analyze_after_bulk
 from lookalike_assets.pipeline.features import load_spec, save_spec
@@ -385,7 +385,7 @@ def column_corrections(mapping: ImportMapping, plan: list[ColumnPlan]) -> dict[s
 def import_leads(
     conn: psycopg.Connection,
     tenant_id: uuid.UUID,
-    path: str | Path,
+    source: str | Path | Records,
     mapping: ImportMapping | None = None,
     *,
     batch_size: int = 5000,
@@ -396,9 +396,10 @@ def import_leads(
     progress: Callable[[int, int | None], None] | None = None,
     limit: int | None = None,
 ) -> ImportReport:
-    """Import ``path`` into the tenant in one transaction (``dry_run``: the same, rolled back)."""
+    """Import a file (its path) or rows given in memory (``Records``) into the tenant in one transaction
+    (``dry_run``: the same, rolled back)."""
     mapping = mapping or ImportMapping()
-    table = read_table(path, limit=limit, encoding=encoding)
+    table = source if isinstance(source, Records) else read_table(source, limit=limit, encoding=encoding)
     sample = table.sample(2000)
     forced = mapping.forced(table.columns)
     if mapping.infer:
@@ -410,7 +411,7 @@ def import_leads(
     meanings = column_corrections(mapping, plan)
     fallback = None
     if not any(p.role == "id" for p in plan):
-        fallback = "row:" + hashlib.sha256(Path(path).name.encode()).hexdigest()[:8]
+        fallback = "row:" + hashlib.sha256(table.name.encode()).hexdigest()[:8]
         report.warnings.append("no id column: external ids are the file's row numbers, so re-importing another "
                                "file would not update these leads (give --id-column)")
     converter = RowConverter(plan, sample, fallback)
@@ -462,7 +463,7 @@ def import_leads(
         if progress:
             progress(report.rows, report.rows)
         if report.rows == 0:
-            raise LeadImportError(f"{Path(path).name} has no data rows")
+            raise LeadImportError(f"{table.name} has no data rows")
         spec = spec_for_import(spec_rows, plan) if spec_rows else None
         report.spec = spec
         if current is not None and spec is not None and not update_spec:

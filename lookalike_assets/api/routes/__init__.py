@@ -1,0 +1,1 @@
+"""The API's routes by area; each router is mounted by ``api.main``."""
