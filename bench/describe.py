@@ -110,10 +110,13 @@ def evaluate(url: str, tenants: dict[str, uuid.UUID], encoder_name: str, show_mi
     from lookalike_assets.db.connect import APP_ROLE, connect
     from lookalike_assets.domain.describe import DescriptionError, Draft, draft_rules, score_draft
     from lookalike_assets.domain.encoder_choice import get_encoder
-    from lookalike_assets.pipeline.describe import load_catalog
+    from lookalike_assets.pipeline.describe import load_catalog, meaning_encoder
 
     cases = json.loads(cases_file.read_text())["cases"]
-    encoder = get_encoder(encoder_name) if encoder_name != "none" else None
+    # minilm: what the product's reader uses (the fp32 reference model, on every CPU); a pinned backend such as
+    # minilm-onnx: exactly that backend, to measure what a quantized one would change
+    encoder = None if encoder_name == "none" else (
+        meaning_encoder(get_encoder(encoder_name)) if encoder_name == "minilm" else get_encoder(encoder_name))
     totals: dict[str, dict[str, int]] = {}
     misses = []
     with connect(url, role=APP_ROLE) as conn:
@@ -155,7 +158,8 @@ def main() -> None:
     ap.add_argument("--set", choices=("both", "current", "heldout"), default="both")
     ap.add_argument("--leads", type=int, default=300, help="leads per demo tenant")
     ap.add_argument("--bank-every", type=int, default=15, help="every n-th row of bank-full.csv")
-    ap.add_argument("--encoder", default="minilm", help="minilm (the project's), or none: exact and fuzzy only")
+    ap.add_argument("--encoder", default="minilm", help="minilm (the project's reader: the fp32 reference model on every CPU), "
+                    "a pinned backend (minilm-onnx, minilm-openvino, ...) to measure it instead, or none: exact and fuzzy only")
     ap.add_argument("--show-misses", action="store_true", help="the current set's misses (never the held-out set's)")
     args = ap.parse_args()
     t0 = time.perf_counter()

@@ -535,3 +535,21 @@ def test_a_tenant_glossary_from_the_command_line(owner, cli_env, new_slug, test_
     assert glossary() == {"mm": "Minute Maid", "ch": "Citrus Hill"}
     code, out = cli("tenants", "configure", "--tenant", slug, "--glossary", "")
     assert code == 0 and "cleared" in out and glossary() == {}
+
+
+def test_words_are_read_with_the_fp32_model_on_every_cpu():
+    """The reader's thresholds were set on the fp32 model's vectors; a quantized backend chosen for the leads (int8
+    on an AVX2-only CPU keeps a mean cosine of 0.99) moved a borderline match across them, so the same words gave
+    other filters on another CPU (issue 32). Whatever backend embeds the leads, words are compared in fp32."""
+    import types
+
+    from lookalike_assets.domain.encoder_choice import get_encoder
+    from lookalike_assets.domain.encoders import _version
+    from lookalike_assets.pipeline.describe import DESCRIPTION_ENCODER, meaning_encoder
+
+    reference = get_encoder(DESCRIPTION_ENCODER)
+    assert reference.version.endswith("+torch-fp32")
+    for backend in ("onnx-int8", "openvino-int8", "openvino-bf16", "torch-bf16"):
+        assert meaning_encoder(types.SimpleNamespace(version=_version(backend))) is reference
+    assert meaning_encoder(reference) is reference
+    assert meaning_encoder(get_encoder("hashing")) is None and meaning_encoder(get_encoder("none")) is None

@@ -23,6 +23,7 @@ from lookalike_assets.api.middleware import BodyLimit
 from lookalike_assets.api.routes import audiences, columns, destinations, jobs, leads, seeds, service
 from lookalike_assets.api.runs import run_steps
 from lookalike_assets.db.connect import API_ROLE, database_url
+from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
 
 log = logging.getLogger("lookalike.api")
 
@@ -46,6 +47,8 @@ def create_app(conninfo: str | None = None, encoder=None, instance=None, *, pool
         # before the first request, not during it: the encoder loaded and run once, the scoring modules imported
         # (LightGBM, pandas: over a second), the pool's connections opened
         svc.encoder().encode(["warm-up"])
+        if (words := meaning_encoder(svc.encoder())) is not None:  # the description reader's fp32 reference model
+            words.encode(["warm-up"])
         importlib.import_module("lookalike_assets.pipeline.ranking")
         try:
             svc.pool.wait(timeout=startup_wait)
@@ -79,8 +82,6 @@ def install_studio(app: FastAPI, svc: Services) -> None:
     from lookalike_assets.studio.web import install as install_web
 
     def describe(conn, tid, text):
-        from lookalike_assets.pipeline.describe import describe_audience, meaning_encoder
-
         return describe_audience(conn, tid, text, meaning_encoder(svc.encoder()), cache=svc.catalog_vectors,
                                  role=API_ROLE, catalogs=svc.catalogs)
 

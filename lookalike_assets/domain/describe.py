@@ -142,7 +142,9 @@ PERSON_WORDS = {"people", "persons", "person", "men", "women", "man", "woman", "
                 "customer", "clients", "client", "staff", "those", "anyone", "members", "users", "adults", "folks",
                 "subscribers", "applicants", "borrowers", "buyers", "students", "workers", "retirees", "pensioners",
                 "leads", "contacts", "prospects", "someone", "individuals", "ones", "guys", "ladies", "males",
-                "females", "singles", "couples", "parents", "owners", "renters", "homeowners", "patients"}
+                "females", "singles", "couples", "parents", "owners", "renters", "homeowners", "patients",
+                "dropouts", "graduates", "grads", "wives", "husbands", "mothers", "fathers", "moms", "dads",
+                "seniors", "homemakers", "housewives", "smokers", "drivers", "retired", "unemployed"}
 DURATION_WORDS = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "month": "months",
                   "months": "months", "year": "years", "years": "years", "yr": "years", "yrs": "years"}
 

@@ -134,21 +134,37 @@ def correct_column(conn: psycopg.Connection, tenant_id: uuid.UUID, column: str, 
     return column_meanings(conn, tenant_id, role)[fld]
 
 
+# The reader's thresholds (a match by meaning is proposed only above them) were calibrated on the reference fp32
+# model's vectors. A quantized backend moves a borderline match across a threshold (issue 32: on an AVX2-only CPU
+# onnx-int8 keeps a mean cosine of 0.99 to fp32, and "women with a doctorate" lost its education filter), so the
+# same words would give other filters on another CPU. The reader therefore always compares with the fp32 model: it
+# encodes a few phrases and a tenant's catalog (cached), where speed matters little and sameness matters.
+DESCRIPTION_ENCODER = "minilm-fp32"
+
+
 def description_encoder() -> Any | None:
-    """The tenant-independent text encoder that matches words by meaning: the configured one
-    (``LOOKALIKE_ENCODER``) when it is the MiniLM model; None for the hashing or no encoder (exact and fuzzy
-    matching only; the draft says so)."""
-    from lookalike_assets.domain.encoder_choice import get_encoder
+    """The tenant-independent text encoder that matches words by meaning: the reference fp32 MiniLM model when the
+    configured encoder (``LOOKALIKE_ENCODER``) is a MiniLM one, whatever its backend; None for the hashing or no
+    encoder (exact and fuzzy matching only; the draft says so)."""
     from lookalike_assets.settings import get_settings
 
-    name = get_settings().encoder
-    return get_encoder(name) if name.startswith("minilm") else None
+    return _reference() if get_settings().encoder.startswith("minilm") else None
 
 
 def meaning_encoder(encoder: Any) -> Any | None:
-    """``encoder`` when it can match words by meaning (a MiniLM one), else None (the hashing encoder's vectors
-    say nothing about meaning)."""
-    return encoder if str(getattr(encoder, "version", "")).startswith("minilm") else None
+    """The encoder that matches words by meaning for a service whose lead encoder is ``encoder``: the reference
+    fp32 MiniLM model when ``encoder`` is a MiniLM one (any backend), else None (the hashing encoder's vectors say
+    nothing about meaning)."""
+    version = str(getattr(encoder, "version", ""))
+    if not version.startswith("minilm"):
+        return None
+    return encoder if version.endswith("+torch-fp32") else _reference()
+
+
+def _reference() -> Any:
+    from lookalike_assets.domain.encoder_choice import get_encoder
+
+    return get_encoder(DESCRIPTION_ENCODER)
 
 
 def describe_audience(conn: psycopg.Connection, tenant_id: uuid.UUID, description: str, encoder: Any | None,
