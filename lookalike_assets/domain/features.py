@@ -117,6 +117,14 @@ class TextCalibration(BaseModel):
     encoder: str
     mean: list[float]
     scale: float
+    # the mean cosine of the sample's vectors to the fp32 model's, when the encoder is a quantized one
+    fidelity: float | None = None
+    # the machine's encoder, when it did not keep the tenant's own texts at the floor and ``encoder`` replaced it
+    instead_of: str | None = None
+
+
+# what the text calibration records about how its encoder was chosen, which does not decide a vector
+_NOT_IN_VERSION = {"text_calibration": {"fidelity", "instead_of"}}
 
 
 class FeatureSpec(BaseModel):
@@ -183,7 +191,7 @@ class FeatureSpec(BaseModel):
     @property
     def version(self) -> str:
         """Everything that decides a vector (the text calibration included)."""
-        return "fs2-" + self._hash(self.model_dump(mode="json"))
+        return "fs2-" + self._hash(self.model_dump(mode="json", exclude=_NOT_IN_VERSION))
 
     @property
     def features_version(self) -> str:
@@ -307,16 +315,16 @@ def assemble(features: Sequence[Mapping[str, Any]], text_vectors: np.ndarray | N
     return out
 
 
-def calibrate_text(encoder_version: str, vectors: np.ndarray) -> TextCalibration:
+def calibrate_text(encoder_version: str, vectors: np.ndarray, **how: Any) -> TextCalibration:
     """The mean and scale of a tenant's text embeddings (a sample of its distinct texts)."""
     v = np.asarray(vectors, dtype=np.float64)
     v = v[np.linalg.norm(v, axis=1) > 0]
     if not len(v):
-        return TextCalibration(encoder=encoder_version, mean=[0.0] * TEXT_DIM, scale=1.0)
+        return TextCalibration(encoder=encoder_version, mean=[0.0] * TEXT_DIM, scale=1.0, **how)
     mean = v.mean(axis=0)
     ms = float(((v - mean) ** 2).sum(axis=1).mean())
     return TextCalibration(encoder=encoder_version, mean=[round(float(x), 7) for x in mean],
-                           scale=1.0 / math.sqrt(ms) if ms > 1e-12 else 1.0)
+                           scale=1.0 / math.sqrt(ms) if ms > 1e-12 else 1.0, **how)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import psycopg
 from lookalike_assets.db.connect import PIPELINE_ROLE, tenant_transaction
 from lookalike_assets.db.queries import Q
 from lookalike_assets.db.vector_copy import pack_id_hash_vector
-from lookalike_assets.domain.encoders import KnownTexts, TextEncoder
+from lookalike_assets.domain.encoder_choice import backend_encoder, faithful_for
+from lookalike_assets.domain.encoders import KnownTexts, TextEncoder, backend_of
 from lookalike_assets.domain.features import FeatureSpec, assemble, calibrate_text
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import Timer, analyze_after_bulk, batched, log
@@ -43,7 +44,11 @@ class EmbedResult:
 
 
 def model_version(encoder: TextEncoder, spec: FeatureSpec) -> str:
-    return f"{encoder.version}|{spec.version}|d{DIM}"
+    """The version of a tenant's vectors: its encoder's (the machine's ``encoder`` or the faithful backend its
+    first pass chose instead), its spec's, the dimension."""
+    cal = spec.text_calibration
+    replaced = cal is not None and cal.instead_of == encoder.version and backend_of(cal.encoder) is not None
+    return f"{cal.encoder if replaced else encoder.version}|{spec.version}|d{DIM}"
 
 
 def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -59,15 +64,28 @@ def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec
                encoder: TextEncoder) -> tuple[FeatureSpec, TextEncoder]:
     """The spec with the tenant's text calibration for this encoder: the mean and scale of the embeddings of a
     sample of its texts, measured once (and again when the encoder or the spec changes); and the encoder to
-    embed with, which reuses the sample's vectors. Call inside the tenant's transaction."""
+    embed with, which reuses the sample's vectors. A quantized encoder must keep the tenant's own texts at the
+    floor (mean cosine 0.99 to fp32, checked on the sample): else the next faithful backend embeds this tenant,
+    from then on, and its model version says so. Call inside the tenant's transaction."""
+    encoder = tenant_encoder(spec, encoder)
     if not spec.needs_calibration(encoder.version):
         return spec, encoder
     texts = [r[0] for r in Q.embeddings.sample_text_blobs(conn, tenant_id=tenant_id, n=CALIBRATION_TEXTS)]
-    vectors = encoder.encode(texts)
-    spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, vectors)})
+    encoder, vectors, how = faithful_for(texts, encoder)
+    spec = spec.model_copy(update={"text_calibration": calibrate_text(encoder.version, vectors, **how)})
     save_spec(conn, tenant_id, spec)
-    log.info("text calibration of %d texts with %s", len(texts), encoder.version)
+    log.info("text calibration of %d texts with %s%s", len(texts), encoder.version,
+             f" (mean cosine {how['fidelity']:.4f} to fp32)" if "fidelity" in how else "")
     return spec, KnownTexts(encoder, texts, vectors)
+
+
+def tenant_encoder(spec: FeatureSpec, encoder: TextEncoder) -> TextEncoder:
+    """The encoder of this tenant's vectors: the machine's ``encoder``, or the faithful backend its first pass
+    chose instead because ``encoder`` did not keep the tenant's texts at the floor."""
+    cal = spec.text_calibration
+    if cal is not None and cal.instead_of == encoder.version and (backend := backend_of(cal.encoder)) is not None:
+        return backend_encoder(backend)
+    return encoder
 
 
 def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], hashes: list[str],

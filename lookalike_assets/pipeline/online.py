@@ -18,7 +18,7 @@ from lookalike_assets.domain.identifiers import normalize_email
 from lookalike_assets.domain.similarity import reasons
 from lookalike_assets.domain.vectors import DIM, normalize
 from lookalike_assets.pipeline.common import uuid_ref
-from lookalike_assets.pipeline.embeddings import embed_rows
+from lookalike_assets.pipeline.embeddings import embed_rows, tenant_encoder
 from lookalike_assets.pipeline.features import lead_row, load_spec
 
 
@@ -99,7 +99,9 @@ def tenant_spec(conn: psycopg.Connection, tenant_id: uuid.UUID):
 def vector_of(conn: psycopg.Connection, tenant_id: uuid.UUID, attributes: dict, encoder: TextEncoder, spec=None):
     """A lead's vector from its attributes, as the pipeline would embed it (inside the tenant's transaction);
     ``spec``: the tenant's spec when the caller read it already."""
-    spec = calibrated_spec_for(spec or tenant_spec(conn, tenant_id), encoder)
+    spec = spec or tenant_spec(conn, tenant_id)
+    encoder = tenant_encoder(spec, encoder)  # a tenant its first pass moved to a faithful backend: that one
+    spec = calibrated_spec_for(spec, encoder)
     feats, blob, _ = lead_features(lead_row({"attributes": {}, **attributes}), spec)
     raw, ok = embed_rows([(None, feats, blob)], encoder, spec)
     if not ok[0]:
