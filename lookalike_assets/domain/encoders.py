@@ -168,6 +168,9 @@ class ExportedMiniLMEncoder:
             # quantized one does not keep at the floor (pipeline/embeddings.py)
             graph = build_onnx_int8(cache_dir) if backend == "onnx-int8" else export_fp32_onnx(cache_dir)
             session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+            # ONNX Runtime prepares nothing per shape: exact widths pad least (onnx-fp32 on 3,000 demo texts, AVX2
+            # EPYC: 15.3 s with exact widths, 17.9 s with steps of 8)
+            self.width_step = 1
             self._run = lambda batches, out: self._run_sync(session, batches, out)
         elif backend in ("openvino-int8", "openvino-bf16"):
             try:
