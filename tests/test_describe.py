@@ -24,6 +24,7 @@ from lookalike_assets.domain.describe import (
 )
 from lookalike_assets.domain.encoder_choice import get_encoder
 from lookalike_assets.domain.rules import parse_rules
+from lookalike_assets.pipeline.describe import DESCRIPTION_ENCODER  # the reader's model (fp32 on every CPU)
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
@@ -131,7 +132,7 @@ def test_any_proposal_is_valid_and_names_only_catalog_fields(words):
 
 def test_meaning_finds_values_written_otherwise():
     """With the project's encoder: "SaaS" is software, "finance chief" a CFO-like title."""
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     assert filters("SaaS companies", encoder=enc) == [{"field": "industry", "op": "in", "values": ["software"]}]
     d = draft_rules("finance chief at online retail", catalog(), enc, now=NOW)
     assert d.rules["filters"][0] == {"field": "title", "op": "in", "values": ["cfo"]}
@@ -232,7 +233,7 @@ def test_issue_30_examples(case, issue_tables):
     from lookalike_assets.domain.describe import score_draft
 
     cat = issue_tables[case["tenant"]]
-    draft = draft_rules(case["text"], cat, get_encoder("minilm"), now=NOW)
+    draft = draft_rules(case["text"], cat, get_encoder(DESCRIPTION_ENCODER), now=NOW)
     score = score_draft(draft, case, cat)
     assert (score["filters_right"], score["filters_extra"]) == (score["filters_expected"], 0), draft.rules
 
@@ -240,7 +241,7 @@ def test_issue_30_examples(case, issue_tables):
 def test_no_wrong_filter_where_the_issue_found_one(issue_tables):
     """The wrong filters issue 30 found: the opposite set for a negation, another column, a guess, a number in the
     wrong unit, a free-text note as a value, a title for a column's word."""
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     telco, b2b = issue_tables["telco"], issue_tables["b2b"]
     got = draft_rules("customers without phone service", telco, enc).rules["filters"]
     assert all(f["field"] != "attributes.multiple_lines" for f in got)
@@ -284,7 +285,7 @@ def test_a_corrected_meaning_converts_numbers_and_adds_words():
     corr = {"Income": check_correction({"unit": "currency", "scale": 1000}),
             "pts": check_correction({"label": "loyalty points", "synonyms": ["bonus points"]})}
     cat = catalog_from_rows(rows, corr)
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     assert draft_rules("earning over 100k", cat, enc).rules["filters"] == [
         {"field": "attributes.income", "op": "gt", "value": 100}]
     assert draft_rules("more than 50 bonus points", cat, enc).rules["filters"] == [
@@ -321,7 +322,7 @@ def test_windows_codes_and_other_than_are_not_misread(public_tables):
     a tenant's glossary spells out the abbreviation that tells two columns apart ("PriceCH", "PriceMM")."""
     from lookalike_assets.domain.describe import draft_rules
 
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     lending, oj = public_tables["lending"], public_tables["oj"]
     m = lending.meanings()
     assert m["attributes.delinq_2yrs"].unit != "years" and m["attributes.inq_last_6mths"].unit != "months"
@@ -352,7 +353,7 @@ def test_kinds_of_wrong_filter_found_on_more_public_tables(public_tables):
     unit of a column stored in hundreds; a word close to every value of a column ("faculty": every rank); a value
     whose words are abbreviated ("AsstProf"); a phrase that names two columns' descriptions, one of them wholly;
     two columns whose names differ by a letter ("college", "hcollege")."""
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     doctor, salaries = public_tables["doctor"], public_tables["salaries"]
     # age stored in hundreds of years (0.19 is 19): "over 60" is 0.6; income in tens of thousands
     assert draft_rules("women over 60", doctor, enc).rules["filters"] == [
@@ -391,7 +392,7 @@ def test_columns_whose_names_differ_by_a_letter_are_not_guessed():
     rows = [{"id": str(i), "age": str(30 + i % 30), "college": "yes" if i % 3 else "no",
              "hcollege": "yes" if i % 2 else "no", "wage": str(5 + i % 20)} for i in range(60)]
     cat = catalog_from_rows(rows)
-    enc = get_encoder("minilm")
+    enc = get_encoder(DESCRIPTION_ENCODER)
     d = draft_rules("wives older than 50 whose husband went to college", cat, enc)
     assert d.rules["filters"] == [{"field": "attributes.age", "op": "gt", "value": 50}]
     assert any("college, hcollege" in n for n in d.notes)
