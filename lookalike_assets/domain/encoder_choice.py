@@ -240,9 +240,12 @@ def faithful_for(texts: list[str], encoder: TextEncoder, vectors: np.ndarray | N
                 log.warning("text encoder: %s kept this tenant's texts below the floor (%s); embedding with %s",
                             backend, ", ".join(tried), name)
                 return candidate, candidate.encode(texts), {"fidelity": 1.0, "instead_of": encoder.version}
-            vecs = candidate.encode(texts)
-        cosine = float(np.einsum("ij,ij->i", _unit(vecs[: len(sample)]), reference).mean())
+        # a fallback encodes the sample first and the rest of the texts only once it passes
+        checked = vecs[: len(sample)] if name == backend else candidate.encode(sample)
+        cosine = float(np.einsum("ij,ij->i", _unit(checked), reference).mean())
         if cosine >= floor:
+            if name != backend:
+                vecs = candidate.encode(texts)
             return candidate, vecs, {"fidelity": round(cosine, 5),
                                      **({"instead_of": encoder.version} if name != backend else {})}
         tried.append(f"{name}: mean cosine {cosine:.4f} < {floor:.4f}")

@@ -46,9 +46,14 @@ class EmbedResult:
 def model_version(encoder: TextEncoder, spec: FeatureSpec) -> str:
     """The version of a tenant's vectors: its encoder's (the machine's ``encoder`` or the faithful backend its
     first pass chose instead), its spec's, the dimension."""
+    backend = _replacement(spec, encoder)
+    return f"{spec.text_calibration.encoder if backend else encoder.version}|{spec.version}|d{DIM}"
+
+
+def _replacement(spec: FeatureSpec, encoder: TextEncoder) -> str | None:
+    """The backend this tenant's first pass chose instead of the machine's ``encoder``, if it did."""
     cal = spec.text_calibration
-    replaced = cal is not None and cal.instead_of == encoder.version and backend_of(cal.encoder) is not None
-    return f"{cal.encoder if replaced else encoder.version}|{spec.version}|d{DIM}"
+    return backend_of(cal.encoder) if cal is not None and cal.instead_of == encoder.version else None
 
 
 def embed_rows(rows: list[tuple], encoder: TextEncoder, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -82,10 +87,8 @@ def calibrated(conn: psycopg.Connection, tenant_id: uuid.UUID, spec: FeatureSpec
 def tenant_encoder(spec: FeatureSpec, encoder: TextEncoder) -> TextEncoder:
     """The encoder of this tenant's vectors: the machine's ``encoder``, or the faithful backend its first pass
     chose instead because ``encoder`` did not keep the tenant's texts at the floor."""
-    cal = spec.text_calibration
-    if cal is not None and cal.instead_of == encoder.version and (backend := backend_of(cal.encoder)) is not None:
-        return backend_encoder(backend)
-    return encoder
+    backend = _replacement(spec, encoder)
+    return backend_encoder(backend) if backend else encoder
 
 
 def write_embeddings(conn: psycopg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], hashes: list[str],
